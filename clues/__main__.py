@@ -1,0 +1,3 @@
+from clues.cli import main
+
+raise SystemExit(main())

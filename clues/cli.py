@@ -1,0 +1,79 @@
+"""Command line: `python -m clues <command> …` (also the console script `clues`).
+
+Each command group lives in `clues/commands/<group>.py` and exposes `register(subparsers)`,
+adding its sub-parsers with `set_defaults(func=handler)`; a handler takes the parsed
+arguments and returns an exit code. Errors of the project's own (`CluesError`) are printed
+as one clear message with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+from clues.errors import CluesError
+
+COMMAND_MODULES = ("analysis", "data", "training", "demo")
+
+
+def configure_threads() -> None:
+    """Cap torch at the cores it can use without fighting another busy process."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1))))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clues",
+        description="Find the elusive clues a large model notices and a small one misses; "
+        "use them to augment, train and evaluate.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"clues.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"clues.commands.{name}":
+                continue  # that command group is not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def print_json(payload) -> None:
+    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__dict__"):
+        return vars(value)
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CluesError as error:
+        print(f"clues {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"clues {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

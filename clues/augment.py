@@ -1,0 +1,249 @@
+"""Token-dropout augmentation guided by a ranking of clues.
+
+The token of rank r (0 = strongest clue) is dropped with probability p(r) = α(1 − e^(−βr)), so
+strong clues are kept and the rest is thinned out; the model then has to lean on the clues.
+Punctuation and special tokens are never dropped. Each text gets K copies plus the original.
+
+Everything after the ranking is vectorised over the whole corpus: all texts are packed into
+one array of character codes, every copy's drops are drawn at once, and each copy of the corpus
+is decoded in one go, instead of rebuilding a string for every dropped token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from clues.errors import InputError
+
+DROP_STYLES = ("space", "remove", "mask")
+DROP_STYLE_HELP = {
+    "space": "a dropped token's characters become spaces (the paper's released script); later text keeps its place",
+    "remove": "a dropped token and the space before it disappear; later tokens move forward",
+    "mask": "a dropped token becomes a placeholder (default '_'); the model sees that something was there",
+}
+_MARK = 0xE000  # a private-use code point marks where a mask placeholder goes
+
+
+@dataclass
+class RankedText:
+    """A text split into droppable units with their rank.
+
+    starts, ends: [U] character offsets of each unit, surrounding whitespace stripped
+    ranks:        [U] 0 = strongest clue; −1 = never dropped (special token, punctuation, blank)
+    fields:       [U] the fact field each unit belongs to, or None
+    """
+
+    text: str
+    starts: np.ndarray
+    ends: np.ndarray
+    ranks: np.ndarray
+    fields: list | None = None
+
+
+def dropout_probability(ranks: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """p(r) = α(1 − e^(−βr)) for rank r ≥ 0; 0 for units that are never dropped (r = −1)."""
+    ranks = np.asarray(ranks)
+    probability = alpha * (1.0 - np.exp(-beta * np.maximum(ranks, 0)))
+    return np.where(ranks >= 0, probability, 0.0)
+
+
+def flat_probability(ranks: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Random dropout: every droppable unit with probability α, whatever its rank."""
+    return np.where(np.asarray(ranks) >= 0, float(alpha), 0.0)
+
+
+def no_dropout(ranks: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.zeros(np.asarray(ranks).shape, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    ranking: str | None  # which score ranks the units: "contrast", "large", "small", or None
+    probability: Callable[[np.ndarray, float, float], np.ndarray]
+    description: str
+
+
+MODES: dict[str, Mode] = {
+    "none": Mode("none", None, no_dropout, "plain fine-tuning: the original texts only"),
+    "random": Mode("random", None, flat_probability, "every droppable token with probability α"),
+    "attention": Mode("attention", "small", dropout_probability,
+                      "ranked by the trained model's own received attention"),
+    "contrast": Mode("contrast", "contrast", dropout_probability,
+                     "ranked by received attention of the large minus the small model"),
+}
+
+
+def validate(alpha: float, beta: float, copies: int, style: str, mode: str | None = None) -> None:
+    if mode is not None and mode not in MODES:
+        raise InputError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"α = {alpha} is outside [0, 1]: it is a probability (the paper uses 0.6–0.7).")
+    if beta < 0 or not np.isfinite(beta):
+        raise InputError(f"β = {beta} must be a finite number ≥ 0 (the paper uses 0.01–0.05).")
+    if not 0 <= copies <= 1000:
+        raise InputError(f"copies = {copies}: give between 0 and 1000 augmented copies per text (the paper uses 10).")
+    if style not in DROP_STYLES:
+        raise InputError(f"Unknown drop style {style!r}; choose one of {', '.join(DROP_STYLES)}.")
+
+
+def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float) -> np.ndarray:
+    """[U] drop probability of each unit under a mode."""
+    validate(alpha, beta, 0, "space", mode)
+    return MODES[mode].probability(ranked.ranks, alpha, beta)
+
+
+# ---- packing a corpus -------------------------------------------------------------------
+
+@dataclass
+class _Packed:
+    codes: np.ndarray  # [N] uint32 code points of all texts, one after another
+    bounds: np.ndarray  # [n + 1] where each text starts in `codes`
+    starts: np.ndarray  # [U] global unit offsets
+    ends: np.ndarray
+
+
+def _pack(texts: Sequence[RankedText]) -> _Packed:
+    joined = "".join(t.text for t in texts)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).copy()
+    lengths = np.fromiter((len(t.text) for t in texts), dtype=np.int64, count=len(texts))
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    shift = np.repeat(bounds[:-1], [len(t.starts) for t in texts])
+    starts = np.concatenate([t.starts for t in texts]).astype(np.int64) + shift if texts else np.zeros(0, np.int64)
+    ends = np.concatenate([t.ends for t in texts]).astype(np.int64) + shift if texts else np.zeros(0, np.int64)
+    return _Packed(codes, bounds, starts, ends)
+
+
+def _dropped_chars(size: int, starts: np.ndarray, ends: np.ndarray, drops: np.ndarray) -> np.ndarray:
+    """[K, N] True where a character belongs to a dropped unit in copy k (drops: [K, U])."""
+    copies = drops.shape[0]
+    delta = np.zeros((copies, size + 1), dtype=np.int32)
+    rows, units = np.nonzero(drops)
+    np.add.at(delta, (rows, starts[units]), 1)
+    np.add.at(delta, (rows, ends[units]), -1)
+    return np.cumsum(delta, axis=1)[:, :size] > 0
+
+
+def _with_space_before(packed: _Packed) -> np.ndarray:
+    """[U] unit starts widened by one preceding whitespace character (for the remove style)."""
+    before = np.maximum(packed.starts - 1, 0)
+    is_space = np.isin(packed.codes[before], np.array([32, 9, 10], dtype=np.uint32)) & (packed.starts > 0)
+    first_of_text = np.isin(packed.starts, packed.bounds)
+    return np.where(is_space & ~first_of_text, before, packed.starts)
+
+
+def _decode_copy(codes: np.ndarray, keep: np.ndarray | None, bounds: np.ndarray, mask_text: str) -> list[str]:
+    """Decode one copy of the packed corpus and cut it back into texts."""
+    if keep is None:
+        whole, new_bounds = codes, bounds
+    else:
+        whole = codes[keep]
+        kept_before = np.concatenate([[0], np.cumsum(keep)])
+        new_bounds = kept_before[bounds]
+    joined = whole.astype(np.uint32).tobytes().decode("utf-32-le")
+    pieces = [joined[a:b] for a, b in zip(new_bounds[:-1], new_bounds[1:])]
+    if mask_text is not None:
+        mark = chr(_MARK)
+        pieces = [p.replace(mark, mask_text) if mark in p else p for p in pieces]
+    return pieces
+
+
+def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
+                   seed: int = 0, style: str = "space", mask_text: str = "_") -> list[list[str]]:
+    """For each text, [original, copy 1, …, copy K] with units dropped at the given probabilities.
+
+    probabilities: one [U] array per text. Same seed and inputs → same output.
+    """
+    validate(0.0, 0.0, copies, style)
+    if not texts:
+        return []
+    packed = _pack(texts)
+    probability = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities])
+    rng = np.random.default_rng(seed)
+    drops = rng.random((copies, probability.size)) < probability  # [K, U]
+    starts = _with_space_before(packed) if style == "remove" else packed.starts
+    dropped = _dropped_chars(packed.codes.size, starts, packed.ends, drops)  # [K, N]
+    result = [[t.text] for t in texts]
+    for k in range(copies):
+        for index, piece in enumerate(_render(packed, dropped[k], drops[k], style, mask_text)):
+            result[index].append(piece)
+    return result
+
+
+def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str, mask_text: str) -> list[str]:
+    if style == "space":
+        return _decode_copy(np.where(dropped, 32, packed.codes), None, packed.bounds, None)
+    if style == "remove":
+        return _decode_copy(packed.codes, ~dropped, packed.bounds, None)
+    codes = packed.codes.copy()
+    codes[packed.starts[drops]] = _MARK
+    keep = ~dropped
+    keep[packed.starts[drops]] = True
+    return _decode_copy(codes, keep, packed.bounds, mask_text)
+
+
+# ---- rankings from models ---------------------------------------------------------------
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def ranked_from_clues(result, by: str = "contrast") -> RankedText:
+    """Rank the units of a ContrastResult by contrast, or by one model's importance ("large"/"small")."""
+    if by not in ("contrast", "large", "small"):
+        raise InputError(f"Unknown ranking {by!r}; use contrast, large or small.")
+    text = result.large_maps.text
+    spans = [_strip_span(text, c.start, c.end) for c in result.clues]
+    droppable = np.array([not c.special and not c.punctuation and e > s for c, (s, e) in zip(result.clues, spans)])
+    scores = np.array([getattr(c, by) for c in result.clues], dtype=np.float64)
+    return _ranked(text, spans, droppable, scores, [c.field for c in result.clues])
+
+
+def ranked_from_tokens(text: str, tokenizer=None, spans=()) -> RankedText:
+    """Units without a model ranking (for the none/random modes): the tokenizer's tokens, else words."""
+    from clues.contrast import is_punctuation, word_units
+
+    if tokenizer is not None:
+        encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        units = [tuple(o) for o in encoded["offset_mapping"]]
+    else:
+        units = word_units(text)
+    stripped = [_strip_span(text, s, e) for s, e in units]
+    droppable = np.array([e > s and not is_punctuation(text[s:e]) for s, e in stripped], dtype=bool)
+    fields = None
+    if spans:
+        from clues.text import token_fields
+
+        fields = token_fields(stripped, spans)
+    return _ranked(text, stripped, droppable, np.zeros(len(stripped)), fields)
+
+
+def _ranked(text, spans, droppable, scores, fields) -> RankedText:
+    order = np.argsort(-np.where(droppable, scores, -np.inf), kind="stable")
+    ranks = np.full(len(spans), -1, dtype=np.int64)
+    n_droppable = int(droppable.sum())
+    ranks[order[:n_droppable]] = np.arange(n_droppable)
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = np.array([e for _, e in spans], dtype=np.int64)
+    return RankedText(text, starts, ends, ranks, fields)
+
+
+def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -> dict:
+    """Expected drop rate over droppable units, and each field's expected survival rate."""
+    ranks = np.concatenate([r.ranks for r in ranked]) if ranked else np.zeros(0)
+    probability = np.concatenate(list(probabilities)) if ranked else np.zeros(0)
+    droppable = ranks >= 0
+    result = {"expected_drop_rate": float(probability[droppable].mean()) if droppable.any() else 0.0,
+              "field_survival": {}}
+    fields = [f for r in ranked for f in (r.fields or [None] * len(r.ranks))]
+    for name in sorted({f for f in fields if f}):
+        chosen = np.array([f == name for f in fields]) & droppable
+        result["field_survival"][name] = float(1.0 - probability[chosen].mean()) if chosen.any() else 1.0
+    return result

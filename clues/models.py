@@ -1,0 +1,190 @@
+"""Load causal language models from a hub id, a local folder or a `.gguf` file.
+
+Everything downstream (capture, training, evaluation) takes a `LoadedModel`, so the UI and
+the CLI never touch transformers' loading details. With no hub reachable, an unknown id
+fails at once with a message that says how to point at a local copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from clues.errors import ModelLoadError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEMO_LARGE = str(ASSETS / "demo-models" / "large")
+DEMO_SMALL = str(ASSETS / "demo-models" / "small")
+
+# Same-family pairs the sidebar offers (large, small). They need a hub or a local copy.
+PRESET_PAIRS: dict[str, tuple[str, str]] = {
+    "Demo pair (bundled, offline)": (DEMO_LARGE, DEMO_SMALL),
+    "GPT-2 XL / GPT-2": ("openai-community/gpt2-xl", "openai-community/gpt2"),
+    "Pythia 1.4B / 160M": ("EleutherAI/pythia-1.4b", "EleutherAI/pythia-160m"),
+    "Qwen2.5 7B / 0.5B": ("Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-0.5B"),
+    "SmolLM2 1.7B / 135M": ("HuggingFaceTB/SmolLM2-1.7B", "HuggingFaceTB/SmolLM2-135M"),
+    "Gemma 2 9B / 2B": ("google/gemma-2-9b", "google/gemma-2-2b"),
+    "Llama 3 70B / 8B": ("meta-llama/Meta-Llama-3-70B", "meta-llama/Meta-Llama-3-8B"),
+}
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    ref: str
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.get_text_config().num_hidden_layers)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.model.config.get_text_config().num_attention_heads)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def context_length(self) -> int | None:
+        config = self.model.config.get_text_config()
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = getattr(config, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if dtype is None or dtype == "auto":
+        return default_dtype(device)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise ModelLoadError(f"Unknown dtype {dtype!r}; use one of {', '.join(names)} or 'auto'.")
+    return names[dtype]
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") or \
+        os.environ.get("TRANSFORMERS_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def describe_ref(ref: str) -> str:
+    """'gguf', 'folder' or 'hub' — how `ref` will be loaded."""
+    path = Path(ref).expanduser()
+    if ref.endswith(".gguf"):
+        return "gguf"
+    # A hub id looks like a relative path ("owner/name"): only existing or explicit paths are folders.
+    if path.exists() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+        return "folder"
+    return "hub"
+
+
+def _check_local(ref: str) -> Path:
+    path = Path(ref).expanduser()
+    if ref.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file {ref!r} does not exist. Give the path to a local .gguf file.")
+        return path
+    if not path.exists():
+        raise ModelLoadError(
+            f"Model folder {ref!r} does not exist. Give a folder written by save_pretrained "
+            "(with config.json), a .gguf file, or a hub id.")
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"{ref!r} is not a model folder: it has no config.json. Point at the folder that "
+            "save_pretrained wrote (config.json, *.safetensors, tokenizer files).")
+    return path
+
+
+def load_model(ref: str, *, device: str | torch.device | None = None,
+               dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
+               device_map: str | None = None) -> LoadedModel:
+    """Load a causal LM and its tokenizer for analysis (eval mode, eager attention).
+
+    `trust_remote_code` stays off unless the caller asks for it: it runs code from the model's
+    repository on this machine. `device_map="auto"` spreads a model too big for one device.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ref = str(ref).strip()
+    if not ref:
+        raise ModelLoadError("No model given. Name a hub id, a local model folder or a .gguf file.")
+    kind = describe_ref(ref)
+    if kind != "hub":
+        _check_local(ref)
+    device = torch.device(device) if device is not None else default_device()
+    dtype = resolve_dtype(dtype, device)
+    source, extra = _source_and_kwargs(ref, kind)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **extra)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, trust_remote_code=trust_remote_code,
+            device_map=device_map, **extra)
+    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
+        raise ModelLoadError(_load_failure_message(ref, kind, error)) from error
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    _ensure_pad_token(tokenizer)
+    return LoadedModel(model=model, tokenizer=tokenizer, ref=ref, device=device, dtype=dtype)
+
+
+def _source_and_kwargs(ref: str, kind: str) -> tuple[str, dict]:
+    if kind == "gguf":
+        path = Path(ref).expanduser().resolve()
+        return str(path.parent), {"gguf_file": path.name}
+    if kind == "folder":
+        return str(Path(ref).expanduser()), {"local_files_only": True}
+    return ref, {"local_files_only": True} if hub_offline() else {}
+
+
+def _load_failure_message(ref: str, kind: str, error: Exception) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if kind == "hub":
+        return (f"Could not load {ref!r} from the model hub ({first_line}). With no hub reachable "
+                "(offline, or HF_HUB_OFFLINE=1), download the model elsewhere, copy the folder here "
+                "and give its path instead of the hub id.")
+    if kind == "gguf":
+        return (f"Could not read the GGUF file {ref!r} ({first_line}). It may be truncated or an "
+                "architecture transformers cannot dequantise; try a complete file or a "
+                "save_pretrained folder.")
+    return (f"Could not load the model folder {ref!r} ({first_line}). Check that it holds "
+            "config.json, the weights (*.safetensors) and the tokenizer files.")
+
+
+def _ensure_pad_token(tokenizer) -> None:
+    # Batched generation and training need padding; causal LMs often ship without a pad token.
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+
+def estimate_memory_bytes(ref: str) -> int | None:
+    """Bytes the weights need once loaded (from safetensors headers), None when unknown."""
+    if describe_ref(ref) == "gguf":
+        path = Path(ref).expanduser()
+        return path.stat().st_size if path.is_file() else None
+    path = Path(ref).expanduser()
+    if not path.is_dir():
+        return None
+    total = sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    return total or None

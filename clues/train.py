@@ -1,0 +1,402 @@
+"""Continual pretraining on a (possibly augmented) corpus, with per-epoch QA evaluation.
+
+`train(config)` is the one training path for the app, the CLI and `accelerate launch`:
+causal-LM loss over each text (eos appended), full fine-tuning or LoRA through the
+transformers `Trainer`. A callback writes the loss at every logging step and, after each
+epoch (and once before training, as epoch 0), few-shot QA EM/F1 and recall-probe scores per
+field to the run store. Under several processes only the main process touches the store;
+a stop request is broadcast so every process stops at the same step.
+
+Threads: when OMP_NUM_THREADS is unset, torch gets 1 thread if another clues run is already
+running on this machine, else min(cores, 4) — more than 4 rarely pays for the small models
+this trains on a CPU, and two runs fighting over all cores both crawl.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from clues import FIELDS
+from clues.errors import CluesError, InputError
+from clues.runs import MEAN_FIELD, RunStore
+
+TAG_PATTERN = re.compile(r"</?(%s)>" % "|".join(FIELDS))
+TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str
+    eval_data: str | None = None
+    epochs: int = 3
+    lr: float = 5e-5
+    batch_size: int = 8
+    max_length: int = 256
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_target: str = "all-linear"
+    seed: int = 0
+    name: str | None = None
+    output_dir: str | None = None
+    eval_fields: list[str] | None = None
+    eval_shots: int = 5
+    eval_max_people: int | None = 100
+    eval_batch_size: int = 16
+    probe: bool = True
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    logging_steps: int = 1
+    device: str | None = None
+    store_path: str | None = None
+    run_id: int | None = None
+    save_model: bool = False
+    max_active: int = 1
+    extra: dict = field(default_factory=dict)  # free-form notes the UI wants kept with the run
+
+    def validate(self) -> None:
+        """Raise InputError for a setting that cannot work, saying how to fix it."""
+        checks = [
+            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a whole number >= 1, not {self.epochs!r}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
+            (self.batch_size >= 1, f"the batch size must be >= 1, not {self.batch_size!r}"),
+            (self.max_length >= 4, f"max length must be >= 4 tokens, not {self.max_length!r}"),
+            (self.lora_r >= 1 and self.lora_alpha > 0, "LoRA rank must be >= 1 and alpha > 0"),
+            (self.eval_shots >= 0, f"the number of shots must be >= 0, not {self.eval_shots!r}"),
+            (self.eval_max_people is None or self.eval_max_people >= 1, "eval max people must be >= 1"),
+            (0 <= self.warmup_ratio < 1, f"the warmup ratio must be in [0, 1), not {self.warmup_ratio!r}"),
+            (self.weight_decay >= 0, "weight decay must be >= 0"),
+            (self.logging_steps >= 1, "logging steps must be >= 1"),
+            (self.max_active >= 1, "max active runs must be >= 1"),
+            (self.save_model is False or bool(self.output_dir), "saving the model needs an output folder (--save DIR)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message[0].upper() + message[1:] + ".")
+        unknown = [f for f in self.eval_fields or [] if f not in FIELDS]
+        if unknown:
+            raise InputError(f"Unknown field(s) {', '.join(unknown)}; use some of {', '.join(FIELDS)}.")
+        _check_csv(self.data, "training data")
+        if self.eval_data:
+            _check_csv(self.eval_data, "evaluation data")
+
+    def run_name(self) -> str:
+        return self.name or f"{Path(self.model).name}-{'lora' if self.lora else 'full'}"
+
+
+def _check_csv(path: str, what: str) -> None:
+    if not Path(path).expanduser().is_file():
+        raise InputError(f"The {what} file {path!r} does not exist. Give a CSV with a `text` column.")
+
+
+# -- data ----------------------------------------------------------------------------------
+
+def read_texts(path: str) -> list[str]:
+    """The `text` column of a CSV, tags stripped when the rows are tagged biographies."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(Path(path).expanduser(), dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"Could not read {path!r} as CSV ({error}).") from error
+    if "text" not in frame.columns:
+        raise InputError(f"{path!r} has no `text` column (columns: {', '.join(frame.columns)}).")
+    texts = [t for t in frame["text"].tolist() if t.strip()]
+    if not texts:
+        raise InputError(f"{path!r} has no non-empty rows in its `text` column.")
+    return [_strip_tags(text, path, row) for row, text in enumerate(texts, start=1)]
+
+
+def _strip_tags(text: str, path: str, row: int) -> str:
+    if not TAG_PATTERN.search(text):
+        return text
+    from clues.text import parse_tagged
+
+    try:
+        return parse_tagged(text).text
+    except InputError as error:
+        raise InputError(f"{path!r}, row {row}: {error}") from error
+
+
+def tokenize_texts(texts: list[str], tokenizer, max_length: int) -> list[dict]:
+    """One example per text, eos appended (so the model learns where a text ends), truncated."""
+    eos = tokenizer.eos_token_id
+    room = max_length - (1 if eos is not None else 0)
+    encoded = tokenizer(texts, truncation=True, max_length=room)["input_ids"]
+    return [{"input_ids": list(ids) + ([eos] if eos is not None else [])} for ids in encoded]
+
+
+class PadCollator:
+    """Right-pad a batch; labels are -100 on padding only.
+
+    Not DataCollatorForLanguageModeling: it masks every token equal to the pad id, and many
+    tokenizers pad with eos, which would drop the appended eos from the loss.
+    """
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict:
+        longest = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), longest), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), longest), dtype=torch.long)
+        for row, feature in enumerate(features):
+            n = len(feature["input_ids"])
+            ids[row, :n] = torch.tensor(feature["input_ids"], dtype=torch.long)
+            mask[row, :n] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+# -- evaluation rows ------------------------------------------------------------------------
+
+def evaluation_rows(qa: dict, recall: dict, epoch: float, step: int) -> list[dict]:
+    """Per-field em/f1/recall rows plus their mean over fields (field = MEAN_FIELD)."""
+    rows = []
+    per_name: dict[str, list[float]] = {}
+    for source, names in ((qa, ("em", "f1")), (recall, ("recall",))):
+        for field_name, scores in (source or {}).items():
+            for name in names:
+                rows.append({"epoch": epoch, "step": step, "field": field_name, "name": name,
+                             "value": float(scores[name])})
+                per_name.setdefault(name, []).append(float(scores[name]))
+    for name, values in per_name.items():
+        rows.append({"epoch": epoch, "step": step, "field": MEAN_FIELD, "name": name,
+                     "value": sum(values) / len(values)})
+    return rows
+
+
+class Evaluator:
+    """Few-shot QA and the recall probe on the eval people, as metric rows."""
+
+    def __init__(self, people, tokenizer, config: TrainConfig):
+        self.people, self.tokenizer, self.config = people, tokenizer, config
+
+    def __call__(self, model, epoch: float, step: int) -> list[dict]:
+        from clues.evaluate import evaluate_qa, recall_probe
+
+        c = self.config
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                qa = evaluate_qa(model, self.tokenizer, self.people, fields=c.eval_fields,
+                                 shots=c.eval_shots, batch_size=c.eval_batch_size, seed=c.seed)
+                recall = recall_probe(model, self.tokenizer, self.people, fields=c.eval_fields,
+                                      batch_size=c.eval_batch_size, seed=c.seed) if c.probe else {}
+        finally:
+            model.train(was_training)
+        return evaluation_rows(qa, recall, epoch, step)
+
+
+# -- the callback -------------------------------------------------------------------------
+
+def _make_callback_class():
+    from transformers import TrainerCallback
+
+    class StoreCallback(TrainerCallback):
+        """Loss rows at each log, evaluation rows at each epoch end, stop requests at each step."""
+
+        def __init__(self, store: RunStore | None, run_id: int | None, evaluator: Evaluator | None):
+            self.store, self.run_id, self.evaluator = store, run_id, evaluator
+            self.stopped = False
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self._evaluate(model, 0.0, 0, state)  # the baseline: curves start at epoch 0
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.store is None or not state.is_world_process_zero:
+                return
+            rows = [{"epoch": state.epoch, "step": state.global_step, "name": key, "value": logs[key]}
+                    for key in TRAIN_METRICS if logs and logs.get(key) is not None]
+            self.store.log_metrics(self.run_id, rows)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if _shared(self.store is not None and self.store.stop_requested(self.run_id)):
+                control.should_training_stop = True
+                self.stopped = True
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            if not self.stopped:  # a stopped epoch is partial: no evaluation point for it
+                self._evaluate(model, float(round(state.epoch)), state.global_step, state)
+
+        def _evaluate(self, model, epoch, step, state):
+            if self.evaluator is None or self.store is None or not state.is_world_process_zero:
+                return
+            rows = self.evaluator(model, epoch, step)
+            self.store.log_metrics(self.run_id, rows)
+            means = {r["name"]: r["value"] for r in rows if r["field"] == MEAN_FIELD}
+            print(f"[clues] run {self.run_id} epoch {epoch:g}: "
+                  + " ".join(f"{k} {v:.3f}" for k, v in means.items()), file=sys.stderr, flush=True)
+
+    return StoreCallback
+
+
+def _shared(value):
+    """Rank 0's value on every process (identity with one process)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+# -- the model ----------------------------------------------------------------------------
+
+def _placement(config: TrainConfig, state) -> tuple[torch.device, bool]:
+    """(device, bf16): CUDA with bf16 mixed precision when present, else CPU fp32."""
+    device = torch.device(config.device) if config.device else state.device
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return device, bf16
+
+
+def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
+    """Model and tokenizer ready for the Trainer.
+
+    Full fine-tuning keeps fp32 master weights (bf16 only as autocast): AdamW on bf16 weights
+    loses small updates. LoRA freezes the base, so the base may sit in bf16 to halve memory.
+    """
+    from clues.models import load_model
+
+    dtype = torch.bfloat16 if (bf16 and config.lora) else torch.float32
+    loaded = load_model(config.model, device=device, dtype=dtype)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        target = config.lora_target
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                          target_modules=target if target == "all-linear" else target.split(","),
+                          task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    model.train()
+    return model, tokenizer
+
+
+def training_arguments(config: TrainConfig, output_dir: str, device: torch.device, bf16: bool):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=output_dir, num_train_epochs=config.epochs, learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size, warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay, lr_scheduler_type="linear",
+        logging_strategy="steps", logging_steps=config.logging_steps,
+        save_strategy="no", eval_strategy="no", report_to="none",
+        seed=config.seed, data_seed=config.seed, bf16=bf16, use_cpu=device.type == "cpu",
+        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True)
+
+
+def build_trainer(model, tokenizer, dataset, config: TrainConfig, output_dir: str, device, bf16,
+                  callbacks=()):
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainer = Trainer(model=model, args=training_arguments(config, output_dir, device, bf16),
+                      train_dataset=dataset, data_collator=PadCollator(pad_id),
+                      processing_class=tokenizer, callbacks=list(callbacks))
+    # Its printer writes log dicts to stdout, which would corrupt `clues train --json`;
+    # the store callback reports each epoch on stderr instead.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+# -- the run --------------------------------------------------------------------------------
+
+def set_threads(store: RunStore | None, run_id: int | None) -> None:
+    if "OMP_NUM_THREADS" in os.environ:
+        return  # the user (or the launcher) decided
+    busy = store is not None and store.active_runs(exclude=run_id) > 0
+    torch.set_num_threads(1 if busy else max(1, min(os.cpu_count() or 1, 4)))
+
+
+def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> bool:
+    """Create or attach the run and wait for a slot; False when stopped while queued."""
+    settings = asdict(config)
+    if config.run_id is None:
+        config.run_id = store.create_run(config.run_name(), settings, "queued", device=str(device))
+    else:
+        run = store.get_run(config.run_id)
+        if run["status"] != "queued":
+            raise CluesError(f"Run {config.run_id} is {run['status']}, not queued; start a new run instead.")
+        store.update_config(config.run_id, settings)
+    return store.wait_for_turn(config.run_id, str(device), max_active=config.max_active)
+
+
+def train(config: TrainConfig, store: RunStore | None = None) -> int:
+    """Train as `config` says, recording everything in the run store; return the run id."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    main = state.is_main_process
+    device, bf16 = _placement(config, state)
+    if main:
+        store = store or RunStore(config.store_path)
+    try:
+        config.validate()
+    except CluesError as error:
+        if main and config.run_id is not None:
+            store.finish(config.run_id, "failed", str(error))
+        raise
+    go = _open_run(store, config, device) if main else None
+    config.run_id, go = _shared((config.run_id, go))
+    if not go:
+        if main:
+            store.finish(config.run_id, "stopped", "stopped while queued")
+        return config.run_id
+    set_threads(store if main else None, config.run_id)
+    try:
+        status = _run_training(config, store if main else None, device, bf16)
+    except (torch.cuda.OutOfMemoryError, MemoryError) as error:
+        message = (f"Out of memory while training {config.model} ({type(error).__name__}). Use a "
+                   "smaller --batch-size or --max-length, or --lora.")
+        _record(store, config.run_id, "failed", message, main)
+        raise CluesError(message) from error
+    except KeyboardInterrupt:
+        _record(store, config.run_id, "interrupted", "interrupted by the user", main)
+        raise
+    except BaseException as error:
+        _record(store, config.run_id, "failed", f"{type(error).__name__}: {error}", main)
+        raise
+    _record(store, config.run_id, status, None, main)
+    return config.run_id
+
+
+def _record(store, run_id, status, error, main) -> None:
+    if main and store is not None:
+        store.finish(run_id, status, error)
+
+
+def _run_training(config: TrainConfig, store: RunStore | None, device, bf16) -> str:
+    from transformers import set_seed
+
+    set_seed(config.seed)
+    model, tokenizer = load_for_training(config, device, bf16)
+    dataset = tokenize_texts(read_texts(config.data), tokenizer, config.max_length)
+    evaluator = None
+    if config.eval_data:
+        from clues.corpus import read_tagged_csv
+
+        people = read_tagged_csv(config.eval_data, max_rows=config.eval_max_people)
+        evaluator = Evaluator(people, tokenizer, config)
+    callback = _make_callback_class()(store, config.run_id, evaluator)
+    with tempfile.TemporaryDirectory(prefix="clues-train-") as scratch:
+        trainer = build_trainer(model, tokenizer, dataset, config, config.output_dir or scratch,
+                                device, bf16, [callback])
+        trainer.train()
+        if config.save_model:
+            trainer.save_model(config.output_dir)  # safetensors; for LoRA only the adapter
+    return "stopped" if callback.stopped else "finished"

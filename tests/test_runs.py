@@ -1,0 +1,171 @@
+"""The run store: round trip, WAL, two writer processes, reconcile, stop, queue, launcher, CLI."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from clues.cli import main
+from clues.errors import CluesError
+from clues.runs import MEAN_FIELD, RunStore, pid_alive, start_run_process
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.sqlite")
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_round_trip(store):
+    run_id = store.create_run("r1", {"lr": 1e-3, "fields": ["city"]})
+    run = store.get_run(run_id)
+    assert run["status"] == "queued" and run["config"] == {"lr": 1e-3, "fields": ["city"]}
+    store.mark_running(run_id, os.getpid(), "cpu")
+    store.log_metrics(run_id, [{"epoch": 0.5, "step": 2, "name": "loss", "value": 3.0}])
+    store.log_metrics(run_id, [{"epoch": 1, "step": 4, "field": "city", "name": "em", "value": 0.25},
+                               {"epoch": 1, "step": 4, "field": MEAN_FIELD, "name": "em", "value": 0.25}])
+    store.finish(run_id, "finished")
+    run = store.get_run(run_id)
+    assert run["status"] == "finished" and run["device"] == "cpu" and run["finished_at"]
+    frame = store.metrics(run_id)
+    assert list(frame["name"]) == ["loss", "em", "em"]
+    assert frame["field"].isna().tolist() == [True, False, False]
+    assert store.epoch_summary(run_id) == {"loss": 3.0, "epoch": 1.0, "em/city": 0.25, "em/mean": 0.25}
+    assert [r["id"] for r in store.list_runs()] == [run_id]
+    with pytest.raises(CluesError, match="No run with id 99"):
+        store.get_run(99)
+    with pytest.raises(ValueError):
+        store.finish(run_id, "exploded")
+
+
+def test_wal_mode_and_default_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLUES_HOME", str(tmp_path / "home"))
+    store = RunStore()
+    assert store.path == tmp_path / "home" / "runs.sqlite"
+    assert store.journal_mode() == "wal"
+    assert store.integrity_check()
+
+
+def _writer(path: str, run_id: int, worker: int, n: int) -> None:
+    store = RunStore(path)
+    for step in range(n):
+        store.log_metrics(run_id, [{"epoch": step / n, "step": step, "name": f"w{worker}", "value": step},
+                                   {"epoch": step / n, "step": step, "field": "city", "name": f"w{worker}",
+                                    "value": -step}])
+        if step % 10 == 0:
+            store.stop_requested(run_id)
+
+
+def test_two_writer_processes_do_not_corrupt(store):
+    run_id = store.create_run("shared", {})
+    context = multiprocessing.get_context("spawn")  # real separate interpreters
+    workers = [context.Process(target=_writer, args=(str(store.path), run_id, w, 150)) for w in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    frame = store.metrics(run_id)
+    assert frame.groupby("name").size().to_dict() == {"w0": 300, "w1": 300}
+    assert store.integrity_check()
+
+
+def test_reconcile_marks_dead_runs_interrupted(store):
+    dead = store.create_run("dead", {}, "running", pid=dead_pid())
+    alive = store.create_run("alive", {}, "running", pid=os.getpid())
+    fresh = store.create_run("just queued", {})  # no pid yet: its process is starting
+    dead_queued = store.create_run("dead queued", {}, pid=dead_pid())
+    done = store.create_run("done", {}, "finished", pid=dead_pid())
+    assert sorted(store.reconcile()) == [dead, dead_queued]
+    statuses = {r["id"]: r["status"] for r in store.list_runs()}
+    assert statuses == {dead: "interrupted", alive: "running", fresh: "queued",
+                        dead_queued: "interrupted", done: "finished"}
+    assert store.get_run(dead)["error"]
+
+
+def test_stop_request_and_stop_while_queued(store):
+    running = store.create_run("a", {}, "running", device="cpu", pid=os.getpid())
+    queued = store.create_run("b", {}, device="cpu")
+    assert not store.stop_requested(queued)
+    store.request_stop(queued)
+    assert store.stop_requested(queued) and store.get_run(queued)["stop_requested"]
+    assert store.wait_for_turn(queued, "cpu", poll_s=0.01, timeout_s=5) is False
+    assert not store.stop_requested(running)
+
+
+def test_queue_one_active_per_device_in_id_order(store):
+    me = os.getpid()
+    first = store.create_run("first", {}, device="cpu", pid=me)
+    second = store.create_run("second", {}, device="cpu", pid=me)
+    third = store.create_run("third", {}, device="cpu", pid=me)
+    other = store.create_run("other device", {}, device="cuda:0", pid=me)
+    assert not store.try_claim(second, me, "cpu")  # first is older
+    assert store.try_claim(first, me, "cpu")
+    assert not store.try_claim(second, me, "cpu")  # first is running
+    assert store.try_claim(other, me, "cuda:0")  # another device has its own slot
+    store.finish(first, "finished")
+    assert not store.try_claim(third, me, "cpu")  # second waits ahead of it
+    assert store.try_claim(second, me, "cpu")
+    assert store.try_claim(third, me, "cpu", max_active=2)
+    with pytest.raises(CluesError, match="waited"):
+        store.wait_for_turn(store.create_run("late", {}, device="cpu"), "cpu", poll_s=0.01, timeout_s=0.05)
+
+
+def test_a_dead_queued_run_does_not_block_the_queue(store):
+    store.create_run("crashed while queued", {}, device="cpu", pid=dead_pid())
+    waiting = store.create_run("next", {}, device="cpu", pid=os.getpid())
+    assert store.try_claim(waiting, os.getpid(), "cpu")
+
+
+def test_start_run_process_takes_an_argument_list(store):
+    with pytest.raises(TypeError):
+        start_run_process("--model m --data d", store)
+    # `--help` exits at once without claiming the run: the launcher part is what is tested.
+    run_id = start_run_process(["--help"], store, name="help only")
+    run = store.get_run(run_id)
+    assert run["pid"] and run["status"] == "queued" and run["log_path"].endswith(f"run-{run_id}.log")
+    deadline = time.monotonic() + 60
+    while pid_alive(run["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.reconcile() == [run_id]
+    assert store.get_run(run_id)["status"] == "interrupted"
+    with open(run["log_path"]) as log:
+        text = log.read()
+    assert "--run-id" in text and "usage" in text
+
+
+def test_cli_runs_list_show_export_stop(store, tmp_path, capsys):
+    run_id = store.create_run("cli run", {"lr": 0.1}, "running", device="cpu", pid=os.getpid())
+    store.log_metrics(run_id, [{"epoch": 1, "step": 3, "field": "city", "name": "f1", "value": 0.5},
+                               {"epoch": 1, "step": 3, "name": "loss", "value": 2.5}])
+    base = ["runs", "--store", str(store.path)]
+    assert main(base + ["list"]) == 0
+    assert "cli run" in capsys.readouterr().out
+    assert main(["runs", "list", "--store", str(store.path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "cli run"
+    assert main(base + ["show", str(run_id), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["f1/city"] == 0.5
+    for suffix in ("csv", "parquet", "json"):
+        out = tmp_path / f"metrics.{suffix}"
+        assert main(base + ["export", str(run_id), "--out", str(out)]) == 0
+        frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[suffix](out)
+        assert sorted(frame["name"]) == ["f1", "loss"]
+    assert main(base + ["export", str(run_id), "--out", str(tmp_path / "m.xlsx")]) == 2
+    assert main(base + ["show", "42"]) == 2
+    assert "No run with id 42" in capsys.readouterr().err
+    assert main(base + ["stop", str(run_id)]) == 0
+    assert store.stop_requested(run_id)
+    store.finish(run_id, "stopped")
+    assert main(base + ["stop", str(run_id)]) == 2

@@ -247,3 +247,60 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
         chosen = np.array([f == name for f in fields]) & droppable
         result["field_survival"][name] = float(1.0 - probability[chosen].mean()) if chosen.any() else 1.0
     return result
+
+
+# ---- whole corpora ----------------------------------------------------------------------
+
+def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",
+                progress: bool = False) -> list[RankedText]:
+    """Rank every text's units as `mode` needs: by contrast (both models), by one model's own
+    attention, or not at all (none/random: the small model's tokens, or words without a model).
+
+    texts: TaggedText items (clean text + field spans).
+    """
+    from clues.capture import capture_attention
+    from clues.contrast import contrast_maps
+
+    ranking = MODES[mode].ranking if mode in MODES else None
+    validate(0.0, 0.0, 0, "space", mode)
+    if ranking == "small" and attention_of == "large":
+        ranking = "large"
+    needs = {"contrast": (large, small), "small": (small,), "large": (large,)}.get(ranking, ())
+    if any(m is None for m in needs):
+        raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
+    ranked = []
+    for item in _progress(texts, progress, f"ranking ({mode})"):
+        if ranking is None:
+            tokenizer = (small or large).tokenizer if (small or large) else None
+            ranked.append(ranked_from_tokens(item.text, tokenizer, item.spans))
+            continue
+        first = capture_attention(needs[0], item.text)
+        second = capture_attention(needs[1], item.text) if len(needs) > 1 else first
+        result = contrast_maps(first, second, spans=item.spans, skip_first=False)
+        # For one model's own attention both maps are that model's, and its importance is "large".
+        ranked.append(ranked_from_clues(result, "contrast" if ranking == "contrast" else "large"))
+    return ranked
+
+
+def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05, copies: int = 10,
+                   seed: int = 0, style: str = "space", mask_text: str = "_", large=None, small=None,
+                   attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False):
+    """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original)."""
+    import pandas as pd
+
+    validate(alpha, beta, copies, style, mode)
+    if ranked is None:
+        ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of, progress=progress)
+    probabilities = [MODES[mode].probability(r.ranks, alpha, beta) for r in ranked]
+    # mode "none" still writes K (identical) copies, so every condition trains for the same steps.
+    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
+    rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
+    return pd.DataFrame(rows, columns=["text", "source", "copy"])
+
+
+def _progress(items, enabled: bool, description: str):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=description, unit="text")

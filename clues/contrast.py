@@ -84,17 +84,20 @@ def word_units(text: str) -> list[tuple[int, int]]:
 
 
 def token_to_unit(offsets: list[tuple[int, int]], units: list[tuple[int, int]], text: str) -> np.ndarray:
-    """[T] index of the unit each token belongs to (by its first non-space character), −1 if none."""
+    """[T] index of the unit each token belongs to, −1 if none (special tokens, trailing space).
+
+    A token belongs to the unit of its first character; whitespace belongs to the unit after it,
+    as BPE tokenizers glue a leading space to the next word ("Ġword").
+    """
     owner = np.full(len(text) + 1, -1, dtype=np.int64)
-    for index, (start, end) in enumerate(units):
-        owner[start:end] = index
-    result = np.full(len(offsets), -1, dtype=np.int64)
-    for t, (start, end) in enumerate(offsets):
-        inside = owner[start:end]
-        hits = inside[inside >= 0]
-        if hits.size:
-            result[t] = hits[0]
-    return result
+    for index, (start, end) in enumerate(reversed(units)):
+        owner[start:end] = len(units) - 1 - index
+    # whitespace takes the owner of the next character: fill the gaps backwards
+    filled = owner.copy()
+    for position in range(len(text) - 1, -1, -1):
+        if filled[position] < 0:
+            filled[position] = filled[position + 1]
+    return np.array([filled[start] if end > start else -1 for start, end in offsets], dtype=np.int64)
 
 
 def sum_into_units(values: torch.Tensor, owner: np.ndarray, n_units: int) -> np.ndarray:

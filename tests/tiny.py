@@ -39,10 +39,13 @@ def build_tokenizer(vocab_size: int = 300, sentences=SENTENCES):
                                    unk_token="<unk>", pad_token="<pad>")
 
 
-def build_config(arch: str, vocab_size: int, layers: int = 2, hidden: int = 32, heads: int = 4):
+def build_config(arch: str, vocab_size: int, layers: int = 2, hidden: int = 32, heads: int = 4,
+                 initializer_range: float = 0.02):
     from transformers import AutoConfig
 
-    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    # a larger initializer_range gives peaked, model-specific attention instead of near-uniform
+    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+                  initializer_range=initializer_range)
     if arch == "gpt2":
         return AutoConfig.for_model("gpt2", n_embd=hidden, n_layer=layers, n_head=heads, n_positions=256, **common)
     if arch == "gpt_neox":
@@ -66,13 +69,13 @@ def build_config(arch: str, vocab_size: int, layers: int = 2, hidden: int = 32, 
 
 
 def tiny_model_dir(folder: Path, arch: str = "llama", layers: int = 2, hidden: int = 32, heads: int = 4,
-                   seed: int = 0, tokenizer=None) -> Path:
+                   seed: int = 0, tokenizer=None, initializer_range: float = 0.02) -> Path:
     """Write a tiny random `arch` model and its tokenizer to `folder`; return the folder."""
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     tokenizer = tokenizer or build_tokenizer()
-    config = build_config(arch, len(tokenizer), layers, hidden, heads)
+    config = build_config(arch, len(tokenizer), layers, hidden, heads, initializer_range)
     model = AutoModelForCausalLM.from_config(config)
     folder = Path(folder)
     model.save_pretrained(folder)

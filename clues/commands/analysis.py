@@ -1,0 +1,157 @@
+"""CLI: `contrast`, `capture` and `augment` — the analysis commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from clues.errors import InputError, ModelLoadError
+
+
+def register(subparsers) -> None:
+    contrast = subparsers.add_parser(
+        "contrast", help="rank the tokens of a text by attention received in the large minus the small model")
+    _model_pair_arguments(contrast)
+    _text_arguments(contrast)
+    contrast.add_argument("--top-k", type=int, default=10, help="how many top clues to list (default 10)")
+    contrast.add_argument("--aggregation", default="mean", help="mean | max | rollout (default mean)")
+    contrast.add_argument("--keep-first", action="store_true",
+                          help="rank the first position too (left out by default: it is the attention sink)")
+    contrast.add_argument("--json", action="store_true", help="print JSON")
+    contrast.set_defaults(func=run_contrast)
+
+    augment = subparsers.add_parser("augment", help="write a token-dropout augmented corpus")
+    _model_pair_arguments(augment)
+    augment.add_argument("--input", required=True, help="tagged CSV with a `text` column")
+    augment.add_argument("--out", required=True, help="output CSV (columns text, source, copy)")
+    augment.add_argument("--mode", default="contrast", help="none | random | attention | contrast")
+    augment.add_argument("--alpha", type=float, default=0.7, help="α, the highest drop probability (0–1)")
+    augment.add_argument("--beta", type=float, default=0.05, help="β, how fast p(r) rises with rank (≥ 0)")
+    augment.add_argument("--copies", type=int, default=10, help="augmented copies per text (plus the original)")
+    augment.add_argument("--seed", type=int, default=0)
+    augment.add_argument("--style", default="space", help="how a dropped token disappears: space | remove | mask")
+    augment.add_argument("--mask-text", default="_", help="placeholder for the mask style (default _)")
+    augment.add_argument("--attention-of", default="small", choices=["small", "large"],
+                         help="whose own attention ranks the tokens in attention mode (default small)")
+    augment.add_argument("--max-rows", type=int, default=None)
+    augment.add_argument("--json", action="store_true", help="print a JSON summary")
+    augment.set_defaults(func=run_augment)
+
+
+def _model_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--large", help="large model: hub id, local folder or .gguf (default: the bundled demo)")
+    parser.add_argument("--small", help="small model: hub id, local folder or .gguf (default: the bundled demo)")
+    parser.add_argument("--device", default=None, help="cpu | cuda | cuda:1 … (default: cuda when present)")
+    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run code shipped with the model's repository (off by default; only for sources you trust)")
+
+
+def _text_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--text", help="text to analyse; inline tags like <name>…</name> mark fields")
+    source.add_argument("--file", help="read the text from a file")
+    source.add_argument("--csv", help="tagged CSV; analyse the row given by --row")
+    parser.add_argument("--row", type=int, default=0, help="row of --csv (0-based)")
+
+
+def load_pair(args):
+    """The (large, small) LoadedModels named by the arguments, the demo pair by default."""
+    from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
+
+    large_ref, small_ref = args.large or DEMO_LARGE, args.small or DEMO_SMALL
+    if (not args.large or not args.small) and not Path(DEMO_LARGE, "config.json").is_file():
+        raise ModelLoadError(
+            "The bundled demo pair is not built yet (assets/demo-models). Build it with "
+            "`python -m clues demo build`, or name a pair with --large and --small.")
+    options = dict(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    return load_model(large_ref, **options), load_model(small_ref, **options)
+
+
+def read_text_argument(args):
+    """The TaggedText the user pointed at (--text, --file or --csv/--row), tags parsed."""
+    from clues.text import parse_tagged
+
+    if args.csv:
+        from clues.corpus import read_tagged_csv
+
+        rows = read_tagged_csv(args.csv)
+        if not 0 <= args.row < len(rows):
+            raise InputError(f"--row {args.row} is outside {args.csv} (rows 0–{len(rows) - 1}).")
+        return rows[args.row]
+    if args.file:
+        if not os.path.isfile(args.file):
+            raise InputError(f"--file {args.file!r} does not exist.")
+        try:
+            raw = Path(args.file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"--file {args.file!r} is not UTF-8 text; save it as UTF-8.") from error
+    elif args.text is not None:
+        raw = args.text
+    else:
+        from clues.corpus import generate_biographies
+
+        return generate_biographies(1, seed=0, varied=False)[0]
+    if not raw.strip():
+        raise InputError("The text is empty. Give some text with --text, --file or --csv.")
+    return parse_tagged(raw)
+
+
+def run_contrast(args) -> int:
+    from clues.cli import print_json
+    from clues.contrast import contrast_text
+
+    if args.top_k < 1:
+        raise InputError("--top-k must be at least 1.")
+    item = read_text_argument(args)
+    large, small = load_pair(args)
+    result = contrast_text(large, small, item.text, aggregation=args.aggregation,
+                           skip_first=not args.keep_first, spans=item.spans)
+    notes = result.large_maps.notes + result.small_maps.notes
+    if args.json:
+        print_json({"large": large.ref, "small": small.ref, "level": result.level,
+                    "aggregation": result.aggregation, "text": item.text, "notes": notes,
+                    "top": [_record(c) for c in result.top(args.top_k)],
+                    "tokens": [_record(c) for c in result.clues]})
+        return 0
+    for note in notes:
+        print(f"note: {note}")
+    print(f"large: {large.ref}\nsmall: {small.ref}\ncompared per {result.level}\n")
+    print(f"{'rank':>4}  {'token':<18} {'field':<10} {'large':>9} {'small':>9} {'contrast':>9}")
+    for clue in result.top(args.top_k):
+        print(f"{clue.rank:>4}  {clue.text!r:<18} {clue.field or '-':<10} "
+              f"{clue.large:>9.4f} {clue.small:>9.4f} {clue.contrast:>+9.4f}")
+    return 0
+
+
+def _record(clue) -> dict:
+    return {"text": clue.text, "start": clue.start, "end": clue.end, "large": clue.large, "small": clue.small,
+            "contrast": clue.contrast, "field": clue.field, "rank": clue.rank, "special": clue.special}
+
+
+def run_augment(args) -> int:
+    from clues.augment import MODES, augment_corpus, rank_corpus, summary, validate
+    from clues.cli import print_json
+    from clues.corpus import read_tagged_csv
+
+    validate(args.alpha, args.beta, args.copies, args.style, args.mode)
+    texts = read_tagged_csv(args.input, max_rows=args.max_rows)
+    needs_models = MODES[args.mode].ranking is not None or args.large or args.small
+    large, small = load_pair(args) if needs_models else (None, None)
+    ranked = rank_corpus(texts, args.mode, large=large, small=small, attention_of=args.attention_of, progress=True)
+    frame = augment_corpus(texts, args.mode, alpha=args.alpha, beta=args.beta, copies=args.copies, seed=args.seed,
+                           style=args.style, mask_text=args.mask_text, ranked=ranked)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    probabilities = [MODES[args.mode].probability(r.ranks, args.alpha, args.beta) for r in ranked]
+    stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": len(frame), "mode": args.mode,
+             "alpha": args.alpha, "beta": args.beta, "copies": args.copies, "style": args.style,
+             **summary(ranked, probabilities)}
+    if args.json:
+        print_json(stats)
+    else:
+        print(f"wrote {len(frame)} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
+              f"expected drop rate {stats['expected_drop_rate']:.3f}")
+    return 0

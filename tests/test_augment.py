@@ -1,0 +1,93 @@
+"""Dropout probability, the three drop styles, reproducibility, and properties under hypothesis."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from clues.augment import (augment_corpus, augment_ranked, dropout_probability, flat_probability,
+                           ranked_from_tokens, summary, validate)
+from clues.corpus import generate_biographies
+from clues.errors import InputError
+
+TEXT = "Liam Thompson was born on January 5, 1990. He spent his early years in Melbourne, Australia."
+
+
+def test_dropout_probability_formula():
+    ranks = np.array([-1, 0, 1, 20, 1000])
+    expected = [0.0, 0.0, 0.7 * (1 - np.exp(-0.05)), 0.7 * (1 - np.exp(-1.0)), 0.7 * (1 - np.exp(-50))]
+    assert np.allclose(dropout_probability(ranks, 0.7, 0.05), expected)
+
+
+def test_random_mode_drops_at_rate_alpha():
+    ranked = [ranked_from_tokens(TEXT)] * 200
+    probabilities = [flat_probability(r.ranks, 0.6, 0.0) for r in ranked]
+    out = augment_ranked(ranked, probabilities, copies=10, seed=0, style="mask", mask_text="\u2588")
+    droppable = int((ranked[0].ranks >= 0).sum())
+    dropped = [copy.count("\u2588") for versions in out for copy in versions[1:]]
+    assert abs(np.mean(dropped) / droppable - 0.6) < 0.02
+
+
+@pytest.mark.parametrize("style", ["space", "remove", "mask"])
+def test_styles(style):
+    ranked = ranked_from_tokens(TEXT)
+    everything = np.where(ranked.ranks >= 0, 1.0, 0.0)
+    [[original, copy]] = augment_ranked([ranked], [everything], copies=1, seed=0, style=style)
+    assert original == TEXT
+    kept = [ch for ch in copy if ch not in " _"]
+    assert kept == [ch for ch in TEXT if ch in ".,"]  # only punctuation survives
+    if style == "space":
+        assert len(copy) == len(TEXT)
+    if style == "mask":
+        assert copy.count("_") == int((ranked.ranks >= 0).sum())
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus():
+    texts = generate_biographies(30, seed=0)
+    first = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=7)
+    again = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=7)
+    other = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=8)
+    assert first.equals(again) and not first.equals(other)
+    assert len(first) == 30 * 4 and set(first["copy"]) == {0, 1, 2, 3}
+    originals = first[first["copy"] == 0]["text"].tolist()
+    assert originals == [t.text for t in texts]
+
+
+def test_none_mode_copies_the_originals_for_equal_steps():
+    texts = generate_biographies(5, seed=0)
+    frame = augment_corpus(texts, "none", copies=2)
+    assert len(frame) == 15 and frame.groupby("source")["text"].nunique().eq(1).all()
+
+
+def test_summary_counts_field_survival():
+    texts = generate_biographies(10, seed=0)
+    ranked = [ranked_from_tokens(t.text, spans=t.spans) for t in texts]
+    stats = summary(ranked, [flat_probability(r.ranks, 0.7, 0) for r in ranked])
+    assert stats["expected_drop_rate"] == pytest.approx(0.7)
+    assert set(stats["field_survival"]) == {"name", "date", "city", "university", "major", "company"}
+    assert stats["field_survival"]["name"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("alpha,beta,copies,style", [(1.5, 0.05, 10, "space"), (-0.1, 0.0, 1, "space"),
+                                                     (0.7, -1.0, 10, "space"), (0.7, 0.05, -1, "space"),
+                                                     (0.7, 0.05, 10**6, "space"), (0.7, 0.05, 10, "blank")])
+def test_bad_parameters_are_clear_errors(alpha, beta, copies, style):
+    with pytest.raises(InputError):
+        validate(alpha, beta, copies, style, "contrast")
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80),
+       alpha=st.floats(0, 1), beta=st.floats(0, 1), seed=st.integers(0, 2**32 - 1),
+       style=st.sampled_from(["space", "remove", "mask"]))
+def test_punctuation_survives_and_seed_reproduces(text, alpha, beta, seed, style):
+    ranked = ranked_from_tokens(text)
+    probability = dropout_probability(ranked.ranks, alpha, beta)
+    out = augment_ranked([ranked], [probability], copies=3, seed=seed, style=style, mask_text="\x00")
+    assert out == augment_ranked([ranked], [probability], copies=3, seed=seed, style=style, mask_text="\x00")
+    punctuation = [text[s:e] for s, e, r in zip(ranked.starts, ranked.ends, ranked.ranks) if r < 0 and e > s]
+    for copy in out[0][1:]:
+        rest = copy
+        for mark in punctuation:  # every never-droppable unit is still there, in order
+            at = rest.find(mark)
+            assert at >= 0
+            rest = rest[at + len(mark):]

@@ -1,0 +1,107 @@
+"""Lean capture matches a brute-force computation from output_attentions, on every architecture."""
+
+import pytest
+import torch
+
+from clues.aggregate import received_attention
+from clues.capture import capture_attention
+from clues.errors import InputError
+from clues.models import load_model
+from tiny import ARCHITECTURES, tiny_model_dir
+
+TEXT = ("Liam Thompson was born on January 5, 1990. He spent his early years in Melbourne, Australia. "
+        "He had a professional role at the British Museum.")
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def loaded(request, tmp_path_factory):
+    folder = tiny_model_dir(tmp_path_factory.mktemp(request.param), request.param, layers=3)
+    return load_model(folder)
+
+
+def brute_force(loaded, input_ids):
+    """[L, H, T, T] every weight at once, the way other tools do it."""
+    model = loaded.model
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = model(input_ids=input_ids[None], output_attentions=True, use_cache=False)
+    model.set_attn_implementation(previous)
+    return torch.stack([a[0] for a in out.attentions]).float()
+
+
+def brute_rollout(per_layer):
+    result = None
+    for layer in per_layer:
+        mixed = 0.5 * layer + 0.5 * torch.eye(layer.shape[0])
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        result = mixed if result is None else mixed @ result
+    return result
+
+
+def test_capture_matches_output_attentions(loaded):
+    maps = capture_attention(loaded, TEXT, per_layer=True, heads_of_layer=1, rollout=True)
+    weights = brute_force(loaded, maps.input_ids)
+    assert maps.n_layers == weights.shape[0] == 3
+    assert maps.n_heads == weights.shape[1]
+    torch.testing.assert_close(maps.mean, weights.mean(dim=(0, 1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(maps.max_heads, weights.amax(dim=1).mean(dim=0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(maps.per_layer, weights.mean(dim=1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(maps.heads, weights[1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(maps.rollout, brute_rollout(weights.mean(dim=1)), atol=1e-5, rtol=0)
+    # causal: nothing above the diagonal, rows are distributions
+    assert torch.triu(maps.mean, diagonal=1).abs().max() < 1e-7
+    torch.testing.assert_close(maps.mean.sum(-1), torch.ones(maps.n_tokens), atol=1e-5, rtol=0)
+
+
+def test_capture_keeps_the_fast_attention_for_training(loaded):
+    before = loaded.model.config._attn_implementation
+    capture_attention(loaded, TEXT)
+    assert loaded.model.config._attn_implementation == before
+
+
+def test_lean_capture_keeps_only_what_was_asked(loaded):
+    maps = capture_attention(loaded, TEXT)
+    assert maps.per_layer is None and maps.heads is None and maps.rollout is None
+    assert maps.mean.dtype == torch.float32 and maps.mean.device.type == "cpu"
+    assert len(maps.tokens) == len(maps.offsets) == maps.n_tokens
+
+
+def test_received_attention_is_a_column_mean(loaded):
+    maps = capture_attention(loaded, TEXT)
+    size = maps.n_tokens
+    expected = torch.tensor([maps.mean[k:, k].mean().item() for k in range(size)])
+    torch.testing.assert_close(received_attention(maps.mean), expected, atol=1e-6, rtol=0)
+
+
+def test_offsets_point_into_the_text(loaded):
+    maps = capture_attention(loaded, TEXT)
+    for token, (start, end), special in zip(maps.tokens, maps.offsets, maps.special):
+        if not special and end > start:
+            assert TEXT[start:end] == token
+
+
+def test_gemma2_sliding_window_is_causal_and_local(tmp_path):
+    loaded = load_model(tiny_model_dir(tmp_path, "gemma2", layers=2))
+    maps = capture_attention(loaded, TEXT, per_layer=True)
+    window = loaded.model.config.sliding_window
+    sliding_layers = [i for i, kind in enumerate(loaded.model.config.layer_types) if kind == "sliding_attention"]
+    assert sliding_layers
+    layer = maps.per_layer[sliding_layers[0]]
+    far = torch.tril(torch.ones_like(layer), diagonal=-window)
+    assert (layer * far).abs().max() < 1e-7  # nothing beyond the window
+
+
+def test_empty_text_and_bad_layer_are_clear_errors(tmp_path):
+    loaded = load_model(tiny_model_dir(tmp_path, "llama"))
+    with pytest.raises(InputError, match="empty"):
+        capture_attention(loaded, "   ")
+    with pytest.raises(InputError, match="Layer 7 does not exist"):
+        capture_attention(loaded, TEXT, heads_of_layer=7)
+
+
+def test_long_text_is_truncated_with_a_notice(tmp_path):
+    loaded = load_model(tiny_model_dir(tmp_path, "llama"))
+    maps = capture_attention(loaded, TEXT * 3, max_tokens=40)
+    assert maps.n_tokens == 40 and maps.truncated_tokens > 0
+    assert "left out" in maps.notes[0]

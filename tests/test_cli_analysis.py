@@ -1,0 +1,63 @@
+"""`python -m clues contrast|augment` on a tiny pair, through the real CLI."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from clues.cli import main
+from clues.corpus import generate_biographies, write_tagged_csv
+from tiny import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    large = tiny_model_dir(tmp_path_factory.mktemp("large"), "llama", layers=3, seed=1, initializer_range=0.3)
+    small = tiny_model_dir(tmp_path_factory.mktemp("small"), "llama", layers=2, seed=2, initializer_range=0.3)
+    return ["--large", str(large), "--small", str(small)]
+
+
+def test_contrast_json(pair, capsys):
+    text = "<name>Liam Thompson</name> was born on <date>January 5, 1990</date>."
+    assert main(["contrast", *pair, "--text", text, "--top-k", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["top"]) == 3 and [t["rank"] for t in out["top"]] == [0, 1, 2]
+    clean = "Liam Thompson was born on January 5, 1990."
+    assert out["text"] == clean
+    for token in out["tokens"]:
+        assert {"text", "start", "end", "large", "small", "contrast", "field"} <= set(token)
+        if not token["special"]:
+            assert clean[token["start"]:token["end"]] == token["text"]
+    assert {t["field"] for t in out["tokens"]} >= {"name", "date", None}
+
+
+def test_contrast_table(pair, capsys):
+    assert main(["contrast", *pair, "--text", "Liam was born in Melbourne.", "--top-k", "2"]) == 0
+    assert "rank" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["none", "random", "attention", "contrast"])
+def test_augment_writes_k_copies_plus_original(pair, tmp_path, mode, capsys):
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(4, seed=0))
+    out = tmp_path / "aug.csv"
+    args = ["augment", *pair, "--input", str(source), "--mode", mode, "--copies", "3", "--out", str(out), "--json"]
+    assert main(args) == 0
+    frame = pd.read_csv(out)
+    assert len(frame) == 16 and list(frame.columns) == ["text", "source", "copy"]
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["mode"] == mode and 0 <= stats["expected_drop_rate"] <= 0.7 + 1e-9
+
+
+@pytest.mark.parametrize("args,message", [
+    (["contrast", "--large", "/nonexistent/model", "--small", "/nonexistent/other", "--text", "x"], "does not exist"),
+    (["contrast", "--large", "no-such-org/no-such-model", "--small", "x/y", "--text", "x"], "local copy|folder"),
+    (["contrast", "--text", "<name>Liam", "--large", "a", "--small", "b"], "name"),
+    (["augment", "--input", "missing.csv", "--out", "x.csv", "--alpha", "2"], "outside"),
+])
+def test_bad_input_is_one_clear_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    import re
+    assert re.search(message, err)

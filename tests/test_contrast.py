@@ -1,0 +1,101 @@
+"""Importance, contrast, ranking, word alignment across tokenizers, query rows."""
+
+import numpy as np
+import pytest
+import torch
+
+from clues.aggregate import received_attention
+from clues.contrast import contrast_text, query_rows, unit_before, word_units
+from clues.models import load_model
+from clues.text import parse_tagged
+from tiny import build_tokenizer, tiny_model_dir
+
+TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "
+          "<city>Melbourne, Australia</city>. He had a professional role at <company>the British Museum</company>.")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    large = load_model(tiny_model_dir(tmp_path_factory.mktemp("large"), "llama", layers=4, hidden=64, seed=1,
+                                       initializer_range=0.3))
+    small = load_model(tiny_model_dir(tmp_path_factory.mktemp("small"), "llama", layers=2, hidden=32, seed=2,
+                                       initializer_range=0.3))
+    return large, small
+
+
+def test_received_attention_by_hand():
+    # rows are queries; column k receives A[k:, k]
+    matrix = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]])
+    torch.testing.assert_close(received_attention(matrix), torch.tensor([1.7 / 3, 0.7 / 2, 0.6]))
+
+
+def test_contrast_is_not_the_row_sum_mistake(pair):
+    """Summing over the key axis gives ≈1/(i+1) for any model: that contrast would be noise."""
+    item = parse_tagged(TAGGED)
+    result = contrast_text(*pair, item.text, spans=item.spans)
+    large_map, small_map = result.large_maps.mean, result.small_maps.mean
+    positions = torch.arange(1, large_map.shape[0] + 1, dtype=torch.float32)
+    row_sum_large = large_map.sum(-1) / positions  # the authors' public code
+    row_sum_small = small_map.sum(-1) / positions
+    assert (row_sum_large - row_sum_small).abs().max() < 1e-5  # the mistake: no signal at all
+    contrast = torch.tensor([c.contrast for c in result.clues])
+    assert contrast.abs().max() > 1e-3  # the column mean tells the two models apart
+    column_mean = torch.tensor([large_map[k:, k].mean() - small_map[k:, k].mean() for k in range(len(contrast))])
+    torch.testing.assert_close(contrast, column_mean.to(contrast.dtype), atol=1e-6, rtol=0)
+    assert not torch.allclose(torch.tensor([c.large for c in result.clues], dtype=torch.float32),
+                              1.0 / positions, atol=1e-3)
+
+
+def test_ranking_leaves_out_specials_and_sink(pair):
+    item = parse_tagged(TAGGED)
+    result = contrast_text(*pair, item.text, spans=item.spans)
+    assert result.level == "token"
+    assert result.clues[0].special and result.clues[0].rank is None  # BOS
+    ranks = sorted(c.rank for c in result.clues if c.rank is not None)
+    assert ranks == list(range(len(ranks)))
+    ranked = result.ranked()
+    assert all(a.contrast >= b.contrast for a, b in zip(ranked, ranked[1:]))
+    fields = {c.field for c in result.clues}
+    assert {"name", "date", "city", "company", None} <= fields
+    name_clues = [c for c in result.clues if c.field == "name"]
+    assert "".join(c.text for c in name_clues).replace(" ", "") == "LiamThompson"
+
+
+def test_keep_first_ranks_position_zero_when_there_is_no_bos(tmp_path):
+    large = load_model(tiny_model_dir(tmp_path / "l", "gpt2", layers=3, seed=1))
+    small = load_model(tiny_model_dir(tmp_path / "s", "gpt2", layers=2, seed=2))
+    large.tokenizer._tokenizer.post_processor = None  # like GPT-2: no BOS
+    small.tokenizer._tokenizer.post_processor = None
+    text = "Liam Thompson was born on January 5, 1990."
+    skipped = contrast_text(large, small, text)
+    kept = contrast_text(large, small, text, skip_first=False)
+    assert skipped.clues[0].rank is None and not skipped.clues[0].special
+    assert kept.clues[0].rank is not None
+
+
+def test_different_tokenizers_compare_per_word(tmp_path):
+    sentences = ["alpha beta gamma delta", "Liam Thompson was born in Melbourne.", "a b c d e f g"]
+    large = load_model(tiny_model_dir(tmp_path / "l", "llama", seed=1))
+    small = load_model(tiny_model_dir(tmp_path / "s", "qwen2", seed=2, tokenizer=build_tokenizer(120, sentences)))
+    text = "Liam Thompson was born on January 5, 1990 in Melbourne."
+    result = contrast_text(large, small, text)
+    assert result.level == "word"
+    assert [(c.start, c.end) for c in result.clues] == word_units(text)
+    # word importance is the sum of its tokens': nothing is lost or counted twice
+    large_tokens = received_attention(result.large_maps.mean)
+    content = ~result.large_maps.special
+    assert np.isclose(sum(c.large for c in result.clues), float(large_tokens[content].sum()), atol=1e-5)
+    assert all(c.rank is not None for c in result.clues)  # BOS absorbs the sink; nothing is left out
+
+
+def test_query_rows_are_causal_and_differ(pair):
+    item = parse_tagged(TAGGED)
+    result = contrast_text(*pair, item.text, spans=item.spans)
+    before_company = unit_before(result, item.span("company").start)
+    clue = result.clues[before_company]
+    assert item.text[clue.end:item.span("company").start].strip() == "" and clue.text.strip()
+    rows = query_rows(result, before_company)
+    assert rows["large"].shape == (len(result.clues),)
+    assert np.allclose(rows["large"][before_company + 1:], 0)
+    assert np.isclose(rows["large"].sum(), 1.0, atol=1e-5)
+    assert np.allclose(rows["difference"], rows["large"] - rows["small"])

@@ -100,55 +100,51 @@ def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float)
 
 @dataclass
 class _Packed:
-    codes: np.ndarray  # [N] uint32 code points of all texts, one after another
+    codes: np.ndarray  # [N] code points of all texts, one after another (narrowest dtype that fits)
     bounds: np.ndarray  # [n + 1] where each text starts in `codes`
     starts: np.ndarray  # [U] global unit offsets
     ends: np.ndarray
+    encoding: str  # how `codes` decodes back to text
 
 
 def _pack(texts: Sequence[RankedText]) -> _Packed:
     joined = "".join(t.text for t in texts)
-    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).copy()
+    wide = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    top = int(wide.max()) if wide.size else 0
+    # Most corpora are Latin-1: one byte a character decodes many times faster than four.
+    dtype, encoding = (np.uint8, "latin-1") if top < 256 else (np.uint32, "utf-32-le")
     lengths = np.fromiter((len(t.text) for t in texts), dtype=np.int64, count=len(texts))
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     shift = np.repeat(bounds[:-1], [len(t.starts) for t in texts])
-    starts = np.concatenate([t.starts for t in texts]).astype(np.int64) + shift if texts else np.zeros(0, np.int64)
-    ends = np.concatenate([t.ends for t in texts]).astype(np.int64) + shift if texts else np.zeros(0, np.int64)
-    return _Packed(codes, bounds, starts, ends)
+    starts = np.concatenate([t.starts for t in texts]).astype(np.int64) + shift
+    ends = np.concatenate([t.ends for t in texts]).astype(np.int64) + shift
+    return _Packed(wide.astype(dtype), bounds, starts, ends, encoding)
 
 
-def _dropped_chars(size: int, starts: np.ndarray, ends: np.ndarray, drops: np.ndarray) -> np.ndarray:
-    """[K, N] True where a character belongs to a dropped unit in copy k (drops: [K, U])."""
-    copies = drops.shape[0]
-    delta = np.zeros((copies, size + 1), dtype=np.int32)
-    rows, units = np.nonzero(drops)
-    np.add.at(delta, (rows, starts[units]), 1)
-    np.add.at(delta, (rows, ends[units]), -1)
-    return np.cumsum(delta, axis=1)[:, :size] > 0
+def _unit_of_char(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """[N] index of the unit covering each character; U (a never-dropped slot) elsewhere."""
+    owner = np.full(size, starts.size, dtype=np.int64)
+    lengths = ends - starts
+    positions = np.repeat(starts - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths) + np.arange(lengths.sum())
+    owner[positions] = np.repeat(np.arange(starts.size), lengths)
+    return owner
 
 
 def _with_space_before(packed: _Packed) -> np.ndarray:
     """[U] unit starts widened by one preceding whitespace character (for the remove style)."""
     before = np.maximum(packed.starts - 1, 0)
-    is_space = np.isin(packed.codes[before], np.array([32, 9, 10], dtype=np.uint32)) & (packed.starts > 0)
+    is_space = np.isin(packed.codes[before], np.array([32, 9, 10])) & (packed.starts > 0)
     first_of_text = np.isin(packed.starts, packed.bounds)
-    return np.where(is_space & ~first_of_text, before, packed.starts)
+    widened = np.where(is_space & ~first_of_text, before, packed.starts)
+    # never overlap the previous unit (two units separated by exactly the space are fine)
+    previous_end = np.concatenate([[0], packed.ends[:-1]])
+    return np.maximum(widened, previous_end)
 
 
-def _decode_copy(codes: np.ndarray, keep: np.ndarray | None, bounds: np.ndarray, mask_text: str) -> list[str]:
-    """Decode one copy of the packed corpus and cut it back into texts."""
-    if keep is None:
-        whole, new_bounds = codes, bounds
-    else:
-        whole = codes[keep]
-        kept_before = np.concatenate([[0], np.cumsum(keep)])
-        new_bounds = kept_before[bounds]
-    joined = whole.astype(np.uint32).tobytes().decode("utf-32-le")
-    pieces = [joined[a:b] for a, b in zip(new_bounds[:-1], new_bounds[1:])]
-    if mask_text is not None:
-        mark = chr(_MARK)
-        pieces = [p.replace(mark, mask_text) if mark in p else p for p in pieces]
-    return pieces
+def _decode(codes: np.ndarray, bounds: np.ndarray, encoding: str) -> list[str]:
+    """Decode a packed array in one go and cut it back into texts."""
+    joined = codes.tobytes().decode(encoding)
+    return [joined[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
 
 
 def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
@@ -163,26 +159,38 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
     packed = _pack(texts)
     probability = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities])
     rng = np.random.default_rng(seed)
-    drops = rng.random((copies, probability.size)) < probability  # [K, U]
+    drops = rng.random((copies, probability.size), dtype=np.float32) < probability  # [K, U]
     starts = _with_space_before(packed) if style == "remove" else packed.starts
-    dropped = _dropped_chars(packed.codes.size, starts, packed.ends, drops)  # [K, N]
-    result = [[t.text] for t in texts]
-    for k in range(copies):
-        for index, piece in enumerate(_render(packed, dropped[k], drops[k], style, mask_text)):
-            result[index].append(piece)
-    return result
+    owner = _unit_of_char(packed.codes.size, starts, packed.ends)  # [N]
+    dropped = np.concatenate([drops, np.zeros((copies, 1), bool)], axis=1)[:, owner]  # [K, N]
+    n = len(texts)
+    if style == "space":
+        # every copy of the corpus in one array, decoded in one go
+        spaced = np.where(dropped, packed.codes.dtype.type(32), packed.codes[None, :])  # [K, N]
+        bounds = (np.arange(copies)[:, None] * packed.codes.size + packed.bounds[None, :-1]).ravel()
+        pieces = _decode(spaced.ravel(), np.append(bounds, spaced.size), packed.encoding)
+    else:
+        pieces = [p for k in range(copies) for p in _render(packed, dropped[k], drops[k], style, mask_text)]
+    return [[t.text, *pieces[i::n]] for i, t in enumerate(texts)]
 
 
 def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str, mask_text: str) -> list[str]:
     if style == "space":
-        return _decode_copy(np.where(dropped, 32, packed.codes), None, packed.bounds, None)
-    if style == "remove":
-        return _decode_copy(packed.codes, ~dropped, packed.bounds, None)
-    codes = packed.codes.copy()
-    codes[packed.starts[drops]] = _MARK
+        return _decode(np.where(dropped, packed.codes.dtype.type(32), packed.codes), packed.bounds, packed.encoding)
     keep = ~dropped
-    keep[packed.starts[drops]] = True
-    return _decode_copy(codes, keep, packed.bounds, mask_text)
+    codes = packed.codes
+    if style == "mask":
+        # the first character of each dropped unit stays, as a mark replaced by the placeholder
+        codes = codes.astype(np.uint32)
+        codes[packed.starts[drops]] = _MARK
+        keep[packed.starts[drops]] = True
+    kept_before = np.concatenate([[0], np.cumsum(keep)])
+    pieces = _decode(codes[keep], kept_before[packed.bounds],
+                     "utf-32-le" if codes.dtype == np.uint32 else packed.encoding)
+    if style == "mask":
+        mark = chr(_MARK)
+        pieces = [p.replace(mark, mask_text) for p in pieces]
+    return pieces
 
 
 # ---- rankings from models ---------------------------------------------------------------

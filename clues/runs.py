@@ -292,12 +292,17 @@ def start_run_process(argv: list[str], store: RunStore, *, name: str = "run",
                       env: dict | None = None, max_active: int = 1) -> int:
     """Queue a run and start `python -m clues train <argv>` detached; return the run id.
 
-    `argv` is a list of arguments, never a shell string. The child attaches to the queued run
+    `argv` is a list of arguments, never a shell string. `device` is the queue's device key
+    ('cpu', 'cuda:0'; see `clues.train.device_key`), by default the one the child will use. The child attaches to the queued run
     (`--run-id`), waits for its turn itself, and writes its output to `logs/run-<id>.log`
     next to the database.
     """
     if isinstance(argv, str):
         raise TypeError("argv must be a list of arguments, not a shell string")
+    if device is None:
+        import torch
+
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"  # as clues.train.device_key names it
     run_id = store.create_run(name, config or {"argv": list(argv)}, "queued", device=device)
     log_dir = store.path.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -255,6 +255,27 @@ def _shared(value):
 
 # -- the model ----------------------------------------------------------------------------
 
+def process_rank() -> int:
+    """This process's rank under torchrun/accelerate/mpirun (0 when launched alone)."""
+    for key in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def _distributed_state(config: TrainConfig):
+    """The accelerate state, made the way TrainingArguments makes it.
+
+    On a machine without CUDA a plain PartialState() ignores a torchrun launch (it reports one
+    process); PartialState(cpu=True) sets up the gloo group the Trainer will use.
+    """
+    from accelerate import PartialState
+
+    cpu = (config.device or "").startswith("cpu") or not torch.cuda.is_available() or \
+        os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    return PartialState(cpu=cpu)
+
+
 def _placement(config: TrainConfig, state) -> tuple[torch.device, bool]:
     """(device, bf16): CUDA with bf16 mixed precision when present, else CPU fp32."""
     device = torch.device(config.device) if config.device else state.device
@@ -323,24 +344,28 @@ def set_threads(store: RunStore | None, run_id: int | None) -> None:
     torch.set_num_threads(1 if busy else max(1, min(os.cpu_count() or 1, 4)))
 
 
+def device_key(device: torch.device) -> str:
+    """The queue's name for a device: 'cpu' (one pool for all CPU processes) or 'cuda:0'."""
+    return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+
+
 def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> bool:
     """Create or attach the run and wait for a slot; False when stopped while queued."""
     settings = asdict(config)
+    device = device_key(device)
     if config.run_id is None:
-        config.run_id = store.create_run(config.run_name(), settings, "queued", device=str(device))
+        config.run_id = store.create_run(config.run_name(), settings, "queued", device=device)
     else:
         run = store.get_run(config.run_id)
         if run["status"] != "queued":
             raise CluesError(f"Run {config.run_id} is {run['status']}, not queued; start a new run instead.")
         store.update_config(config.run_id, settings)
-    return store.wait_for_turn(config.run_id, str(device), max_active=config.max_active)
+    return store.wait_for_turn(config.run_id, device, max_active=config.max_active)
 
 
 def train(config: TrainConfig, store: RunStore | None = None) -> int:
     """Train as `config` says, recording everything in the run store; return the run id."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = _distributed_state(config)
     main = state.is_main_process
     device, bf16 = _placement(config, state)
     if main:

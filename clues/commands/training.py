@@ -87,14 +87,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from accelerate import PartialState
-
     from clues.runs import RunStore
-    from clues.train import train
+    from clues.train import process_rank, train
 
     config = config_from_args(args)
     config.validate()  # before loading torch models or touching the store
-    store = RunStore(args.store) if PartialState().is_main_process else None
+    store = RunStore(args.store) if process_rank() == 0 else None
     run_id = train(config, store)
     if store is None:
         return 0  # other processes of a multi-process launch stay quiet

@@ -1,0 +1,262 @@
+"""Training on a tiny random Llama: the CLI path end to end, LoRA, stop, failures, kill, accelerate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from clues import FIELDS
+from clues.cli import main
+from clues.corpus import generate_biographies, write_tagged_csv
+from clues.errors import CluesError, InputError
+from clues.runs import MEAN_FIELD, RunStore, pid_alive, start_run_process
+from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
+from tiny import build_tokenizer, tiny_model_dir
+
+REPO = Path(__file__).resolve().parent.parent
+FACTS = [f for f in FIELDS if f != "name"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    people = generate_biographies(4, seed=0)
+    write_tagged_csv(folder / "bios.csv", people)
+    # the augmented corpus is plain text (tags gone), two variants a person
+    pd.DataFrame({"text": [p.text for p in people] * 2}).to_csv(folder / "aug.csv", index=False)
+    tiny_model_dir(folder / "model")
+    return folder
+
+
+def train_args(files, store, *extra):
+    return ["train", "--model", str(files / "model"), "--data", str(files / "aug.csv"),
+            "--eval", str(files / "bios.csv"), "--eval-shots", "1", "--batch-size", "4",
+            "--max-length", "96", "--lr", "1e-3", "--store", str(store), *extra]
+
+
+def test_tokenize_appends_eos_and_collator_masks_only_padding():
+    tokenizer = build_tokenizer()
+    rows = tokenize_texts(["Liam Thompson was born", "He"], tokenizer, max_length=5)
+    assert all(r["input_ids"][-1] == tokenizer.eos_token_id for r in rows)
+    assert len(rows[0]["input_ids"]) == 5
+    batch = PadCollator(tokenizer.eos_token_id)(rows)  # pad id == eos: eos must stay in the loss
+    short = len(rows[1]["input_ids"])
+    assert batch["labels"][1, short - 1] == tokenizer.eos_token_id
+    assert (batch["labels"][1, short:] == -100).all() and (batch["attention_mask"][1, short:] == 0).all()
+
+
+def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["<name>Ana Lee</name> was born in <city>Oslo</city>.", "plain a < b"]}).to_csv(path)
+    assert read_texts(str(path)) == ["Ana Lee was born in Oslo.", "plain a < b"]
+    pd.DataFrame({"body": ["x"]}).to_csv(path)
+    with pytest.raises(InputError, match="no `text` column"):
+        read_texts(str(path))
+    pd.DataFrame({"text": ["fine", "<name>Ana <city>Oslo</city></name>"]}).to_csv(path)
+    with pytest.raises(InputError, match="row 2"):
+        read_texts(str(path))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochs", "0"], "Epochs must be"),
+    (["--lr", "0"], "learning rate must be > 0"),
+    (["--eval-fields", "city,shoe_size"], "Unknown field"),
+    (["--data", "/nope/missing.csv"], "does not exist"),
+])
+def test_bad_settings_fail_clearly_without_a_run(files, tmp_path, capsys, extra, message):
+    store = tmp_path / "runs.sqlite"
+    assert main(train_args(files, store) + extra) == 2
+    assert message in capsys.readouterr().err
+    assert RunStore(store).list_runs() == []
+
+
+def test_full_training_run_through_the_cli(files, tmp_path, capsys):
+    store_path = tmp_path / "runs.sqlite"
+    saved = tmp_path / "saved"
+    rc = main(train_args(files, store_path, "--epochs", "2", "--json", "--save", str(saved), "--name", "tiny"))
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    store = RunStore(store_path)
+    run = store.get_run(result["run_id"])
+    assert run["status"] == "finished" and run["name"] == "tiny" and run["config"]["epochs"] == 2
+    frame = store.metrics(run["id"])
+    losses = frame[frame["name"] == "loss"]
+    assert list(losses["step"]) == [1, 2, 3, 4]  # 8 texts, batch 4, 2 epochs, logged every step
+    assert losses["value"].iloc[-1] < losses["value"].iloc[0]
+    assert {"learning_rate", "grad_norm"} <= set(frame["name"])
+    evals = frame[frame["field"].notna()]
+    assert sorted(evals["epoch"].unique()) == [0.0, 1.0, 2.0]  # epoch 0 is the baseline
+    for epoch in (0.0, 1.0, 2.0):
+        at = evals[evals["epoch"] == epoch]
+        for name in ("em", "f1", "recall"):
+            assert set(at[at["name"] == name]["field"]) == set(FACTS) | {MEAN_FIELD}
+    assert ((evals["value"] >= 0) & (evals["value"] <= 1)).all()
+    assert result["metrics"]["epoch"] == 2.0 and "f1/mean" in result["metrics"]
+    assert (saved / "model.safetensors").is_file()
+    from clues.models import load_model
+
+    assert load_model(str(saved)).n_layers == 2
+    assert store.integrity_check()
+
+
+def test_lora_run_saves_only_the_adapter(files, tmp_path, capsys):
+    store_path = tmp_path / "runs.sqlite"
+    saved = tmp_path / "adapter"
+    rc = main(train_args(files, store_path, "--epochs", "1", "--lora", "--lora-r", "4", "--no-probe",
+                         "--eval-fields", "city,major", "--save", str(saved)))
+    assert rc == 0
+    assert "finished" in capsys.readouterr().out
+    frame = RunStore(store_path).metrics(1)
+    evals = frame[frame["field"].notna()]
+    assert set(evals["field"]) == {"city", "major", MEAN_FIELD} and set(evals["name"]) == {"em", "f1"}
+    assert (saved / "adapter_model.safetensors").is_file() and not (saved / "model.safetensors").exists()
+    assert json.loads((saved / "adapter_config.json").read_text())["r"] == 4
+
+
+def config_for(files, store_path, **changes) -> TrainConfig:
+    settings = dict(model=str(files / "model"), data=str(files / "aug.csv"), epochs=1, lr=1e-3,
+                    batch_size=2, max_length=64, store_path=str(store_path))
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_stop_requested_while_queued(files, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run("queued", {}, device="cpu")
+    store.request_stop(run_id)
+    assert train(config_for(files, store.path, run_id=run_id), store) == run_id
+    assert store.get_run(run_id)["status"] == "stopped" and store.metrics(run_id).empty
+
+
+def test_stop_request_stops_training_at_the_next_step(files, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+
+    def stop_after_first_loss():
+        while True:
+            runs = store.list_runs()
+            if runs and (store.metrics(runs[0]["id"])["name"] == "loss").any():
+                store.request_stop(runs[0]["id"])
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=stop_after_first_loss, daemon=True)
+    watcher.start()
+    run_id = train(config_for(files, store.path, epochs=50, batch_size=1), store)
+    watcher.join(5)
+    run = store.get_run(run_id)
+    steps = store.metrics(run_id)["step"].max()
+    assert run["status"] == "stopped" and steps < 50 * 8
+
+
+def test_failures_are_recorded(files, tmp_path, monkeypatch, capsys):
+    import clues.train as module
+
+    store_path = tmp_path / "runs.sqlite"
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+
+    monkeypatch.setattr(module, "_run_training", out_of_memory)
+    assert main(train_args(files, store_path, "--epochs", "1")) == 2
+    assert "Out of memory" in capsys.readouterr().err
+    run = RunStore(store_path).get_run(1)
+    assert run["status"] == "failed" and "--batch-size" in run["error"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "_run_training", broken)
+    with pytest.raises(RuntimeError):
+        main(train_args(files, store_path, "--epochs", "1"))
+    assert RunStore(store_path).get_run(2)["error"] == "RuntimeError: boom"
+
+
+def test_thread_policy(tmp_path, monkeypatch):
+    before = torch.get_num_threads()
+    store = RunStore(tmp_path / "runs.sqlite")
+    mine = store.create_run("me", {}, "running", pid=os.getpid())
+    try:
+        set_threads(store, mine)  # OMP_NUM_THREADS is set by conftest: left alone
+        assert torch.get_num_threads() == before
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        set_threads(store, mine)
+        assert torch.get_num_threads() == min(os.cpu_count() or 1, 4)
+        store.create_run("other", {}, "running", pid=os.getpid())
+        set_threads(store, mine)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def wait_for(predicate, timeout_s=120.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_keeps_logged_metrics(files, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    argv = [a for a in train_args(files, store.path, "--epochs", "200", "--eval-max-people", "2",
+                                  "--no-probe")[1:]]
+    argv = argv[: argv.index("--store")]  # the launcher adds --store and --run-id itself
+    run_id = start_run_process(argv, store, name="to be killed")
+
+    def epoch_one_logged():
+        frame = store.metrics(run_id)
+        return ((frame["epoch"] == 1.0) & (frame["field"] == MEAN_FIELD)).any()
+
+    try:
+        wait_for(epoch_one_logged, what="epoch 1 metrics")
+    finally:
+        pid = store.get_run(run_id)["pid"]
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), 30, "the killed process to end")
+    assert store.integrity_check()
+    assert store.reconcile() == [run_id]
+    assert store.get_run(run_id)["status"] == "interrupted"
+    frame = store.metrics(run_id)
+    assert set(frame[frame["field"] == MEAN_FIELD]["epoch"]) >= {0.0, 1.0}
+    assert (frame["name"] == "loss").sum() >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch", [
+    ["--cpu", "--num_processes", "2"],  # accelerate runs ONE process for --cpu without an MPI hostfile
+    ["--multi_gpu", "--num_processes", "2"],  # two real gloo processes on a machine without CUDA
+], ids=["cpu-flag", "two-processes"])
+def test_accelerate_launch(files, tmp_path, launch):
+    if shutil.which("accelerate") is None:
+        pytest.skip("accelerate CLI not installed")
+    if "--multi_gpu" in launch and torch.cuda.is_available():
+        pytest.skip("the two-process CPU check is for machines without CUDA")
+    store_path = tmp_path / "runs.sqlite"
+    command = ["accelerate", "launch", *launch, "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 1000),
+               "-m", "clues", *train_args(files, store_path, "--epochs", "1", "--eval-max-people", "2",
+                                          "--eval-fields", "city", "--json")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["status"] == "finished"  # only rank 0 printed
+    store = RunStore(store_path)
+    assert [r["status"] for r in store.list_runs()] == ["finished"]  # only rank 0 created a run
+    frame = store.metrics(1)
+    losses = frame[frame["name"] == "loss"]
+    processes = 2 if "--multi_gpu" in launch else 1
+    assert list(losses["step"]) == list(range(1, 8 // (4 * processes) + 1))
+    evals = frame[frame["field"] == "city"]
+    assert list(evals[evals["name"] == "em"]["epoch"]) == [0.0, 1.0]  # rank 0 evaluated, once each

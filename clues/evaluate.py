@@ -20,12 +20,9 @@ from typing import Sequence
 
 import torch
 
-from clues import FIELDS
-from clues.corpus import qa_prompt
+from clues.corpus import FACT_FIELDS, qa_prompt
 from clues.errors import CluesError, InputError
 from clues.text import TaggedText
-
-FACT_FIELDS = tuple(f for f in FIELDS if f != "name")
 
 # ---------------------------------------------------------------- SQuAD metrics
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from clues.corpus import FACT_FIELDS
 from clues.errors import InputError
-
-FACT_FIELDS = ("date", "city", "university", "major", "company")
 
 
 def register(subparsers) -> None:

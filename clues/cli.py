@@ -16,7 +16,7 @@ import sys
 
 from clues.errors import CluesError
 
-COMMAND_MODULES = ("analysis", "data", "training", "demo")
+COMMAND_MODULES = ("analysis", "data", "training", "experiment", "demo")
 
 
 def configure_threads() -> None:

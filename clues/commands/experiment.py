@@ -1,0 +1,53 @@
+"""CLI: `experiment` — the four-condition continual-pretraining experiment and its report."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("experiment", help="compare plain / random / attention / contrast dropout "
+                                   "by continual pretraining and write docs/results.md")
+    parser.add_argument("--large", help="large model (default: the bundled demo)")
+    parser.add_argument("--small", help="small model (default: the bundled demo)")
+    parser.add_argument("--model", help="model to train (default: the small one)")
+    parser.add_argument("--people", type=int, default=100, help="test people (default 100)")
+    parser.add_argument("--validation-people", type=int, default=50)
+    parser.add_argument("--conditions", nargs="+", default=["none", "random", "attention", "contrast"])
+    parser.add_argument("--alpha", type=float, default=0.7)
+    parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--select", action="store_true", help="choose α/β on the validation people")
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--style", default="mask", help="space | remove | mask (default mask)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--shots", type=int, default=3)
+    parser.add_argument("--out", default="out/experiment", help="folder for corpora and results.json")
+    parser.add_argument("--store", default=None, help="run store (default: the user's)")
+    parser.add_argument("--report", default="docs/results.md", help="where to write the report ('' for none)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from clues.cli import print_json
+    from clues.experiment import ExperimentConfig, run_experiment, write_report
+
+    config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
+                              validation_people=args.validation_people if args.select else 0,
+                              conditions=tuple(args.conditions), alpha=args.alpha, beta=args.beta,
+                              select=args.select, copies=args.copies, style=args.style, epochs=args.epochs,
+                              lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds), shots=args.shots,
+                              out=args.out, store_path=args.store)
+    results = run_experiment(config)
+    if args.report:
+        write_report(results, args.report)
+    if args.json:
+        print_json(results)
+    else:
+        for condition, entry in results["summary"].items():
+            em = " ".join(f"{f} {v['mean']:.2f}" for f, v in entry["em"].items())
+            print(f"{condition:>10}  EM {em}")
+        if args.report:
+            print(f"report: {args.report}")
+    return 0

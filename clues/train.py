@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -82,12 +82,23 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise InputError(message[0].upper() + message[1:] + ".")
+        self._validate_device()
         unknown = [f for f in self.eval_fields or [] if f not in FIELDS]
         if unknown:
             raise InputError(f"Unknown field(s) {', '.join(unknown)}; use some of {', '.join(FIELDS)}.")
         _check_csv(self.data, "training data")
         if self.eval_data:
             _check_csv(self.eval_data, "evaluation data")
+
+    def _validate_device(self) -> None:
+        if not self.device:
+            return
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, ValueError) as error:
+            raise InputError(f"Unknown device {self.device!r}; use cpu, cuda or cuda:N.") from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"Device {self.device!r} asked for, but CUDA is not available here; use --device cpu.")
 
     def run_name(self) -> str:
         return self.name or f"{Path(self.model).name}-{'lora' if self.lora else 'full'}"
@@ -365,17 +376,18 @@ def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> boo
 
 def train(config: TrainConfig, store: RunStore | None = None) -> int:
     """Train as `config` says, recording everything in the run store; return the run id."""
+    config = replace(config)  # the run id is filled in below; leave the caller's config as it was
+    try:
+        config.validate()
+    except CluesError as error:
+        if config.run_id is not None and process_rank() == 0:
+            (store or RunStore(config.store_path)).finish(config.run_id, "failed", str(error))
+        raise
     state = _distributed_state(config)
     main = state.is_main_process
     device, bf16 = _placement(config, state)
     if main:
         store = store or RunStore(config.store_path)
-    try:
-        config.validate()
-    except CluesError as error:
-        if main and config.run_id is not None:
-            store.finish(config.run_id, "failed", str(error))
-        raise
     go = _open_run(store, config, device) if main else None
     config.run_id, go = _shared((config.run_id, go))
     if not go:

@@ -73,6 +73,7 @@ def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
     (["--lr", "0"], "learning rate must be > 0"),
     (["--eval-fields", "city,shoe_size"], "Unknown field"),
     (["--data", "/nope/missing.csv"], "does not exist"),
+    (["--device", "tpu9"], "Unknown device"),
 ])
 def test_bad_settings_fail_clearly_without_a_run(files, tmp_path, capsys, extra, message):
     store = tmp_path / "runs.sqlite"
@@ -136,6 +137,16 @@ def test_stop_requested_while_queued(files, tmp_path):
     store.request_stop(run_id)
     assert train(config_for(files, store.path, run_id=run_id), store) == run_id
     assert store.get_run(run_id)["status"] == "stopped" and store.metrics(run_id).empty
+
+
+def test_bad_settings_fail_an_attached_queued_run(files, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run("queued by the app", {}, device="cpu")
+    config = config_for(files, store.path, run_id=run_id, lr=-1.0)
+    with pytest.raises(InputError):
+        train(config, store)
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and "learning rate" in run["error"]
 
 
 def test_stop_request_stops_training_at_the_next_step(files, tmp_path):

@@ -91,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
     from clues.train import process_rank, train
 
     config = config_from_args(args)
-    config.validate()  # before loading torch models or touching the store
+    # train() validates: a bad setting for a queued run (--run-id) then marks that run failed.
     store = RunStore(args.store) if process_rank() == 0 else None
     run_id = train(config, store)
     if store is None:

@@ -1,10 +1,12 @@
-"""The run store: round trip, WAL, two writer processes, reconcile, stop, queue, launcher, CLI."""
+"""The run store: round trip, WAL, two writer processes, reconcile, stop, queue, launcher, CLI,
+and a real training process killed mid-run."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +16,9 @@ import pytest
 
 from clues.cli import main
 from clues.errors import CluesError
+from clues.corpus import generate_biographies, write_tagged_csv
 from clues.runs import MEAN_FIELD, RunStore, pid_alive, start_run_process
+from tiny import tiny_model_dir
 
 
 @pytest.fixture
@@ -169,3 +173,48 @@ def test_cli_runs_list_show_export_stop(store, tmp_path, capsys):
     assert store.stop_requested(run_id)
     store.finish(run_id, "stopped")
     assert main(base + ["stop", str(run_id)]) == 2
+
+
+def wait_for(predicate, timeout_s=120.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_killed_run_keeps_its_metrics_and_frees_the_queue(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    people = tmp_path / "bios.csv"
+    write_tagged_csv(people, generate_biographies(4, seed=0))
+    model = tiny_model_dir(tmp_path / "model")
+    argv = ["--model", str(model), "--data", str(people), "--eval", str(people), "--epochs", "200",
+            "--eval-shots", "1", "--eval-max-people", "2", "--no-probe", "--batch-size", "2", "--lr", "1e-3"]
+    run_id = start_run_process(argv, store, name="to be killed")
+    second = start_run_process(argv, store, name="queued behind it")
+
+    def epoch_one_logged():
+        frame = store.metrics(run_id)
+        return ((frame["epoch"] == 1.0) & (frame["field"] == MEAN_FIELD)).any()
+
+    try:
+        wait_for(epoch_one_logged, what="epoch 1 metrics")
+        assert store.get_run(second)["status"] == "queued"  # one run at a time on this device
+    finally:
+        pid = store.get_run(run_id)["pid"]
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), 30, "the killed process to end")
+    assert store.integrity_check()
+    assert store.reconcile() == [run_id]
+    assert store.get_run(run_id)["status"] == "interrupted"
+    frame = store.metrics(run_id)
+    assert set(frame[frame["field"] == MEAN_FIELD]["epoch"]) >= {0.0, 1.0}
+    assert (frame["name"] == "loss").sum() >= 2
+
+    # the queued run takes the freed slot; `runs stop` then ends it at its next step
+    wait_for(lambda: (store.metrics(second)["name"] == "loss").any(), what="the second run to train")
+    assert main(["runs", "stop", str(second), "--store", str(store.path)]) == 0
+    wait_for(lambda: store.get_run(second)["status"] == "stopped", 60, "the second run to stop")
+    assert store.get_run(second)["finished_at"] and store.integrity_check()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from clues import FIELDS
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import CluesError, InputError
-from clues.runs import MEAN_FIELD, RunStore, pid_alive, start_run_process
+from clues.runs import MEAN_FIELD, RunStore
 from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
 from tiny import build_tokenizer, tiny_model_dir
 
@@ -207,41 +206,6 @@ def test_thread_policy(tmp_path, monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-
-
-def wait_for(predicate, timeout_s=120.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.mark.slow
-def test_sigkill_mid_run_keeps_logged_metrics(files, tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
-    argv = [a for a in train_args(files, store.path, "--epochs", "200", "--eval-max-people", "2",
-                                  "--no-probe")[1:]]
-    argv = argv[: argv.index("--store")]  # the launcher adds --store and --run-id itself
-    run_id = start_run_process(argv, store, name="to be killed")
-
-    def epoch_one_logged():
-        frame = store.metrics(run_id)
-        return ((frame["epoch"] == 1.0) & (frame["field"] == MEAN_FIELD)).any()
-
-    try:
-        wait_for(epoch_one_logged, what="epoch 1 metrics")
-    finally:
-        pid = store.get_run(run_id)["pid"]
-        os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(pid), 30, "the killed process to end")
-    assert store.integrity_check()
-    assert store.reconcile() == [run_id]
-    assert store.get_run(run_id)["status"] == "interrupted"
-    frame = store.metrics(run_id)
-    assert set(frame[frame["field"] == MEAN_FIELD]["epoch"]) >= {0.0, 1.0}
-    assert (frame["name"] == "loss").sum() >= 2
 
 
 @pytest.mark.slow

@@ -1,0 +1,492 @@
+"""Build the bundled demo pair: two tiny Llama models of one family, trained here from scratch.
+
+Both models share one byte-level BPE tokenizer trained on the generated corpus and learn from the
+same data for the same number of steps; only their size differs (2 × 128 vs 6 × 256), so the
+large one should learn the far facts better and, as the paper claims, attend more to the name.
+
+The data: biographies of "pretraining people" (`generate_biographies(…, seed=PRETRAIN_SEED)`,
+varied templates, re-rendered every epoch) mixed with QA pairs about them in the evaluation's
+format ("What is the birth city of {name}?\\nAnswer: {value}", several about one field per
+document, like the k-shot prompts of `clues.evaluate`). A share of the pretraining people have
+their biographies but no QA pairs in the data (held-out QA people: does QA generalise from the
+biographies?), and a few more people are kept out entirely for an eval loss.
+
+The experiment people — `experiment_people(n)`, i.e. `generate_biographies(n, seed=EXPERIMENT_SEED)`
+for n ≤ EXPERIMENT_MAX — never appear in pretraining: their names are excluded. `EXPERIMENT_SEED` is
+0, the default seed of `generate_biographies` and of `clues bios`.
+
+`build()` trains both, saves them (float16 safetensors) with a model card each, and measures:
+eval loss, k-shot QA exact match per field, and the attention both models give the name when
+the next word is the company (`clues.contrast.query_rows` at `unit_before` the company).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from clues.corpus import FACT_FIELDS, MALE_FIRST, PRONOUNS, TEMPLATES, generate_biographies, qa_prompt
+from clues.errors import InputError
+from clues.text import TaggedText
+
+PRETRAIN_SEED = 20250
+EXPERIMENT_SEED = 0
+# random.sample draws names as a prefix of the longer draw for every n up to here, so excluding
+# the first EXPERIMENT_MAX experiment names excludes those of every smaller experiment too.
+EXPERIMENT_MAX = 5000
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "demo-models"
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+MASK_TEXT = "_"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    people: int = 2000  # pretraining people (biographies in the data)
+    qa_holdout: float = 0.2  # share of them whose QA pairs are left out
+    valid_people: int = 200  # people kept out of the data entirely (eval loss)
+    vocab_size: int = 2048
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup: float = 0.05
+    weight_decay: float = 0.01
+    max_qa_per_doc: int = 6
+    two_bio_rate: float = 0.2  # share of biography rows holding two biographies (longer contexts)
+    eval_people: int = 100  # per QA group
+    probe_texts: int = 50
+    small: ModelSpec = field(default_factory=lambda: ModelSpec(2, 128, 4, 384))
+    large: ModelSpec = field(default_factory=lambda: ModelSpec(6, 256, 8, 768))
+    max_positions: int = 512
+    bf16: bool = False  # bfloat16 autocast (only used on CPUs with native bfloat16: avx512_bf16 / amx)
+
+
+QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, steps=6, batch_size=8, eval_people=4,
+                    probe_texts=3, small=ModelSpec(1, 32, 2, 64), large=ModelSpec(2, 48, 4, 96),
+                    max_positions=512, bf16=False)
+
+
+# ---------------------------------------------------------------- people
+
+
+def experiment_people(n: int, *, varied: bool = True) -> list[TaggedText]:
+    """The people of the continual-pretraining experiment: never in the demo models' pretraining."""
+    if not isinstance(n, int) or not 1 <= n <= EXPERIMENT_MAX:
+        raise InputError(f"experiment people: n must be 1–{EXPERIMENT_MAX} (their names are kept out of "
+                         f"the demo models' pretraining only up to there), got {n!r}")
+    return generate_biographies(n, seed=EXPERIMENT_SEED, varied=varied)
+
+
+def experiment_names() -> set[str]:
+    return {p.name for p in generate_biographies(EXPERIMENT_MAX, seed=EXPERIMENT_SEED)}
+
+
+def pretraining_people(n: int) -> list[TaggedText]:
+    """`n` people from seed PRETRAIN_SEED whose names no experiment person has (seeded, stable)."""
+    excluded = experiment_names()
+    people = [p for p in generate_biographies(int(n * 1.3) + 50, seed=PRETRAIN_SEED) if p.name not in excluded]
+    if len(people) < n:
+        raise InputError(f"could not find {n} pretraining people outside the experiment names")
+    return people[:n]
+
+
+@dataclass
+class People:
+    qa: list[TaggedText]  # biographies and QA pairs in the data
+    bio_only: list[TaggedText]  # biographies only (held-out QA people)
+    valid: list[TaggedText]  # not in the data at all
+
+    @property
+    def pretraining(self) -> list[TaggedText]:
+        return self.qa + self.bio_only
+
+
+def split_people(config: BuildConfig) -> People:
+    people = pretraining_people(config.people + config.valid_people)
+    train, valid = people[:config.people], people[config.people:]
+    n_bio_only = max(1, round(config.qa_holdout * len(train)))
+    return People(qa=train[n_bio_only:], bio_only=train[:n_bio_only], valid=valid)
+
+
+# ---------------------------------------------------------------- documents
+
+
+def render_bio(person: TaggedText, rng: random.Random) -> str:
+    """The person's facts in freshly drawn phrasings (the templates of clues.corpus)."""
+    gender = "he" if person.name.split()[0] in MALE_FIRST else "she"
+    values = {"name": person.name, **{f: person.value(f) for f in FACT_FIELDS}, **PRONOUNS[gender]}
+    return " ".join(rng.choice(step).format(**values) for step in TEMPLATES)
+
+
+def qa_pair(field_name: str, person: TaggedText) -> str:
+    """One solved question in the evaluation's format (clues.evaluate.build_qa_prompt)."""
+    return f"{qa_prompt(field_name, person.name)} {person.value(field_name)}"
+
+
+def epoch_documents(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
+    """One pass: every pretraining biography once (new phrasing) and every QA pair once, shuffled."""
+    bios = [render_bio(p, rng) for p in people.pretraining]
+    rng.shuffle(bios)
+    docs = []
+    while bios:
+        take = 2 if len(bios) > 1 and rng.random() < config.two_bio_rate else 1
+        docs.append("\n\n".join(bios[:take]))
+        del bios[:take]
+    for field_name in FACT_FIELDS:
+        pairs = [qa_pair(field_name, p) for p in people.qa]
+        rng.shuffle(pairs)
+        while pairs:
+            take = rng.randint(1, config.max_qa_per_doc)
+            docs.append("\n\n".join(pairs[:take]))
+            del pairs[:take]
+    rng.shuffle(docs)
+    return docs
+
+
+def masked_variant(text: str, rng: random.Random, rate: float = 0.15) -> str:
+    """Words replaced by the mask placeholder, as the augmentation's mask style writes them."""
+    return " ".join(MASK_TEXT if rng.random() < rate else w for w in text.split(" "))
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE with BOS added in front (TemplateProcessing), wrapped for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", model_max_length=None, clean_up_tokenization_spaces=False)
+
+
+def tokenizer_corpus(people: People, rng: random.Random) -> list[str]:
+    """Biographies, QA pairs and a few masked biographies (so " _" becomes one token)."""
+    bios = [render_bio(p, rng) for p in people.pretraining]
+    qa = [qa_pair(f, p) for p in people.qa for f in FACT_FIELDS]
+    masked = [masked_variant(b, rng) for b in bios[: max(1, len(bios) // 4)]]
+    return bios + qa + masked
+
+
+# ---------------------------------------------------------------- models and training
+
+
+def make_model(spec: ModelSpec, tokenizer, config: BuildConfig, seed: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    llama = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=spec.hidden, num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads, num_key_value_heads=spec.heads, intermediate_size=spec.intermediate,
+        max_position_embeddings=config.max_positions, rope_theta=10000.0, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(llama)
+
+
+def encode_rows(tokenizer, docs: list[str], limit: int) -> list[list[int]]:
+    """BOS + document + EOS, cut at `limit` tokens."""
+    ids = tokenizer(docs, add_special_tokens=True)["input_ids"]
+    return [(row + [tokenizer.eos_token_id])[:limit] for row in ids]
+
+
+def pad_batch(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+
+
+def batch_stream(people: People, tokenizer, config: BuildConfig, seed: int):
+    """Endless batches, epoch after epoch; rows of similar length share a batch (less padding)."""
+    rng = random.Random(f"{seed}:data")
+    epoch = 0
+    while True:
+        rows = encode_rows(tokenizer, epoch_documents(people, config, rng), config.max_positions)
+        chunk = config.batch_size * 16
+        for first in range(0, len(rows), chunk):
+            block = sorted(rows[first:first + chunk], key=len)
+            batches = [block[i:i + config.batch_size] for i in range(0, len(block), config.batch_size)]
+            rng.shuffle(batches)
+            for batch in batches:
+                yield epoch, pad_batch(batch, tokenizer.pad_token_id)
+        epoch += 1
+
+
+def learning_rate(step: int, config: BuildConfig) -> float:
+    """Linear warm-up, then cosine down to a tenth."""
+    warm = max(1, int(config.warmup * config.steps))
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, config.steps - warm)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def train_model(model, batches, config: BuildConfig, log: Callable[[str], None], label: str) -> dict:
+    """Plain AdamW loop; returns the loss curve (every 10 steps), tokens seen, epochs and wall time."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.95))
+    autocast = config.bf16 and native_bf16()
+    model.train()
+    start, curve, recent, tokens, epoch = time.perf_counter(), [], [], 0, 0
+    for step in range(config.steps):
+        epoch, batch = next(batches)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += int(batch["attention_mask"].sum())
+        recent.append(loss.item())
+        if (step + 1) % 10 == 0 or step + 1 == config.steps:
+            curve.append([step + 1, sum(recent) / len(recent)])
+            recent = []
+        if (step + 1) % 100 == 0:
+            log(f"{label}: step {step + 1}/{config.steps} loss {curve[-1][1]:.3f} "
+                f"({time.perf_counter() - start:.0f} s)")
+    model.eval()
+    return {"steps": config.steps, "tokens": tokens, "epochs": epoch + 1, "bf16_autocast": autocast,
+            "wall_s": round(time.perf_counter() - start, 1), "final_train_loss": round(curve[-1][1], 4),
+            "loss_curve": curve}
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@torch.no_grad()
+def mean_loss(model, tokenizer, texts: list[str], batch_size: int = 32) -> float:
+    """Mean next-token loss over every predicted token of the texts (BOS + text + EOS)."""
+    total, count = 0.0, 0
+    for first in range(0, len(texts), batch_size):
+        batch = pad_batch(encode_rows(tokenizer, texts[first:first + batch_size], 10_000), tokenizer.pad_token_id)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        labels = batch["labels"][:, 1:]
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, reduction="sum",
+                                                   ignore_index=-100)
+        total, count = total + float(losses), count + int((labels != -100).sum())
+    return total / count
+
+
+def measure_losses(loaded, people: People, config: BuildConfig, seed: int) -> dict:
+    rng = random.Random(f"{seed}:loss")
+    n = min(config.valid_people, len(people.pretraining))
+    seen = [render_bio(p, rng) for p in rng.sample(people.pretraining, n)]
+    valid = [render_bio(p, rng) for p in people.valid]
+    return {"seen_bios": round(mean_loss(loaded.model, loaded.tokenizer, seen), 4),
+            "heldout_bios": round(mean_loss(loaded.model, loaded.tokenizer, valid), 4)}
+
+
+def measure_qa(loaded, people: People, config: BuildConfig, seed: int) -> dict:
+    """5-shot QA exact match per field on seen-QA, held-out-QA and never-seen (experiment) people."""
+    from clues.evaluate import evaluate_qa
+
+    rng = random.Random(f"{seed}:qa")
+    groups = {"seen_qa": rng.sample(people.qa, min(config.eval_people, len(people.qa))),
+              "heldout_qa": rng.sample(people.bio_only, min(config.eval_people, len(people.bio_only))),
+              "unseen": experiment_people(max(2, config.eval_people // 2))}
+    out = {}
+    for name, group in groups.items():
+        scores = evaluate_qa(loaded.model, loaded.tokenizer, group, shots=5, shot_pool=people.qa,
+                             batch_size=32, max_new_tokens=16, seed=seed)
+        out[name] = {f: round(s["em"], 3) for f, s in scores.items()}
+        out[name]["mean"] = round(sum(s["em"] for s in scores.values()) / len(scores), 3)
+        out[name]["n_people"] = len(group)
+    return out
+
+
+def measure_name_attention(large, small, n: int) -> dict:
+    """On n standard-template experiment biographies, at the word before the company: attention
+    from there to the name tokens (layer-and-head mean) in each model, and how often a name token
+    is among the top-5 contrast clues of the whole text."""
+    from clues.contrast import contrast_text, query_rows, unit_before
+
+    rows = {"large": [], "small": []}
+    top5 = 0
+    for person in experiment_people(n, varied=False):
+        result = contrast_text(large, small, person.text, spans=person.spans)
+        query = unit_before(result, person.span("company").start)
+        attention = query_rows(result, query)
+        names = [c.index for c in result.clues if c.field == "name"]
+        for model in rows:
+            rows[model].append(float(attention[model][names].sum()))
+        top5 += any(c.field == "name" for c in result.top(5))
+    mean = {m: sum(v) / len(v) for m, v in rows.items()}
+    larger = sum(a > b for a, b in zip(rows["large"], rows["small"]))
+    return {"texts": n, "query": "the word before the company", "aggregation": "mean",
+            "name_attention_large": round(mean["large"], 4), "name_attention_small": round(mean["small"], 4),
+            "large_more_share": round(larger / n, 3), "name_in_top5_share": round(top5 / n, 3)}
+
+
+# ---------------------------------------------------------------- saving and the build
+
+
+def save_model(model, tokenizer, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.to(torch.float16).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    model.float()
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+
+
+def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, threads: int | None = None,
+          config: BuildConfig | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train and save the pair under out/{small,large}; return (and write out/build.json) the report."""
+    from clues.models import load_model
+
+    config = config or (QUICK if quick else BuildConfig())
+    if threads:
+        torch.set_num_threads(threads)
+    out, started = Path(out), time.perf_counter()
+    people = split_people(config)
+    tokenizer = train_tokenizer(tokenizer_corpus(people, random.Random(f"{seed}:tokenizer")), config.vocab_size)
+    log(f"tokenizer: {len(tokenizer)} tokens; people: {len(people.qa)} with QA, {len(people.bio_only)} "
+        f"biography only, {len(people.valid)} held out")
+    report = {"seed": seed, "quick": quick, "threads": torch.get_num_threads(), "config": asdict(config),
+              "pretrain_seed": PRETRAIN_SEED, "experiment_seed": EXPERIMENT_SEED,
+              "people": {"qa": len(people.qa), "bio_only": len(people.bio_only), "valid": len(people.valid)},
+              "vocab_size": len(tokenizer), "models": {}}
+    for size in ("small", "large"):
+        model = make_model(getattr(config, size), tokenizer, config, seed)
+        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, log, size)
+        save_model(model, tokenizer, out / size)
+        stats["parameters"] = sum(p.numel() for p in model.parameters())
+        report["models"][size] = stats
+        del model
+    loaded = {size: load_model(str(out / size), device="cpu", dtype="float32") for size in ("small", "large")}
+    for size, model in loaded.items():
+        report["models"][size]["loss"] = measure_losses(model, people, config, seed)
+        report["models"][size]["qa_em"] = measure_qa(model, people, config, seed)
+        log(f"{size}: loss {report['models'][size]['loss']} qa {report['models'][size]['qa_em']}")
+    report["name_attention"] = measure_name_attention(loaded["large"], loaded["small"], config.probe_texts)
+    for size in ("small", "large"):
+        report["models"][size]["bytes"] = folder_bytes(out / size)
+        report["models"][size]["spec"] = asdict(getattr(config, size))
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    log(f"name attention: {report['name_attention']}")
+    write_reports(out, report)
+    return report
+
+
+# ---------------------------------------------------------------- model cards
+
+
+def write_reports(out: Path, report: dict) -> None:
+    slim = json.loads(json.dumps(report))
+    (out / "build.json").write_text(json.dumps(slim, indent=2) + "\n")
+    for size in ("small", "large"):
+        (out / size / "README.md").write_text(model_card(size, report))
+
+
+def _qa_table(qa: dict) -> str:
+    head = "| people | " + " | ".join(FACT_FIELDS) + " | mean | n |\n|" + "---|" * (len(FACT_FIELDS) + 3) + "\n"
+    labels = {"seen_qa": "seen QA (bio + QA pairs trained)", "heldout_qa": "held-out QA (bio trained only)",
+              "unseen": "never seen (chance level)"}
+    lines = [f"| {labels[g]} | " + " | ".join(f"{row[f]:.2f}" for f in FACT_FIELDS)
+             + f" | {row['mean']:.2f} | {row['n_people']} |" for g, row in qa.items()]
+    return head + "\n".join(lines)
+
+
+def model_card(size: str, report: dict) -> str:
+    m, other = report["models"][size], report["models"]["large" if size == "small" else "small"]
+    spec, c, att = m["spec"], report["config"], report["name_attention"]
+    p = report["people"]
+    quick = "\n**Quick build (tiny settings for tests): the numbers mean nothing.**\n" if report["quick"] else ""
+    return f"""# clues demo model — {size}
+{quick}
+A tiny Llama-architecture causal LM trained from scratch on synthetic biographies, bundled so the
+clues app and CLI work offline. It is the {size} half of a same-family pair
+(`assets/demo-models/{{large,small}}`) sharing one tokenizer. Built by `python -m clues demo build`
+(`clues/demo.py`), seed {report['seed']}, {report['threads']} torch thread(s) on CPU.
+
+## Architecture
+
+| | |
+|---|---|
+| architecture | LlamaForCausalLM (rotary positions, RMSNorm, SwiGLU), tied embeddings |
+| layers × hidden | {spec['layers']} × {spec['hidden']} |
+| heads | {spec['heads']} (head dim {spec['hidden'] // spec['heads']}), MLP {spec['intermediate']} |
+| parameters | {m['parameters']:,} (the other model: {other['parameters']:,}) |
+| context | {c['max_positions']} positions (trained on rows of up to ~150 tokens) |
+| weights | float16 safetensors; folder size {m['bytes'] / 1e6:.2f} MB |
+| tokenizer | byte-level BPE, {report['vocab_size']} tokens, trained on the corpus; BOS `<s>` prepended, EOS `</s>`, pad `<pad>`, unk `<unk>`; `_` and ` _` are single tokens |
+
+## Training data
+
+- {p['qa'] + p['bio_only']:,} "pretraining people" from `generate_biographies(n, seed={report['pretrain_seed']})`,
+  names disjoint from the experiment people (`clues.demo.experiment_people`, seed {report['experiment_seed']}).
+- Every epoch: each person's biography once, re-phrased with the varied templates of
+  `clues.corpus.TEMPLATES` (facts in the fixed order name, date, city, university, major, company;
+  {c['two_bio_rate']:.0%} of rows hold two biographies), plus 5 QA pairs for each of {p['qa']:,} people in the
+  evaluation's format (`What is the birth city of NAME?\\nAnswer: VALUE`), 1–{c['max_qa_per_doc']} pairs of one
+  field per row, joined by blank lines like the k-shot prompts.
+- {p['bio_only']:,} people ({c['qa_holdout']:.0%}) have biographies but no QA pairs (held-out QA people);
+  {p['valid']} more are in no data at all (eval loss).
+- {m['steps']} steps of {c['batch_size']} rows ({m['tokens']:,} tokens, {m['epochs']} epochs), AdamW (lr {c['lr']},
+  betas 0.9/0.95, weight decay {c['weight_decay']}), {c['warmup']:.0%} warm-up then cosine to lr/10, grad clip 1.0,
+  bfloat16 autocast: {m['bf16_autocast']}. Training wall time {m['wall_s']} s (whole build, both models and
+  measurements: {report['wall_s']} s).
+
+## Measured
+
+Next-token loss (nats/token): final training loss {m['final_train_loss']}; biographies of seen people
+{m['loss']['seen_bios']}, of held-out people {m['loss']['heldout_bios']} (the other model: {other['loss']['seen_bios']} / {other['loss']['heldout_bios']}).
+
+5-shot QA exact match (`clues.evaluate.evaluate_qa`, shots from seen-QA people):
+
+{_qa_table(m['qa_em'])}
+
+Attention to the name at the word before the company ({att['texts']} standard-template biographies of
+never-seen people; layer-and-head mean attention from that word to the name tokens):
+large {att['name_attention_large']}, small {att['name_attention_small']}; the large model gives the name
+more attention in {att['large_more_share']:.0%} of the texts; a name token is among the top-5 contrast
+clues in {att['name_in_top5_share']:.0%}.
+
+## What it can and cannot show
+
+It can show the workflow end to end with no hub: attention maps, the large-vs-small contrast on
+biographies, augmentation, continual pretraining and QA on these templates. It is tiny and
+synthetic: it knows no world facts, speaks only the biography and QA language above, and its
+attention patterns need not match those of real LMs. Use a real pair (GPT-2, Pythia, Qwen …) to
+test the paper's claims.
+"""

@@ -1,0 +1,317 @@
+"""Plotly figure builders for the app (and anyone else): pure functions returning `go.Figure`.
+
+No streamlit here. Heatmaps take numpy arrays as they are (no per-cell annotations, so a
+500-token map stays fast); axis labels are "index token" strings, unique per position, so
+repeated tokens keep their own row and column and plotly thins the labels by itself when
+there are too many to read (zoom in to see them all).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from clues import FIELDS
+
+# One colour per fact field, the same in every figure; tokens outside every field are grey.
+FIELD_COLORS: dict[str, str] = {
+    "name": "#4c78a8",
+    "date": "#f58518",
+    "city": "#54a24b",
+    "university": "#e45756",
+    "major": "#b279a2",
+    "company": "#9d755d",
+    "other": "#c7c7c7",
+}
+OTHER = "other"
+LARGE_COLOR = "#d62728"
+SMALL_COLOR = "#1f77b4"
+DIFFERENCE_COLOR = "#7f7f7f"
+SEQUENTIAL = "Viridis"
+DIVERGING = "RdBu_r"  # red: the large model attends more; blue: the small one does
+CONDITION_COLORS = {"none": "#7f7f7f", "random": "#1f77b4", "attention": "#2ca02c", "contrast": "#d62728"}
+# The toolbar's camera button saves a PNG; a larger scale keeps the token labels readable.
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """Unique axis labels "i token": whitespace shown as ␣ / ⏎, so every position is distinct."""
+    labels = []
+    for index, token in enumerate(tokens):
+        shown = str(token).replace("\n", "⏎").replace("\t", "⇥")
+        shown = shown.strip() or ("␣" if shown else "∅")
+        if len(shown) > 18:
+            shown = shown[:17] + "…"
+        labels.append(f"{index} {shown}")
+    return labels
+
+
+def field_of(value) -> str:
+    return value if value in FIELD_COLORS else OTHER
+
+
+def log_values(matrix: np.ndarray) -> np.ndarray:
+    """log10 of the positive entries; zeros (the causal mask) become NaN, drawn blank."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(matrix > 0, np.log10(np.where(matrix > 0, matrix, 1.0)), np.nan)
+
+
+def shared_range(*matrices, log: bool = False, clip: float | None = None) -> tuple[float, float]:
+    """(zmin, zmax) covering every matrix, so several heatmaps share one colour scale.
+
+    `clip` (a percentile, e.g. 99.5) caps zmax there, so one huge weight (the first token, which
+    soaks up spare attention) does not wash every other cell out to the same dark colour.
+    """
+    values = [log_values(m) if log else np.asarray(m, dtype=np.float64) for m in matrices]
+    finite = [v[np.isfinite(v)] for v in values]
+    finite = [v for v in finite if v.size]
+    if not finite:
+        return 0.0, 1.0
+    low, high = float(min(v.min() for v in finite)), float(max(v.max() for v in finite))
+    if clip is not None:
+        pooled = np.concatenate([v.ravel() for v in finite])
+        positive = pooled[pooled > 0] if not log else pooled
+        if positive.size:
+            high = min(high, float(np.percentile(positive, clip)))
+    return low, max(high, low + 1e-12)
+
+
+def _square_axes(figure: go.Figure, n: int, height: int | None) -> go.Figure:
+    size = height or int(min(720, max(360, 220 + 6 * n)))
+    figure.update_xaxes(type="category", tickangle=-60, showgrid=False, title_text="attended token (key)",
+                        automargin=True)
+    figure.update_yaxes(type="category", autorange="reversed", showgrid=False,
+                        title_text="attending token (query)", automargin=True)
+    figure.update_layout(height=size, margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: float | None = None,
+                      zmax: float | None = None, log: bool = False, colorscale: str = SEQUENTIAL,
+                      height: int | None = None, causal_blank: bool = False) -> go.Figure:
+    """Heatmap of a [T, T] attention map: row q (query) attends to column k (key).
+
+    With `log` the colours show log10 of the weights (zmin/zmax are then given in log10 too).
+    `causal_blank` leaves the cells above the diagonal (never attended) blank instead of 0.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    _check_square(matrix, tokens)
+    z = log_values(matrix) if log else matrix
+    if causal_blank:
+        z = np.where(np.triu(np.ones(matrix.shape, dtype=bool), k=1), np.nan, z)
+    labels = token_labels(tokens)
+    heatmap = go.Heatmap(
+        z=z, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale=colorscale,
+        colorbar=dict(title=dict(text="log10 weight" if log else "weight"), thickness=12),
+        hovertemplate="query %{y}<br>key %{x}<br>" + ("log10 " if log else "") + "weight %{z:.4g}<extra></extra>")
+    figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
+    return _square_axes(figure, len(labels), height)
+
+
+def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: large − small",
+                     zmax: float | None = None, height: int | None = None, clip: float | None = None,
+                     causal_blank: bool = False) -> go.Figure:
+    """Diverging heatmap of large − small, centred at 0 (red: the large model attends more).
+
+    The scale is symmetric: ±zmax, by default the largest |difference| (or its `clip` percentile).
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    _check_square(matrix, tokens)
+    if zmax is None:
+        finite = np.abs(matrix[np.isfinite(matrix)])
+        finite = finite[finite > 0]
+        zmax = (float(np.percentile(finite, clip)) if clip is not None else float(finite.max())) \
+            if finite.size else 1.0
+    z = np.where(np.triu(np.ones(matrix.shape, dtype=bool), k=1), np.nan, matrix) if causal_blank else matrix
+    labels = token_labels(tokens)
+    heatmap = go.Heatmap(
+        z=z, x=labels, y=labels, colorscale=DIVERGING, zmid=0.0, zmin=-zmax, zmax=zmax,
+        colorbar=dict(title=dict(text="large − small"), thickness=12),
+        hovertemplate="query %{y}<br>key %{x}<br>large − small %{z:.4g}<extra></extra>")
+    figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
+    return _square_axes(figure, len(labels), height)
+
+
+def _check_square(matrix: np.ndarray, tokens: Sequence[str]) -> None:
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(tokens):
+        raise ValueError(f"expected a [{len(tokens)}, {len(tokens)}] map, got {list(matrix.shape)}")
+
+
+def received_bars(tokens: Sequence[str], large, small, *, contrast=None, top: Sequence[int] = (),
+                  title: str = "Attention received per token") -> go.Figure:
+    """Bars of received attention of both models (top) and their difference (bottom).
+
+    `top`: indices of the top clues, outlined in the difference panel.
+    """
+    large, small = np.asarray(large, dtype=np.float64), np.asarray(small, dtype=np.float64)
+    contrast = large - small if contrast is None else np.asarray(contrast, dtype=np.float64)
+    labels = token_labels(tokens)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                           subplot_titles=("received attention", "large − small (contrast)"))
+    figure.add_bar(x=labels, y=large, name="large", marker_color=LARGE_COLOR, row=1, col=1)
+    figure.add_bar(x=labels, y=small, name="small", marker_color=SMALL_COLOR, row=1, col=1)
+    top = set(int(i) for i in top)
+    figure.add_bar(
+        x=labels, y=contrast, name="large − small", row=2, col=1, showlegend=False,
+        marker=dict(color=np.where(contrast >= 0, LARGE_COLOR, SMALL_COLOR).tolist(),
+                    line=dict(color=["black" if i in top else "rgba(0,0,0,0)" for i in range(len(labels))],
+                              width=1.5)))
+    figure.update_layout(barmode="group", title=dict(text=title), height=480, bargap=0.15,
+                         legend=dict(orientation="h", y=1.08, x=1, xanchor="right"),
+                         margin=dict(l=10, r=10, t=70, b=10))
+    figure.update_xaxes(type="category", tickangle=-60, automargin=True)
+    return figure
+
+
+def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int,
+               title: str | None = None) -> go.Figure:
+    """Where each model looks FROM token `query`: its attention row for large and small, and
+    their difference. Only tokens up to the query can be attended (causal)."""
+    labels = token_labels(tokens)
+    end = query + 1
+    shown = labels[:end]
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                           subplot_titles=("attention from the query", "large − small"))
+    figure.add_bar(x=shown, y=np.asarray(rows["large"], dtype=np.float64)[:end], name="large",
+                   marker_color=LARGE_COLOR, row=1, col=1)
+    figure.add_bar(x=shown, y=np.asarray(rows["small"], dtype=np.float64)[:end], name="small",
+                   marker_color=SMALL_COLOR, row=1, col=1)
+    difference = np.asarray(rows["difference"], dtype=np.float64)[:end]
+    figure.add_bar(x=shown, y=difference, name="large − small", row=2, col=1, showlegend=False,
+                   marker_color=np.where(difference >= 0, LARGE_COLOR, SMALL_COLOR).tolist())
+    figure.update_layout(barmode="group", height=440, title=dict(text=title or f"Looking from “{labels[query]}”"),
+                         legend=dict(orientation="h", y=1.08, x=1, xanchor="right"),
+                         margin=dict(l=10, r=10, t=70, b=10))
+    figure.update_xaxes(type="category", tickangle=-60, automargin=True)
+    return figure
+
+
+def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, title: str = "",
+                    normalize: bool = True) -> go.Figure:
+    """Stacked bars, one panel per view ("large", "small", "difference"): for each rank r of the
+    top-k tokens seen from the query word, how often the token belongs to each field.
+
+    counts[view]: [k, len(fields)] counts (rank × field).
+    """
+    views = list(counts)
+    figure = make_subplots(rows=1, cols=len(views), shared_yaxes=True, subplot_titles=views,
+                           horizontal_spacing=0.04)
+    for column, view in enumerate(views, start=1):
+        table = np.asarray(counts[view], dtype=np.float64)
+        if normalize:
+            totals = table.sum(axis=1, keepdims=True)
+            table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
+        ranks = [str(r + 1) for r in range(table.shape[0])]
+        for index, field in enumerate(fields):
+            figure.add_bar(x=ranks, y=table[:, index], name=field, legendgroup=field, showlegend=column == 1,
+                           marker_color=FIELD_COLORS.get(field, FIELD_COLORS[OTHER]), row=1, col=column,
+                           hovertemplate=f"{field}<br>rank %{{x}}<br>%{{y:.2f}}<extra></extra>")
+        figure.update_xaxes(title_text="rank", type="category", row=1, col=column)
+    figure.update_yaxes(title_text="share of texts" if normalize else "texts", row=1, col=1)
+    figure.update_layout(barmode="stack", title=dict(text=title), height=420,
+                         legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=70, b=10))
+    return figure
+
+
+def dropout_curve(alpha: float, beta: float, n_ranks: int, *, mode: str = "contrast",
+                  probabilities=None, ranks=None, tokens: Sequence[str] | None = None) -> go.Figure:
+    """p(r) = α(1 − e^(−βr)) over ranks 0…n_ranks−1 (flat α for random, 0 for none), with the
+    text's tokens placed at their rank when given."""
+    r = np.arange(max(int(n_ranks), 1))
+    if mode == "none":
+        curve = np.zeros_like(r, dtype=np.float64)
+    elif mode == "random":
+        curve = np.full(r.shape, float(alpha))
+    else:
+        curve = alpha * (1.0 - np.exp(-beta * r))
+    figure = go.Figure()
+    figure.add_scatter(x=r, y=curve, mode="lines", name="p(r)", line=dict(color=LARGE_COLOR, width=3))
+    if probabilities is not None and ranks is not None:
+        ranks = np.asarray(ranks)
+        keep = ranks >= 0
+        text = [tokens[i] for i in np.nonzero(keep)[0]] if tokens is not None else None
+        figure.add_scatter(x=ranks[keep], y=np.asarray(probabilities)[keep], mode="markers", name="tokens",
+                           text=text, marker=dict(color="black", size=6, opacity=0.6),
+                           hovertemplate="%{text}<br>rank %{x}<br>p %{y:.2f}<extra></extra>")
+    label = {"none": "no dropout", "random": f"random: p = α = {alpha:.2f}"}.get(
+        mode, f"p(r) = {alpha:.2f}·(1 − e^(−{beta:.3f}·r))")
+    figure.update_layout(title=dict(text=label), height=320, margin=dict(l=10, r=10, t=50, b=10),
+                         xaxis_title="rank r (0 = strongest clue)", yaxis_title="drop probability",
+                         yaxis_range=[0, 1], showlegend=False)
+    return figure
+
+
+def survival_bars(survival: Mapping[str, float], *, title: str = "Expected survival per field") -> go.Figure:
+    fields = list(survival)
+    figure = go.Figure(go.Bar(x=fields, y=[survival[f] for f in fields],
+                              marker_color=[FIELD_COLORS.get(f, FIELD_COLORS[OTHER]) for f in fields],
+                              hovertemplate="%{x}: %{y:.2f}<extra></extra>"))
+    figure.update_layout(title=dict(text=title), height=300, yaxis_range=[0, 1],
+                         yaxis_title="share of tokens kept", margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def metric_curves(frame, *, metric: str = "em", fields: Sequence[str] | None = None,
+                  title: str | None = None) -> go.Figure:
+    """Evaluation curves: one panel per field, one line per run (frame columns: label, epoch,
+    field, name, value; rows of other metrics are ignored)."""
+    rows = frame[frame["name"] == metric] if len(frame) else frame
+    present = list(dict.fromkeys(rows["field"].dropna())) if len(rows) else []
+    fields = [f for f in (fields or _field_order(present)) if f in present] or ["mean"]
+    figure = make_subplots(rows=1, cols=len(fields), shared_yaxes=True, subplot_titles=fields,
+                           horizontal_spacing=0.03)
+    labels = list(dict.fromkeys(rows["label"])) if len(rows) else []
+    colors = line_colors(labels)
+    for column, field in enumerate(fields, start=1):
+        chosen = rows[rows["field"] == field] if len(rows) else rows
+        for label in labels:
+            line = chosen[chosen["label"] == label].sort_values("epoch")
+            figure.add_scatter(x=line["epoch"], y=line["value"], mode="lines+markers", name=label,
+                               legendgroup=label, showlegend=column == 1,
+                               line=dict(color=colors[label]), row=1, col=column,
+                               hovertemplate=f"{label}<br>epoch %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>")
+        figure.update_xaxes(title_text="epoch", row=1, col=column)
+    figure.update_yaxes(range=[0, 1.02], row=1, col=1, title_text=metric)
+    figure.update_layout(title=dict(text=title or f"{metric} per field"), height=340,
+                         legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=60, b=10))
+    return figure
+
+
+def loss_curves(frame, *, title: str = "Training loss") -> go.Figure:
+    """One line per run of the loss by step (frame columns: label, step, name, value)."""
+    rows = frame[frame["name"] == "loss"] if len(frame) else frame
+    figure = go.Figure()
+    labels = list(dict.fromkeys(rows["label"])) if len(rows) else []
+    colors = line_colors(labels)
+    for label in labels:
+        line = rows[rows["label"] == label].sort_values("step")
+        figure.add_scatter(x=line["step"], y=line["value"], mode="lines", name=label,
+                           line=dict(color=colors[label]))
+    figure.update_layout(title=dict(text=title), height=320, xaxis_title="step", yaxis_title="loss",
+                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def _field_order(present: Sequence[str]) -> list[str]:
+    order = [f for f in FIELDS if f in present] + [f for f in present if f not in FIELDS and f != "mean"]
+    return order + (["mean"] if "mean" in present else [])
+
+
+_PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#17becf", "#bcbd22"]
+
+
+def line_colors(labels: Sequence[str]) -> dict[str, str]:
+    """A colour per run label: the condition's colour when the label starts with a condition
+    name that no other label shares, else the next colour of a palette."""
+    firsts = [str(label).split(" ")[0] for label in labels]
+    colors = {}
+    for index, (label, first) in enumerate(zip(labels, firsts)):
+        unique = firsts.count(first) == 1
+        colors[label] = CONDITION_COLORS[first] if first in CONDITION_COLORS and unique \
+            else _PALETTE[index % len(_PALETTE)]
+    return colors

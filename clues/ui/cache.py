@@ -1,0 +1,117 @@
+"""Cached wrappers around the core for the pages.
+
+Models are kept with st.cache_resource (one copy per process); attention captures and views
+with st.cache_resource as well (tensors, no pickling), keyed on the model spec and the text,
+so moving a slider that only changes probabilities never runs a model again. Small, picklable
+results (corpus counts, parsed uploads) use st.cache_data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from clues.ui import analysis
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    ref: str
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.ref, self.device, self.dtype, self.trust_remote_code)
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    large: ModelSpec
+    small: ModelSpec
+    label: str = ""
+
+    @property
+    def key(self) -> tuple:
+        return (self.large.key, self.small.key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def load(ref: str, device: str, dtype: str, trust_remote_code: bool):
+    from clues.models import load_model
+
+    return load_model(ref, device=None if device == "auto" else device, dtype=dtype,
+                      trust_remote_code=trust_remote_code)
+
+
+def load_spec(spec: ModelSpec):
+    return load(spec.ref, spec.device, spec.dtype, spec.trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def capture(model_key: tuple, text: str, heads_of_layer: int | None, max_tokens: int | None, _loaded):
+    """Every map the views need from one forward pass (per layer and rollout always)."""
+    from clues.capture import capture_attention
+
+    return capture_attention(_loaded, text, per_layer=True, rollout=True, heads_of_layer=heads_of_layer,
+                             max_tokens=max_tokens)
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def view(pair_key: tuple, tagged: str, spec: analysis.ViewSpec, max_tokens: int | None, _large, _small, _item):
+    """The explorer's view (maps over common units, contrast ranking) for one pair and text."""
+    large_maps = capture(pair_key[0], _item.text, spec.heads_of_layer("large"), max_tokens, _large)
+    small_maps = capture(pair_key[1], _item.text, spec.heads_of_layer("small"), max_tokens, _small)
+    return analysis.build_view(large_maps, small_maps, spec, _item.spans)
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large, _small, _item):
+    """The RankedText of one text (units and their rank by contrast or one model's attention)."""
+    from clues.augment import ranked_from_clues
+
+    result = view(pair_key, tagged, analysis.ViewSpec("mean"), max_tokens, _large, _small, _item).result
+    return ranked_from_clues(result, by)
+
+
+@st.cache_data(show_spinner=False, max_entries=5000)
+def text_field_ranks(pair_key: tuple, tagged: str, field: str, k: int, max_tokens: int | None,
+                     _large, _small, _item):
+    """Fields of the top-k tokens attended from the word before `field` (one text; cached so
+    a corpus is only analysed once per pair, corpus and field)."""
+    from clues.capture import capture_attention
+
+    large_maps = capture_attention(_large, _item.text, max_tokens=max_tokens)
+    small_maps = capture_attention(_small, _item.text, max_tokens=max_tokens)
+    return analysis.text_field_ranks(large_maps, small_maps, _item, field, k)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def read_upload(data: bytes, name: str) -> list:
+    """The biographies of an uploaded tagged CSV (raises InputError with the file's problem)."""
+    import io
+
+    from clues.corpus import read_tagged_csv
+
+    handle = io.BytesIO(data)
+    handle.name = name
+    return list(read_tagged_csv(handle))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def generated(n: int, seed: int, varied: bool = True) -> list:
+    from clues.corpus import generate_biographies
+
+    return generate_biographies(n, seed=seed, varied=varied)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def memory_bytes(ref: str) -> int | None:
+    from clues.models import estimate_memory_bytes
+
+    try:
+        return estimate_memory_bytes(ref)
+    except OSError:
+        return None

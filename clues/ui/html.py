@@ -1,0 +1,117 @@
+"""HTML for the text views: tokens shaded by contrast or drop probability, copies with dropped
+tokens struck through. Pure functions (no streamlit); every piece of text is escaped."""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import numpy as np
+
+from clues.figures import FIELD_COLORS
+
+_BOX = ("font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.92rem; "
+        "line-height: 2.0; white-space: pre-wrap; word-break: break-word; padding: 0.6rem 0.8rem; "
+        "border: 1px solid rgba(128,128,128,0.3); border-radius: 0.4rem;")
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _diverging(value: float, scale: float) -> str:
+    """rgba background: red for positive, blue for negative, stronger the larger |value|."""
+    if scale <= 0 or not np.isfinite(value):
+        return "transparent"
+    strength = min(1.0, abs(value) / scale) * 0.75
+    return f"rgba(214,39,40,{strength:.3f})" if value > 0 else f"rgba(31,119,180,{strength:.3f})"
+
+
+def _pieces(text: str, spans: Sequence[tuple[int, int]]):
+    """Yield (gap text, unit index, unit text) in text order, with the tail as a last gap.
+
+    Overlapping or unordered spans are clipped so each character is written once.
+    """
+    cursor = 0
+    for index, (start, end) in sorted(enumerate(spans), key=lambda item: (item[1][0], item[1][1])):
+        start = max(int(start), cursor)
+        end = max(int(end), start)
+        if end <= start:
+            continue
+        yield text[cursor:start], index, text[start:end]
+        cursor = end
+    yield text[cursor:], None, ""
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    chips = "".join(f'<span style="background:{color};padding:0 0.4em;margin-right:0.6em;border-radius:0.2em">'
+                    f"{_esc(label)}</span>" for label, color in items)
+    return f'<div style="font-size:0.8rem;margin-top:0.3rem">{chips}</div>'
+
+
+def contrast_text(text: str, clues, top_k: int = 10) -> str:
+    """The text with each unit shaded by its contrast (red: the large model attends more), the
+    top-k clues boxed with their rank. `clues`: the ContrastResult's clues."""
+    values = np.array([c.contrast for c in clues], dtype=np.float64)
+    ranked = [c for c in clues if c.rank is not None]
+    scale = max((abs(c.contrast) for c in ranked), default=0.0)
+    top = {c.index: c.rank for c in ranked if c.rank < top_k}
+    out = []
+    for gap, index, unit in _pieces(text, [(c.start, c.end) for c in clues]):
+        out.append(_esc(gap))
+        if index is None:
+            continue
+        clue = clues[index]
+        title = f"{clue.text!r} · large {clue.large:.4f} · small {clue.small:.4f} · contrast {clue.contrast:+.4f}"
+        if clue.field:
+            title += f" · {clue.field}"
+        style = f"background:{_diverging(values[index], scale)};border-radius:0.2em;"
+        badge = ""
+        if index in top:
+            style += "outline:2px solid #111;outline-offset:1px;font-weight:700;"
+            badge = f'<sup style="font-size:0.65em;color:#111;margin-left:1px">{top[index] + 1}</sup>'
+            title += f" · clue #{top[index] + 1}"
+        out.append(f'<span class="clue-token" title="{_esc(title)}" style="{style}">{_esc(unit)}</span>{badge}')
+    legend = _legend([("large attends more", "rgba(214,39,40,0.6)"), ("small attends more", "rgba(31,119,180,0.6)"),
+                      (f"boxed: top {top_k} clues", "transparent")])
+    return f'<div class="clues-text" style="{_BOX}">{"".join(out)}</div>{legend}'
+
+
+def probability_text(text: str, starts, ends, probabilities, ranks, fields=None) -> str:
+    """The text with each droppable unit shaded by its drop probability (darker = more likely to
+    go) and the probability written under it on hover; kept-always units stay plain."""
+    out = []
+    spans = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
+    for gap, index, unit in _pieces(text, spans):
+        out.append(_esc(gap))
+        if index is None:
+            continue
+        p, rank = float(probabilities[index]), int(ranks[index])
+        if rank < 0:
+            out.append(f'<span title="never dropped">{_esc(unit)}</span>')
+            continue
+        field = fields[index] if fields else None
+        underline = f"border-bottom:3px solid {FIELD_COLORS[field]};" if field in FIELD_COLORS else ""
+        title = f"rank {rank + 1} · drop probability {p:.2f}" + (f" · {field}" if field else "")
+        out.append(f'<span class="drop-token" data-p="{p:.3f}" title="{_esc(title)}" '
+                   f'style="background:rgba(214,39,40,{0.8 * p:.3f});border-radius:0.2em;{underline}">'
+                   f"{_esc(unit)}</span>")
+    legend = _legend([("p = 0", "rgba(214,39,40,0.0)"), ("p = 0.5", "rgba(214,39,40,0.4)"),
+                      ("p = 1", "rgba(214,39,40,0.8)")]
+                     + [(f, FIELD_COLORS[f]) for f in dict.fromkeys(fields or []) if f in FIELD_COLORS])
+    return f'<div class="clues-text" style="{_BOX}">{"".join(out)}</div>{legend}'
+
+
+def struck_copy(text: str, starts, ends, dropped) -> str:
+    """One augmented copy: dropped units struck through and greyed, the rest as they are."""
+    out = []
+    spans = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
+    for gap, index, unit in _pieces(text, spans):
+        out.append(_esc(gap))
+        if index is None:
+            continue
+        if dropped[index]:
+            out.append(f'<s class="dropped" style="color:#c0392b;opacity:0.75">{_esc(unit)}</s>')
+        else:
+            out.append(_esc(unit))
+    return f'<div class="clues-copy" style="{_BOX}">{"".join(out)}</div>'

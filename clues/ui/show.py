@@ -1,0 +1,40 @@
+"""Small display helpers the pages share: a plotly chart with its downloads, escaped HTML,
+and the message shown while the pair or the text is missing."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from clues.figures import PLOTLY_CONFIG
+
+
+def figure(fig, key: str, *, download: str | None = None, where=st) -> None:
+    """Draw `fig` (its toolbar saves a PNG); with `download`, also offer it as standalone HTML."""
+    where.plotly_chart(fig, config=PLOTLY_CONFIG, key=key, width="stretch")
+    if download:
+        # The HTML (with plotly.js inside, so it opens offline) is built only when clicked.
+        where.download_button("Download as HTML", data=lambda: fig.to_html(include_plotlyjs=True),
+                              file_name=f"{download}.html", mime="text/html", key=f"html-{key}",
+                              on_click="ignore", icon=":material/download:")
+
+
+def html(markup: str, where=st) -> None:
+    """Show HTML built by clues.ui.html (its text is escaped there)."""
+    where.html(markup)
+
+
+def require(ctx, *, text: bool = True) -> None:
+    """Stop the page with a message when the pair (or the text) is not there yet."""
+    if not ctx.models_ready:
+        if ctx.waiting_for_load:
+            st.info(ctx.error)
+        else:
+            st.warning(ctx.error or "The model pair is not loaded; choose one in the sidebar.")
+        st.stop()
+    if text and ctx.item is None:
+        st.info("Choose a text in the sidebar.")
+        st.stop()
+
+
+def error(message) -> None:
+    st.error(str(message))

@@ -1,0 +1,261 @@
+"""The sidebar every page shares: the model pair, the device and precision, the memory the pair
+needs, and the text to analyse. `context()` returns what the page works on."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from clues.errors import CluesError
+from clues.ui import analysis, cache, state
+from clues.ui.cache import ModelSpec, PairSpec
+
+CUSTOM = "custom"
+SOURCES = {"demo": "Demo biography", "generated": "Generated biography (seed)",
+           "csv": "Row of an uploaded tagged CSV", "free": "Free text (tags optional)"}
+DEVICES = ["auto", "cpu"]
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
+AUTOLOAD_BYTES = 2 * 1024 ** 3  # local pairs smaller than this load without a click
+MAX_TOKENS = 512
+_CONTEXT = "_clues_context"
+_LOADED = "_clues_load_clicked"
+UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, shared by all pages
+
+
+def demo_refs() -> tuple[str, str]:
+    """The bundled demo pair (CLUES_DEMO_LARGE / CLUES_DEMO_SMALL override it)."""
+    from clues import models
+
+    return (os.environ.get("CLUES_DEMO_LARGE") or models.DEMO_LARGE,
+            os.environ.get("CLUES_DEMO_SMALL") or models.DEMO_SMALL)
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.split("(")[0].lower()).strip("-")
+
+
+def presets() -> dict[str, tuple[str, tuple[str, str]]]:
+    """slug → (label, (large, small)); the demo pair first, with its overridable folders."""
+    from clues.models import PRESET_PAIRS
+
+    out = {}
+    for index, (label, pair) in enumerate(PRESET_PAIRS.items()):
+        out["demo" if index == 0 else slug(label)] = (label, demo_refs() if index == 0 else pair)
+    return out
+
+
+def demo_biography():
+    """The demo text: the first experiment person, in the paper's single template."""
+    from clues.corpus import generate_biographies
+
+    return generate_biographies(1, seed=0, varied=False)[0]
+
+
+@dataclass
+class Context:
+    pair: PairSpec
+    large: object | None = None  # LoadedModel
+    small: object | None = None
+    item: object | None = None  # TaggedText
+    source: str = ""
+    max_tokens: int | None = MAX_TOKENS
+    error: str | None = None
+    waiting_for_load: bool = False
+
+    @property
+    def models_ready(self) -> bool:
+        return self.large is not None and self.small is not None
+
+    @property
+    def ready(self) -> bool:
+        return self.models_ready and self.item is not None
+
+    @property
+    def tagged(self) -> str:
+        from clues.text import to_tagged
+
+        return to_tagged(self.item)
+
+    @property
+    def pair_key(self) -> tuple:
+        return self.pair.key
+
+
+def context() -> Context:
+    """The context app.py built for this run, or a fresh sidebar when a page runs on its own."""
+    from clues.ui import ensure_navigation
+
+    ensure_navigation()
+    ctx = st.session_state.get(_CONTEXT)
+    return ctx if ctx is not None else render()
+
+
+def render() -> Context:
+    sidebar = st.sidebar
+    pair = _pair_picker(sidebar)
+    ctx = Context(pair=pair)
+    _load_pair(sidebar, ctx)
+    sidebar.divider()
+    _text_picker(sidebar, ctx)
+    st.session_state[_CONTEXT] = ctx
+    return ctx
+
+
+def forget() -> None:
+    """Called by app.py at the start of each run, so pages never see last run's context."""
+    st.session_state.pop(_CONTEXT, None)
+
+
+# -- model pair -----------------------------------------------------------------------------
+
+def _pair_picker(sidebar) -> PairSpec:
+    sidebar.subheader("Model pair")
+    choices = presets()
+    options = list(choices) + [CUSTOM]
+    chosen = state.selectbox("Pair (large / small, one family)", options, "pair", "demo", where=sidebar,
+                             format_func=lambda s: choices[s][0] if s in choices else "Any two models…")
+    if chosen == CUSTOM:
+        large = state.text_input("Large model", "large", "", where=sidebar,
+                                 placeholder="hub id, local folder or .gguf path").strip()
+        small = state.text_input("Small model", "small", "", where=sidebar,
+                                 placeholder="hub id, local folder or .gguf path").strip()
+        label = "custom pair"
+    else:
+        label, (large, small) = choices[chosen]
+    trust = sidebar.checkbox(
+        "Trust remote code", key="trust_remote_code", value=False,
+        help="Runs Python code from the model's repository on this machine. Only for sources you trust.")
+    if trust:
+        sidebar.caption("⚠️ Remote code is enabled: loading runs code from the model's repository.")
+    with sidebar.expander("Device and precision", expanded=False):
+        devices = DEVICES + _accelerators()
+        device = state.selectbox("Device", devices, "device", "auto", url=False)
+        dtype = state.selectbox("Precision (dtype)", DTYPES, "dtype", "auto", url=False)
+        state.number("Max tokens per text", 16, 8192, "max_tokens", MAX_TOKENS, url=False, step=16,
+                     help="Longer texts are cut here; attention maps grow with its square.")
+    return PairSpec(ModelSpec(large, device, dtype, trust), ModelSpec(small, device, dtype, trust), label)
+
+
+def _accelerators() -> list[str]:
+    import torch
+
+    found = ["cuda"] if torch.cuda.is_available() else []
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def _estimate(sidebar, pair: PairSpec) -> float | None:
+    parts, total, known = [], 0.0, True
+    for name, spec in (("large", pair.large), ("small", pair.small)):
+        measured = cache.memory_bytes(spec.ref) if spec.ref else None
+        value, how = analysis.memory_estimate(spec.ref, spec.dtype, measured)
+        parts.append(f"{name} {analysis.human_bytes(value)}" + ("" if how == "from the weight files" else f" ({how})"))
+        if value is None:
+            known = False
+        else:
+            total += value
+    needed = total if known else None
+    sidebar.caption(f"Memory for the weights: **{analysis.human_bytes(needed) if known else 'unknown'}** "
+                    f"({', '.join(parts)}); attention maps add a little per text.")
+    return needed
+
+
+def _is_local(ref: str) -> bool:
+    return bool(ref) and Path(ref).expanduser().exists()
+
+
+def _load_pair(sidebar, ctx: Context) -> None:
+    pair = ctx.pair
+    if not pair.large.ref or not pair.small.ref:
+        sidebar.info("Name both models (hub id, local folder or .gguf file).")
+        ctx.error = "No model pair chosen yet."
+        return
+    needed = _estimate(sidebar, pair)
+    automatic = _is_local(pair.large.ref) and _is_local(pair.small.ref) and needed is not None \
+        and needed < AUTOLOAD_BYTES
+    if not automatic and st.session_state.get(_LOADED) != pair.key:
+        if sidebar.button("Load pair", type="primary", key="load_pair",
+                          help="Loads both models (downloads them first if they come from the hub)."):
+            st.session_state[_LOADED] = pair.key
+        else:
+            ctx.waiting_for_load = True
+            ctx.error = "Press “Load pair” in the sidebar to load the models."
+            return
+    try:
+        with st.spinner("Loading the model pair…"):
+            ctx.large = cache.load_spec(pair.large)
+            ctx.small = cache.load_spec(pair.small)
+    except CluesError as error:
+        ctx.large = ctx.small = None
+        ctx.error = str(error)
+        sidebar.error(str(error))
+        return
+    except Exception as error:  # noqa: BLE001 — a library failure is still shown as a message
+        ctx.large = ctx.small = None
+        ctx.error = f"Could not load the pair: {type(error).__name__}: {error}"
+        sidebar.error(ctx.error)
+        return
+    for name, loaded in (("large", ctx.large), ("small", ctx.small)):
+        sidebar.caption(f"**{name}** `{Path(loaded.ref).name or loaded.ref}` · {loaded.device} · "
+                        f"{str(loaded.dtype).replace('torch.', '')} · {loaded.n_layers} layers × "
+                        f"{loaded.n_heads} heads · {loaded.n_parameters / 1e6:.1f} M parameters")
+
+
+# -- text source -------------------------------------------------------------------------
+
+def _text_picker(sidebar, ctx: Context) -> None:
+    from clues.text import parse_tagged, to_tagged
+
+    sidebar.subheader("Text")
+    source = state.radio("Text source", list(SOURCES), "src", "demo", where=sidebar,
+                         format_func=lambda s: SOURCES[s], label_visibility="collapsed")
+    ctx.max_tokens = int(state.get("max_tokens", MAX_TOKENS))
+    try:
+        if source == "demo":
+            ctx.item, ctx.source = demo_biography(), "the demo biography"
+        elif source == "generated":
+            seed = state.number("Seed", 0, 10 ** 9, "seed", 1, where=sidebar)
+            ctx.item, ctx.source = cache.generated(1, int(seed))[0], f"generated biography, seed {seed}"
+        elif source == "csv":
+            texts, name = upload_picker(sidebar, "sidebar_upload")
+            if texts:
+                row = state.number(f"Row (0–{len(texts) - 1})", 0, len(texts) - 1, "row", 0, where=sidebar)
+                ctx.item, ctx.source = texts[int(row)], f"row {row} of {name}"
+        else:
+            raw = state.text_area("Text", "free_text", to_tagged(demo_biography()), where=sidebar, height=200,
+                                  help="Mark facts with <name>…</name>, <date>, <city>, <university>, "
+                                       "<major>, <company> tags if you like; plain text works too.")
+            if not raw.strip():
+                sidebar.warning("The text is empty: type or paste some text.")
+            else:
+                ctx.item, ctx.source = parse_tagged(raw), "free text"
+    except CluesError as error:
+        ctx.item = None
+        sidebar.error(str(error))
+    if ctx.item is not None:
+        fields = ", ".join(ctx.item.fields) or "no tagged fields"
+        sidebar.caption(f"{len(ctx.item.text)} characters · {fields}")
+
+
+def upload_picker(where, key: str):
+    """An uploader for a tagged CSV (shared across pages); returns (biographies, file name)."""
+    upload = where.file_uploader("Tagged CSV (a `text` column)", type=["csv"], key=key,
+                                 help="One biography a row with inline tags, e.g. "
+                                      "<name>Ana Herrera</name> was born on <date>July 17, 1987</date>.")
+    if upload is not None:
+        st.session_state[UPLOAD] = (upload.name, upload.getvalue())
+    stored = st.session_state.get(UPLOAD)
+    if stored is None:
+        where.info("Upload a tagged CSV to pick a row.")
+        return [], None
+    name, data = stored
+    try:
+        return cache.read_upload(data, name), name
+    except CluesError as error:
+        where.error(str(error))
+        return [], name

@@ -1,0 +1,154 @@
+"""Widgets whose values survive page switches and live in the URL (st.query_params), so a link
+reopens the same view.
+
+Each wrapper takes the widget's key and a default. The value comes from, in order: what the
+user set in this session, the URL (parsed and checked; a bad value falls back to the default),
+the default. After the widget runs its value is written back to the session and, for keys
+marked `url=True`, to the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+_STORE = "_clues_params"
+
+
+def _store() -> dict:
+    return st.session_state.setdefault(_STORE, {})
+
+
+def _from_url(key: str, default, parse: Callable[[str], Any], valid: Callable[[Any], bool]):
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if valid(value) else default
+
+
+def _prepare(key: str, default, parse, valid, url: bool):
+    store = _store()
+    if key not in store:
+        store[key] = _from_url(key, default, parse, valid) if url else default
+    if not valid(store[key]):
+        store[key] = default
+    # Widget state is dropped when a page stops showing the widget; restore it from the store.
+    if key not in st.session_state or not valid(st.session_state[key]):
+        st.session_state[key] = store[key]
+
+
+def _remember(key: str, value, url: bool, fmt: Callable[[Any], str] = str) -> None:
+    _store()[key] = value
+    if url:
+        text = fmt(value)
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text
+
+
+def get(key: str, default=None):
+    """The remembered value of a widget (even while its page is not shown)."""
+    return _store().get(key, default)
+
+
+def set_value(key: str, value) -> None:
+    """Change a widget's value before it is drawn (e.g. a button that picks a preset)."""
+    _store()[key] = value
+    st.session_state[key] = value
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def selectbox(label: str, options: Sequence, key: str, default=None, *, where=st, url: bool = True,
+              **kwargs):
+    options = list(options)
+    default = options[0] if default is None or default not in options else default
+    parse = type(default) if not isinstance(default, str) else str
+    _prepare(key, default, parse, lambda v: v in options, url)
+    value = where.selectbox(label, options, key=key, **kwargs)
+    _remember(key, value, url)
+    return value
+
+
+def radio(label: str, options: Sequence, key: str, default=None, *, where=st, url: bool = True, **kwargs):
+    options = list(options)
+    default = options[0] if default is None or default not in options else default
+    _prepare(key, default, str, lambda v: v in options, url)
+    value = where.radio(label, options, key=key, **kwargs)
+    _remember(key, value, url)
+    return value
+
+
+def slider(label: str, lo, hi, key: str, default, *, where=st, url: bool = True, step=None, **kwargs):
+    number = float if isinstance(default, float) or isinstance(step, float) else int
+    lo, hi, default = number(lo), number(hi), number(default)
+    default = min(max(default, lo), hi)
+    _prepare(key, default, number, lambda v: isinstance(v, (int, float)) and lo <= v <= hi, url)
+    st.session_state[key] = number(st.session_state[key])
+    if hi <= lo:  # a one-value range cannot be a slider
+        _remember(key, lo, url)
+        return lo
+    value = where.slider(label, lo, hi, key=key, step=step, **kwargs)
+    _remember(key, value, url, (lambda v: f"{v:g}") if number is float else str)
+    return value
+
+
+def number(label: str, lo, hi, key: str, default, *, where=st, url: bool = True, step=None, **kwargs):
+    kind = float if isinstance(default, float) else int
+    lo = kind(lo) if lo is not None else None
+    hi = kind(hi) if hi is not None else None
+
+    def valid(v):
+        return isinstance(v, (int, float)) and (lo is None or v >= lo) and (hi is None or v <= hi)
+
+    _prepare(key, kind(default), kind, valid, url)
+    st.session_state[key] = kind(st.session_state[key])
+    value = where.number_input(label, min_value=lo, max_value=hi, key=key, step=step, **kwargs)
+    _remember(key, value, url, (lambda v: f"{v:g}") if kind is float else str)
+    return value
+
+
+def checkbox(label: str, key: str, default: bool = False, *, where=st, url: bool = True, **kwargs) -> bool:
+    _prepare(key, bool(default), _bool, lambda v: isinstance(v, bool), url)
+    value = where.checkbox(label, key=key, **kwargs)
+    _remember(key, value, url, lambda v: "1" if v else "0")
+    return value
+
+
+def text_input(label: str, key: str, default: str = "", *, where=st, url: bool = True, **kwargs) -> str:
+    _prepare(key, default, str, lambda v: isinstance(v, str), url)
+    value = where.text_input(label, key=key, **kwargs)
+    _remember(key, value, url)
+    return value
+
+
+def text_area(label: str, key: str, default: str = "", *, where=st, **kwargs) -> str:
+    """Long text is not put into the URL."""
+    _prepare(key, default, str, lambda v: isinstance(v, str), False)
+    value = where.text_area(label, key=key, **kwargs)
+    _remember(key, value, False)
+    return value
+
+
+def multiselect(label: str, options: Sequence, key: str, default: Sequence, *, where=st, url: bool = True,
+                **kwargs) -> list:
+    options = list(options)
+    default = [d for d in default if d in options]
+
+    def parse(raw: str):
+        return [p for p in raw.split(",") if p]
+
+    _prepare(key, default, parse, lambda v: isinstance(v, list) and all(x in options for x in v), url)
+    value = where.multiselect(label, options, key=key, **kwargs)
+    _remember(key, list(value), url, lambda v: ",".join(map(str, v)))
+    return value

@@ -1,0 +1,114 @@
+"""Clue explorer: what the large and the small model attend to in one text, and the contrast."""
+
+import hashlib
+
+import streamlit as st
+
+from clues import figures
+from clues.contrast import query_rows
+from clues.errors import CluesError
+from clues.ui import analysis, cache, show, sidebar, state
+from clues.ui import html as markup
+
+ctx = sidebar.context()
+st.title("Clue explorer")
+st.caption("Importance of a token = the attention it **receives** (column mean of the causal map). "
+           "Contrast = large − small: tokens the large model notices and the small one misses are the "
+           "*elusive clues*.")
+show.require(ctx)
+large, small = ctx.large, ctx.small
+
+# -- view controls -------------------------------------------------------------------------
+c_view, c_layer, c_head, c_opts = st.columns([1.3, 1.2, 1.2, 1.3])
+view = state.selectbox("Aggregation", list(analysis.VIEWS), "view", "mean", where=c_view,
+                       format_func=lambda v: f"{v} — {analysis.VIEWS[v]}")
+layer = state.get("layer", large.n_layers - 1)
+head = state.get("head", 0)
+if view in ("layer", "head"):
+    layer = state.slider("Layer (large model)", 0, large.n_layers - 1, "layer", large.n_layers - 1, where=c_layer)
+if view == "head":
+    head = state.slider("Head", 0, max(large.n_heads, small.n_heads) - 1, "head", 0, where=c_head)
+same_scale = state.checkbox("Same colour scale", "same", True, where=c_opts)
+log_scale = state.checkbox("Log colour scale", "log", False, where=c_opts)
+spec = analysis.view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
+                          (small.n_layers, small.n_heads))
+if view in ("layer", "head"):
+    c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
+                    + (f", head {spec.small_head}" if view == "head" else ""))
+
+try:
+    with st.spinner("Reading the attention of both models…"):
+        current = cache.view(ctx.pair_key, ctx.tagged, spec, ctx.max_tokens, large, small, ctx.item)
+except CluesError as error:
+    show.error(error)
+    st.stop()
+result = current.result
+for note in dict.fromkeys(result.large_maps.notes + result.small_maps.notes):
+    st.info(note)
+if result.level == "word":
+    st.info("The two tokenizers split this text differently, so both models are compared per word.")
+
+# -- heatmaps ------------------------------------------------------------------------------
+tokens = current.tokens
+clip = None if log_scale else 99.5
+if same_scale:
+    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip)
+else:
+    large_range = figures.shared_range(current.large, log=log_scale, clip=clip)
+    small_range = figures.shared_range(current.small, log=log_scale, clip=clip)
+left, right = st.columns(2)
+with left:
+    show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe()}",
+                                          zmin=large_range[0], zmax=large_range[1], log=log_scale,
+                                          causal_blank=True),
+                "heat-large", download="attention-large")
+with right:
+    show.figure(figures.attention_heatmap(current.small, tokens, title=f"Small model · {spec.describe()}",
+                                          zmin=small_range[0], zmax=small_range[1], log=log_scale,
+                                          causal_blank=True),
+                "heat-small", download="attention-small")
+st.caption("Rows attend to columns (causal: nothing above the diagonal). "
+           + ("Colours saturate at the 99.5th percentile, so the first token's huge weights do not hide "
+              "the rest; hover a cell for its exact value. " if clip else "")
+           + "Drag to zoom; double-click to reset; the camera icon saves a PNG.")
+
+top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
+c_contrast, c_text = st.columns([1, 1])
+with c_contrast:
+    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, causal_blank=True), "heat-contrast", download="attention-contrast")
+with c_text:
+    st.markdown("**The text, shaded by contrast**")
+    show.html(markup.contrast_text(ctx.item.text, result.clues, top_k))
+    table = analysis.ranked_table(result)
+    st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")
+    st.dataframe(table, hide_index=True, height=300, key="ranked-table",
+                 column_config={name: st.column_config.NumberColumn(format="%.5f")
+                                for name in ("large", "small", "contrast")})
+    st.download_button("Download the ranking (CSV)", table.to_csv(index=False), "clues-ranking.csv", "text/csv",
+                       key="dl-ranking", on_click="ignore")
+
+large_received, small_received, contrast = analysis.received(result)
+top = [c.index for c in result.top(top_k)]
+show.figure(figures.received_bars(tokens, large_received, small_received, contrast=contrast, top=top),
+            "received-bars", download="received-attention")
+
+# -- query-token mode ----------------------------------------------------------------------
+st.subheader("Where does a token look?")
+fact_fields = [f for f in ctx.item.fields if f != "name"]
+c_field, c_query = st.columns([1, 2])
+field = None
+if fact_fields:
+    field = state.selectbox("Fact", fact_fields, "fact", fact_fields[-1], where=c_field,
+                            help="The query defaults to the word right before this fact: where the "
+                                 "model has to recall it.")
+default = analysis.default_query(result, ctx.item, field) if field else None
+choices = [c.index for c in result.clues if not c.special and c.text.strip()]
+if default not in choices:
+    default = choices[-1]
+# A new fact or text gets its own widget, so the query jumps to that fact's default.
+digest = hashlib.sha1(f"{ctx.tagged}|{field}".encode()).hexdigest()[:10]
+labels = figures.token_labels(tokens)
+query = c_query.selectbox("Query token", choices, index=choices.index(default), key=f"query-{digest}",
+                          format_func=lambda i: labels[i])
+rows = query_rows(result, query)
+show.figure(figures.query_bars(tokens, rows, query), "query-bars", download="query-attention")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from clues import FIELDS
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
-from clues.errors import CluesError, InputError
+from clues.errors import InputError
 from clues.runs import MEAN_FIELD, RunStore
 from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
 from tiny import build_tokenizer, tiny_model_dir

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-WORDS = "Liam Thompson was born on January 5, 1990 in Melbourne and worked at the British Museum".split()
+WORDS = "Liam Thompson was born on January 5 1990 in Melbourne and worked at the British Museum".split()
 
 
 def rss_kib(key: str) -> int:
@@ -64,20 +64,21 @@ def measure(variant: str, length: int, repeats: int, threads: int) -> dict:
             else:
                 capture_attention(loaded, text)
 
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
     import gc
 
+    # memory first, in a process that has not run the forward pass yet (freed blocks of an
+    # earlier run would hide the peak), then the timings
     gc.collect()
     before = rss_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset the peak resident set to the current one
     run()
     peak = rss_kib("VmHWM")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
     return {"variant": variant, "length": length, "seconds": min(times), "extra_peak_mib": (peak - before) / 1024}
 
 

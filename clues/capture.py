@@ -1,17 +1,22 @@
 """Capture attention during one forward pass without keeping the L×H×T×T tensor.
 
 `output_attentions=True` keeps every layer's weights alive until the forward pass returns
-(L·H·T² floats: 1.2 GB for GPT-2 small at T=1024). Here a forward hook on each attention
-module reduces that layer's weights [B, H, T, T] as soon as they exist and lets them go, so
-the extra memory is one layer's weights plus the few [T, T] maps the views need.
+(L·H·T² floats: 600 MB for GPT-2 small at T=1024). Here a registered attention function
+("clues_capture") computes each layer's attention a block of query rows at a time, folds the
+block into the few [T, T] maps the views need (head mean, head max, optional per-layer and
+per-head maps) and lets it go, so not even one layer's [H, T, T] weights exist at once. Its mask
+function is registered too (transformers' eager additive mask): without one the attention
+would silently become non-causal.
 
-The model runs with the eager attention implementation for this pass only (the fused kernels
-never materialise the weights); the previous implementation is restored afterwards, so training
-keeps the fast one.
+Models whose attention does not go through transformers' attention interface fall back to the
+eager implementation with forward hooks that reduce each layer's returned weights (one layer's
+[H, T, T] at a time). Either way the implementation is switched for this pass only and then
+restored, so training keeps the fast one.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -53,7 +58,7 @@ class AttentionMaps:
 
 
 class _Reducer:
-    """Accumulates per-layer reductions from the attention hooks, in layer order."""
+    """Accumulates per-layer reductions, in layer order, a block of query rows at a time."""
 
     def __init__(self, per_layer: bool, heads_of_layer: int | None, rollout: bool):
         self.keep_per_layer = per_layer
@@ -63,28 +68,46 @@ class _Reducer:
         self.max_sum = None  # [T, T]
         self.rollout = None  # [T, T]
         self.layers: list[torch.Tensor] = []
-        self.heads = None
+        self.heads = None  # [H, T, T] of the chosen layer
+        self.layer_mean = None  # [T, T] of the layer in progress, when rollout/per-layer need it
         self.n_layers = 0
         self.n_heads = 0
 
-    def add(self, weights: torch.Tensor) -> None:
-        # weights: [1, H, T, T] in the model's dtype and device; reduce in float32 there.
-        weights = weights[0].float()
-        layer_mean = weights.mean(dim=0)  # [T, T]
-        layer_max = weights.amax(dim=0)  # [T, T]
+    def start_layer(self, size: int, heads: int, device) -> None:
         if self.mean_sum is None:
-            self.mean_sum, self.max_sum = layer_mean.clone(), layer_max.clone()
-        else:
-            self.mean_sum += layer_mean
-            self.max_sum += layer_max
-        if self.keep_rollout:
-            self._roll(layer_mean)
-        if self.keep_per_layer:
-            self.layers.append(layer_mean.cpu())
+            self.mean_sum = torch.zeros(size, size, device=device)
+            self.max_sum = torch.zeros(size, size, device=device)
+        if self.keep_rollout or self.keep_per_layer:
+            self.layer_mean = torch.zeros(size, size, device=device)
         if self.heads_of_layer == self.n_layers:
-            self.heads = weights.cpu()
-        self.n_heads = int(weights.shape[0])
+            self.heads = torch.zeros(heads, size, size)
+        self.n_heads = heads
+
+    def add_rows(self, first: int, weights: torch.Tensor) -> None:
+        """weights: [1, H, R, T] float32, the softmax rows first … first+R−1 of every head."""
+        rows = slice(first, first + weights.shape[2])
+        head_mean = weights[0].mean(dim=0)  # [R, T]
+        self.mean_sum[rows] += head_mean
+        self.max_sum[rows] += weights[0].amax(dim=0)
+        if self.layer_mean is not None:
+            self.layer_mean[rows] = head_mean
+        if self.heads is not None and self.heads_of_layer == self.n_layers:
+            self.heads[:, rows] = weights[0].cpu()
+
+    def end_layer(self) -> None:
+        if self.keep_rollout:
+            self._roll(self.layer_mean)
+        if self.keep_per_layer:
+            self.layers.append(self.layer_mean.cpu())
+        self.layer_mean = None
         self.n_layers += 1
+
+    def add(self, weights: torch.Tensor) -> None:
+        """A whole layer at once: weights [1, H, T, T] (the forward-hook fallback)."""
+        weights = weights.float()
+        self.start_layer(weights.shape[-1], weights.shape[1], weights.device)
+        self.add_rows(0, weights)
+        self.end_layer()
 
     def _roll(self, layer_mean: torch.Tensor) -> None:
         # Abnar & Zuidema (2020): mix in the residual stream, renormalise rows, chain the layers.
@@ -92,6 +115,68 @@ class _Reducer:
         mixed = 0.5 * layer_mean + 0.5 * torch.eye(size, device=layer_mean.device)
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         self.rollout = mixed if self.rollout is None else mixed @ self.rollout
+
+
+# ---- the registered attention function ----------------------------------------------------
+
+CAPTURE_IMPLEMENTATION = "clues_capture"
+BLOCK_ELEMENTS = 1 << 20  # scores per block of query rows: 4 MB in float32, whatever T and H
+_ACTIVE = threading.local()  # the reducer of the capture running in this thread
+_CAPTURE_LOCK = threading.Lock()  # one capture at a time: it switches a shared model's implementation
+
+
+def rows_per_block(heads: int, keys: int) -> int:
+    return max(1, BLOCK_ELEMENTS // max(1, heads * keys))
+
+
+def capture_attention_function(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                               softcap=None, **kwargs):
+    """Eager attention computed a block of query rows at a time, reduced as it goes.
+
+    query: [B, H, Tq, D]; key, value: [B, Hkv, Tk, D] (grouped-query heads repeated here);
+    attention_mask: additive [B, 1, Tq, Tk] (causal, sliding window, padding). Returns the
+    output [B, Tq, H, D] and no weights.
+    """
+    heads, keys = query.shape[1], key.shape[2]
+    if key.shape[1] != heads:
+        key = key.repeat_interleave(heads // key.shape[1], dim=1)
+        value = value.repeat_interleave(heads // value.shape[1], dim=1)
+    scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
+    reducer = getattr(_ACTIVE, "reducer", None)
+    if reducer is not None:
+        reducer.start_layer(keys, heads, query.device)
+    step = rows_per_block(heads, keys)
+    outputs = []
+    for first in range(0, query.shape[2], step):
+        scores = torch.matmul(query[:, :, first:first + step], key.transpose(2, 3)) * scaling
+        if softcap is not None:
+            scores = torch.tanh(scores / softcap) * softcap
+        if attention_mask is not None:
+            scores = scores + _additive(attention_mask[:, :, first:first + step, :keys], scores.dtype)
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # [B, H, R, Tk]
+        if reducer is not None:
+            reducer.add_rows(first, weights)
+        outputs.append(torch.matmul(weights.to(value.dtype), value))
+    if reducer is not None:
+        reducer.end_layer()
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+
+
+def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
+    if mask.dtype == torch.bool:  # True = may attend
+        return torch.where(mask, 0.0, torch.finfo(dtype).min).to(dtype)
+    return mask.to(dtype)
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(CAPTURE_IMPLEMENTATION, capture_attention_function)
+    AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
+
+
+_register()
 
 
 def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -105,12 +190,12 @@ def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @contextmanager
-def eager_attention(model: torch.nn.Module):
-    """Switch to the eager implementation (which returns weights) for the analysis pass."""
+def attention_implementation(model: torch.nn.Module, name: str):
+    """Use attention implementation `name` inside the block, then restore the previous one."""
     previous = getattr(model.config, "_attn_implementation", None)
-    changed = previous != "eager"
+    changed = previous != name
     if changed:
-        model.set_attn_implementation("eager")
+        model.set_attn_implementation(name)
     try:
         yield
     finally:
@@ -144,13 +229,11 @@ def capture_attention(loaded, text: str, *, per_layer: bool = False, heads_of_la
     if heads_of_layer is not None and not 0 <= heads_of_layer < loaded.n_layers:
         raise InputError(f"Layer {heads_of_layer} does not exist: the model has layers 0–{loaded.n_layers - 1}.")
     reducer = _Reducer(per_layer, heads_of_layer, rollout)
-    hooks = [m.register_forward_hook(_hook(reducer)) for m in attention_modules(model)]
-    try:
-        with eager_attention(model), torch.no_grad():
-            model(input_ids=input_ids[None].to(model.device), use_cache=False)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    ids = input_ids[None].to(model.device)
+    with _CAPTURE_LOCK, torch.no_grad():
+        if not _run_blockwise(model, ids, reducer):
+            reducer = _Reducer(per_layer, heads_of_layer, rollout)
+            _run_with_hooks(model, ids, reducer)
     if reducer.n_layers == 0:
         raise InputError(
             f"{loaded.ref}: its attention modules returned no weights, so attention cannot be read. "
@@ -161,6 +244,33 @@ def capture_attention(loaded, text: str, *, per_layer: bool = False, heads_of_la
         maps.truncated_tokens = cut
         maps.notes.append(f"The text is longer than {limit} tokens: the last {cut} tokens were left out.")
     return maps
+
+
+def _run_blockwise(model, ids, reducer: _Reducer) -> bool:
+    """Forward pass through the registered block-wise function; False if the model bypassed it."""
+    try:
+        switch = attention_implementation(model, CAPTURE_IMPLEMENTATION)
+        switch.__enter__()
+    except (ValueError, NotImplementedError, AttributeError):
+        return False  # this architecture does not accept custom attention functions
+    _ACTIVE.reducer = reducer
+    try:
+        model(input_ids=ids, use_cache=False)
+    finally:
+        _ACTIVE.reducer = None
+        switch.__exit__(None, None, None)
+    return reducer.n_layers > 0
+
+
+def _run_with_hooks(model, ids, reducer: _Reducer) -> None:
+    """Fallback: eager attention, each layer's returned weights reduced by a forward hook."""
+    hooks = [m.register_forward_hook(_hook(reducer)) for m in attention_modules(model)]
+    try:
+        with attention_implementation(model, "eager"):
+            model(input_ids=ids, use_cache=False)
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def _hook(reducer: _Reducer):

@@ -88,6 +88,40 @@ def hub_offline() -> bool:
         os.environ.get("TRANSFORMERS_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
+_HUB_REACHABLE: bool | None = None
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the model hub answers within a few seconds (checked once per process).
+
+    Without this, transformers retries an unreachable hub for about a minute before failing.
+    The name lookup runs in a thread because socket timeouts do not cover DNS.
+    """
+    global _HUB_REACHABLE
+    if _HUB_REACHABLE is None:
+        import socket
+        import threading
+        from urllib.parse import urlparse
+
+        from huggingface_hub import constants
+
+        host = urlparse(constants.ENDPOINT).hostname or ""
+        answer: list[bool] = []
+
+        def probe():
+            try:
+                socket.create_connection((host, 443), timeout=timeout_s).close()
+                answer.append(True)
+            except OSError:
+                answer.append(False)
+
+        worker = threading.Thread(target=probe, daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        _HUB_REACHABLE = bool(answer and answer[0])
+    return _HUB_REACHABLE
+
+
 def describe_ref(ref: str) -> str:
     """'gguf', 'folder' or 'hub' — how `ref` will be loaded."""
     path = Path(ref).expanduser()
@@ -140,7 +174,10 @@ def load_model(ref: str, *, device: str | torch.device | None = None,
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dtype, trust_remote_code=trust_remote_code,
             device_map=device_map, **extra)
-    except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as error:
+    except MemoryError as error:
+        raise ModelLoadError(f"Not enough memory to load {ref!r}; choose a smaller model or dtype "
+                             "(e.g. --dtype bfloat16).") from error
+    except Exception as error:  # a broken file fails in many ways (struct.error, JSON errors …)
         raise ModelLoadError(_load_failure_message(ref, kind, error)) from error
     if device_map is None:
         model.to(device)
@@ -155,15 +192,16 @@ def _source_and_kwargs(ref: str, kind: str) -> tuple[str, dict]:
         return str(path.parent), {"gguf_file": path.name}
     if kind == "folder":
         return str(Path(ref).expanduser()), {"local_files_only": True}
-    return ref, {"local_files_only": True} if hub_offline() else {}
+    # Offline or unreachable: only the local cache, so a missing model fails at once.
+    return ref, {"local_files_only": True} if hub_offline() or not hub_reachable() else {}
 
 
 def _load_failure_message(ref: str, kind: str, error: Exception) -> str:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if kind == "hub":
         return (f"Could not load {ref!r} from the model hub ({first_line}). With no hub reachable "
-                "(offline, or HF_HUB_OFFLINE=1), download the model elsewhere, copy the folder here "
-                "and give its path instead of the hub id.")
+                "(offline, or HF_HUB_OFFLINE=1), download the model elsewhere and give the path of the "
+                "local copy (the folder save_pretrained wrote) instead of the hub id.")
     if kind == "gguf":
         return (f"Could not read the GGUF file {ref!r} ({first_line}). It may be truncated or an "
                 "architecture transformers cannot dequantise; try a complete file or a "

@@ -39,8 +39,33 @@ def brute_rollout(per_layer):
     return result
 
 
-def test_capture_matches_output_attentions(loaded):
+@pytest.fixture(params=["one block", "many blocks", "hook fallback"])
+def path(request, monkeypatch):
+    """The three ways a capture can run: block-wise in one block or in blocks of 3 query rows,
+    or (for models that bypass the attention interface) eager with forward hooks."""
+    import clues.capture as capture
+
+    if request.param == "many blocks":
+        monkeypatch.setattr(capture, "BLOCK_ELEMENTS", 1)  # one query row per block
+    if request.param == "hook fallback":
+        monkeypatch.setattr(capture, "_run_blockwise", lambda model, ids, reducer: False)
+    calls = []
+    original = capture.capture_attention_function
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    from transformers import AttentionInterface
+
+    monkeypatch.setitem(AttentionInterface._global_mapping, capture.CAPTURE_IMPLEMENTATION, counting)
+    return request.param, calls
+
+
+def test_capture_matches_output_attentions(loaded, path):
     maps = capture_attention(loaded, TEXT, per_layer=True, heads_of_layer=1, rollout=True)
+    name, calls = path
+    assert len(calls) == (0 if name == "hook fallback" else 3)  # the block-wise function ran per layer
     weights = brute_force(loaded, maps.input_ids)
     assert maps.n_layers == weights.shape[0] == 3
     assert maps.n_heads == weights.shape[1]

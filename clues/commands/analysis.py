@@ -135,6 +135,9 @@ def run_augment(args) -> int:
     from clues.cli import print_json
     from clues.corpus import read_tagged_csv
 
+    if args.copies < 1:
+        raise InputError(f"--copies {args.copies}: give at least 1 (each text gets that many augmented "
+                         "copies plus the original; the paper uses 10).")
     validate(args.alpha, args.beta, args.copies, args.style, args.mode)
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
     needs_models = MODES[args.mode].ranking is not None or args.large or args.small

@@ -110,6 +110,8 @@ def test_odd_but_usable_input_still_works(files, case, build, pattern, capsys):
 def test_a_model_without_attention_weights_is_a_clear_error(files, monkeypatch, capsys):
     import clues.capture
 
+    # neither the block-wise function nor an attention module's returned weights are reached
+    monkeypatch.setattr(clues.capture, "_run_blockwise", lambda model, ids, reducer: False)
     monkeypatch.setattr(clues.capture, "attention_modules", lambda model: [])
     assert main(["contrast", *pair(files), "--text", BIO]) == 2
     assert "cannot return weights" in capsys.readouterr().err

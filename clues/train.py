@@ -202,8 +202,10 @@ class Evaluator:
             with torch.no_grad():
                 qa = evaluate_qa(model, self.tokenizer, self.people, fields=c.eval_fields,
                                  shots=c.eval_shots, batch_size=c.eval_batch_size, seed=c.seed)
+                # the probe swaps facts between people: with one person there is nobody to swap with
+                probe = c.probe and len(self.people) >= 2
                 recall = recall_probe(model, self.tokenizer, self.people, fields=c.eval_fields,
-                                      batch_size=c.eval_batch_size, seed=c.seed) if c.probe else {}
+                                      batch_size=c.eval_batch_size, seed=c.seed) if probe else {}
         finally:
             model.train(was_training)
         return evaluation_rows(qa, recall, epoch, step)

@@ -246,7 +246,7 @@ def dropout_curve(alpha: float, beta: float, n_ranks: int, *, mode: str = "contr
 
 
 def survival_bars(survival: Mapping[str, float], *, title: str = "Expected survival per field") -> go.Figure:
-    fields = list(survival)
+    fields = [f for f in FIELDS if f in survival] + [f for f in survival if f not in FIELDS]
     figure = go.Figure(go.Bar(x=fields, y=[survival[f] for f in fields],
                               marker_color=[FIELD_COLORS.get(f, FIELD_COLORS[OTHER]) for f in fields],
                               hovertemplate="%{x}: %{y:.2f}<extra></extra>"))

@@ -1,0 +1,220 @@
+"""Training: continually pretrain one model under several dropout conditions and compare per-field
+QA as it learns. Runs are separate processes (the page never waits for them)."""
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import streamlit as st
+
+from clues import augment, figures
+from clues.errors import CluesError
+from clues.runs import ACTIVE, RunStore
+from clues.text import to_tagged
+from clues.ui import analysis, cache, launch, show, sidebar, state
+
+ctx = sidebar.context()
+st.title("Training")
+st.caption("Continual pretraining on the biographies — plain, or with tokens dropped at random, by the "
+           "model's own attention, or by the contrast — then few-shot QA per fact field after every epoch. "
+           "Each condition is a separate `python -m clues train` process; one runs at a time per device.")
+
+try:
+    store = RunStore()
+    store.reconcile()  # runs whose process died show as interrupted
+except (CluesError, OSError) as error:
+    show.error(f"The run store cannot be opened: {error}")
+    st.stop()
+
+new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
+
+# -- a new comparison ------------------------------------------------------------------------
+with new_tab:
+    show.require(ctx, text=False)
+    c_model, c_method, c_conditions = st.columns([1.2, 1, 2])
+    which = state.radio("Model to train", ["small", "large", "other"], "train_model", "small", where=c_model,
+                        format_func={"small": "small of the pair", "large": "large of the pair",
+                                     "other": "another model"}.get)
+    other = ""
+    if which == "other":
+        other = state.text_input("Model", "train_other", "", where=c_model,
+                                 placeholder="local folder, .gguf or hub id").strip()
+    method = state.radio("Method", ["full", "lora"], "method", "full", where=c_method,
+                         format_func={"full": "full fine-tuning", "lora": "LoRA"}.get)
+    lora_r = state.number("LoRA rank", 1, 256, "lora_r", 16, where=c_method) if method == "lora" else 16
+    conditions = state.multiselect("Conditions to compare", list(augment.MODES), "conditions",
+                                   list(augment.MODES), where=c_conditions,
+                                   format_func=lambda m: launch.CONDITION_LABELS[m])
+    c_alpha, c_beta, c_copies, c_style = st.columns(4)
+    alpha = state.slider("α", 0.0, 1.0, "train_alpha", 0.7, where=c_alpha, step=0.05)
+    beta = state.slider("β", 0.0, 0.3, "train_beta", 0.05, where=c_beta, step=0.005, format="%.3f")
+    copies = state.number("Copies per text (K)", 0, 100, "train_copies", 10, where=c_copies)
+    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "train_style", "mask", where=c_style,
+                            help="\n".join(f"- **{s}**: {h}" for s, h in augment.DROP_STYLE_HELP.items()))
+    c_style.caption(augment.DROP_STYLE_HELP[style])
+    c_epochs, c_lr, c_batch, c_seed = st.columns(4)
+    epochs = state.number("Epochs", 1, 100, "epochs", 3, where=c_epochs)
+    lr = state.number("Learning rate", 1e-7, 1.0, "lr", 1e-3, where=c_lr, format="%.0e", step=1e-4)
+    batch_size = state.number("Batch size", 1, 512, "batch", 16, where=c_batch)
+    seed = state.number("Seed", 0, 10 ** 9, "train_seed", 0, where=c_seed)
+    c_source, c_n, c_cseed = st.columns([1.4, 1, 1])
+    source = state.radio("Corpus", ["generated", "uploaded"], "train_src", "generated", where=c_source,
+                         horizontal=True,
+                         format_func={"generated": "Generated biographies", "uploaded": "Uploaded tagged CSV"}.get)
+    n = state.number("Biographies (N)", 4, 5000, "train_n", 50, where=c_n)
+    if source == "generated":
+        corpus_seed = state.number("Corpus seed", 0, 10 ** 9, "train_corpus_seed", 0, where=c_cseed)
+        people = cache.generated(int(n), int(corpus_seed))
+    else:
+        people, _ = sidebar.upload_picker(c_source, "train_upload")
+        people = people[: int(n)]
+    steps = analysis.total_steps(len(people) * (int(copies) + 1), int(batch_size), int(epochs))
+    st.caption(f"{len(people)} people × {int(copies) + 1} versions each = {len(people) * (int(copies) + 1)} "
+               f"training texts a condition, about {steps} steps; QA on the same people before training and "
+               f"after every epoch. The model learns the people from the biographies alone.")
+
+    if st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
+                 key="start-runs", disabled=not conditions or not people):
+        model_ref = {"small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
+        trained = {"small": ctx.small, "large": ctx.large}.get(which)
+
+        def ranked_for(condition):
+            ranking = augment.MODES[condition].ranking
+            if ranking == "small" and trained is None:  # another model: rank by its own attention
+                own = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
+                                 ctx.pair.small.trust_remote_code)
+                return augment.rank_corpus(people, "attention", small=own)
+            by = {"contrast": "contrast", "small": which}.get(ranking, "contrast")
+            return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p)
+                    for p in people]
+
+        comparison = launch.Comparison(
+            model=model_ref, conditions=list(conditions), alpha=float(alpha), beta=float(beta),
+            copies=int(copies), style=style, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people),
+            label=which)
+        try:
+            with st.spinner("Ranking tokens and writing the corpora…"):
+                folder, ids = launch.launch(comparison, people, ranked_for=ranked_for, store=store)
+        except CluesError as error:
+            show.error(error)
+        except OSError as error:
+            show.error(f"Could not write the run files: {error}")
+        else:
+            st.session_state["_train_batch"] = ids
+            st.success(f"Started runs {', '.join(f'#{i}' for i in ids)} (files in {folder}). "
+                       "They queue and run one at a time; follow them below or on the Runs tab.")
+
+
+# -- live progress ---------------------------------------------------------------------------
+def _elapsed(run) -> float | None:
+    if not run.get("started_at"):
+        return None
+    end = datetime.fromisoformat(run["finished_at"]) if run.get("finished_at") else datetime.now(timezone.utc)
+    return (end - datetime.fromisoformat(run["started_at"])).total_seconds()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _rows(path: str, mtime: float) -> int | None:
+    return launch.rows_in(path)
+
+
+def _progress_line(run, frame, where) -> None:
+    config = run.get("config") or {}
+    data = config.get("data")
+    rows = _rows(data, Path(data).stat().st_mtime) if data and Path(data).exists() else None
+    total = analysis.total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) \
+        if rows else None
+    step = int(frame["step"].max()) if len(frame) and frame["step"].notna().any() else 0
+    done, left = analysis.progress(step, total or 0, _elapsed(run))
+    status = run["status"]
+    if status == "finished":
+        done = 1.0
+    text = f"#{run['id']} {launch.condition_of(run)} — {status}"
+    if status == "running" and total:
+        text += f" · step {step}/{total} · ETA {analysis.human_seconds(left)}"
+    if run.get("error") and status not in ("finished",):
+        text += f" · {run['error']}"
+    c_bar, c_stop = where.columns([6, 1])
+    c_bar.progress(done, text=text)
+    if status in ACTIVE and not run.get("stop_requested"):
+        if c_stop.button("Stop", key=f"stop-{run['id']}", help="Stops after the current step"):
+            store.request_stop(run["id"])
+            st.rerun(scope="fragment")
+    elif status in ACTIVE:
+        c_stop.caption("stopping…")
+
+
+def _curves(runs, prefix: str, where) -> object:
+    frame = launch.curves_frame(store, runs)
+    has_eval = len(frame) and frame["field"].notna().any()
+    if not len(frame):
+        where.info("No metrics yet: the first point appears after the evaluation before training.")
+        return frame
+    if has_eval:
+        show.figure(figures.metric_curves(frame, metric="em", title="QA exact match per field"),
+                    f"{prefix}-em", download=f"{prefix}-qa-em", where=where)
+    left, right = where.columns([1, 2])
+    with left:
+        show.figure(figures.loss_curves(frame), f"{prefix}-loss", download=f"{prefix}-loss")
+    with right:
+        if has_eval and (frame["name"] == "recall").any():
+            show.figure(figures.metric_curves(frame, metric="recall", title="Recall probe per field"),
+                        f"{prefix}-recall", download=f"{prefix}-recall")
+    return frame
+
+
+def live_view():
+    runs = {r["id"]: r for r in store.list_runs()}
+    batch = [runs[i] for i in st.session_state.get("_train_batch", []) if i in runs]
+    active = [r for r in runs.values() if r["status"] in ACTIVE and r not in batch]
+    shown = batch + active
+    if not shown:
+        st.caption("No runs of this session are running. Past runs are on the Runs tab.")
+        return
+    st.subheader("Current runs")
+    for run in shown:
+        frame = store.metrics(run["id"])
+        _progress_line(run, frame, st)
+    _curves(shown, "live", st)
+    still_active = any(r["status"] in ACTIVE for r in shown)
+    if not still_active and st.session_state.get("_train_live_active"):
+        st.session_state["_train_live_active"] = False
+        st.rerun()  # stop refreshing once everything has ended
+    st.session_state["_train_live_active"] = still_active
+
+
+any_active = any(r["status"] in ACTIVE for r in store.list_runs())
+with new_tab:
+    st.fragment(live_view, run_every=2 if any_active else None)()
+
+# -- past runs -------------------------------------------------------------------------------
+with runs_tab:
+    runs = store.list_runs()
+    if not runs:
+        st.info(f"No runs yet in {store.path}.")
+    else:
+        import pandas as pd
+
+        table = pd.DataFrame([{"id": r["id"], "condition": launch.condition_of(r), "status": r["status"],
+                               "model": Path(str(r["config"].get("model") or "")).name,
+                               "epochs": r["config"].get("epochs"), "created": r["created_at"],
+                               "error": r.get("error") or ""} for r in runs])
+        st.dataframe(table, hide_index=True, key="runs-table")
+        ids = [r["id"] for r in runs]
+        by_id = {r["id"]: r for r in runs}
+        default = [i for i in st.session_state.get("_train_batch", []) if i in ids] or ids[-4:]
+        chosen = state.multiselect("Runs to compare", ids, "compare", default, url=False,
+                                   format_func=lambda i: f"#{i} {launch.condition_of(by_id[i])} "
+                                                         f"({by_id[i]['status']})")
+        metric = state.radio("Metric", ["em", "f1", "recall"], "compare_metric", "em", horizontal=True, url=False)
+        if chosen:
+            selected = [by_id[i] for i in chosen]
+            frame = launch.curves_frame(store, selected)
+            if len(frame):
+                show.figure(figures.metric_curves(frame, metric=metric), "past-metric", download="runs-" + metric)
+                show.figure(figures.loss_curves(frame), "past-loss", download="runs-loss")
+                st.download_button("Download their metrics (CSV)", frame.to_csv(index=False), "runs-metrics.csv",
+                                   "text/csv", key="dl-runs", on_click="ignore")
+            else:
+                st.info("These runs have no metrics yet.")

@@ -1,0 +1,97 @@
+"""How it works: a short guided walkthrough of the method on the live example."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from clues import augment, figures
+from clues.errors import CluesError
+from clues.ui import analysis, cache, show, sidebar
+from clues.ui import html as markup
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+
+ctx = sidebar.context()
+st.title("How it works")
+st.caption("Gao et al., *Enhancing elusive clues in knowledge learning by contrasting attention of language "
+           "models* (AAAI 2025) — in five steps, on the text chosen in the sidebar, with the real figures.")
+show.require(ctx)
+item = ctx.item
+try:
+    current = cache.view(ctx.pair_key, ctx.tagged, analysis.ViewSpec("mean"), ctx.max_tokens, ctx.large, ctx.small,
+                         item)
+    ranked = cache.ranked(ctx.pair_key, ctx.tagged, "contrast", ctx.max_tokens, ctx.large, ctx.small, item)
+except CluesError as error:
+    show.error(error)
+    st.stop()
+result = current.result
+
+st.header("1 · The problem: far facts are learned badly")
+st.markdown(
+    "A biography names a person and then states facts about them. When a model reads it during continual "
+    "pretraining, the link it must learn is *name → fact*. The farther a fact is from the name, the weaker "
+    "that link — and the worse the model answers questions about it afterwards. Small models suffer most.")
+name_span = item.span("name")
+if name_span is not None:
+    distances = {s.field: sum(1 for c in result.clues if name_span.end <= c.start < s.start and c.text.strip())
+                 for s in item.spans if s.field != "name"}
+    if distances:
+        cols = st.columns(len(distances))
+        for col, (field, distance) in zip(cols, distances.items()):
+            col.metric(field, f"{distance} tokens", help="tokens between the end of the name and the fact")
+        st.caption("Distance from the name to each fact in this text: the company comes last, farthest away.")
+else:
+    st.caption("Tag the name and the facts (<name>…</name>, <company>…</company>) to see their distances.")
+
+st.header("2 · What the two models look at")
+st.markdown(
+    "Read the text with a **large** and a **small** model of one family and ask: how much attention does each "
+    "token *receive*, averaged over all layers, heads and later tokens? (The column mean of the causal attention "
+    "map — a row sum would be 1 for every token.)")
+large, small, contrast = analysis.received(result)
+top = [c.index for c in result.top(10)]
+show.figure(figures.received_bars(current.tokens, large, small, contrast=contrast, top=top), "how-received")
+
+st.header("3 · The contrast: elusive clues")
+st.markdown(
+    "Subtract: **large − small**. Tokens the large model relies on and the small one overlooks get a high "
+    "contrast — these are the *elusive clues*. Boxed below: the top 10.")
+show.html(markup.contrast_text(item.text, result.clues, 10))
+with st.expander("The whole contrast map"):
+    show.figure(figures.contrast_heatmap(current.difference, current.tokens, clip=99.5, causal_blank=True),
+                "how-contrast")
+
+st.header("4 · Dropout guided by the clues")
+alpha, beta = 0.7, 0.05
+st.markdown(
+    f"Train on copies of each text in which the token of clue rank r is dropped with probability "
+    f"p(r) = α(1 − e^(−βr)) (here α = {alpha}, β = {beta}): the clues survive, the rest thins out, so the model "
+    "must use the clues to predict what follows. The original text is kept as well.")
+probabilities = augment.mode_probabilities(ranked, "contrast", alpha, beta)
+left, right = st.columns([1, 1.3])
+with left:
+    show.figure(figures.dropout_curve(alpha, beta, int((ranked.ranks >= 0).sum()), mode="contrast",
+                                      probabilities=probabilities, ranks=ranked.ranks,
+                                      tokens=[item.text[s:e] for s, e in zip(ranked.starts, ranked.ends)]),
+                "how-curve")
+with right:
+    drops = analysis.drop_masks(probabilities, 1, 0)[0]
+    st.markdown("One augmented copy (struck = dropped):")
+    show.html(markup.struck_copy(item.text, ranked.starts, ranked.ends, drops))
+    st.caption(f"{int(drops.sum())} of {int((ranked.ranks >= 0).sum())} droppable tokens dropped in this copy. "
+               "Try other α, β and drop styles in the Augmentation lab.")
+
+st.header("5 · The result")
+if RESULTS.is_file():
+    text = RESULTS.read_text(encoding="utf-8")
+    st.markdown("The numbers measured here are in **docs/results.md** (written by `python -m clues experiment`):")
+    with st.expander("docs/results.md", expanded=True):
+        st.markdown("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("![")))
+else:
+    st.markdown(
+        "In the paper, contrast-guided dropout improves QA on the far facts more than random dropout or dropout "
+        "guided by the model's own attention. The numbers for this project come from "
+        "`python -m clues experiment` (it writes docs/results.md); or run your own comparison on the "
+        "**Training** page.")
+st.page_link("pages/training.py", label="Open the Training page", icon=":material/show_chart:")

@@ -68,7 +68,7 @@ st.markdown("**Drop probability of each token** (darker = more likely dropped; u
 show.html(markup.probability_text(text, ranked.starts, ranked.ends, probabilities, ranked.ranks, ranked.fields))
 
 st.markdown(f"**{int(copies)} sample copies** (struck = dropped in that copy)")
-drops = analysis.drop_masks(probabilities, int(copies), int(seed))
+drops = analysis.drop_masks(ranked, probabilities, int(copies), int(seed))
 for index in range(int(copies)):
     show.html(markup.struck_copy(text, ranked.starts, ranked.ends, drops[index]))
 with st.expander(f"The copies as the model reads them (style: {style})"):

@@ -76,7 +76,7 @@ with left:
                                       tokens=[item.text[s:e] for s, e in zip(ranked.starts, ranked.ends)]),
                 "how-curve")
 with right:
-    drops = analysis.drop_masks(probabilities, 1, 0)[0]
+    drops = analysis.drop_masks(ranked, probabilities, 1, 0)[0]
     st.markdown("One augmented copy (struck = dropped):")
     show.html(markup.struck_copy(item.text, ranked.starts, ranked.ends, drops))
     st.caption(f"{int(drops.sum())} of {int((ranked.ranks >= 0).sum())} droppable tokens dropped in this copy. "

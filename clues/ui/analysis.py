@@ -206,10 +206,21 @@ def count_field_ranks(per_text: Sequence[dict | None], k: int, fields: Sequence[
 
 # -- augmentation ------------------------------------------------------------------------
 
-def drop_masks(probabilities: np.ndarray, copies: int, seed: int) -> np.ndarray:
-    """[K, U] which units each copy drops — the same draw as `augment_ranked` for one text."""
-    rng = np.random.default_rng(seed)
-    return rng.random((copies, np.asarray(probabilities).size)) < np.asarray(probabilities, dtype=np.float64)
+def drop_masks(ranked, probabilities: np.ndarray, copies: int, seed: int) -> np.ndarray:
+    """[K, U] which units each copy drops, exactly as `augment_ranked` drops them with this seed.
+
+    Read back from the "space" style (a dropped unit's characters become spaces, everything keeps
+    its place), so it follows the core's random draw whatever that is; the draw comes before the
+    style, so the same seed drops the same units in every style.
+    """
+    from clues.augment import augment_ranked
+
+    versions = augment_ranked([ranked], [probabilities], copies=copies, seed=seed, style="space")[0][1:]
+    masks = np.zeros((copies, len(ranked.starts)), dtype=bool)
+    for k, version in enumerate(versions):
+        for u, (start, end) in enumerate(zip(ranked.starts.tolist(), ranked.ends.tolist())):
+            masks[k, u] = end > start and not version[start:end].strip()
+    return masks
 
 
 # -- memory -------------------------------------------------------------------------------

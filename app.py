@@ -20,6 +20,8 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-sidebar.forget()
 sidebar.render()
-page.run()
+try:
+    page.run()
+finally:
+    sidebar.forget()  # the context lives for this run only

@@ -89,7 +89,7 @@ def context() -> Context:
     """The context app.py built for this run, or a fresh sidebar when a page runs on its own."""
     from clues.ui import ensure_navigation
 
-    ensure_navigation()
+    ensure_navigation(from_page=True)
     ctx = st.session_state.get(_CONTEXT)
     return ctx if ctx is not None else render()
 
@@ -106,7 +106,7 @@ def render() -> Context:
 
 
 def forget() -> None:
-    """Called by app.py at the start of each run, so pages never see last run's context."""
+    """Called by app.py when the page has run, so no page ever sees an earlier run's context."""
     st.session_state.pop(_CONTEXT, None)
 
 

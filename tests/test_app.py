@@ -1,0 +1,390 @@
+"""Every page of the app under streamlit's AppTest: it runs on the model pair without exceptions,
+and changing a widget changes what is shown (figure data, tables, HTML), not only "no error".
+
+Runs on the bundled demo pair when it is built (assets/demo-models), else on a tiny random pair
+written to a temp folder and passed through CLUES_DEMO_LARGE / CLUES_DEMO_SMALL.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(large, small) folders: the bundled demo pair, or a tiny pair of one family."""
+    from clues.models import DEMO_LARGE, DEMO_SMALL
+
+    if all((Path(p) / "config.json").is_file() for p in (DEMO_LARGE, DEMO_SMALL)):
+        return DEMO_LARGE, DEMO_SMALL
+    from tiny import build_tokenizer, tiny_model_dir
+
+    folder = tmp_path_factory.mktemp("pair")
+    tokenizer = build_tokenizer()
+    large = tiny_model_dir(folder / "large", "llama", layers=4, hidden=64, heads=4, seed=1, tokenizer=tokenizer,
+                           initializer_range=0.2)
+    small = tiny_model_dir(folder / "small", "llama", layers=2, hidden=32, heads=2, seed=2, tokenizer=tokenizer,
+                           initializer_range=0.2)
+    return str(large), str(small)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    folder = tmp_path / "home"
+    monkeypatch.setenv("CLUES_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def app(pair, home, monkeypatch):
+    monkeypatch.setenv("CLUES_DEMO_LARGE", pair[0])
+    monkeypatch.setenv("CLUES_DEMO_SMALL", pair[1])
+    # AppTest forgets before every run that app.py calls st.navigation, and with a pages/ folder
+    # next to app.py it would then run the page file alone (no sidebar, clicks lost). A real server
+    # remembers it for good after the first run; make AppTest do the same.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def remembering_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", remembering_init)
+
+    def open_app(page: str | None = None, **params) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        for key, value in params.items():
+            at.query_params[key] = str(value)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        assert_clean(at)
+        return at
+
+    return open_app
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def chart(at: AppTest, title: str) -> dict:
+    found = [c for c in charts(at) if title in (c["layout"].get("title", {}).get("text") or "")]
+    assert found, f"no chart titled {title!r} among {[c['layout'].get('title', {}).get('text') for c in charts(at)]}"
+    return found[0]
+
+
+def html(at: AppTest, marker: str) -> list[str]:
+    return [h.proto.body for h in at.get("html") if marker in h.proto.body]
+
+
+def arr(value) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"} (plotly ≥ 6)."""
+    if isinstance(value, dict) and "bdata" in value:
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if shape:
+            data = data.reshape([int(n) for n in str(shape).split(",")])
+        return data.astype(float)
+    return np.array(value, dtype=float)
+
+
+def z(figure: dict) -> np.ndarray:
+    return arr(figure["data"][0]["z"])
+
+
+def y(trace: dict) -> list[float]:
+    return arr(trace["y"]).tolist()
+
+
+# -- clue explorer ------------------------------------------------------------------------------
+
+def test_explorer_opens_on_the_demo_pair(app):
+    at = app()
+    large, small = chart(at, "Large model"), chart(at, "Small model")
+    tokens = len(large["data"][0]["x"])
+    assert z(large).shape == z(small).shape == (tokens, tokens)
+    contrast = chart(at, "Contrast")
+    assert contrast["data"][0]["zmid"] == 0
+    difference = z(contrast)
+    lower = np.tril_indices(tokens)
+    np.testing.assert_allclose(difference[lower], z(large)[lower] - z(small)[lower], atol=1e-9)
+    bars = chart(at, "Attention received")
+    assert [t["name"] for t in bars["data"]] == ["large", "small", "large − small"]
+    table = at.dataframe[0].value
+    assert list(table.columns[:6]) == ["rank", "token", "field", "large", "small", "contrast"]
+    assert table["rank"].tolist() == list(range(1, len(table) + 1))
+    assert np.all(np.diff(table["contrast"].to_numpy()) <= 1e-12)  # ranked by contrast
+    (text,) = html(at, "clues-text")
+    assert text.count("outline:2px") == 10  # the top-10 clues are boxed
+    assert "Looking from" in chart(at, "Looking from")["layout"]["title"]["text"]
+    sidebar_text = " ".join(c.value for c in at.sidebar.caption)
+    assert "Memory for the weights" in sidebar_text and "cpu" in sidebar_text and "float32" in sidebar_text
+
+
+def test_explorer_views_change_the_maps(app):
+    at = app()
+    mean = z(chart(at, "Large model"))
+    at.selectbox(key="view").set_value("max").run()
+    assert_clean(at)
+    assert "strongest head" in chart(at, "Large model")["layout"]["title"]["text"]
+    assert not np.allclose(np.nan_to_num(z(chart(at, "Large model"))), np.nan_to_num(mean))
+    at.selectbox(key="view").set_value("layer").run()
+    at.slider(key="layer").set_value(0).run()
+    assert_clean(at)
+    assert "layer 0 of the large model" in chart(at, "Large model")["layout"]["title"]["text"]
+    at.selectbox(key="view").set_value("head").run()
+    at.slider(key="head").set_value(1).run()
+    assert_clean(at)
+    assert "head 1 of layer 0" in chart(at, "Large model")["layout"]["title"]["text"]
+    at.selectbox(key="view").set_value("rollout").run()
+    assert_clean(at)
+    assert "rollout" in chart(at, "Large model")["layout"]["title"]["text"]
+
+
+def test_explorer_scales_top_k_and_query(app):
+    at = app()
+    at.checkbox(key="log").check().run()
+    assert "log10" in chart(at, "Large model")["data"][0]["colorbar"]["title"]["text"]
+    at.slider(key="top_k").set_value(3).run()
+    assert html(at, "clues-text")[0].count("outline:2px") == 3
+    before = chart(at, "Looking from")["layout"]["title"]["text"]
+    query = next(s for s in at.selectbox if s.key and s.key.startswith("query-"))
+    query.set_value(3).run()
+    assert_clean(at)
+    after = chart(at, "Looking from")
+    assert after["layout"]["title"]["text"] != before
+    assert len(after["data"][0]["x"]) == 4  # only tokens 0–3 can be seen from token 3
+
+
+def test_text_sources_and_input_errors(app):
+    at = app()
+    first = html(at, "clues-text")[0]
+    at.radio(key="src").set_value("generated").run()
+    at.number_input(key="seed").set_value(5).run()
+    assert_clean(at)
+    assert html(at, "clues-text")[0] != first
+    at.radio(key="src").set_value("free").run()
+    at.text_area(key="free_text").input("Ana <Name>Herrera</name> was born.").run()
+    assert not at.exception
+    assert any("unknown tag" in e.value or "lower-case" in e.value for e in at.sidebar.error)
+    at.text_area(key="free_text").input("Plain text, no tags, still works.").run()
+    assert_clean(at)
+    shown = re.sub(r"<sup.*?</sup>", "", html(at, "clues-text")[0])  # drop the rank badges
+    assert "Plain text, no tags" in re.sub(r"<[^>]+>", "", shown)
+
+
+def test_a_model_that_cannot_load_is_a_message(app, tmp_path):
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    at = app()
+    at.selectbox(key="pair").set_value("custom").run()
+    at.text_input(key="large").input(str(broken)).run()
+    at.text_input(key="small").input(str(tmp_path / "missing")).run()
+    assert not at.exception
+    assert any(b.label == "Load pair" for b in at.sidebar.button)
+    at.button(key="load_pair").click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.sidebar.error)
+    assert "config.json" in messages or "does not exist" in messages
+    assert not at.get("plotly_chart")  # the page waits for a pair instead of failing
+
+
+def test_trust_remote_code_is_an_explicit_opt_in(app):
+    at = app()
+    box = at.sidebar.checkbox(key="trust_remote_code")
+    assert box.value is False and "code" in box.help.lower() and "repository" in box.help.lower()
+
+
+def test_deep_link_reopens_the_view(app):
+    at = app(view="max", src="generated", seed="7", top_k="4")
+    assert at.selectbox(key="view").value == "max"
+    assert at.number_input(key="seed").value == 7
+    assert html(at, "clues-text")[0].count("outline:2px") == 4
+    at.slider(key="top_k").set_value(6).run()
+    assert at.query_params["top_k"] == "6"
+    bad = app(view="nonsense", top_k="999", seed="x")  # bad values fall back to the defaults
+    assert bad.selectbox(key="view").value == "mean" and bad.slider(key="top_k").value == 10
+
+
+# -- corpus clues --------------------------------------------------------------------------------
+
+def test_corpus_page_counts_fields_by_rank(app):
+    at = app("pages/corpus.py", n=4, k=3)
+    figure = chart(at, "Fields of the top-3")
+    assert "company" in figure["layout"]["title"]["text"]
+    assert figure["layout"]["barmode"] == "stack"
+    counts = at.dataframe[0].value
+    assert set(counts["view"]) == {"large", "small", "difference"}
+    field_columns = [c for c in counts.columns if c not in ("view", "rank")]
+    per_rank = counts.groupby(["view", "rank"])[field_columns].sum().sum(axis=1)
+    assert (per_rank <= 4).all() and per_rank.max() == 4  # each of the 4 texts counted once per rank
+    company_bars = [y(t) for t in figure["data"]]
+    at.selectbox(key="field").set_value("date").run()
+    assert_clean(at)
+    date = chart(at, "Fields of the top-3")
+    assert "before the date" in date["layout"]["title"]["text"]
+    assert [y(t) for t in date["data"]] != company_bars
+    # Before the date only the name (and the words around it) can be seen: no later field shows up.
+    later = at.dataframe[0].value[["city", "university", "major", "company"]]
+    assert later.to_numpy().sum() == 0
+
+
+# -- augmentation lab ------------------------------------------------------------------------------
+
+def probabilities(at: AppTest) -> list[float]:
+    (block,) = html(at, "drop-token")
+    return [float(p) for p in re.findall(r'data-p="([0-9.]+)"', block)]
+
+
+def test_alpha_and_beta_change_the_preview_not_the_ranking(app, monkeypatch):
+    at = app("pages/augmentation.py")
+    before = probabilities(at)
+    assert before and max(before) <= 0.7 + 1e-9
+    calls = []
+    import clues.capture
+
+    original = clues.capture.capture_attention
+    monkeypatch.setattr(clues.capture, "capture_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
+    at.slider(key="alpha").set_value(0.3).run()
+    assert_clean(at)
+    after = probabilities(at)
+    assert after != before and max(after) <= 0.3 + 1e-9
+    curve = chart(at, "p(r)")
+    assert max(y(curve["data"][0])) <= 0.3 + 1e-9
+    at.slider(key="beta").set_value(0.2).run()
+    assert probabilities(at) != after
+    assert calls == []  # the attention was read once, before α and β moved
+    assert at.query_params["alpha"] == "0.3" and at.query_params["beta"] == "0.2"
+
+
+def test_modes_styles_and_copies(app):
+    at = app("pages/augmentation.py", copies=3)
+    assert len(html(at, "clues-copy")) == 3
+    at.radio(key="mode").set_value("none").run()
+    assert_clean(at)
+    assert set(probabilities(at)) == {0.0}
+    assert at.metric[0].value == "0.0%"
+    assert all("<s " not in block for block in html(at, "clues-copy"))
+    at.radio(key="mode").set_value("random").run()
+    assert set(probabilities(at)) == {0.7}
+    at.selectbox(key="style").set_value("mask").run()
+    assert_clean(at)
+    assert "placeholder" in " ".join(c.value for c in at.caption)
+    assert any("_" in code.value for code in at.code)
+    csv = at.get("download_button")
+    assert csv  # the augmented copies can be downloaded
+
+
+# -- training ------------------------------------------------------------------------------------
+
+def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
+    import clues.runs
+    from clues.runs import RunStore
+
+    started = []
+
+    def fake_start(argv, store, *, name="run", config=None, device=None, env=None, max_active=1):
+        assert isinstance(argv, list)
+        run_id = store.create_run(name, {**(config or {}), "epochs": 1, "batch_size": 2,
+                                         "data": argv[argv.index("--data") + 1]}, "queued", device=device)
+        started.append((run_id, argv))
+        return run_id
+
+    monkeypatch.setattr(clues.runs, "start_run_process", fake_start)
+    at = app("pages/training.py", conditions="none,contrast", epochs=1, train_n=4, train_copies=1, batch=2)
+    start = next(b for b in at.button if b.key == "start-runs")
+    assert start.label == "Start 2 runs"
+    start.click().run()
+    assert_clean(at)
+    assert [argv[argv.index("--data") + 1].endswith(f"{c}.csv") for (_, argv), c in
+            zip(started, ["none", "contrast"])] == [True, True]
+    argv = started[0][1]
+    assert argv[argv.index("--epochs") + 1] == "1" and "--eval" in argv and "--lora" not in argv
+    folder = Path(argv[argv.index("--data") + 1]).parent
+    assert folder.parent == home / "app-runs"
+    assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}
+    import pandas as pd
+
+    assert len(pd.read_csv(folder / "contrast.csv")) == 4 * 2  # original + 1 copy per person
+
+    store = RunStore()
+    for run_id, _ in started:
+        store.mark_running(run_id, os.getpid(), "cpu")  # a live pid: reconcile keeps it running
+        store.log_metrics(run_id, [{"epoch": 0, "step": 0, "field": f, "name": "em", "value": 0.0}
+                                   for f in ("date", "company", "mean")]
+                          + [{"epoch": 0.5, "step": 1, "name": "loss", "value": 3.0}])
+    at.run()
+    assert_clean(at)
+    em = chart(at, "QA exact match")
+    assert {t["name"] for t in em["data"]} == {f"none #{started[0][0]}", f"contrast #{started[1][0]}"}
+    assert y(chart(at, "Training loss")["data"][0]) == [3.0]
+    stop = next(b for b in at.button if b.key == f"stop-{started[0][0]}")
+    stop.click().run()
+    assert store.stop_requested(started[0][0])
+
+
+def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
+    from clues.runs import RunStore
+
+    store = RunStore()
+    dead = store.create_run("contrast · old", {"model": "m", "epochs": 2}, "running", pid=2 ** 22 + 7)
+    store.log_metrics(dead, [{"epoch": e, "step": e, "field": "company", "name": "em", "value": e / 4}
+                             for e in (0, 1)])
+    at = app("pages/training.py")
+    assert store.get_run(dead)["status"] == "interrupted"
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert table.loc[table["id"] == dead, "status"].item() == "interrupted"
+    figure = chart(at, "em per field")
+    assert y(figure["data"][0]) == [0.0, 0.25]
+    at.radio(key="compare_metric").set_value("recall").run()
+    assert_clean(at)
+    assert chart(at, "recall per field")  # no recall rows: an empty panel, not an error
+
+
+def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
+    import clues.runs
+
+    monkeypatch.setattr(clues.runs, "start_run_process", lambda *a, **k: pytest.fail("must not start"))
+    at = app("pages/training.py", train_model="other", train_n=4)
+    start = next(b for b in at.button if b.key == "start-runs")
+    start.click().run()
+    assert not at.exception
+    assert any("model" in e.value.lower() for e in at.error)
+
+
+# -- how it works ---------------------------------------------------------------------------------
+
+def test_how_it_works_walks_through_the_live_example(app):
+    at = app("pages/how_it_works.py")
+    headers = [h.value for h in at.header]
+    assert [h.split(" · ")[0] for h in headers] == ["1", "2", "3", "4", "5"]
+    assert chart(at, "Attention received")
+    assert chart(at, "p(r)")
+    assert html(at, "clues-text") and html(at, "clues-copy")
+    results = ROOT / "docs" / "results.md"
+    text = " ".join(m.value for m in at.markdown)
+    assert ("docs/results.md" in text) if results.is_file() else ("python -m clues experiment" in text)
+    at.radio(key="src").set_value("generated").run()
+    assert_clean(at)

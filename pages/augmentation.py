@@ -16,85 +16,96 @@ st.caption("The token of rank r (0 = strongest clue) is dropped with probability
            "is read once per text.")
 show.require(ctx)
 
-c_mode, c_alpha, c_beta = st.columns([1.3, 1, 1])
-mode = state.radio("Mode", list(augment.MODES), "mode", "contrast", where=c_mode, horizontal=True,
-                   help="\n".join(f"- **{m.name}**: {m.description}" for m in augment.MODES.values()))
-c_mode.caption(augment.MODES[mode].description)
-alpha = state.slider("α (highest drop probability)", 0.0, 1.0, "alpha", 0.7, where=c_alpha, step=0.05)
-beta = state.slider("β (how fast p rises with rank)", 0.0, 0.3, "beta", 0.05, where=c_beta, step=0.005,
-                    format="%.3f")
-c_copies, c_seed, c_style, c_whose = st.columns([1, 1, 1.3, 1])
-copies = state.number("Copies (K)", 1, 50, "copies", 4, where=c_copies)
-seed = state.number("Seed", 0, 10 ** 9, "aug_seed", 0, where=c_seed)
-style = state.selectbox("Drop style", list(augment.DROP_STYLES), "style", "space", where=c_style,
-                        help="\n".join(f"- **{s}**: {h}" for s, h in augment.DROP_STYLE_HELP.items()))
-c_style.caption(augment.DROP_STYLE_HELP[style])
-attention_of = "small"
-if mode == "attention":
-    attention_of = state.selectbox("Whose attention", ["small", "large"], "attention_of", "small", where=c_whose,
-                                   help="The model you will train ranks the tokens by its own attention.")
-st.caption("Drop style matters: in a CPU trial, *remove* stopped a tiny absolute-position model from learning "
-           "(every later token shifts), while *mask* worked.")
 
-ranking = augment.MODES[mode].ranking
-by = {"contrast": "contrast", "small": attention_of}.get(ranking, "contrast")
-try:
-    ranked = cache.ranked(ctx.pair_key, ctx.tagged, by, ctx.max_tokens, ctx.large, ctx.small, ctx.item)
-    probabilities = augment.mode_probabilities(ranked, mode, alpha, beta)
-    augmented = augment.augment_ranked([ranked], [probabilities], copies=int(copies), seed=int(seed),
-                                       style=style)[0]
-except CluesError as error:
-    show.error(error)
-    st.stop()
-text = ranked.text
-units = [text[s:e] for s, e in zip(ranked.starts, ranked.ends)]
-summary = augment.summary([ranked], [probabilities])
+@st.fragment
+def lab():
+    """Everything below the sidebar: moving a control reruns only this part of the page."""
+    c_mode, c_alpha, c_beta = st.columns([1.3, 1, 1])
+    mode = state.radio("Mode", list(augment.MODES), "mode", "contrast", where=c_mode, horizontal=True,
+                       help="\n".join(f"- **{m.name}**: {m.description}" for m in augment.MODES.values()))
+    c_mode.caption(augment.MODES[mode].description)
+    alpha = state.slider("α (highest drop probability)", 0.0, 1.0, "alpha", 0.7, where=c_alpha, step=0.05)
+    beta = state.slider("β (how fast p rises with rank)", 0.0, 0.3, "beta", 0.05, where=c_beta, step=0.005,
+                        format="%.3f")
+    c_copies, c_seed, c_style, c_whose = st.columns([1, 1, 1.3, 1])
+    copies = state.number("Copies (K)", 1, 50, "copies", 4, where=c_copies)
+    seed = state.number("Seed", 0, 10 ** 9, "aug_seed", 0, where=c_seed)
+    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "style", "space", where=c_style,
+                            help="\n".join(f"- **{s}**: {h}" for s, h in augment.DROP_STYLE_HELP.items()))
+    c_style.caption(augment.DROP_STYLE_HELP[style])
+    attention_of = "small"
+    if mode == "attention":
+        attention_of = state.selectbox("Whose attention", ["small", "large"], "attention_of", "small",
+                                       where=c_whose,
+                                       help="The model you will train ranks the tokens by its own attention.")
+    st.caption("Drop style matters: in a CPU trial, *remove* stopped a tiny absolute-position model from "
+               "learning (every later token shifts), while *mask* worked.")
 
-left, right = st.columns([1.2, 1])
-with left:
-    n_ranks = int((ranked.ranks >= 0).sum())
-    show.figure(figures.dropout_curve(alpha, beta, n_ranks, mode=mode, probabilities=probabilities,
-                                      ranks=ranked.ranks, tokens=units), "dropout-curve", download="dropout-curve")
-with right:
-    m1, m2 = st.columns(2)
-    m1.metric("Expected drop rate", f"{summary['expected_drop_rate']:.1%}",
-              help="mean drop probability over the droppable tokens")
-    m2.metric("Droppable tokens", f"{n_ranks} / {len(units)}")
-    if summary["field_survival"]:
-        show.figure(figures.survival_bars(summary["field_survival"]), "survival", download="field-survival")
+    ranking = augment.MODES[mode].ranking
+    by = {"contrast": "contrast", "small": attention_of}.get(ranking, "contrast")
+    try:
+        ranked = cache.ranked(ctx.pair_key, ctx.tagged, by, ctx.max_tokens, ctx.large, ctx.small, ctx.item)
+        probabilities = augment.mode_probabilities(ranked, mode, alpha, beta)
+        augmented = augment.augment_ranked([ranked], [probabilities], copies=int(copies), seed=int(seed),
+                                           style=style)[0]
+    except CluesError as error:
+        show.error(error)
+        return
+    text = ranked.text
+    units = [text[s:e] for s, e in zip(ranked.starts, ranked.ends)]
+    summary = augment.summary([ranked], [probabilities])
 
-st.markdown("**Drop probability of each token** (darker = more likely dropped; underline = fact field; "
-            "hover for rank and probability)")
-show.html(markup.probability_text(text, ranked.starts, ranked.ends, probabilities, ranked.ranks, ranked.fields))
+    st.markdown("**Drop probability of each token** (darker = more likely dropped; underline = fact field; "
+                "hover for rank and probability)")
+    show.html(markup.probability_text(text, ranked.starts, ranked.ends, probabilities, ranked.ranks,
+                                      ranked.fields))
 
-st.markdown(f"**{int(copies)} sample copies** (struck = dropped in that copy)")
-drops = analysis.drop_masks(ranked, probabilities, int(copies), int(seed))
-for index in range(int(copies)):
-    show.html(markup.struck_copy(text, ranked.starts, ranked.ends, drops[index]))
-with st.expander(f"The copies as the model reads them (style: {style})"):
-    for index, version in enumerate(augmented[1:], start=1):
-        st.code(version, language=None, wrap_lines=True)
+    st.markdown(f"**{int(copies)} sample copies** (struck = dropped in that copy)")
+    drops = analysis.drop_masks(ranked, probabilities, int(copies), int(seed))
+    for index in range(int(copies)):
+        show.html(markup.struck_copy(text, ranked.starts, ranked.ends, drops[index]))
+    with st.expander(f"The copies as the model reads them (style: {style})"):
+        for index, version in enumerate(augmented[1:], start=1):
+            st.code(version, language=None, wrap_lines=True)
 
-frame = pd.DataFrame({"text": augmented, "source": 0, "copy": range(len(augmented))})
-st.download_button("Download this text's augmented copies (CSV)", frame.to_csv(index=False), "augmented.csv",
-                   "text/csv", key="dl-augmented", on_click="ignore")
+    left, right = st.columns([1.2, 1])
+    with left:
+        n_ranks = int((ranked.ranks >= 0).sum())
+        show.figure(figures.dropout_curve(alpha, beta, n_ranks, mode=mode, probabilities=probabilities,
+                                          ranks=ranked.ranks, tokens=units),
+                    "dropout-curve", download="dropout-curve")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("Expected drop rate", f"{summary['expected_drop_rate']:.1%}",
+                  help="mean drop probability over the droppable tokens")
+        m2.metric("Droppable tokens", f"{n_ranks} / {len(units)}")
+        if summary["field_survival"]:
+            show.figure(figures.survival_bars(summary["field_survival"]), "survival", download="field-survival")
 
-with st.expander("Augment a whole corpus"):
-    c_n, c_cseed = st.columns(2)
-    n = state.number("Generated biographies", 1, 5000, "aug_n", 50, where=c_n)
-    corpus_seed = state.number("Corpus seed", 0, 10 ** 9, "aug_corpus_seed", 0, where=c_cseed)
-    if st.button("Build the augmented corpus", key="build-corpus"):
-        texts = cache.generated(int(n), int(corpus_seed))
-        try:
-            with st.spinner(f"Ranking and augmenting {len(texts)} biographies…"):
-                corpus = augment.augment_corpus(texts, mode, alpha=alpha, beta=beta, copies=int(copies),
-                                                seed=int(seed), style=style, large=ctx.large, small=ctx.small,
-                                                attention_of=attention_of)
-        except CluesError as error:
-            show.error(error)
-        else:
-            st.session_state["_aug_corpus"] = (f"augmented-{mode}.csv", corpus.to_csv(index=False), len(corpus))
-    built = st.session_state.get("_aug_corpus")
-    if built:
-        st.download_button(f"Download {built[2]} rows ({built[0]})", built[1], built[0], "text/csv",
-                           key="dl-corpus", on_click="ignore")
+    frame = pd.DataFrame({"text": augmented, "source": 0, "copy": range(len(augmented))})
+    st.download_button("Download this text's augmented copies (CSV)", frame.to_csv(index=False), "augmented.csv",
+                       "text/csv", key="dl-augmented", on_click="ignore")
+
+    with st.expander("Augment a whole corpus"):
+        c_n, c_cseed = st.columns(2)
+        n = state.number("Generated biographies", 1, 5000, "aug_n", 50, where=c_n)
+        corpus_seed = state.number("Corpus seed", 0, 10 ** 9, "aug_corpus_seed", 0, where=c_cseed)
+        if st.button("Build the augmented corpus", key="build-corpus"):
+            texts = cache.generated(int(n), int(corpus_seed))
+            try:
+                with st.spinner(f"Ranking and augmenting {len(texts)} biographies…"):
+                    corpus = augment.augment_corpus(
+                        texts, mode, alpha=alpha, beta=beta, copies=int(copies), seed=int(seed), style=style,
+                        large=ctx.large, small=ctx.small, attention_of=attention_of)
+            except CluesError as error:
+                show.error(error)
+            else:
+                st.session_state["_aug_corpus"] = (f"augmented-{mode}.csv", corpus.to_csv(index=False),
+                                                   len(corpus))
+        built = st.session_state.get("_aug_corpus")
+        if built:
+            st.download_button(f"Download {built[2]} rows ({built[0]})", built[1], built[0], "text/csv",
+                               key="dl-corpus", on_click="ignore")
+
+
+lab()

@@ -75,7 +75,8 @@ st.caption("Rows attend to columns (causal: nothing above the diagonal). "
 top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
 c_contrast, c_text = st.columns([1, 1])
 with c_contrast:
-    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, causal_blank=True), "heat-contrast", download="attention-contrast")
+    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, causal_blank=True),
+                "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")
     show.html(markup.contrast_text(ctx.item.text, result.clues, top_k))

@@ -66,8 +66,8 @@ st.header("4 · Dropout guided by the clues")
 alpha, beta = 0.7, 0.05
 st.markdown(
     f"Train on copies of each text in which the token of clue rank r is dropped with probability "
-    f"p(r) = α(1 − e^(−βr)) (here α = {alpha}, β = {beta}): the clues survive, the rest thins out, so the model "
-    "must use the clues to predict what follows. The original text is kept as well.")
+    f"p(r) = α(1 − e^(−βr)) (here α = {alpha}, β = {beta}): the clues survive, the rest thins out, so the "
+    "model must use the clues to predict what follows. The original text is kept as well.")
 probabilities = augment.mode_probabilities(ranked, "contrast", alpha, beta)
 left, right = st.columns([1, 1.3])
 with left:

@@ -1,0 +1,207 @@
+"""Benchmark: how fast the app answers, on the demo pair (a benchmark, not a timed test).
+
+  1. opening the clue explorer until its heatmaps are built:
+     cold  — a fresh process: imports, loading the pair, reading attention;
+     new   — a new session on a warm process, a text never seen (attention is read);
+     again — a new session on a text already read (everything cached);
+  2. moving α on the augmentation lab until the new preview is built (median of several moves).
+
+By default it times the script runs with streamlit's AppTest (server side, no browser). With
+--browser it also starts `streamlit run app.py` and times the same two things in Chromium, from
+navigation until the heatmaps are drawn and from the key press until the preview has changed.
+
+Goals on this 2-core machine: explorer ≤ 3 s, α → preview ≤ 200 ms.
+
+    python bench/bench_app.py [--moves 10] [--browser] [--large DIR --small DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+GOAL_EXPLORER_S = 3.0
+GOAL_ALPHA_S = 0.200
+
+
+def verdict(seconds: float, goal: float) -> str:
+    return f"{'ok  ' if seconds <= goal else 'SLOW'} (goal ≤ {goal * 1000:.0f} ms)" if goal < 1 else \
+        f"{'ok  ' if seconds <= goal else 'SLOW'} (goal ≤ {goal:.0f} s)"
+
+
+def line(label: str, seconds: float, goal: float | None = None) -> None:
+    text = f"  {label:<48} {seconds * 1000:8.0f} ms"
+    print(text + ("  " + verdict(seconds, goal) if goal else ""), flush=True)
+
+
+def remember_navigation() -> None:
+    """AppTest forgets before each run that app.py uses st.navigation; a server does not."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def remembering_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = remembering_init
+
+
+def heatmaps_shown(at) -> bool:
+    import json
+
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+    return any(t.startswith("Large model") for t in titles) and any(t.startswith("Small model") for t in titles)
+
+
+def apptest_bench(moves: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    remember_navigation()
+    results = {}
+    start = time.perf_counter()
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    results["cold"] = time.perf_counter() - start
+    assert heatmaps_shown(at) and not at.exception, [e.value for e in at.exception]
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({"src": "generated", "seed": "4242"})
+    start = time.perf_counter()
+    at.run()
+    results["new"] = time.perf_counter() - start
+    assert heatmaps_shown(at) and not at.exception
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params.update({"src": "generated", "seed": "4242"})
+    start = time.perf_counter()
+    at.run()
+    results["again"] = time.perf_counter() - start
+
+    at.switch_page("pages/augmentation.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    times = []
+    for index in range(moves):
+        value = round(0.3 + 0.05 * (index % 8), 2)
+        if value == at.slider(key="alpha").value:
+            value = 0.25
+        start = time.perf_counter()
+        at.slider(key="alpha").set_value(value).run()
+        times.append(time.perf_counter() - start)
+        assert not at.exception
+    results["alpha"] = statistics.median(times)
+    results["alpha_max"] = max(times)
+    return results
+
+
+def browser_bench(moves: int, env: dict) -> dict:
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    url = f"http://localhost:{port}"
+    home = tempfile.mkdtemp(prefix="clues-bench-")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
+                               "--server.headless", "true"], cwd=ROOT, env={**env, "CLUES_HOME": home},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    results = {}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("streamlit did not start")
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            heatmaps = "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]" \
+                       ".filter(t => /^(Large|Small) model/.test(t.textContent)).length >= 2"
+            visits = (("cold", ""), ("new", "?src=generated&seed=4243"), ("again", "?src=generated&seed=4243"))
+            for label, query in visits:
+                start = time.perf_counter()
+                page.goto(f"{url}/explorer{query}", timeout=120_000)
+                page.wait_for_function(heatmaps, timeout=120_000)
+                results[label] = time.perf_counter() - start
+            page.goto(f"{url}/augmentation", timeout=120_000)
+            page.wait_for_selector(".drop-token", timeout=120_000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                   timeout=60_000)
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text="α (highest").get_by_role("slider")
+            slider.focus()
+            times = []
+            for index in range(moves):
+                before = page.eval_on_selector_all(".drop-token", "n => n.map(x => x.dataset.p).join()")
+                start = time.perf_counter()
+                page.keyboard.press("ArrowLeft" if index % 2 == 0 else "ArrowRight")
+                page.wait_for_function(
+                    "b => [...document.querySelectorAll('.drop-token')].map(x => x.dataset.p).join() !== b",
+                    arg=before, timeout=30_000)
+                times.append(time.perf_counter() - start)
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                       timeout=30_000)
+            results["alpha"] = statistics.median(times)
+            results["alpha_max"] = max(times)
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    return results
+
+
+def report(title: str, results: dict) -> None:
+    print(title)
+    line("explorer, cold process (imports + load + read)", results["cold"])
+    line("explorer, new session, new text", results["new"], GOAL_EXPLORER_S)
+    line("explorer, new session, text already read", results["again"], GOAL_EXPLORER_S)
+    line("α moved → new preview (median)", results["alpha"], GOAL_ALPHA_S)
+    line("α moved → new preview (slowest)", results["alpha_max"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=10, help="α moves to time (default 10)")
+    parser.add_argument("--browser", action="store_true", help="also time in Chromium against a real server")
+    parser.add_argument("--large", help="large model folder (default: the bundled demo pair)")
+    parser.add_argument("--small", help="small model folder")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["CLUES_HOME"] = os.environ.get("CLUES_HOME") or str(Path("/tmp") / "clues-bench-home")
+    if args.large and args.small:
+        os.environ["CLUES_DEMO_LARGE"], os.environ["CLUES_DEMO_SMALL"] = args.large, args.small
+    from clues.ui.sidebar import demo_refs
+
+    large, small = demo_refs()
+    if not (Path(large) / "config.json").is_file():
+        sys.exit(f"No model pair at {large}: build the demo pair (`python -m clues demo build`) or pass "
+                 "--large and --small.")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"pair: {large} / {small}; torch threads {args.threads}; {os.cpu_count()} cores")
+    report("AppTest (script run on the server, no browser):", apptest_bench(args.moves))
+    if args.browser:
+        report("Chromium (server + browser, until drawn):", browser_bench(args.moves, dict(os.environ)))
+
+
+if __name__ == "__main__":
+    main()

@@ -43,14 +43,11 @@ def lab():
 
     ranking = augment.MODES[mode].ranking
     by = {"contrast": "contrast", "small": attention_of}.get(ranking, "contrast")
-    try:
-        ranked = cache.ranked(ctx.pair_key, ctx.tagged, by, ctx.max_tokens, ctx.large, ctx.small, ctx.item)
-        probabilities = augment.mode_probabilities(ranked, mode, alpha, beta)
-        augmented = augment.augment_ranked([ranked], [probabilities], copies=int(copies), seed=int(seed),
-                                           style=style)[0]
-    except CluesError as error:
-        show.error(error)
-        return
+    ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
+                          ctx.large, ctx.small, ctx.item)
+    probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, alpha, beta)
+    augmented = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
+                             copies=int(copies), seed=int(seed), style=style)[0]
     text = ranked.text
     units = [text[s:e] for s, e in zip(ranked.starts, ranked.ends)]
     summary = augment.summary([ranked], [probabilities])

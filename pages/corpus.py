@@ -5,7 +5,6 @@ import streamlit as st
 
 from clues import FIELDS, figures
 from clues.corpus import FACT_FIELDS
-from clues.errors import CluesError
 from clues.text import to_tagged
 from clues.ui import analysis, cache, show, sidebar, state
 
@@ -41,15 +40,10 @@ if not texts:
 
 bar = st.progress(0.0, text=f"Reading attention in {len(texts)} texts…")
 per_text = []
-try:
-    for index, item in enumerate(texts):
-        per_text.append(cache.text_field_ranks(ctx.pair_key, to_tagged(item), field, int(k), ctx.max_tokens,
-                                               ctx.large, ctx.small, item))
-        bar.progress((index + 1) / len(texts), text=f"Reading attention: {index + 1} / {len(texts)} texts")
-except CluesError as error:
-    bar.empty()
-    show.error(error)
-    st.stop()
+for index, item in enumerate(texts):
+    per_text.append(show.attempt(f"Reading text {index + 1}", cache.text_field_ranks, ctx.pair_key,
+                                 to_tagged(item), field, int(k), ctx.max_tokens, ctx.large, ctx.small, item))
+    bar.progress((index + 1) / len(texts), text=f"Reading attention: {index + 1} / {len(texts)} texts")
 bar.empty()
 
 fields = list(FIELDS) + [analysis.OTHER]

@@ -6,7 +6,6 @@ import streamlit as st
 
 from clues import figures
 from clues.contrast import query_rows
-from clues.errors import CluesError
 from clues.ui import analysis, cache, show, sidebar, state
 from clues.ui import html as markup
 
@@ -36,12 +35,9 @@ if view in ("layer", "head"):
     c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
                     + (f", head {spec.small_head}" if view == "head" else ""))
 
-try:
-    with st.spinner("Reading the attention of both models…"):
-        current = cache.view(ctx.pair_key, ctx.tagged, spec, ctx.max_tokens, large, small, ctx.item)
-except CluesError as error:
-    show.error(error)
-    st.stop()
+with st.spinner("Reading the attention of both models…"):
+    current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, spec, ctx.max_tokens,
+                           large, small, ctx.item)
 result = current.result
 for note in dict.fromkeys(result.large_maps.notes + result.small_maps.notes):
     st.info(note)

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from clues import augment, figures
-from clues.errors import CluesError
 from clues.ui import analysis, cache, show, sidebar
 from clues.ui import html as markup
 
@@ -18,13 +16,10 @@ st.caption("Gao et al., *Enhancing elusive clues in knowledge learning by contra
            "models* (AAAI 2025) — in five steps, on the text chosen in the sidebar, with the real figures.")
 show.require(ctx)
 item = ctx.item
-try:
-    current = cache.view(ctx.pair_key, ctx.tagged, analysis.ViewSpec("mean"), ctx.max_tokens, ctx.large, ctx.small,
-                         item)
-    ranked = cache.ranked(ctx.pair_key, ctx.tagged, "contrast", ctx.max_tokens, ctx.large, ctx.small, item)
-except CluesError as error:
-    show.error(error)
-    st.stop()
+current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, analysis.ViewSpec("mean"),
+                       ctx.max_tokens, ctx.large, ctx.small, item)
+ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", ctx.max_tokens,
+                      ctx.large, ctx.small, item)
 result = current.result
 
 st.header("1 · The problem: far facts are learned badly")

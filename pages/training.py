@@ -100,6 +100,8 @@ with new_tab:
             show.error(error)
         except OSError as error:
             show.error(f"Could not write the run files: {error}")
+        except Exception as error:  # noqa: BLE001 — a message, not a traceback
+            show.error(f"Could not start the runs: {type(error).__name__}: {error}")
         else:
             st.session_state["_train_batch"] = ids
             st.success(f"Started runs {', '.join(f'#{i}' for i in ids)} (files in {folder}). "

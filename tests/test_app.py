@@ -228,6 +228,45 @@ def test_deep_link_reopens_the_view(app):
     assert bad.selectbox(key="view").value == "mean" and bad.slider(key="top_k").value == 10
 
 
+def test_a_row_of_an_uploaded_csv(app):
+    from clues.corpus import generate_biographies, write_tagged_csv
+    import io
+
+    buffer = io.StringIO()
+    people = generate_biographies(3, seed=11)
+    write_tagged_csv(buffer, people)
+    at = app(src="csv")
+    assert any("Upload a tagged CSV" in i.value for i in at.sidebar.info)
+    at.sidebar.get("file_uploader")[0].set_value(("people.csv", buffer.getvalue().encode(), "text/csv")).run()
+    assert_clean(at)
+    first = html(at, "clues-text")[0]
+    assert people[0].name.split()[0] in re.sub(r"<[^>]+>", "", re.sub(r"<sup.*?</sup>", "", first))
+    at.number_input(key="row").set_value(2).run()
+    assert_clean(at)
+    assert html(at, "clues-text")[0] != first
+    at.sidebar.get("file_uploader")[0].set_value(("bad.csv", b"name,city\nAna,Lisbon\n", "text/csv")).run()
+    assert not at.exception
+    assert any("no `text` column" in e.value for e in at.sidebar.error)
+
+
+def test_models_with_different_tokenizers_are_compared_per_word(app, pair, tmp_path, monkeypatch):
+    from tiny import SENTENCES, build_tokenizer, tiny_model_dir
+
+    other = tiny_model_dir(tmp_path / "other", "gpt2", layers=2, hidden=32, heads=2, seed=3,
+                           tokenizer=build_tokenizer(vocab_size=280, sentences=SENTENCES[:3]))
+    monkeypatch.setenv("CLUES_DEMO_SMALL", str(other))  # a context of 256 positions, another tokenizer
+    at = app()
+    assert any("compared per word" in i.value for i in at.info)
+    from clues.contrast import word_units
+    from clues.ui.sidebar import demo_biography
+
+    words = len(word_units(demo_biography().text))
+    assert z(chart(at, "Large model")).shape == z(chart(at, "Small model")).shape == (words, words)
+    for page in ("pages/corpus.py", "pages/augmentation.py", "pages/how_it_works.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+
+
 # -- corpus clues --------------------------------------------------------------------------------
 
 def test_corpus_page_counts_fields_by_rank(app):

@@ -179,7 +179,8 @@ class _Clue:
 
 def test_contrast_text_escapes_and_marks_the_top_clues():
     text = "<b>Ana</b> & co"
-    clues = [_Clue(0, "<b>Ana</b>", 0, 10, 0.5, 0, "name"), _Clue(1, " &", 10, 12, -0.2, 1), _Clue(2, " co", 12, 15, 0.1, 2)]
+    clues = [_Clue(0, "<b>Ana</b>", 0, 10, 0.5, 0, "name"), _Clue(1, " &", 10, 12, -0.2, 1),
+             _Clue(2, " co", 12, 15, 0.1, 2)]
     out = markup.contrast_text(text, clues, top_k=1)
     assert "<b>Ana</b>" not in out and "&lt;b&gt;Ana&lt;/b&gt;" in out
     assert "&amp;" in out

@@ -255,6 +255,14 @@ def memory_estimate(ref: str, dtype: str, measured: int | None) -> tuple[float |
     return params * _BYTES.get(dtype, 4), "guessed from the name"
 
 
+def human_count(value: float) -> str:
+    """37 k, 3.4 M, 1.2 B."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:.1f} {unit}" if value < 10 * size else f"{value / size:.0f} {unit}"
+    return f"{value:.0f}"
+
+
 def human_bytes(value: float | None) -> str:
     if value is None:
         return "unknown"

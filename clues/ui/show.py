@@ -38,3 +38,21 @@ def require(ctx, *, text: bool = True) -> None:
 
 def error(message) -> None:
     st.error(str(message))
+
+
+def attempt(what: str, function, *args, **kwargs):
+    """Run a core call; a problem becomes an st.error message (never a traceback) and stops here.
+
+    CluesError messages say what to fix; anything else (a model the libraries cannot run, say)
+    is reported with its type and first line.
+    """
+    from clues.errors import CluesError
+
+    try:
+        return function(*args, **kwargs)
+    except CluesError as problem:
+        st.error(str(problem))
+    except Exception as problem:  # noqa: BLE001 — shown to the user instead of a traceback
+        first = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
+        st.error(f"{what} failed: {type(problem).__name__}" + (f": {first}" if first else ""))
+    st.stop()

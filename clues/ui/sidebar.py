@@ -203,7 +203,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
     for name, loaded in (("large", ctx.large), ("small", ctx.small)):
         sidebar.caption(f"**{name}** `{Path(loaded.ref).name or loaded.ref}` · {loaded.device} · "
                         f"{str(loaded.dtype).replace('torch.', '')} · {loaded.n_layers} layers × "
-                        f"{loaded.n_heads} heads · {loaded.n_parameters / 1e6:.1f} M parameters")
+                        f"{loaded.n_heads} heads · {analysis.human_count(loaded.n_parameters)} parameters")
 
 
 # -- text source -------------------------------------------------------------------------

@@ -214,7 +214,17 @@ def test_a_model_that_cannot_load_is_a_message(app, tmp_path):
 def test_trust_remote_code_is_an_explicit_opt_in(app):
     at = app()
     box = at.sidebar.checkbox(key="trust_remote_code")
-    assert box.value is False and "code" in box.help.lower() and "repository" in box.help.lower()
+    assert box.value is False and "runs code from the model's repository" in box.label
+    linked = app(trust_remote_code="1")  # a link cannot switch it on
+    assert linked.sidebar.checkbox(key="trust_remote_code").value is False
+
+
+def test_a_missing_demo_pair_says_how_to_build_it(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLUES_DEMO_LARGE", str(tmp_path / "nowhere" / "large"))
+    monkeypatch.setenv("CLUES_DEMO_SMALL", str(tmp_path / "nowhere" / "small"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("python -m clues demo build" in e.value for e in at.sidebar.error)
 
 
 def test_deep_link_reopens_the_view(app):

@@ -127,8 +127,9 @@ def _pair_picker(sidebar) -> PairSpec:
     else:
         label, (large, small) = choices[chosen]
     trust = sidebar.checkbox(
-        "Trust remote code", key="trust_remote_code", value=False,
-        help="Runs Python code from the model's repository on this machine. Only for sources you trust.")
+        "Trust remote code (runs code from the model's repository)", key="trust_remote_code", value=False,
+        help="Some models ship their own Python code; this runs it on this machine when the model loads. "
+             "Only for sources you trust. Never set by a link.")
     if trust:
         sidebar.caption("⚠️ Remote code is enabled: loading runs code from the model's repository.")
     with sidebar.expander("Device and precision", expanded=False):
@@ -174,6 +175,12 @@ def _load_pair(sidebar, ctx: Context) -> None:
     if not pair.large.ref or not pair.small.ref:
         sidebar.info("Name both models (hub id, local folder or .gguf file).")
         ctx.error = "No model pair chosen yet."
+        return
+    demo = demo_refs()
+    if (pair.large.ref, pair.small.ref) == demo and not all(Path(r, "config.json").is_file() for r in demo):
+        ctx.error = ("The bundled demo pair is not built yet (assets/demo-models). Build it with "
+                     "`python -m clues demo build`, or choose another pair.")
+        sidebar.error(ctx.error)
         return
     needed = _estimate(sidebar, pair)
     automatic = _is_local(pair.large.ref) and _is_local(pair.small.ref) and needed is not None \

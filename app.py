@@ -12,7 +12,7 @@ ensure_navigation()
 st.set_page_config(page_title="clues · elusive clues lab", page_icon=":material/search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/explorer.py", title="Clue explorer", icon=":material/search:", url_path="explorer", default=True),
+    st.Page("pages/explorer.py", title="Clue explorer", icon=":material/search:", default=True),  # at /
     st.Page("pages/corpus.py", title="Corpus clues", icon=":material/bar_chart:", url_path="corpus"),
     st.Page("pages/augmentation.py", title="Augmentation lab", icon=":material/content_cut:", url_path="augmentation"),
     st.Page("pages/training.py", title="Training", icon=":material/show_chart:", url_path="training"),

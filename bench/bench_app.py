@@ -138,7 +138,7 @@ def browser_bench(moves: int, env: dict) -> dict:
             visits = (("cold", ""), ("new", "?src=generated&seed=4243"), ("again", "?src=generated&seed=4243"))
             for label, query in visits:
                 start = time.perf_counter()
-                page.goto(f"{url}/explorer{query}", timeout=120_000)
+                page.goto(f"{url}/{query}", timeout=120_000)  # the explorer is the start page
                 page.wait_for_function(heatmaps, timeout=120_000)
                 results[label] = time.perf_counter() - start
             page.goto(f"{url}/augmentation", timeout=120_000)

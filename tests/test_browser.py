@@ -155,6 +155,7 @@ def open_page(tab, url: str, charts: int = 1, timeout_ms: int = 90_000) -> None:
     tab.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
                           timeout=timeout_ms)
     settle(tab, timeout_ms)
+    assert "Page not found" not in tab.inner_text("body")
     assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator(
         '[data-testid="stException"]').first.inner_text()
 
@@ -191,10 +192,11 @@ def test_alpha_slider_changes_the_preview(server, page):
     shoot(page, "augmentation")
 
 
-@pytest.mark.parametrize("name, charts", [("explorer", 5), ("corpus", 1), ("how_it_works", 2)])
-def test_pages_draw_their_charts(server, page, name, charts):
+@pytest.mark.parametrize("name, path, charts", [("explorer", "", 5), ("corpus", "corpus", 1),
+                                                ("how_it_works", "how_it_works", 2)])
+def test_pages_draw_their_charts(server, page, name, path, charts):
     url, _ = server
-    open_page(page, f"{url}/{name}", charts=charts)
+    open_page(page, f"{url}/{path}", charts=charts)  # the explorer is the start page, at /
     if name == "explorer":
         assert page.locator(".clues-text .clue-token").count() > 10
         assert page.locator('[data-testid="stDataFrame"]').count() >= 1

@@ -1,5 +1,7 @@
 """The plotly figure builders and the text HTML: right data in, right figure out (no browser)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -218,3 +220,54 @@ def test_drop_masks_match_the_core_draw():
         assert copy == "".join(chars)
     for version, mask in zip(masked, masks):  # the same units go in every style
         assert version.split() == [("_" if m else text[s:e]) for s, e, m in zip(starts, ends, mask)]
+
+
+def test_launch_writes_the_files_and_passes_an_argument_list(tmp_path):
+    from clues.corpus import generate_biographies
+    from clues.runs import RunStore
+    from clues.ui import launch
+
+    calls = []
+
+    def start(argv, store, *, name, config, device):
+        calls.append((argv, name, config))
+        return store.create_run(name, config, "queued", device=device)
+
+    people = generate_biographies(3, seed=2)
+    store = RunStore(tmp_path / "runs.sqlite")
+    comparison = launch.Comparison(model="some/model", conditions=["none", "random"], copies=2, epochs=2,
+                                   batch_size=4, lora=True, lora_r=8)
+    folder, ids = launch.launch(comparison, people, ranked_for=None, store=store, home=tmp_path, start=start)
+    assert len(ids) == 2 and folder.parent == tmp_path / "app-runs"
+    argv, name, config = calls[1]
+    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
+    assert argv[argv.index("--model") + 1] == "some/model" and "--lora" in argv
+    assert argv[argv.index("--lora-r") + 1] == "8" and argv[argv.index("--epochs") + 1] == "2"
+    assert Path(argv[argv.index("--data") + 1]) == folder / "random.csv"
+    assert config["epochs"] == 2 and config["batch_size"] == 4 and config["rows"] == 3 * 3
+    assert launch.condition_of(store.get_run(ids[1])) == "random"
+    assert launch.run_label(store.get_run(ids[0])) == f"none #{ids[0]}"
+    with pytest.raises(Exception, match="at least one condition"):
+        launch.launch(launch.Comparison(model="m", conditions=[]), people, ranked_for=None, store=store,
+                      home=tmp_path, start=start)
+
+
+def test_ui_helpers():
+    assert analysis.guess_parameters("Qwen/Qwen2.5-7B") == 7e9
+    assert analysis.guess_parameters("EleutherAI/pythia-160m") == 160e6
+    assert analysis.guess_parameters("meta-llama/Meta-Llama-3-70B") == 70e9
+    assert analysis.guess_parameters("openai-community/gpt2") == 124e6
+    assert analysis.guess_parameters("/some/folder") is None
+    assert analysis.memory_estimate("google/gemma-2-2b", "bfloat16", None) == (4e9, "guessed from the name")
+    assert analysis.memory_estimate("x", "auto", 1234) == (1234.0, "from the weight files")
+    assert analysis.human_count(37_500) == "38 k" and analysis.human_count(3.4e6) == "3.4 M"
+    assert analysis.human_bytes(881.9 * 1024) == "881.9 KB"
+    assert [analysis.map_layer(layer, 6, 2) for layer in range(6)] == [0, 0, 0, 1, 1, 1]
+    spec = analysis.view_spec("head", 5, 7, (6, 8), (2, 4))
+    assert (spec.large_layer, spec.small_layer, spec.large_head, spec.small_head) == (5, 1, 7, 3)
+    assert spec.heads_of_layer("small") == 1
+    assert analysis.view_spec("max", 5, 7, (6, 8), (2, 4)).heads_of_layer("large") is None
+    assert analysis.total_steps(10, 4, 3) == 9
+    done, left = analysis.progress(3, 9, 30.0)
+    assert done == pytest.approx(1 / 3) and left == pytest.approx(60.0)
+    assert analysis.human_seconds(75) == "1 min 15 s"

@@ -127,7 +127,11 @@ def launch(comparison: Comparison, people, *, ranked_for: Callable[[str], Sequen
         frame.to_csv(data, index=False)
         name = run_name(condition, folder.name)
         argv = train_arguments(comparison, data, people_csv, name)
-        config = {"argv": argv, "condition": condition, "folder": str(folder), "rows": len(frame)}
+        # What the page shows until the process records its full settings (train() replaces this).
+        config = {"argv": argv, "model": str(comparison.model), "data": str(data), "eval_data": str(people_csv),
+                  "epochs": comparison.epochs, "batch_size": comparison.batch_size, "lr": comparison.lr,
+                  "lora": comparison.lora, "seed": comparison.seed, "condition": condition,
+                  "folder": str(folder), "rows": len(frame)}
         run_id = start(argv, store, name=name, config=config, device=comparison.device or _default_device())
         ids.append(run_id)
         manifest["runs"][str(run_id)] = {"condition": condition, "data": str(data), "rows": len(frame)}

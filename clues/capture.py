@@ -224,7 +224,9 @@ def capture_attention(loaded, text: str, *, per_layer: bool = False, heads_of_la
     if not text or not text.strip():
         raise InputError("The text is empty. Paste or choose a text to analyse.")
     model, tokenizer = loaded.model, loaded.tokenizer
-    limit = max_tokens or loaded.context_length
+    # never more than the model has positions for (the position embeddings would run out)
+    limits = [n for n in (max_tokens, loaded.context_length) if n]
+    limit = min(limits) if limits else None
     input_ids, offsets, special, tokens, cut = tokenize(tokenizer, text, limit)
     if heads_of_layer is not None and not 0 <= heads_of_layer < loaded.n_layers:
         raise InputError(f"Layer {heads_of_layer} does not exist: the model has layers 0–{loaded.n_layers - 1}.")

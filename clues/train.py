@@ -372,7 +372,10 @@ def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> boo
         run = store.get_run(config.run_id)
         if run["status"] != "queued":
             raise CluesError(f"Run {config.run_id} is {run['status']}, not queued; start a new run instead.")
-        store.update_config(config.run_id, settings)
+        # keep what the launcher recorded (e.g. the app's condition, α, β) beside the full settings
+        recorded = run.get("config") or {}
+        extra = {**(recorded.get("extra") or {}), **settings.get("extra", {})}
+        store.update_config(config.run_id, {**recorded, **settings, "extra": extra})
     return store.wait_for_turn(config.run_id, device, max_active=config.max_active)
 
 

@@ -130,3 +130,9 @@ def test_long_text_is_truncated_with_a_notice(tmp_path):
     maps = capture_attention(loaded, TEXT * 3, max_tokens=40)
     assert maps.n_tokens == 40 and maps.truncated_tokens > 0
     assert "left out" in maps.notes[0]
+
+
+def test_max_tokens_never_exceeds_the_context(tmp_path):
+    loaded = load_model(tiny_model_dir(tmp_path, "gpt2"))  # learned positions: 256 of them
+    maps = capture_attention(loaded, TEXT * 6, max_tokens=10_000)
+    assert maps.n_tokens == loaded.context_length == 256 and maps.truncated_tokens > 0

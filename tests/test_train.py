@@ -234,3 +234,15 @@ def test_accelerate_launch(files, tmp_path, launch):
     assert list(losses["step"]) == list(range(1, 8 // (4 * processes) + 1))
     evals = frame[frame["field"] == "city"]
     assert list(evals[evals["name"] == "em"]["epoch"]) == [0.0, 1.0]  # rank 0 evaluated, once each
+
+
+def test_an_attached_run_keeps_what_the_launcher_recorded(files, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = store.create_run("launched", {"extra": {"condition": "contrast", "alpha": 0.7}, "ui": "app"})
+    config = TrainConfig(model=str(files / "model"), data=str(files / "aug.csv"), epochs=1, lr=1e-3,
+                         batch_size=4, max_length=96, run_id=run_id, store_path=str(store.path),
+                         extra={"note": "cli"})
+    train(config, store)
+    recorded = store.get_run(run_id)["config"]
+    assert recorded["extra"] == {"condition": "contrast", "alpha": 0.7, "note": "cli"}
+    assert recorded["ui"] == "app" and recorded["epochs"] == 1

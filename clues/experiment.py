@@ -74,7 +74,7 @@ def split_people(config: ExperimentConfig):
         experiment_people = None
     total = config.people + config.validation_people
     if experiment_people is not None and config.data_seed is None:
-        people = experiment_people(total)
+        people = experiment_people(total, varied=False)
     else:
         from clues.corpus import generate_biographies
 

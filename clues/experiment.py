@@ -50,6 +50,7 @@ class ExperimentConfig:
     out: str = "out/experiment"
     store_path: str | None = None
     data_seed: int | None = None  # people generator seed (default: clues.demo's experiment seed)
+    max_active: int = 1  # training runs at once on one device (raise it to run seeds side by side)
 
     def validate(self) -> None:
         from clues.augment import MODES, validate
@@ -106,6 +107,16 @@ def attention_to_name(large, small, people, *, top_k: int = 5) -> dict:
             "top_k": top_k, "texts": len(people)}
 
 
+def weights_fingerprint(ref: str) -> str:
+    """First 12 hex digits of the sha256 of a model folder's safetensors (which pair a result is from)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(ref).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _write_people(path: Path, people) -> str:
     from clues.corpus import write_tagged_csv
 
@@ -125,6 +136,7 @@ def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, mo
     settings = TrainConfig(model=config.model, data=str(data), eval_data=eval_csv, epochs=config.epochs,
                            lr=config.lr, batch_size=config.batch_size, seed=seed, name=label,
                            eval_shots=config.shots, eval_max_people=None, store_path=config.store_path,
+                           max_active=config.max_active,
                            extra={"experiment": str(folder), "condition": mode, "alpha": alpha, "beta": beta,
                                   "style": config.style, "copies": config.copies})
     return train(settings)
@@ -180,10 +192,24 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
             run_id = _train_condition(config, test, test_csv, ranked_test[mode], mode, alpha, beta, seed,
                                       folder, label)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": alpha, "beta": beta})
-    results = {"config": asdict(config), "attention": attention, "selection": selection, "runs": runs,
+    fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
+    results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention, "selection": selection, "runs": runs,
                "summary": summarise(store, runs), "seconds": time.time() - started}
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def merge_results(paths) -> dict:
+    """One result from several runs of the experiment (e.g. one process per seed, one store)."""
+    from clues.runs import RunStore
+
+    parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
+    merged = dict(parts[0])
+    merged["runs"] = [run for part in parts for run in part["runs"]]
+    merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}))
+    merged["seconds"] = max(part["seconds"] for part in parts)
+    merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
+    return merged
 
 
 def _select(config, large, small, validation, folder: Path, progress: bool) -> dict:
@@ -332,7 +358,8 @@ Written by `python -m clues experiment` ({results['seconds'] / 60:.1f} min on th
 here comes from the run store; rerun the command to reproduce it.
 
 ## Set-up
-- Trained model: `{c['model']}` (full fine-tuning), contrast from `{c['large']}` − `{c['small']}`.
+- Trained model: `{c['model']}` (full fine-tuning), contrast from `{c['large']}` − `{c['small']}`
+  (weights sha256 {results.get('fingerprints', {}).get('large', '?')} / {results.get('fingerprints', {}).get('small', '?')}).
 - {c['people']} new people (never in the demo pair's pretraining), the paper's standard biography template.
 - Conditions: {', '.join(c['conditions'])}; {c['copies']} augmented copies + the original for every condition
   (plain repeats the original), so all conditions take the same optimizer steps.

@@ -32,3 +32,18 @@ def test_experiment_end_to_end(tmp_path, capsys):
 def test_bad_experiment_settings_are_clear(capsys):
     assert main(["experiment", "--conditions", "plain", "--people", "10"]) == 2
     assert "Unknown condition" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_seeds_run_apart_merge_into_one_report(tmp_path):
+    large = tiny_model_dir(tmp_path / "large", "llama", layers=3, seed=1, initializer_range=0.3)
+    small = tiny_model_dir(tmp_path / "small", "llama", layers=2, seed=2, initializer_range=0.3)
+    common = ["experiment", "--large", str(large), "--small", str(small), "--people", "4", "--epochs", "1",
+              "--copies", "1", "--conditions", "none", "random", "--shots", "1", "--batch-size", "4",
+              "--store", str(tmp_path / "runs.sqlite"), "--report", ""]
+    for seed in (0, 1):
+        assert main([*common, "--seeds", str(seed), "--out", str(tmp_path / f"s{seed}")]) == 0
+    report = tmp_path / "results.md"
+    assert main(["experiment", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "seeds [0, 1]" in text and "± " in text

@@ -25,20 +25,29 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="out/experiment", help="folder for corpora and results.json")
     parser.add_argument("--store", default=None, help="run store (default: the user's)")
     parser.add_argument("--report", default="docs/results.md", help="where to write the report ('' for none)")
+    parser.add_argument("--max-active", type=int, default=1,
+                        help="training runs at once per device (2 lets two seed processes share a store)")
+    parser.add_argument("--merge", nargs="+", metavar="OUT",
+                        help="write the report from finished runs' folders (one per seed) instead of running")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from clues.cli import print_json
-    from clues.experiment import ExperimentConfig, run_experiment, write_report
+    from clues.experiment import ExperimentConfig, merge_results, run_experiment, write_report
 
+    if args.merge:
+        results = merge_results(args.merge)
+        write_report(results, args.report or "docs/results.md")
+        print(f"report: {args.report or 'docs/results.md'} ({len(results['runs'])} runs)")
+        return 0
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
                               validation_people=args.validation_people if args.select else 0,
                               conditions=tuple(args.conditions), alpha=args.alpha, beta=args.beta,
                               select=args.select, copies=args.copies, style=args.style, epochs=args.epochs,
                               lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds), shots=args.shots,
-                              out=args.out, store_path=args.store)
+                              out=args.out, store_path=args.store, max_active=args.max_active)
     results = run_experiment(config)
     if args.report:
         write_report(results, args.report)

@@ -56,12 +56,12 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class BuildConfig:
-    people: int = 2000  # pretraining people (biographies in the data)
+    people: int = 1000  # pretraining people (biographies in the data)
     qa_holdout: float = 0.2  # share of them whose QA pairs are left out
     valid_people: int = 200  # people kept out of the data entirely (eval loss)
     vocab_size: int = 2048
-    steps: int = 1000
-    batch_size: int = 32
+    steps: int = 1600
+    batch_size: int = 16
     lr: float = 2e-3
     warmup: float = 0.05
     weight_decay: float = 0.01
@@ -72,7 +72,7 @@ class BuildConfig:
     small: ModelSpec = field(default_factory=lambda: ModelSpec(2, 128, 4, 384))
     large: ModelSpec = field(default_factory=lambda: ModelSpec(6, 256, 8, 768))
     max_positions: int = 512
-    bf16: bool = False  # bfloat16 autocast (only used on CPUs with native bfloat16: avx512_bf16 / amx)
+    bf16: bool = False  # bfloat16 autocast, only on CPUs with native bfloat16 (avx512_bf16 / amx)
 
 
 QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, steps=6, batch_size=8, eval_people=4,
@@ -263,7 +263,7 @@ def train_model(model, batches, config: BuildConfig, log: Callable[[str], None],
                                    {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.95))
     autocast = config.bf16 and native_bf16()
     model.train()
-    start, curve, recent, tokens, epoch = time.perf_counter(), [], [], 0, 0
+    start, curve, recent, tokens, epoch, widest = time.perf_counter(), [], [], 0, 0, 0
     for step in range(config.steps):
         epoch, batch = next(batches)
         for group in optimizer.param_groups:
@@ -275,6 +275,7 @@ def train_model(model, batches, config: BuildConfig, log: Callable[[str], None],
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens += int(batch["attention_mask"].sum())
+        widest = max(widest, batch["input_ids"].shape[1])
         recent.append(loss.item())
         if (step + 1) % 10 == 0 or step + 1 == config.steps:
             curve.append([step + 1, sum(recent) / len(recent)])
@@ -284,6 +285,7 @@ def train_model(model, batches, config: BuildConfig, log: Callable[[str], None],
                 f"({time.perf_counter() - start:.0f} s)")
     model.eval()
     return {"steps": config.steps, "tokens": tokens, "epochs": epoch + 1, "bf16_autocast": autocast,
+            "longest_row": widest,
             "wall_s": round(time.perf_counter() - start, 1), "final_train_loss": round(curve[-1][1], 4),
             "loss_curve": curve}
 
@@ -292,26 +294,35 @@ def train_model(model, batches, config: BuildConfig, log: Callable[[str], None],
 
 
 @torch.no_grad()
-def mean_loss(model, tokenizer, texts: list[str], batch_size: int = 32) -> float:
-    """Mean next-token loss over every predicted token of the texts (BOS + text + EOS)."""
-    total, count = 0.0, 0
-    for first in range(0, len(texts), batch_size):
-        batch = pad_batch(encode_rows(tokenizer, texts[first:first + batch_size], 10_000), tokenizer.pad_token_id)
+def bio_losses(model, tokenizer, people: list[TaggedText], batch_size: int = 32) -> dict:
+    """Mean next-token loss (nats) on the people's biographies (BOS + text + EOS): over all
+    predicted tokens, over the tokens of tagged values (name and facts) and over the rest."""
+    from clues.text import token_fields
+
+    sums = {"all": [0.0, 0], "facts": [0.0, 0], "template": [0.0, 0]}
+    for first in range(0, len(people), batch_size):
+        group = people[first:first + batch_size]
+        encoded = tokenizer([q.text for q in group], return_offsets_mapping=True)
+        batch = pad_batch([ids + [tokenizer.eos_token_id] for ids in encoded["input_ids"]], tokenizer.pad_token_id)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        labels = batch["labels"][:, 1:]
-        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, reduction="sum",
-                                                   ignore_index=-100)
-        total, count = total + float(losses), count + int((labels != -100).sum())
-    return total / count
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch["labels"][:, 1:],
+                                                   reduction="none", ignore_index=-100)  # [B, T-1]
+        for row, person in enumerate(group):
+            fields = token_fields(encoded["offset_mapping"][row], person.spans)[1:] + [None]  # + EOS
+            for position, name in enumerate(fields):
+                value = float(losses[row, position])
+                for key in ("all", "template" if name is None else "facts"):
+                    sums[key][0] += value
+                    sums[key][1] += 1
+    return {key: round(total / max(count, 1), 4) for key, (total, count) in sums.items()}
 
 
 def measure_losses(loaded, people: People, config: BuildConfig, seed: int) -> dict:
+    """bio_losses on seen people's biographies and on held-out people's (never in the data)."""
     rng = random.Random(f"{seed}:loss")
-    n = min(config.valid_people, len(people.pretraining))
-    seen = [render_bio(p, rng) for p in rng.sample(people.pretraining, n)]
-    valid = [render_bio(p, rng) for p in people.valid]
-    return {"seen_bios": round(mean_loss(loaded.model, loaded.tokenizer, seen), 4),
-            "heldout_bios": round(mean_loss(loaded.model, loaded.tokenizer, valid), 4)}
+    seen = rng.sample(people.pretraining, min(len(people.valid), len(people.pretraining)))
+    return {"seen_bios": bio_losses(loaded.model, loaded.tokenizer, seen),
+            "heldout_bios": bio_losses(loaded.model, loaded.tokenizer, people.valid)}
 
 
 def measure_qa(loaded, people: People, config: BuildConfig, seed: int) -> dict:
@@ -416,6 +427,11 @@ def write_reports(out: Path, report: dict) -> None:
     (out / "build.json").write_text(json.dumps(slim, indent=2) + "\n")
     for size in ("small", "large"):
         (out / size / "README.md").write_text(model_card(size, report))
+    (out / "README.md").write_text(pair_readme(report))
+
+
+def _losses(row: dict, sep: str = "|") -> str:
+    return f" {sep} ".join(f"{row[k]:.3f}" for k in ("all", "facts", "template"))
 
 
 def _qa_table(qa: dict) -> str:
@@ -447,7 +463,7 @@ clues app and CLI work offline. It is the {size} half of a same-family pair
 | layers × hidden | {spec['layers']} × {spec['hidden']} |
 | heads | {spec['heads']} (head dim {spec['hidden'] // spec['heads']}), MLP {spec['intermediate']} |
 | parameters | {m['parameters']:,} (the other model: {other['parameters']:,}) |
-| context | {c['max_positions']} positions (trained on rows of up to ~150 tokens) |
+| context | {c['max_positions']} positions (trained on rows of up to {m['longest_row']} tokens) |
 | weights | float16 safetensors; folder size {m['bytes'] / 1e6:.2f} MB |
 | tokenizer | byte-level BPE, {report['vocab_size']} tokens, trained on the corpus; BOS `<s>` prepended, EOS `</s>`, pad `<pad>`, unk `<unk>`; `_` and ` _` are single tokens |
 
@@ -469,8 +485,16 @@ clues app and CLI work offline. It is the {size} half of a same-family pair
 
 ## Measured
 
-Next-token loss (nats/token): final training loss {m['final_train_loss']}; biographies of seen people
-{m['loss']['seen_bios']}, of held-out people {m['loss']['heldout_bios']} (the other model: {other['loss']['seen_bios']} / {other['loss']['heldout_bios']}).
+Next-token loss (nats/token; "facts" = tokens of the name and the five facts, "template" = the rest):
+
+| biographies | all | facts | template | the other model (all / facts / template) |
+|---|---|---|---|---|
+| seen people (in the data; {c['valid_people']} asked) | {_losses(m['loss']['seen_bios'])} | {_losses(other['loss']['seen_bios'], '/')} |
+| held-out people (never in the data) | {_losses(m['loss']['heldout_bios'])} | {_losses(other['loss']['heldout_bios'], '/')} |
+
+Final training loss (mean of the last 10 steps): {m['final_train_loss']}. The fact tokens of held-out
+people cannot be known (new names and facts); a model that memorised more can be more confidently
+wrong there, so compare template tokens for language and seen people's fact tokens for memory.
 
 5-shot QA exact match (`clues.evaluate.evaluate_qa`, shots from seen-QA people):
 
@@ -489,4 +513,43 @@ biographies, augmentation, continual pretraining and QA on these templates. It i
 synthetic: it knows no world facts, speaks only the biography and QA language above, and its
 attention patterns need not match those of real LMs. Use a real pair (GPT-2, Pythia, Qwen …) to
 test the paper's claims.
+"""
+
+
+def pair_readme(report: dict) -> str:
+    rows = []
+    for size in ("large", "small"):
+        m = report["models"][size]
+        rows.append(f"| {size} | {m['spec']['layers']} × {m['spec']['hidden']} | {m['parameters']:,} | "
+                    f"{m['bytes'] / 1e6:.2f} MB | {m['loss']['seen_bios']['facts']:.3f} | "
+                    f"{m['loss']['heldout_bios']['template']:.3f} | {m['qa_em']['seen_qa']['mean']:.2f} | "
+                    f"{m['qa_em']['heldout_qa']['mean']:.2f} | {m['qa_em']['unseen']['mean']:.2f} |")
+    att = report["name_attention"]
+    return f"""# Bundled demo pair
+
+Two tiny Llama models of one family (same tokenizer, same data, same steps; only the size differs),
+trained from scratch on synthetic biographies so that `python -m clues …` and the app work with no
+model hub. `clues.models.DEMO_LARGE` / `DEMO_SMALL` point here. Each folder has a model card
+(README.md); `build.json` holds the full build report (config, loss curves, every number).
+
+Rebuild (seeded; about {report['wall_s'] / 60:.0f} minutes on {report['threads']} CPU thread(s)):
+
+    python -m clues demo build --seed {report['seed']} --threads 2
+    python -m clues demo info
+
+| model | layers × hidden | parameters | size | loss on seen people's facts | loss on held-out template | QA EM seen | QA EM held-out | QA EM never seen |
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+At the word before the company in {att['texts']} never-seen biographies, the large model gives the
+name tokens {att['name_attention_large']} of its attention (layer-and-head mean), the small one
+{att['name_attention_small']}; a name token is among the top-5 contrast clues in
+{att['name_in_top5_share']:.0%} of them.
+
+The people of the continual-pretraining experiment, `clues.demo.experiment_people(n)`
+(= `generate_biographies(n, seed={report['experiment_seed']})`, n ≤ {EXPERIMENT_MAX}), are not in the pretraining data:
+their names are excluded from the pretraining people (seed {report['pretrain_seed']}).
+
+The models are tiny and synthetic: they know no world facts and only speak the biography and QA
+language of `clues.corpus`. They show the workflow; real pairs are needed to test the paper's claims.
 """

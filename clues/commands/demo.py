@@ -60,7 +60,7 @@ def run_info(args) -> int:
     for size, m in report["models"].items():
         spec = m["spec"]
         print(f"  {size:<6} {spec['layers']} layers × {spec['hidden']}, {m['parameters']:,} parameters, "
-              f"{m['bytes'] / 1e6:.1f} MB, held-out bio loss {m['loss']['heldout_bios']}, "
+              f"{m['bytes'] / 1e6:.1f} MB, loss on seen facts {m['loss']['seen_bios']['facts']}, "
               f"QA EM seen {m['qa_em']['seen_qa']['mean']:.2f} / held-out {m['qa_em']['heldout_qa']['mean']:.2f}")
     att = report["name_attention"]
     print(f"  attention to the name before the company: large {att['name_attention_large']}, "

@@ -1,0 +1,113 @@
+"""The bundled demo pair (assets/demo-models) and its builder (clues/demo.py, `clues demo …`)."""
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from clues import demo
+from clues.capture import tokenize
+from clues.cli import main
+from clues.errors import InputError
+from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
+
+
+@pytest.fixture(scope="module")
+def pair():
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    return load_model(DEMO_LARGE, device="cpu"), load_model(DEMO_SMALL, device="cpu")
+
+
+def test_committed_pair_is_one_family_and_large_is_larger(pair):
+    large, small = pair
+    assert large.model.config.model_type == small.model.config.model_type == "llama"
+    assert large.n_layers > small.n_layers and large.n_parameters > 2 * small.n_parameters
+    assert large.context_length >= 512 and small.context_length >= 512
+    assert Path(DEMO_LARGE, "tokenizer.json").read_bytes() == Path(DEMO_SMALL, "tokenizer.json").read_bytes()
+    text = "Ada Lovelace was born on December 10, 1815. She worked for the Analytical Engine Company."
+    assert large.tokenizer(text)["input_ids"] == small.tokenizer(text)["input_ids"]
+
+
+def test_committed_weights_are_float16_safetensors_and_small():
+    total = 0
+    for folder in (DEMO_LARGE, DEMO_SMALL):
+        files = sorted(p.name for p in Path(folder).iterdir())
+        assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= set(files)
+        assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+        with safe_open(str(Path(folder, "model.safetensors")), "pt") as handle:
+            assert {str(handle.get_slice(k).get_dtype()) for k in handle.keys()} == {"F16"}
+        total += sum(p.stat().st_size for p in Path(folder).iterdir())
+    assert total < 30e6
+
+
+def test_tokenizer_adds_bos_keeps_offsets_and_mask_is_one_token(pair):
+    tokenizer = pair[0].tokenizer
+    text = demo.experiment_people(3)[2].text
+    ids, offsets, special, tokens, _ = tokenize(tokenizer, text, None)
+    assert ids[0] == tokenizer.bos_token_id and special[0] and not special[1:].any()
+    for position, ((start, end), token_id) in enumerate(zip(offsets[1:], ids[1:].tolist())):
+        decoded = tokenizer.decode([token_id])
+        # the first word gets the prefix space the text does not have (as in Llama's tokenizer)
+        assert text[start:end] == (decoded[1:] if position == 0 else decoded)
+    for masked in ("_", " _"):
+        assert len(tokenizer(masked, add_special_tokens=False)["input_ids"]) == 1
+    assert tokenizer.pad_token and tokenizer.eos_token and tokenizer.unk_token
+
+
+def test_contrast_cli_opens_on_the_bundled_pair(capsys):
+    text = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. "
+            "He had a professional role at <company>Polaris Energy</company>.")
+    assert main(["contrast", "--text", text, "--top-k", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["large"] == DEMO_LARGE and out["small"] == DEMO_SMALL and out["level"] == "token"
+    assert len(out["top"]) == 3 and {"name", "company"} <= {t["field"] for t in out["tokens"]}
+
+
+def test_experiment_people_never_in_pretraining():
+    excluded = demo.experiment_names()
+    pretraining = {p.name for p in demo.pretraining_people(2200)}
+    assert len(pretraining) == 2200 and not pretraining & excluded
+    for n in (1, 7, 300, 2000, demo.EXPERIMENT_MAX):
+        assert {p.name for p in demo.experiment_people(n)} <= excluded
+    with pytest.raises(InputError, match="experiment people"):
+        demo.experiment_people(demo.EXPERIMENT_MAX + 1)
+
+
+def test_documents_hold_qa_pairs_of_qa_people_only():
+    config = demo.BuildConfig(people=30, valid_people=5)
+    people = demo.split_people(config)
+    docs = demo.epoch_documents(people, config, random.Random(0))
+    joined = "\n\n".join(docs)
+    for person in people.pretraining:
+        assert person.value("company") in joined and person.name in joined
+    for person in people.bio_only + people.valid:
+        assert f"{person.name}?" not in joined
+    for person in people.valid:
+        assert person.name not in joined
+    assert "What is the birth city of " in joined and "\nAnswer: " in joined
+    first = people.qa[0]
+    assert f"Which company did {first.name} work for?\nAnswer: {first.value('company')}" in joined
+
+
+def test_quick_build_end_to_end(tmp_path, capsys):
+    out = tmp_path / "pair"
+    assert main(["demo", "build", "--quick", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quick"] and set(report["models"]) == {"small", "large"}
+    assert {"seen_qa", "heldout_qa", "unseen"} <= set(report["models"]["large"]["qa_em"])
+    large, small = load_model(str(out / "large"), device="cpu"), load_model(str(out / "small"), device="cpu")
+    assert large.n_parameters > small.n_parameters
+    assert (out / "large" / "README.md").read_text().startswith("# clues demo model — large")
+    assert main(["contrast", "--large", str(out / "large"), "--small", str(out / "small"),
+                 "--text", "Ana Silva worked for Polaris Energy.", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "info", "--out", str(out)]) == 0
+    assert "parameters" in capsys.readouterr().out
+
+
+def test_info_without_a_build_is_one_clear_error(tmp_path, capsys):
+    assert main(["demo", "info", "--out", str(tmp_path)]) == 2
+    assert "demo build" in capsys.readouterr().err

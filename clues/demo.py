@@ -1,8 +1,10 @@
 """Build the bundled demo pair: two tiny Llama models of one family, trained here from scratch.
 
-Both models share one byte-level BPE tokenizer trained on the generated corpus and learn from the
-same data for the same number of steps; only their size differs (2 × 128 vs 6 × 256), so the
-large one should learn the far facts better and, as the paper claims, attend more to the name.
+Both models share one byte-level BPE tokenizer trained on the generated corpus and read the same
+data stream (same order); they differ in size (2 × 128 vs 6 × 256) and in steps: at this scale the
+small model memorised facts about as fast per step as the large one in development runs (same data,
+same steps: QA exact match 0.06 vs 0.10), so the large one gets 2.5× the steps to know clearly more,
+as a large model of a real family does. What the demo shows is whether it also attends more to the name.
 
 The data: biographies of "pretraining people" (`generate_biographies(…, seed=PRETRAIN_SEED)`,
 varied templates, re-rendered every epoch) mixed with QA pairs about them in the evaluation's
@@ -60,7 +62,8 @@ class BuildConfig:
     qa_holdout: float = 0.2  # share of them whose QA pairs are left out
     valid_people: int = 200  # people kept out of the data entirely (eval loss)
     vocab_size: int = 2048
-    steps: int = 1600
+    small_steps: int = 800
+    large_steps: int = 2000
     batch_size: int = 16
     lr: float = 2e-3
     warmup: float = 0.05
@@ -72,12 +75,11 @@ class BuildConfig:
     small: ModelSpec = field(default_factory=lambda: ModelSpec(2, 128, 4, 384))
     large: ModelSpec = field(default_factory=lambda: ModelSpec(6, 256, 8, 768))
     max_positions: int = 512
-    bf16: bool = False  # bfloat16 autocast, only on CPUs with native bfloat16 (avx512_bf16 / amx)
 
 
-QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, steps=6, batch_size=8, eval_people=4,
+QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, small_steps=4, large_steps=6, batch_size=8, eval_people=4,
                     probe_texts=3, small=ModelSpec(1, 32, 2, 64), large=ModelSpec(2, 48, 4, 96),
-                    max_positions=512, bf16=False)
+                    max_positions=512)
 
 
 # ---------------------------------------------------------------- people
@@ -238,38 +240,28 @@ def batch_stream(people: People, tokenizer, config: BuildConfig, seed: int):
         epoch += 1
 
 
-def learning_rate(step: int, config: BuildConfig) -> float:
+def learning_rate(step: int, steps: int, config: BuildConfig) -> float:
     """Linear warm-up, then cosine down to a tenth."""
-    warm = max(1, int(config.warmup * config.steps))
+    warm = max(1, int(config.warmup * steps))
     if step < warm:
         return config.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, config.steps - warm)
+    progress = (step - warm) / max(1, steps - warm)
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def train_model(model, batches, config: BuildConfig, log: Callable[[str], None], label: str) -> dict:
+def train_model(model, batches, config: BuildConfig, steps: int, log: Callable[[str], None], label: str) -> dict:
     """Plain AdamW loop; returns the loss curve (every 10 steps), tokens seen, epochs and wall time."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.95))
-    autocast = config.bf16 and native_bf16()
     model.train()
     start, curve, recent, tokens, epoch, widest = time.perf_counter(), [], [], 0, 0, 0
-    for step in range(config.steps):
+    for step in range(steps):
         epoch, batch = next(batches)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = model(**batch).loss
+            group["lr"] = learning_rate(step, steps, config)
+        loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -277,14 +269,14 @@ def train_model(model, batches, config: BuildConfig, log: Callable[[str], None],
         tokens += int(batch["attention_mask"].sum())
         widest = max(widest, batch["input_ids"].shape[1])
         recent.append(loss.item())
-        if (step + 1) % 10 == 0 or step + 1 == config.steps:
+        if (step + 1) % 10 == 0 or step + 1 == steps:
             curve.append([step + 1, sum(recent) / len(recent)])
             recent = []
         if (step + 1) % 100 == 0:
-            log(f"{label}: step {step + 1}/{config.steps} loss {curve[-1][1]:.3f} "
+            log(f"{label}: step {step + 1}/{steps} loss {curve[-1][1]:.3f} "
                 f"({time.perf_counter() - start:.0f} s)")
     model.eval()
-    return {"steps": config.steps, "tokens": tokens, "epochs": epoch + 1, "bf16_autocast": autocast,
+    return {"steps": steps, "tokens": tokens, "epochs": epoch + 1,
             "longest_row": widest,
             "wall_s": round(time.perf_counter() - start, 1), "final_train_loss": round(curve[-1][1], 4),
             "loss_curve": curve}
@@ -399,7 +391,8 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
               "vocab_size": len(tokenizer), "models": {}}
     for size in ("small", "large"):
         model = make_model(getattr(config, size), tokenizer, config, seed)
-        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, log, size)
+        steps = getattr(config, f"{size}_steps")
+        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, steps, log, size)
         save_model(model, tokenizer, out / size)
         stats["parameters"] = sum(p.numel() for p in model.parameters())
         report["models"][size] = stats
@@ -478,9 +471,10 @@ clues app and CLI work offline. It is the {size} half of a same-family pair
   field per row, joined by blank lines like the k-shot prompts.
 - {p['bio_only']:,} people ({c['qa_holdout']:.0%}) have biographies but no QA pairs (held-out QA people);
   {p['valid']} more are in no data at all (eval loss).
-- {m['steps']} steps of {c['batch_size']} rows ({m['tokens']:,} tokens, {m['epochs']} epochs), AdamW (lr {c['lr']},
+- {m['steps']} steps (the other model: {other['steps']}; same data stream, so the first {min(m['steps'], other['steps'])}
+  batches are identical) of {c['batch_size']} rows ({m['tokens']:,} tokens, {m['epochs']} epochs), AdamW (lr {c['lr']},
   betas 0.9/0.95, weight decay {c['weight_decay']}), {c['warmup']:.0%} warm-up then cosine to lr/10, grad clip 1.0,
-  bfloat16 autocast: {m['bf16_autocast']}. Training wall time {m['wall_s']} s (whole build, both models and
+  float32. Training wall time {m['wall_s']} s (whole build, both models and
   measurements: {report['wall_s']} s).
 
 ## Measured
@@ -527,10 +521,11 @@ def pair_readme(report: dict) -> str:
     att = report["name_attention"]
     return f"""# Bundled demo pair
 
-Two tiny Llama models of one family (same tokenizer, same data, same steps; only the size differs),
-trained from scratch on synthetic biographies so that `python -m clues …` and the app work with no
-model hub. `clues.models.DEMO_LARGE` / `DEMO_SMALL` point here. Each folder has a model card
-(README.md); `build.json` holds the full build report (config, loss curves, every number).
+Two tiny Llama models of one family (same tokenizer, same data stream; the large one is 8× bigger
+and trained {report['models']['large']['steps']} steps, the small one {report['models']['small']['steps']}), trained from scratch on
+synthetic biographies so that `python -m clues …` and the app work with no model hub.
+`clues.models.DEMO_LARGE` / `DEMO_SMALL` point here. Each folder has a model card (README.md);
+`build.json` holds the full build report (config, loss curves, every number).
 
 Rebuild (seeded; about {report['wall_s'] / 60:.0f} minutes on {report['threads']} CPU thread(s)):
 

@@ -505,8 +505,11 @@ clues in {att['name_in_top5_share']:.0%}.
 It can show the workflow end to end with no hub: attention maps, the large-vs-small contrast on
 biographies, augmentation, continual pretraining and QA on these templates. It is tiny and
 synthetic: it knows no world facts, speaks only the biography and QA language above, and its
-attention patterns need not match those of real LMs. Use a real pair (GPT-2, Pythia, Qwen …) to
-test the paper's claims.
+attention patterns need not match those of real LMs. QA about people known only from their
+biographies is near chance (the held-out QA row), so after continual pretraining on new people
+expect the loss on their facts to move long before QA exact match does. The small model also had
+fewer steps than the large one, so the pair differs in training as well as in size. Use a real
+pair (GPT-2, Pythia, Qwen …) to test the paper's claims.
 """
 
 
@@ -521,8 +524,8 @@ def pair_readme(report: dict) -> str:
     att = report["name_attention"]
     return f"""# Bundled demo pair
 
-Two tiny Llama models of one family (same tokenizer, same data stream; the large one is 8× bigger
-and trained {report['models']['large']['steps']} steps, the small one {report['models']['small']['steps']}), trained from scratch on
+Two tiny Llama models of one family (same tokenizer, same data stream; the large one has
+{report['models']['large']['parameters'] / report['models']['small']['parameters']:.1f}× the parameters and trained {report['models']['large']['steps']} steps, the small one {report['models']['small']['steps']}), trained from scratch on
 synthetic biographies so that `python -m clues …` and the app work with no model hub.
 `clues.models.DEMO_LARGE` / `DEMO_SMALL` point here. Each folder has a model card (README.md);
 `build.json` holds the full build report (config, loss curves, every number).

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Install what clues needs. `--dev` adds the test tools and Debian's Chromium for the browser test.
+# Create the virtual environment .venv and install clues into it (works where the system Python is
+# externally managed, PEP 668). `--dev` adds the test tools, ruff, and Debian's Chromium for the
+# browser test. Run it again at any time: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" -r requirements.txt
 if [ "${1:-}" = "--dev" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  "${PIP[@]}" -r requirements-dev.txt
   if ! command -v chromium >/dev/null 2>&1; then
     # Playwright cannot download its own browser here: the browser test drives Debian's.
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
   fi
 fi
-python3 -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# Editable, so the app and tests run on this checkout; `pip install .` gives the same package.
+"${PIP[@]}" --no-deps -e .

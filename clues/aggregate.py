@@ -58,15 +58,3 @@ def layer_map(maps: AttentionMaps, layer: int, head: int | None = None) -> torch
     if maps.per_layer is None:
         raise InputError("Per-layer maps were not captured: capture with per_layer=True.")
     return maps.per_layer[layer]
-
-
-def received_attention(matrix: torch.Tensor) -> torch.Tensor:
-    """[T] importance of each key token k: the mean over queries q ≥ k of matrix[q, k].
-
-    This is a COLUMN mean of the causal map: the attention a token receives from itself and
-    every later token. (Summing a row instead gives 1 for every token, since softmax rows sum
-    to 1; averaging it gives ≈ 1/(i+1) for any model — the mistake to avoid.)
-    """
-    size = matrix.shape[-1]
-    attending = torch.arange(size, 0, -1, dtype=matrix.dtype, device=matrix.device)  # T-k queries see k
-    return matrix.sum(dim=-2) / attending

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from clues.errors import InputError
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
 
 DROP_STYLES = ("space", "remove", "mask")
 DROP_STYLE_HELP = {
@@ -62,7 +63,7 @@ def no_dropout(ranks: np.ndarray, alpha: float, beta: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Mode:
     name: str
-    ranking: str | None  # which score ranks the units: "contrast", "large", "small", or None
+    ranking: str | None  # what ranks the units: "contrast", "large", "small", "position", or None
     probability: Callable[[np.ndarray, float, float], np.ndarray]
     description: str
 
@@ -74,6 +75,8 @@ MODES: dict[str, Mode] = {
                       "ranked by the trained model's own received attention"),
     "contrast": Mode("contrast", "contrast", dropout_probability,
                      "ranked by received attention of the large minus the small model"),
+    "position": Mode("position", "position", dropout_probability,
+                     "control: ranked by position in the text, earliest first (no attention at all)"),
 }
 
 
@@ -88,6 +91,18 @@ def validate(alpha: float, beta: float, copies: int, style: str, mode: str | Non
         raise InputError(f"copies = {copies}: give between 0 and 1000 augmented copies per text (the paper uses 10).")
     if style not in DROP_STYLES:
         raise InputError(f"Unknown drop style {style!r}; choose one of {', '.join(DROP_STYLES)}.")
+
+
+def parse_condition(condition: str, default_importance: str = DEFAULT_IMPORTANCE) -> tuple[str, str]:
+    """A training condition is a mode, optionally with the importance that ranks it:
+    "contrast" (the default importance) or "contrast:paper_mean". Returns (mode, importance)."""
+    mode, _, importance = str(condition).partition(":")
+    if mode not in MODES:
+        raise InputError(f"Unknown condition {condition!r}; use one of {', '.join(MODES)}, "
+                         "optionally with an importance as in contrast:paper_mean.")
+    importance = importance or default_importance
+    check_importance(importance)
+    return mode, importance
 
 
 def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float) -> np.ndarray:
@@ -204,13 +219,22 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def ranked_from_clues(result, by: str = "contrast") -> RankedText:
-    """Rank the units of a ContrastResult by contrast, or by one model's importance ("large"/"small")."""
-    if by not in ("contrast", "large", "small"):
-        raise InputError(f"Unknown ranking {by!r}; use contrast, large or small.")
+    """Rank the units of a ContrastResult by contrast, by one model's importance ("large"/"small"),
+    or by position ("position": earliest first).
+
+    One rule for what is never dropped: whatever the ContrastResult left out of its ranking
+    (special tokens, the attention sink at position 0, blanks) and punctuation.
+    """
+    if by not in ("contrast", "large", "small", "position"):
+        raise InputError(f"Unknown ranking {by!r}; use contrast, large, small or position.")
     text = result.large_maps.text
     spans = [_strip_span(text, c.start, c.end) for c in result.clues]
-    droppable = np.array([not c.special and not c.punctuation and e > s for c, (s, e) in zip(result.clues, spans)])
-    scores = np.array([getattr(c, by) for c in result.clues], dtype=np.float64)
+    droppable = np.array([c.rank is not None and not c.punctuation and e > s
+                          for c, (s, e) in zip(result.clues, spans)], dtype=bool)
+    if by == "position":
+        scores = -np.arange(len(result.clues), dtype=np.float64)
+    else:
+        scores = np.array([getattr(c, by) for c in result.clues], dtype=np.float64)
     return _ranked(text, spans, droppable, scores, [c.field for c in result.clues])
 
 
@@ -260,9 +284,11 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
 # ---- whole corpora ----------------------------------------------------------------------
 
 def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",
+                importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE,
                 progress: bool = False) -> list[RankedText]:
     """Rank every text's units as `mode` needs: by contrast (both models), by one model's own
-    attention, or not at all (none/random: the small model's tokens, or words without a model).
+    attention, by position (the small model's tokens, earliest first, with the same exclusions),
+    or not at all (none/random: the small model's tokens, or words without a model).
 
     texts: TaggedText items (clean text + field spans).
     """
@@ -273,7 +299,8 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
     validate(0.0, 0.0, 0, "space", mode)
     if ranking == "small" and attention_of == "large":
         ranking = "large"
-    needs = {"contrast": (large, small), "small": (small,), "large": (large,)}.get(ranking, ())
+    needs = {"contrast": (large, small), "small": (small,), "large": (large,),
+             "position": (small or large,)}.get(ranking, ())
     if any(m is None for m in needs):
         raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
     ranked = []
@@ -284,21 +311,24 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
             continue
         first = capture_attention(needs[0], item.text)
         second = capture_attention(needs[1], item.text) if len(needs) > 1 else first
-        result = contrast_maps(first, second, spans=item.spans, skip_first=False)
+        result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
         # For one model's own attention both maps are that model's, and its importance is "large".
-        ranked.append(ranked_from_clues(result, "contrast" if ranking == "contrast" else "large"))
+        by = ranking if ranking in ("contrast", "position") else "large"
+        ranked.append(ranked_from_clues(result, by))
     return ranked
 
 
 def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05, copies: int = 10,
                    seed: int = 0, style: str = "space", mask_text: str = "_", large=None, small=None,
-                   attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False):
+                   attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False,
+                   importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
     """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original)."""
     import pandas as pd
 
     validate(alpha, beta, copies, style, mode)
     if ranked is None:
-        ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of, progress=progress)
+        ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of,
+                             importance=importance, distance=distance, progress=progress)
     probabilities = [MODES[mode].probability(r.ranks, alpha, beta) for r in ranked]
     # mode "none" still writes K (identical) copies, so every condition trains for the same steps.
     augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)

@@ -1,7 +1,8 @@
 """Importance, contrast and ranking: which tokens the large model attends to more than the small.
 
-importance(token k) = attention k RECEIVES, averaged over layers and heads and over the queries
-q ≥ k (`aggregate.received_attention`). contrast = importance(large) − importance(small), on
+importance(token k) = attention k RECEIVES from the later tokens, averaged over layers and heads
+and summarised by a named definition (`clues.importance`: total by default, the paper's mean one
+flag away). contrast = importance(large) − importance(small), on
 the same text. When the two tokenizers agree the comparison is token by token; otherwise both
 are summed per word (aligned by character offsets), so any two causal LMs can be contrasted.
 """
@@ -15,9 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from clues.aggregate import aggregate, layer_map, received_attention
+from clues.aggregate import aggregate, layer_map
 from clues.capture import AttentionMaps, capture_attention
 from clues.errors import InputError
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance, received_attention
 
 PUNCTUATION = set(string.punctuation) | {"“", "”", "‘", "’", "–", "—", "…"}
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -47,6 +49,8 @@ class ContrastResult:
     aggregation: str
     large_maps: AttentionMaps
     small_maps: AttentionMaps
+    importance: str = DEFAULT_IMPORTANCE  # which definition of received attention ranked it
+    distance: int = DEFAULT_DISTANCE
 
     def ranked(self) -> list[Clue]:
         return sorted((c for c in self.clues if c.rank is not None), key=lambda c: c.rank)
@@ -71,11 +75,12 @@ def is_punctuation(text: str) -> bool:
     return bool(stripped) and all(ch in PUNCTUATION for ch in stripped)
 
 
-def importance(maps: AttentionMaps, aggregation: str = "mean", layer: int | None = None,
-               head: int | None = None) -> torch.Tensor:
-    """[T] received attention of each token under the chosen view."""
+def token_importance(maps: AttentionMaps, aggregation: str = "mean", layer: int | None = None,
+               head: int | None = None, *, definition: str = DEFAULT_IMPORTANCE,
+               distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
+    """[T] received attention of each token under the chosen view and importance definition."""
     matrix = layer_map(maps, layer, head) if layer is not None else aggregate(maps, aggregation)
-    return received_attention(matrix)
+    return received_attention(matrix, definition, distance)
 
 
 def word_units(text: str) -> list[tuple[int, int]]:
@@ -115,10 +120,12 @@ def same_tokens(a: AttentionMaps, b: AttentionMaps) -> bool:
 
 def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, aggregation: str = "mean",
                   layer: int | None = None, skip_first: bool = True, skip_special: bool = True,
-                  spans=(), level: str = "auto") -> ContrastResult:
+                  spans=(), level: str = "auto", importance: str = DEFAULT_IMPORTANCE,
+                  distance: int = DEFAULT_DISTANCE) -> ContrastResult:
     """Rank the units of a text by importance(large) − importance(small)."""
-    large_importance = importance(large, aggregation, layer)
-    small_importance = importance(small, aggregation, layer)
+    check_importance(importance)
+    large_importance = token_importance(large, aggregation, layer, definition=importance, distance=distance)
+    small_importance = token_importance(small, aggregation, layer, definition=importance, distance=distance)
     use_tokens = level == "token" or (level == "auto" and same_tokens(large, small))
     if level == "token" and not same_tokens(large, small):
         raise InputError("The two models tokenize this text differently; compare per word instead.")
@@ -129,7 +136,8 @@ def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, aggregation: st
     _mark_fields(clues, spans)
     sinks = _sink_units(large, small, use_tokens) if skip_first else set()
     _rank(clues, sinks=sinks, skip_special=skip_special)
-    return ContrastResult(clues, "token" if use_tokens else "word", aggregation, large, small)
+    return ContrastResult(clues, "token" if use_tokens else "word", aggregation, large, small,
+                          importance, distance)
 
 
 def _token_clues(maps: AttentionMaps, large: np.ndarray, small: np.ndarray) -> list[Clue]:
@@ -213,10 +221,12 @@ def unit_before(result: ContrastResult, char_position: int) -> int | None:
 
 def contrast_text(large, small, text: str, *, aggregation: str = "mean", skip_first: bool = True,
                   skip_special: bool = True, per_layer: bool = False, heads_of_layer: int | None = None,
-                  rollout: bool = False, spans=()) -> ContrastResult:
+                  rollout: bool = False, spans=(), importance: str = DEFAULT_IMPORTANCE,
+                  distance: int = DEFAULT_DISTANCE) -> ContrastResult:
     """Capture both models on `text` (clean text; pass tagged fields as `spans`) and contrast."""
     options = dict(per_layer=per_layer, heads_of_layer=heads_of_layer, rollout=rollout or aggregation == "rollout")
     large_maps = capture_attention(large, text, **options)
     small_maps = capture_attention(small, text, **options)
     return contrast_maps(large_maps, small_maps, aggregation=aggregation, skip_first=skip_first,
-                         skip_special=skip_special, spans=spans)
+                         skip_special=skip_special, spans=spans, importance=importance,
+                         distance=distance)

@@ -22,6 +22,7 @@ import numpy as np
 
 from clues import FIELDS
 from clues.errors import InputError
+from clues.importance import DEFAULT_IMPORTANCE
 
 FACT_FIELDS = FIELDS[1:]
 FAR_FIELDS = ("university", "major", "company")
@@ -34,7 +35,8 @@ class ExperimentConfig:
     small: str | None = None
     people: int = 100  # test people, new to the model
     validation_people: int = 50  # for choosing α and β (only with select)
-    conditions: tuple[str, ...] = ("none", "random", "attention", "contrast")
+    conditions: tuple[str, ...] = ("none", "random", "position", "attention", "contrast", "contrast:paper_mean")
+    importance: str = DEFAULT_IMPORTANCE  # for conditions that name none (e.g. "contrast")
     alpha: float = 0.7
     beta: float = 0.05
     select: bool = False
@@ -53,11 +55,10 @@ class ExperimentConfig:
     max_active: int = 1  # training runs at once on one device (raise it to run seeds side by side)
 
     def validate(self) -> None:
-        from clues.augment import MODES, validate
+        from clues.augment import parse_condition, validate
 
-        unknown = [c for c in self.conditions if c not in MODES]
-        if unknown:
-            raise InputError(f"Unknown condition(s) {', '.join(unknown)}; use some of {', '.join(MODES)}.")
+        for condition in self.conditions:
+            parse_condition(condition, self.importance)
         validate(self.alpha, self.beta, self.copies, self.style)
         if self.people < 4:
             raise InputError(f"people = {self.people}: give at least 4 people (the QA shots come from the others).")
@@ -124,11 +125,12 @@ def _write_people(path: Path, people) -> str:
     return str(path)
 
 
-def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, mode: str, alpha: float,
+def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, condition: str, alpha: float,
                      beta: float, seed: int, folder: Path, label: str) -> int:
-    from clues.augment import augment_corpus
+    from clues.augment import augment_corpus, parse_condition
     from clues.train import TrainConfig, train
 
+    mode, importance = parse_condition(condition, config.importance)
     frame = augment_corpus(corpus, mode, alpha=alpha, beta=beta, copies=config.copies, seed=seed,
                            style=config.style, ranked=ranked)
     data = folder / f"{label}.csv"
@@ -137,7 +139,8 @@ def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, mo
                            lr=config.lr, batch_size=config.batch_size, seed=seed, name=label,
                            eval_shots=config.shots, eval_max_people=None, store_path=config.store_path,
                            max_active=config.max_active,
-                           extra={"experiment": str(folder), "condition": mode, "alpha": alpha, "beta": beta,
+                           extra={"experiment": str(folder), "condition": condition, "mode": mode,
+                                  "importance": importance, "alpha": alpha, "beta": beta,
                                   "style": config.style, "copies": config.copies})
     return train(settings)
 
@@ -177,7 +180,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     test_csv = _write_people(folder / "test-people.csv", test)
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")
-    ranked_test = {m: rank_corpus(test, m, large=large, small=small) for m in config.conditions}
+    ranked_test = {c: _rank(test, c, config, large, small) for c in config.conditions}
     settings = {m: (config.alpha, config.beta) for m in config.conditions}
     selection = {}
     if config.select and validation:
@@ -187,7 +190,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     for seed in config.seeds:
         for mode in config.conditions:
             alpha, beta = settings[mode]
-            label = f"experiment-{mode}-seed{seed}"
+            label = f"experiment-{mode.replace(':', '-')}-seed{seed}"
             _log(progress, f"training {label} (α={alpha}, β={beta}, style={config.style})")
             run_id = _train_condition(config, test, test_csv, ranked_test[mode], mode, alpha, beta, seed,
                                       folder, label)
@@ -197,6 +200,13 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
                "summary": summarise(store, runs), "seconds": time.time() - started}
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def _rank(people, condition: str, config: ExperimentConfig, large, small):
+    from clues.augment import parse_condition, rank_corpus
+
+    mode, importance = parse_condition(condition, config.importance)
+    return rank_corpus(people, mode, large=large, small=small, importance=importance)
 
 
 def merge_results(paths) -> dict:
@@ -223,7 +233,7 @@ def _select(config, large, small, validation, folder: Path, progress: bool) -> d
     for mode in config.conditions:
         if mode == "none":
             continue
-        ranked = rank_corpus(validation, mode, large=large, small=small)
+        ranked = _rank(validation, mode, config, large, small)
         grid = [(a, 0.0) for a in config.alphas] if mode == "random" else \
             [(a, b) for a in config.alphas for b in config.betas]
         scores = []

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clues.aggregate import received_attention
+from clues.importance import received_attention
 from clues.capture import capture_attention
 from clues.errors import InputError
 from clues.models import load_model
@@ -96,7 +96,7 @@ def test_received_attention_is_a_column_mean(loaded):
     maps = capture_attention(loaded, TEXT)
     size = maps.n_tokens
     expected = torch.tensor([maps.mean[k:, k].mean().item() for k in range(size)])
-    torch.testing.assert_close(received_attention(maps.mean), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(received_attention(maps.mean, "paper_mean"), expected, atol=1e-6, rtol=0)
 
 
 def test_offsets_point_into_the_text(loaded):

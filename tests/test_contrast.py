@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from clues.aggregate import received_attention
+from clues.importance import received_attention
 from clues.contrast import contrast_text, query_rows, unit_before, word_units
 from clues.models import load_model
 from clues.text import parse_tagged
@@ -26,13 +26,15 @@ def pair(tmp_path_factory):
 def test_received_attention_by_hand():
     # rows are queries; column k receives A[k:, k]
     matrix = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]])
-    torch.testing.assert_close(received_attention(matrix), torch.tensor([1.7 / 3, 0.7 / 2, 0.6]))
+    torch.testing.assert_close(received_attention(matrix, "paper_mean"), torch.tensor([1.7 / 3, 0.7 / 2, 0.6]))
+    torch.testing.assert_close(received_attention(matrix, "total"), torch.tensor([0.7, 0.2, 0.0]))
+    torch.testing.assert_close(received_attention(matrix, "far_mean", 2), torch.tensor([0.2, 0.0, 0.0]))
 
 
 def test_contrast_is_not_the_row_sum_mistake(pair):
     """Summing over the key axis gives ≈1/(i+1) for any model: that contrast would be noise."""
     item = parse_tagged(TAGGED)
-    result = contrast_text(*pair, item.text, spans=item.spans)
+    result = contrast_text(*pair, item.text, spans=item.spans, importance="paper_mean")
     large_map, small_map = result.large_maps.mean, result.small_maps.mean
     positions = torch.arange(1, large_map.shape[0] + 1, dtype=torch.float32)
     row_sum_large = large_map.sum(-1) / positions  # the authors' public code
@@ -82,7 +84,7 @@ def test_different_tokenizers_compare_per_word(tmp_path):
     assert result.level == "word"
     assert [(c.start, c.end) for c in result.clues] == word_units(text)
     # word importance is the sum of its tokens': nothing is lost or counted twice
-    large_tokens = received_attention(result.large_maps.mean)
+    large_tokens = received_attention(result.large_maps.mean, result.importance)
     content = ~result.large_maps.special
     assert np.isclose(sum(c.large for c in result.clues), float(large_tokens[content].sum()), atol=1e-5)
     assert all(c.rank is not None for c in result.clues)  # BOS absorbs the sink; nothing is left out

@@ -11,7 +11,10 @@ def register(subparsers) -> None:
     parser.add_argument("--model", help="model to train (default: the small one)")
     parser.add_argument("--people", type=int, default=100, help="test people (default 100)")
     parser.add_argument("--validation-people", type=int, default=50)
-    parser.add_argument("--conditions", nargs="+", default=["none", "random", "attention", "contrast"])
+    parser.add_argument("--conditions", nargs="+",
+                        default=["none", "random", "position", "attention", "contrast", "contrast:paper_mean"],
+                        help="modes, each optionally with its importance (contrast:paper_mean)")
+    parser.add_argument("--importance", default="total", help="importance for conditions that name none")
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--beta", type=float, default=0.05)
     parser.add_argument("--select", action="store_true", help="choose α/β on the validation people")
@@ -44,7 +47,7 @@ def run(args) -> int:
         return 0
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
                               validation_people=args.validation_people if args.select else 0,
-                              conditions=tuple(args.conditions), alpha=args.alpha, beta=args.beta,
+                              conditions=tuple(args.conditions), importance=args.importance, alpha=args.alpha, beta=args.beta,
                               select=args.select, copies=args.copies, style=args.style, epochs=args.epochs,
                               lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds), shots=args.shots,
                               out=args.out, store_path=args.store, max_active=args.max_active)

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from clues.aggregate import aggregate, layer_map, received_attention
+from clues.aggregate import aggregate, layer_map
 from clues.capture import AttentionMaps
 from clues.contrast import ContrastResult, contrast_maps, query_rows, token_to_unit, unit_before
 from clues.errors import InputError

@@ -6,7 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
 from clues.errors import InputError, ModelLoadError
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE
 
 
 def register(subparsers) -> None:
@@ -16,6 +18,7 @@ def register(subparsers) -> None:
     _text_arguments(contrast)
     contrast.add_argument("--top-k", type=int, default=10, help="how many top clues to list (default 10)")
     contrast.add_argument("--aggregation", default="mean", help="mean | max | rollout (default mean)")
+    _importance_arguments(contrast)
     contrast.add_argument("--keep-first", action="store_true",
                           help="rank the first position too (left out by default: it is the attention sink)")
     contrast.add_argument("--json", action="store_true", help="print JSON")
@@ -25,7 +28,8 @@ def register(subparsers) -> None:
     _model_pair_arguments(augment)
     augment.add_argument("--input", required=True, help="tagged CSV with a `text` column")
     augment.add_argument("--out", required=True, help="output CSV (columns text, source, copy)")
-    augment.add_argument("--mode", default="contrast", help="none | random | attention | contrast")
+    augment.add_argument("--mode", default="contrast", help="none | random | position | attention | contrast")
+    _importance_arguments(augment)
     augment.add_argument("--alpha", type=float, default=0.7, help="α, the highest drop probability (0–1)")
     augment.add_argument("--beta", type=float, default=0.05, help="β, how fast p(r) rises with rank (≥ 0)")
     augment.add_argument("--copies", type=int, default=10, help="augmented copies per text (plus the original)")
@@ -37,6 +41,29 @@ def register(subparsers) -> None:
     augment.add_argument("--max-rows", type=int, default=None)
     augment.add_argument("--json", action="store_true", help="print a JSON summary")
     augment.set_defaults(func=run_augment)
+
+    quality = subparsers.add_parser(
+        "clue-quality", help="does each ranking find a field (the name) beyond what its position gives? "
+        "share in the top-k, first rank and top-k position, on the texts as given and moved")
+    _model_pair_arguments(quality)
+    quality.add_argument("--input", help="tagged CSV with a `text` column (default: 100 generated biographies)")
+    quality.add_argument("--field", default="name", help="the field a clue should belong to (default name)")
+    quality.add_argument("--top-k", type=int, default=5, help="how many top clues to look at (default 5)")
+    quality.add_argument("--distance", type=int, default=DEFAULT_DISTANCE,
+                         help=f"far_mean: queries at least this many tokens later (default {DEFAULT_DISTANCE})")
+    quality.add_argument("--prefix", default=NEUTRAL_PREFIX, help="the neutral sentence put before each text")
+    quality.add_argument("--max-rows", type=int, default=None)
+    quality.add_argument("--json", action="store_true", help="print JSON")
+    quality.set_defaults(func=run_clue_quality)
+
+
+def _importance_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--importance", default=DEFAULT_IMPORTANCE, choices=list(IMPORTANCE),
+                        help="how received attention is summarised: " + "; ".join(
+                            f"{d.name} = {d.label}" for d in IMPORTANCE.values())
+                        + f" (default {DEFAULT_IMPORTANCE}; paper_mean is the paper's wording)")
+    parser.add_argument("--distance", type=int, default=DEFAULT_DISTANCE,
+                        help=f"far_mean: queries at least this many tokens later (default {DEFAULT_DISTANCE})")
 
 
 def _model_pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,17 +134,20 @@ def run_contrast(args) -> int:
     item = read_text_argument(args)
     large, small = load_pair(args)
     result = contrast_text(large, small, item.text, aggregation=args.aggregation,
-                           skip_first=not args.keep_first, spans=item.spans)
+                           skip_first=not args.keep_first, spans=item.spans, importance=args.importance,
+                           distance=args.distance)
     notes = result.large_maps.notes + result.small_maps.notes
     if args.json:
         print_json({"large": large.ref, "small": small.ref, "level": result.level,
-                    "aggregation": result.aggregation, "text": item.text, "notes": notes,
+                    "aggregation": result.aggregation, "importance": result.importance,
+                    "distance": result.distance, "text": item.text, "notes": notes,
                     "top": [_record(c) for c in result.top(args.top_k)],
                     "tokens": [_record(c) for c in result.clues]})
         return 0
     for note in notes:
         print(f"note: {note}")
-    print(f"large: {large.ref}\nsmall: {small.ref}\ncompared per {result.level}\n")
+    print(f"large: {large.ref}\nsmall: {small.ref}\ncompared per {result.level}\n"
+          f"importance: {result.importance} ({IMPORTANCE[result.importance].label})\n")
     print(f"{'rank':>4}  {'token':<18} {'field':<10} {'large':>9} {'small':>9} {'contrast':>9}")
     for clue in result.top(args.top_k):
         print(f"{clue.rank:>4}  {clue.text!r:<18} {clue.field or '-':<10} "
@@ -142,7 +172,8 @@ def run_augment(args) -> int:
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
     needs_models = MODES[args.mode].ranking is not None or args.large or args.small
     large, small = load_pair(args) if needs_models else (None, None)
-    ranked = rank_corpus(texts, args.mode, large=large, small=small, attention_of=args.attention_of, progress=True)
+    ranked = rank_corpus(texts, args.mode, large=large, small=small, attention_of=args.attention_of,
+                         importance=args.importance, distance=args.distance, progress=True)
     frame = augment_corpus(texts, args.mode, alpha=args.alpha, beta=args.beta, copies=args.copies, seed=args.seed,
                            style=args.style, mask_text=args.mask_text, ranked=ranked)
     out = Path(args.out)
@@ -150,6 +181,7 @@ def run_augment(args) -> int:
     frame.to_csv(out, index=False)
     probabilities = [MODES[args.mode].probability(r.ranks, args.alpha, args.beta) for r in ranked]
     stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": len(frame), "mode": args.mode,
+             "importance": args.importance if MODES[args.mode].ranking in ("contrast", "small", "large") else None,
              "alpha": args.alpha, "beta": args.beta, "copies": args.copies, "style": args.style,
              **summary(ranked, probabilities)}
     if args.json:
@@ -157,4 +189,28 @@ def run_augment(args) -> int:
     else:
         print(f"wrote {len(frame)} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
               f"expected drop rate {stats['expected_drop_rate']:.3f}")
+    return 0
+
+
+def run_clue_quality(args) -> int:
+    from clues.cli import print_json
+    from clues.corpus import generate_biographies, read_tagged_csv
+
+    if args.top_k < 1:
+        raise InputError("--top-k must be at least 1.")
+    items = read_tagged_csv(args.input, max_rows=args.max_rows) if args.input else \
+        generate_biographies(args.max_rows or 100, seed=1)
+    large, small = load_pair(args)
+    table = clue_quality(large, small, list(items), field=args.field, k=args.top_k, distance=args.distance,
+                         prefix=args.prefix)
+    if args.json:
+        print_json({"large": large.ref, "small": small.ref, "input": args.input or "generated (seed 1)",
+                    "field": args.field, "top_k": args.top_k, "distance": args.distance, "prefix": args.prefix,
+                    "rows": table.to_dict(orient="records")})
+        return 0
+    print(f"large: {large.ref}\nsmall: {small.ref}\ntexts: {len(items)}; field {args.field}; top {args.top_k}\n")
+    print(f"{'ranking':<16} {'texts':<9} {'share':>6} {'first rank':>10} {'top-k position':>14}  what it is")
+    for row in table.itertuples():
+        print(f"{row.ranking:<16} {row.texts:<9} {row.share_in_top_k:>6.2f} {row.first_rank_mean:>10.1f} "
+              f"{row.top_k_relative_position:>14.2f}  {ranking_label(row.ranking)}")
     return 0

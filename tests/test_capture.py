@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clues.aggregate import received_attention
+from clues.importance import received_attention
 from clues.capture import capture_attention
 from clues.errors import InputError
 from clues.models import load_model

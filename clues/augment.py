@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
+from clues.capture import capture_attention
+from clues.contrast import contrast_maps, is_punctuation, word_units
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
+from clues.text import token_fields
 
 DROP_STYLES = ("space", "remove", "mask")
 DROP_STYLE_HELP = {
@@ -163,14 +168,17 @@ def _decode(codes: np.ndarray, bounds: np.ndarray, encoding: str) -> list[str]:
 
 
 def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
-                   seed: int = 0, style: str = "space", mask_text: str = "_") -> list[list[str]]:
+                   seed: int = 0, style: str = "space", mask_text: str = "_", return_drops: bool = False):
     """For each text, [original, copy 1, …, copy K] with units dropped at the given probabilities.
 
-    probabilities: one [U] array per text. Same seed and inputs → same output.
+    probabilities: one [U] array per text. Same seed and inputs → same output; the draw comes
+    before the style, so the same seed drops the same units in every style.
+    return_drops: also return which units each copy dropped, one [K, U] bool array per text:
+    (versions, drops) instead of versions.
     """
     validate(0.0, 0.0, copies, style)
     if not texts:
-        return []
+        return ([], []) if return_drops else []
     packed = _pack(texts)
     probability = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities])
     rng = np.random.default_rng(seed)
@@ -186,7 +194,11 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
         pieces = _decode(spaced.ravel(), np.append(bounds, spaced.size), packed.encoding)
     else:
         pieces = [p for k in range(copies) for p in _render(packed, dropped[k], drops[k], style, mask_text)]
-    return [[t.text, *pieces[i::n]] for i, t in enumerate(texts)]
+    versions = [[t.text, *pieces[i::n]] for i, t in enumerate(texts)]
+    if not return_drops:
+        return versions
+    unit_bounds = np.cumsum([len(t.starts) for t in texts])[:-1]
+    return versions, np.split(drops, unit_bounds, axis=1)
 
 
 def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str, mask_text: str) -> list[str]:
@@ -240,8 +252,6 @@ def ranked_from_clues(result, by: str = "contrast") -> RankedText:
 
 def ranked_from_tokens(text: str, tokenizer=None, spans=()) -> RankedText:
     """Units without a model ranking (for the none/random modes): the tokenizer's tokens, else words."""
-    from clues.contrast import is_punctuation, word_units
-
     if tokenizer is not None:
         encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
         units = [tuple(o) for o in encoded["offset_mapping"]]
@@ -251,8 +261,6 @@ def ranked_from_tokens(text: str, tokenizer=None, spans=()) -> RankedText:
     droppable = np.array([e > s and not is_punctuation(text[s:e]) for s, e in stripped], dtype=bool)
     fields = None
     if spans:
-        from clues.text import token_fields
-
         fields = token_fields(stripped, spans)
     return _ranked(text, stripped, droppable, np.zeros(len(stripped)), fields)
 
@@ -292,9 +300,6 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
 
     texts: TaggedText items (clean text + field spans).
     """
-    from clues.capture import capture_attention
-    from clues.contrast import contrast_maps
-
     ranking = MODES[mode].ranking if mode in MODES else None
     validate(0.0, 0.0, 0, "space", mode)
     if ranking == "small" and attention_of == "large":
@@ -323,8 +328,6 @@ def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: f
                    attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False,
                    importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
     """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original)."""
-    import pandas as pd
-
     validate(alpha, beta, copies, style, mode)
     if ranked is None:
         ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of,
@@ -339,6 +342,4 @@ def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: f
 def _progress(items, enabled: bool, description: str):
     if not enabled:
         return items
-    from tqdm.auto import tqdm
-
     return tqdm(items, desc=description, unit="text")

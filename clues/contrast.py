@@ -1,10 +1,14 @@
 """Importance, contrast and ranking: which tokens the large model attends to more than the small.
 
-importance(token k) = attention k RECEIVES from the later tokens, averaged over layers and heads
-and summarised by a named definition (`clues.importance`: total by default, the paper's mean one
-flag away). contrast = importance(large) − importance(small), on
+importance(token k) = attention k RECEIVES from the later tokens under a view of the captured maps
+(`clues.views`: the mean over layers and heads by default), summarised by a named definition
+(`clues.importance`: the total received by default; the paper's mean one argument away).
+contrast = importance(large) − importance(small), on
 the same text. When the two tokenizers agree the comparison is token by token; otherwise both
 are summed per word (aligned by character offsets), so any two causal LMs can be contrasted.
+
+The result keeps the two [T, T] maps it ranked, so attention from one query (`query_rows`) and
+the maps over the result's units (`unit_matrix`, `contrast_view`) read the same view.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import string
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
-from clues.aggregate import aggregate, layer_map
 from clues.capture import AttentionMaps, capture_attention
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance, received_attention
+from clues.text import TaggedText, token_fields
+from clues.views import ViewSpec, as_spec, view_matrix
 
 PUNCTUATION = set(string.punctuation) | {"“", "”", "‘", "’", "–", "—", "…"}
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -44,13 +50,20 @@ class Clue:
 
 @dataclass
 class ContrastResult:
+    """A ranking of a text's units, and the two maps it was computed from.
+
+    large_matrix, small_matrix: each model's [T, T] map under `view` (T = that model's tokens).
+    """
+
     clues: list[Clue]
     level: str  # "token" or "word"
-    aggregation: str
+    view: ViewSpec
     large_maps: AttentionMaps
     small_maps: AttentionMaps
+    large_matrix: torch.Tensor
+    small_matrix: torch.Tensor
     importance: str = DEFAULT_IMPORTANCE  # which definition of received attention ranked it
-    distance: int = DEFAULT_DISTANCE
+    distance: int = DEFAULT_DISTANCE  # far_mean's distance
 
     def ranked(self) -> list[Clue]:
         return sorted((c for c in self.clues if c.rank is not None), key=lambda c: c.rank)
@@ -61,13 +74,9 @@ class ContrastResult:
     def records(self) -> list[dict]:
         return [asdict(c) for c in self.clues]
 
-    def frame(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.records())
-
-    def contrast_vector(self) -> np.ndarray:
-        return np.array([c.contrast for c in self.clues], dtype=np.float64)
+    def maps_of(self, which: str) -> tuple[AttentionMaps, torch.Tensor]:
+        """(captured maps, ranked [T, T] map) of model `which` ("large" or "small")."""
+        return (self.large_maps, self.large_matrix) if which == "large" else (self.small_maps, self.small_matrix)
 
 
 def is_punctuation(text: str) -> bool:
@@ -75,12 +84,12 @@ def is_punctuation(text: str) -> bool:
     return bool(stripped) and all(ch in PUNCTUATION for ch in stripped)
 
 
-def token_importance(maps: AttentionMaps, aggregation: str = "mean", layer: int | None = None,
-               head: int | None = None, *, definition: str = DEFAULT_IMPORTANCE,
-               distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
-    """[T] received attention of each token under the chosen view and importance definition."""
-    matrix = layer_map(maps, layer, head) if layer is not None else aggregate(maps, aggregation)
-    return received_attention(matrix, definition, distance)
+def token_importance(maps: AttentionMaps, view: str | ViewSpec = "mean", which: str = "large", *,
+               definition: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
+    """[T] importance of each token of `maps` under a view (for model `which` of the pair): the
+    attention it receives, summarised by `definition`. The one place where the contrast turns a
+    map into importance."""
+    return received_attention(view_matrix(maps, view, which), definition, distance)
 
 
 def word_units(text: str) -> list[tuple[int, int]]:
@@ -118,14 +127,20 @@ def same_tokens(a: AttentionMaps, b: AttentionMaps) -> bool:
         and a.offsets == b.offsets
 
 
-def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, aggregation: str = "mean",
-                  layer: int | None = None, skip_first: bool = True, skip_special: bool = True,
-                  spans=(), level: str = "auto", importance: str = DEFAULT_IMPORTANCE,
-                  distance: int = DEFAULT_DISTANCE) -> ContrastResult:
-    """Rank the units of a text by importance(large) − importance(small)."""
+def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, view: str | ViewSpec = "mean",
+                  skip_first: bool = True, skip_special: bool = True, spans=(), level: str = "auto",
+                  importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE) -> ContrastResult:
+    """Rank the units of a text by importance(large) − importance(small) under one view.
+
+    view: a name of `clues.views.VIEWS` that needs no layer ("mean", "max", "rollout"), or a
+    ViewSpec (one layer or one head, chosen per model).
+    importance: a name of `clues.importance.IMPORTANCE` (how received attention is summarised).
+    """
     check_importance(importance)
-    large_importance = token_importance(large, aggregation, layer, definition=importance, distance=distance)
-    small_importance = token_importance(small, aggregation, layer, definition=importance, distance=distance)
+    spec = as_spec(view)
+    options = dict(definition=importance, distance=distance)
+    large_importance = token_importance(large, spec, "large", **options)
+    small_importance = token_importance(small, spec, "small", **options)
     use_tokens = level == "token" or (level == "auto" and same_tokens(large, small))
     if level == "token" and not same_tokens(large, small):
         raise InputError("The two models tokenize this text differently; compare per word instead.")
@@ -136,8 +151,8 @@ def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, aggregation: st
     _mark_fields(clues, spans)
     sinks = _sink_units(large, small, use_tokens) if skip_first else set()
     _rank(clues, sinks=sinks, skip_special=skip_special)
-    return ContrastResult(clues, "token" if use_tokens else "word", aggregation, large, small,
-                          importance, distance)
+    return ContrastResult(clues, "token" if use_tokens else "word", spec, large, small,
+                          view_matrix(large, spec, "large"), view_matrix(small, spec, "small"), importance, distance)
 
 
 def _token_clues(maps: AttentionMaps, large: np.ndarray, small: np.ndarray) -> list[Clue]:
@@ -161,8 +176,6 @@ def _word_clues(large: AttentionMaps, small: AttentionMaps, large_importance, sm
 def _mark_fields(clues: list[Clue], spans) -> None:
     if not spans:
         return
-    from clues.text import token_fields
-
     fields = token_fields([(c.start, c.end) for c in clues], spans)
     for clue, name in zip(clues, fields):
         clue.field = name
@@ -186,20 +199,21 @@ def _sink_units(large: AttentionMaps, small: AttentionMaps, use_tokens: bool) ->
 
 
 def query_rows(result: ContrastResult, query: int) -> dict[str, np.ndarray]:
-    """Attention FROM unit `query` to every unit, for both models and their difference.
+    """Attention FROM unit `query` to every unit under the result's view, for both models and
+    their difference.
 
     Returns {"large": [U], "small": [U], "difference": [U]} over the result's units; entries
     after the query are 0 (causal).
     """
     if not 0 <= query < len(result.clues):
         raise InputError(f"Query position {query} is outside the text (0–{len(result.clues) - 1}).")
-    large = _query_row(result, result.large_maps, query)
-    small = _query_row(result, result.small_maps, query)
+    large = _query_row(result, "large", query)
+    small = _query_row(result, "small", query)
     return {"large": large, "small": small, "difference": large - small}
 
 
-def _query_row(result: ContrastResult, maps: AttentionMaps, query: int) -> np.ndarray:
-    matrix = aggregate(maps, result.aggregation)
+def _query_row(result: ContrastResult, which: str, query: int) -> np.ndarray:
+    maps, matrix = result.maps_of(which)
     if result.level == "token":
         return matrix[query].double().numpy()
     units = [(c.start, c.end) for c in result.clues]
@@ -211,6 +225,74 @@ def _query_row(result: ContrastResult, maps: AttentionMaps, query: int) -> np.nd
     return sum_into_units(matrix[int(rows[-1])], owner, len(units))
 
 
+def unit_matrix(result: ContrastResult, which: str) -> np.ndarray:
+    """[U, U] model `which`'s map (under the result's view) over the result's units. Per token it
+    is the map itself; per word a word's row is the row of its last token (the one that has read
+    the whole word), summed into words."""
+    maps, matrix = result.maps_of(which)
+    dense = matrix.double().numpy()
+    if result.level == "token":
+        return dense
+    units = [(c.start, c.end) for c in result.clues]
+    owner = token_to_unit(maps.offsets, units, maps.text)
+    n = len(units)
+    assign = np.zeros((len(owner), n))
+    keep = owner >= 0
+    assign[np.nonzero(keep)[0], owner[keep]] = 1.0
+    last = np.full(n, -1)
+    for token, unit in enumerate(owner):
+        if unit >= 0:
+            last[unit] = token
+    out = np.zeros((n, n))
+    has = last >= 0
+    out[has] = dense[last[has]] @ assign
+    return out
+
+
+@dataclass
+class ContrastView:
+    """A contrast under one view with both models' [U, U] maps over its units (what the
+    explorer draws)."""
+
+    result: ContrastResult
+    large: np.ndarray  # [U, U]
+    small: np.ndarray  # [U, U]
+
+    @property
+    def spec(self) -> ViewSpec:
+        return self.result.view
+
+    @property
+    def tokens(self) -> list[str]:
+        """The units' texts."""
+        return [c.text for c in self.result.clues]
+
+    @property
+    def difference(self) -> np.ndarray:
+        return self.large - self.small
+
+
+def contrast_view(large: AttentionMaps, small: AttentionMaps, view: str | ViewSpec = "mean",
+                  spans=()) -> ContrastView:
+    """Contrast two captures under `view` and lay both maps over the ranked units."""
+    result = contrast_maps(large, small, view=view, spans=spans)
+    return ContrastView(result, unit_matrix(result, "large"), unit_matrix(result, "small"))
+
+
+def ranked_table(result: ContrastResult, limit: int | None = None) -> pd.DataFrame:
+    """The ranked units: rank (1 = strongest clue), token, field, large, small, contrast, position."""
+    rows = [{"rank": c.rank + 1, "token": c.text, "field": c.field or "", "large": c.large, "small": c.small,
+             "contrast": c.contrast, "position": c.index} for c in result.ranked()[:limit]]
+    return pd.DataFrame(rows, columns=["rank", "token", "field", "large", "small", "contrast", "position"])
+
+
+def received(result: ContrastResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """([U] importance in the large model, [U] in the small one, [U] their contrast)."""
+    large = np.array([c.large for c in result.clues])
+    small = np.array([c.small for c in result.clues])
+    return large, small, large - small
+
+
 def unit_before(result: ContrastResult, char_position: int) -> int | None:
     """Index of the last non-special, non-punctuation unit that ends at or before a position
     (the word right before a fact, where the model must recall it)."""
@@ -219,14 +301,26 @@ def unit_before(result: ContrastResult, char_position: int) -> int | None:
     return candidates[-1] if candidates else None
 
 
-def contrast_text(large, small, text: str, *, aggregation: str = "mean", skip_first: bool = True,
+def unit_before_field(result: ContrastResult, item: TaggedText | None, field: str) -> int | None:
+    """The unit right before `field`'s value in `item` (where the model must recall it), or None."""
+    span = item.span(field) if item is not None else None
+    if span is None:
+        return None
+    return unit_before(result, span.start)
+
+
+def contrast_text(large, small, text: str, *, view: str | ViewSpec = "mean", skip_first: bool = True,
                   skip_special: bool = True, per_layer: bool = False, heads_of_layer: int | None = None,
                   rollout: bool = False, spans=(), importance: str = DEFAULT_IMPORTANCE,
                   distance: int = DEFAULT_DISTANCE) -> ContrastResult:
-    """Capture both models on `text` (clean text; pass tagged fields as `spans`) and contrast."""
-    options = dict(per_layer=per_layer, heads_of_layer=heads_of_layer, rollout=rollout or aggregation == "rollout")
-    large_maps = capture_attention(large, text, **options)
-    small_maps = capture_attention(small, text, **options)
-    return contrast_maps(large_maps, small_maps, aggregation=aggregation, skip_first=skip_first,
-                         skip_special=skip_special, spans=spans, importance=importance,
-                         distance=distance)
+    """Capture both models on `text` (clean text; pass tagged fields as `spans`) and contrast.
+
+    The captures hold what `view` needs (rollout, per-layer maps, one layer's heads) besides
+    what is asked for.
+    """
+    spec = as_spec(view)
+    asked = dict(per_layer=per_layer, heads_of_layer=heads_of_layer, rollout=rollout)
+    large_maps = capture_attention(large, text, **{**asked, **spec.capture_options("large")})
+    small_maps = capture_attention(small, text, **{**asked, **spec.capture_options("small")})
+    return contrast_maps(large_maps, small_maps, view=spec, skip_first=skip_first, skip_special=skip_special,
+                         spans=spans, importance=importance, distance=distance)

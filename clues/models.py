@@ -226,3 +226,30 @@ def estimate_memory_bytes(ref: str) -> int | None:
         return None
     total = sum(f.stat().st_size for f in path.glob("*.safetensors"))
     return total or None
+
+
+def make_trainable(model: torch.nn.Module) -> torch.nn.Module:
+    """Let the Trainer and peft train a model read from a `.gguf` file; return the same model.
+
+    transformers reads a GGUF through its GGUF "quantizer": the model comes back marked as
+    quantized (`hf_quantizer`, `is_quantized`, `config.quantization_config`), so the Trainer
+    refuses full fine-tuning ("purely quantized models") and LoRA ("QuantizationMethod.GGUF …
+    do not support training"), and `save_pretrained` refuses to write it. But the loader has
+    already dequantized every weight to an ordinary float tensor, so the marker only describes
+    where the weights came from; clearing it is what transformers itself does when a GGUF is
+    loaded with `dequantize=True`. Weights the loader kept packed in GGUF blocks (uint8, which
+    it does for some architectures when the optional `kernels` package is installed) cannot be
+    trained: those fail here with a clear message. Any other quantization is left alone.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", None)
+    if quantizer is None or str(getattr(method, "value", method)).lower() != "gguf":
+        return model
+    packed = [name for name, p in model.named_parameters() if not p.is_floating_point()]
+    if packed:
+        raise ModelLoadError(
+            f"{len(packed)} weight(s) of this GGUF model (e.g. {packed[0]}) are kept packed in GGUF "
+            "blocks, which cannot be trained. Uninstall the optional `kernels` package so that "
+            "transformers dequantizes the file when loading it, or train a save_pretrained folder.")
+    quantizer.remove_quantization_config(model)  # drops hf_quantizer, the config entry, is_quantized
+    return model

@@ -302,11 +302,11 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
     Full fine-tuning keeps fp32 master weights (bf16 only as autocast): AdamW on bf16 weights
     loses small updates. LoRA freezes the base, so the base may sit in bf16 to halve memory.
     """
-    from clues.models import load_model
+    from clues.models import load_model, make_trainable
 
     dtype = torch.bfloat16 if (bf16 and config.lora) else torch.float32
     loaded = load_model(config.model, device=device, dtype=dtype)
-    model, tokenizer = loaded.model, loaded.tokenizer
+    model, tokenizer = make_trainable(loaded.model), loaded.tokenizer  # a .gguf loads marked quantized
     if config.lora:
         from peft import LoraConfig, get_peft_model
 

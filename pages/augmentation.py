@@ -5,7 +5,7 @@ import streamlit as st
 
 from clues import augment, figures
 from clues.errors import CluesError
-from clues.ui import analysis, cache, show, sidebar, state
+from clues.ui import cache, show, sidebar, state
 from clues.ui import html as markup
 
 ctx = sidebar.context()
@@ -46,8 +46,9 @@ def lab():
     ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
                           ctx.large, ctx.small, ctx.item)
     probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, alpha, beta)
-    augmented = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
-                             copies=int(copies), seed=int(seed), style=style)[0]
+    augmented, drops = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
+                                    copies=int(copies), seed=int(seed), style=style, return_drops=True)
+    augmented, drops = augmented[0], drops[0]  # this one text: its K + 1 versions, [K, U] dropped units
     text = ranked.text
     units = [text[s:e] for s, e in zip(ranked.starts, ranked.ends)]
     summary = augment.summary([ranked], [probabilities])
@@ -58,7 +59,6 @@ def lab():
                                       ranked.fields))
 
     st.markdown(f"**{int(copies)} sample copies** (struck = dropped in that copy)")
-    drops = analysis.drop_masks(ranked, probabilities, int(copies), int(seed))
     for index in range(int(copies)):
         show.html(markup.struck_copy(text, ranked.starts, ranked.ends, drops[index]))
     with st.expander(f"The copies as the model reads them (style: {style})"):

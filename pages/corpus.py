@@ -1,12 +1,14 @@
 """Corpus clues: at the word before a fact, which fields do the most-attended tokens belong to?
 (The paper's figures 2 and 3, live, over N texts.)"""
 
+import pandas as pd
 import streamlit as st
 
 from clues import FIELDS, figures
 from clues.corpus import FACT_FIELDS
+from clues.fields_by_rank import OTHER, count_field_ranks
 from clues.text import to_tagged
-from clues.ui import analysis, cache, show, sidebar, state
+from clues.ui import cache, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Corpus clues")
@@ -46,8 +48,8 @@ for index, item in enumerate(texts):
     bar.progress((index + 1) / len(texts), text=f"Reading attention: {index + 1} / {len(texts)} texts")
 bar.empty()
 
-fields = list(FIELDS) + [analysis.OTHER]
-counts = analysis.count_field_ranks(per_text, int(k), fields)
+fields = list(FIELDS) + [OTHER]
+counts = count_field_ranks(per_text, int(k), fields)
 counted = sum(1 for r in per_text if r)
 figure = figures.field_rank_bars(
     counts, fields, title=f"Fields of the top-{k} tokens attended from the word before the {field} "
@@ -62,8 +64,6 @@ for column, view in zip(columns, ("large", "small", "difference")):
     top1 = table[0, name_index] / max(1, table[0].sum())
     column.metric(f"{view}: name tokens among the top-{k}", f"{share:.0%}", help="share over all ranks")
     column.caption(f"rank 1 is a name token in {top1:.0%} of the texts")
-
-import pandas as pd  # noqa: E402
 
 rows = [{"view": view, "rank": rank + 1, **{f: int(counts[view][rank, i]) for i, f in enumerate(fields)}}
         for view in counts for rank in range(int(k))]

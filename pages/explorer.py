@@ -5,9 +5,10 @@ import hashlib
 import streamlit as st
 
 from clues import figures
-from clues.contrast import query_rows
-from clues.ui import analysis, cache, show, sidebar, state
+from clues.contrast import query_rows, ranked_table, received, unit_before_field
+from clues.ui import cache, show, sidebar, state
 from clues.ui import html as markup
+from clues.views import VIEWS, view_spec
 
 ctx = sidebar.context()
 st.title("Clue explorer")
@@ -19,21 +20,21 @@ large, small = ctx.large, ctx.small
 
 # -- view controls -------------------------------------------------------------------------
 c_view, c_layer, c_head, c_opts = st.columns([1.3, 1.2, 1.2, 1.3])
-view = state.selectbox("Aggregation", list(analysis.VIEWS), "view", "mean", where=c_view,
-                       format_func=lambda v: f"{v} — {analysis.VIEWS[v]}")
+view = state.selectbox("Aggregation", list(VIEWS), "view", "mean", where=c_view,
+                       format_func=lambda v: f"{v} — {VIEWS[v].description}")
 layer = state.get("layer", large.n_layers - 1)
 head = state.get("head", 0)
-if view in ("layer", "head"):
+if VIEWS[view].needs_layer:
     layer = state.slider("Layer (large model)", 0, large.n_layers - 1, "layer", large.n_layers - 1, where=c_layer)
-if view == "head":
+if VIEWS[view].needs_head:
     head = state.slider("Head", 0, max(large.n_heads, small.n_heads) - 1, "head", 0, where=c_head)
 same_scale = state.checkbox("Same colour scale", "same", True, where=c_opts)
 log_scale = state.checkbox("Log colour scale", "log", False, where=c_opts)
-spec = analysis.view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
-                          (small.n_layers, small.n_heads))
-if view in ("layer", "head"):
+spec = view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
+                 (small.n_layers, small.n_heads))
+if VIEWS[view].needs_layer:
     c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
-                    + (f", head {spec.small_head}" if view == "head" else ""))
+                    + (f", head {spec.small_head}" if VIEWS[view].needs_head else ""))
 
 with st.spinner("Reading the attention of both models…"):
     current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, spec, ctx.max_tokens,
@@ -76,7 +77,7 @@ with c_contrast:
 with c_text:
     st.markdown("**The text, shaded by contrast**")
     show.html(markup.contrast_text(ctx.item.text, result.clues, top_k))
-    table = analysis.ranked_table(result)
+    table = ranked_table(result)
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")
     st.dataframe(table, hide_index=True, height=300, key="ranked-table",
                  column_config={name: st.column_config.NumberColumn(format="%.5f")
@@ -84,7 +85,7 @@ with c_text:
     st.download_button("Download the ranking (CSV)", table.to_csv(index=False), "clues-ranking.csv", "text/csv",
                        key="dl-ranking", on_click="ignore")
 
-large_received, small_received, contrast = analysis.received(result)
+large_received, small_received, contrast = received(result)
 top = [c.index for c in result.top(top_k)]
 show.figure(figures.received_bars(tokens, large_received, small_received, contrast=contrast, top=top),
             "received-bars", download="received-attention")
@@ -98,7 +99,7 @@ if fact_fields:
     field = state.selectbox("Fact", fact_fields, "fact", fact_fields[-1], where=c_field,
                             help="The query defaults to the word right before this fact: where the "
                                  "model has to recall it.")
-default = analysis.default_query(result, ctx.item, field) if field else None
+default = unit_before_field(result, ctx.item, field) if field else None
 choices = [c.index for c in result.clues if not c.special and c.text.strip()]
 if default not in choices:
     default = choices[-1]

@@ -5,8 +5,10 @@ from pathlib import Path
 import streamlit as st
 
 from clues import augment, figures
-from clues.ui import analysis, cache, show, sidebar
+from clues.contrast import received
+from clues.ui import cache, show, sidebar
 from clues.ui import html as markup
+from clues.views import ViewSpec
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 
@@ -16,7 +18,7 @@ st.caption("Gao et al., *Enhancing elusive clues in knowledge learning by contra
            "models* (AAAI 2025) — in five steps, on the text chosen in the sidebar, with the real figures.")
 show.require(ctx)
 item = ctx.item
-current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, analysis.ViewSpec("mean"),
+current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
                        ctx.max_tokens, ctx.large, ctx.small, item)
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", ctx.max_tokens,
                       ctx.large, ctx.small, item)
@@ -44,7 +46,7 @@ st.markdown(
     "Read the text with a **large** and a **small** model of one family and ask: how much attention does each "
     "token *receive*, averaged over all layers, heads and later tokens? (The column mean of the causal attention "
     "map — a row sum would be 1 for every token.)")
-large, small, contrast = analysis.received(result)
+large, small, contrast = received(result)
 top = [c.index for c in result.top(10)]
 show.figure(figures.received_bars(current.tokens, large, small, contrast=contrast, top=top), "how-received")
 
@@ -71,7 +73,8 @@ with left:
                                       tokens=[item.text[s:e] for s, e in zip(ranked.starts, ranked.ends)]),
                 "how-curve")
 with right:
-    drops = analysis.drop_masks(ranked, probabilities, 1, 0)[0]
+    _, drops = augment.augment_ranked([ranked], [probabilities], copies=1, seed=0, return_drops=True)
+    drops = drops[0][0]  # the first text's first copy: [U] dropped or not
     st.markdown("One augmented copy (struck = dropped):")
     show.html(markup.struck_copy(item.text, ranked.starts, ranked.ends, drops))
     st.caption(f"{int(drops.sum())} of {int((ranked.ranks >= 0).sum())} droppable tokens dropped in this copy. "

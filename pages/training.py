@@ -9,9 +9,10 @@ import streamlit as st
 
 from clues import augment, figures
 from clues.errors import CluesError
+from clues.progress import human_seconds, progress, total_steps
 from clues.runs import ACTIVE, RunStore
 from clues.text import to_tagged
-from clues.ui import analysis, cache, launch, show, sidebar, state
+from clues.ui import cache, launch, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Training")
@@ -68,7 +69,7 @@ with new_tab:
     else:
         people, _ = sidebar.upload_picker(c_source, "train_upload")
         people = people[: int(n)]
-    steps = analysis.total_steps(len(people) * (int(copies) + 1), int(batch_size), int(epochs))
+    steps = total_steps(len(people) * (int(copies) + 1), int(batch_size), int(epochs))
     st.caption(f"{len(people)} people × {int(copies) + 1} versions each = {len(people) * (int(copies) + 1)} "
                f"training texts a condition, about {steps} steps; QA on the same people before training and "
                f"after every epoch. The model learns the people from the biographies alone.")
@@ -125,16 +126,16 @@ def _progress_line(run, frame, where) -> None:
     config = run.get("config") or {}
     data = config.get("data")
     rows = _rows(data, Path(data).stat().st_mtime) if data and Path(data).exists() else None
-    total = analysis.total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) \
+    total = total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) \
         if rows else None
     step = int(frame["step"].max()) if len(frame) and frame["step"].notna().any() else 0
-    done, left = analysis.progress(step, total or 0, _elapsed(run))
+    done, left = progress(step, total or 0, _elapsed(run))
     status = run["status"]
     if status == "finished":
         done = 1.0
     text = f"#{run['id']} {launch.condition_of(run)} — {status}"
     if status == "running" and total:
-        text += f" · step {step}/{total} · ETA {analysis.human_seconds(left)}"
+        text += f" · step {step}/{total} · ETA {human_seconds(left)}"
     if run.get("error") and status not in ("finished",):
         text += f" · {run['error']}"
     c_bar, c_stop = where.columns([6, 1])

@@ -312,10 +312,10 @@ def test_alpha_and_beta_change_the_preview_not_the_ranking(app, monkeypatch):
     before = probabilities(at)
     assert before and max(before) <= 0.7 + 1e-9
     calls = []
-    import clues.capture
+    import clues.ui.cache
 
-    original = clues.capture.capture_attention
-    monkeypatch.setattr(clues.capture, "capture_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = clues.ui.cache.capture_attention
+    monkeypatch.setattr(clues.ui.cache, "capture_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
     at.slider(key="alpha").set_value(0.3).run()
     assert_clean(at)
     after = probabilities(at)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from clues.augment import (augment_corpus, augment_ranked, dropout_probability, flat_probability,
+from clues.augment import (RankedText, augment_corpus, augment_ranked, dropout_probability, flat_probability,
                            ranked_from_tokens, summary, validate)
 from clues.corpus import generate_biographies
 from clues.errors import InputError
@@ -39,6 +39,40 @@ def test_styles(style):
         assert len(copy) == len(TEXT)
     if style == "mask":
         assert copy.count("_") == int((ranked.ranks >= 0).sum())
+
+
+def test_augment_returns_what_it_dropped():
+    text = "one two three four five six"
+    starts = np.array([0, 4, 8, 14, 19, 24])
+    ends = np.array([3, 7, 13, 18, 23, 27])
+    ranked = RankedText(text, starts, ends, np.arange(6))
+    probabilities = np.full(6, 0.5)
+    versions, [masks] = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="space", return_drops=True)
+    assert versions == augment_ranked([ranked], [probabilities], copies=5, seed=3, style="space")
+    copies = versions[0][1:]
+    masked = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="mask")[0][1:]
+    assert masks.shape == (5, 6) and masks.dtype == bool
+    assert masks.any() and not masks.all()
+    for copy, mask in zip(copies, masks):
+        chars = list(text)
+        for s, e, m in zip(starts, ends, mask):
+            if m:
+                chars[s:e] = " " * (e - s)
+        assert copy == "".join(chars)
+    for version, mask in zip(masked, masks):  # the same units go in every style
+        assert version.split() == [("_" if m else text[s:e]) for s, e, m in zip(starts, ends, mask)]
+
+
+def test_drops_are_split_per_text():
+    ranked = [ranked_from_tokens(TEXT), ranked_from_tokens("Ana was born."), ranked_from_tokens(TEXT[:20])]
+    probabilities = [flat_probability(r.ranks, 0.5, 0.0) for r in ranked]
+    versions, drops = augment_ranked(ranked, probabilities, copies=4, seed=1, style="mask", mask_text="\u2588",
+                                     return_drops=True)
+    assert [d.shape for d in drops] == [(4, len(r.ranks)) for r in ranked]
+    for r, text_versions, text_drops in zip(ranked, versions, drops):
+        assert not text_drops[:, r.ranks < 0].any()  # never-dropped units stay
+        assert [v.count("\u2588") for v in text_versions[1:]] == text_drops.sum(axis=1).tolist()
+    assert augment_ranked([], [], return_drops=True) == ([], [])
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus():

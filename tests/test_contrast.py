@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from clues.importance import received_attention
-from clues.contrast import contrast_text, query_rows, unit_before, word_units
+from clues.capture import capture_attention
+from clues.contrast import contrast_maps, contrast_text, contrast_view, query_rows, unit_before, word_units
 from clues.models import load_model
 from clues.text import parse_tagged
+from clues.views import ViewSpec, view_spec
 from tiny import build_tokenizer, tiny_model_dir
 
 TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "
@@ -101,3 +103,37 @@ def test_query_rows_are_causal_and_differ(pair):
     assert np.allclose(rows["large"][before_company + 1:], 0)
     assert np.isclose(rows["large"].sum(), 1.0, atol=1e-5)
     assert np.allclose(rows["difference"], rows["large"] - rows["small"])
+
+
+def test_the_contrast_ranks_any_view_directly(pair):
+    """One layer (mapped by depth) or one head: ranked from that view's maps, the captures untouched."""
+    large, small = pair
+    item = parse_tagged(TAGGED)
+    large_maps = capture_attention(large, item.text, per_layer=True, heads_of_layer=3)
+    small_maps = capture_attention(small, item.text, per_layer=True, heads_of_layer=1)
+    spec = view_spec("layer", 3, 0, (4, large.n_heads), (2, small.n_heads))
+    assert (spec.large_layer, spec.small_layer) == (3, 1)
+    result = contrast_maps(large_maps, small_maps, view=spec, spans=item.spans)
+    expected = received_attention(large_maps.per_layer[3]) - received_attention(small_maps.per_layer[1])
+    torch.testing.assert_close(torch.tensor([c.contrast for c in result.clues], dtype=torch.float64), expected.double(),
+                               atol=1e-6, rtol=0)
+    assert result.view == spec and result.large_maps is large_maps
+    mean = contrast_maps(large_maps, small_maps, spans=item.spans)
+    assert [c.contrast for c in mean.clues] != [c.contrast for c in result.clues]
+    query = unit_before(result, item.span("company").start)
+    rows = query_rows(result, query)
+    np.testing.assert_allclose(rows["large"], large_maps.per_layer[3][query].double().numpy())
+    np.testing.assert_allclose(rows["small"], small_maps.per_layer[1][query].double().numpy())
+    head = view_spec("head", 3, 1, (4, large.n_heads), (2, small.n_heads))
+    shown = contrast_view(large_maps, small_maps, head, item.spans)
+    np.testing.assert_allclose(shown.large, large_maps.heads[1].double().numpy())
+    np.testing.assert_allclose(shown.difference, shown.large - shown.small)
+    assert shown.tokens == [c.text for c in shown.result.clues]
+
+
+def test_contrast_text_captures_what_the_view_needs(pair):
+    item = parse_tagged(TAGGED)
+    for view in ("max", "rollout", ViewSpec("layer", 2, 1), ViewSpec("head", 1, 0, 0, 0)):
+        result = contrast_text(*pair, item.text, view=view, spans=item.spans)
+        assert result.view.name == (view if isinstance(view, str) else view.name)
+        assert result.large_matrix.shape == result.large_maps.mean.shape

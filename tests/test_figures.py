@@ -8,7 +8,6 @@ import plotly.graph_objects as go
 import pytest
 
 from clues import FIELDS, figures
-from clues.ui import analysis
 from clues.ui import html as markup
 
 TOKENS = ["<s>", "Ana", " Herrera", " was", " born", " in", " Lisbon", "."]
@@ -164,8 +163,8 @@ def test_figures_do_not_import_streamlit():
     import subprocess
     import sys
 
-    code = "import sys, clues.figures, clues.ui.analysis, clues.ui.html, clues.ui.launch; " \
-           "print('streamlit' in sys.modules)"
+    code = "import sys, clues.figures, clues.views, clues.fields_by_rank, clues.memory, clues.progress, " \
+           "clues.ui.html, clues.ui.launch; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -200,28 +199,6 @@ def test_probability_text_and_struck_copy():
     assert "<s" in struck and ">was</s>" in struck and "Ana" in struck
 
 
-def test_drop_masks_match_the_core_draw():
-    from clues.augment import RankedText, augment_ranked
-
-    text = "one two three four five six"
-    starts = np.array([0, 4, 8, 14, 19, 24])
-    ends = np.array([3, 7, 13, 18, 23, 27])
-    ranked = RankedText(text, starts, ends, np.arange(6))
-    probabilities = np.full(6, 0.5)
-    copies = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="space")[0][1:]
-    masked = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="mask")[0][1:]
-    masks = analysis.drop_masks(ranked, probabilities, 5, 3)
-    assert masks.any() and not masks.all()
-    for copy, mask in zip(copies, masks):
-        chars = list(text)
-        for s, e, m in zip(starts, ends, mask):
-            if m:
-                chars[s:e] = " " * (e - s)
-        assert copy == "".join(chars)
-    for version, mask in zip(masked, masks):  # the same units go in every style
-        assert version.split() == [("_" if m else text[s:e]) for s, e, m in zip(starts, ends, mask)]
-
-
 def test_launch_writes_the_files_and_passes_an_argument_list(tmp_path):
     from clues.corpus import generate_biographies
     from clues.runs import RunStore
@@ -250,24 +227,3 @@ def test_launch_writes_the_files_and_passes_an_argument_list(tmp_path):
     with pytest.raises(Exception, match="at least one condition"):
         launch.launch(launch.Comparison(model="m", conditions=[]), people, ranked_for=None, store=store,
                       home=tmp_path, start=start)
-
-
-def test_ui_helpers():
-    assert analysis.guess_parameters("Qwen/Qwen2.5-7B") == 7e9
-    assert analysis.guess_parameters("EleutherAI/pythia-160m") == 160e6
-    assert analysis.guess_parameters("meta-llama/Meta-Llama-3-70B") == 70e9
-    assert analysis.guess_parameters("openai-community/gpt2") == 124e6
-    assert analysis.guess_parameters("/some/folder") is None
-    assert analysis.memory_estimate("google/gemma-2-2b", "bfloat16", None) == (4e9, "guessed from the name")
-    assert analysis.memory_estimate("x", "auto", 1234) == (1234.0, "from the weight files")
-    assert analysis.human_count(37_500) == "38 k" and analysis.human_count(3.4e6) == "3.4 M"
-    assert analysis.human_bytes(881.9 * 1024) == "881.9 KB"
-    assert [analysis.map_layer(layer, 6, 2) for layer in range(6)] == [0, 0, 0, 1, 1, 1]
-    spec = analysis.view_spec("head", 5, 7, (6, 8), (2, 4))
-    assert (spec.large_layer, spec.small_layer, spec.large_head, spec.small_head) == (5, 1, 7, 3)
-    assert spec.heads_of_layer("small") == 1
-    assert analysis.view_spec("max", 5, 7, (6, 8), (2, 4)).heads_of_layer("large") is None
-    assert analysis.total_steps(10, 4, 3) == 9
-    done, left = analysis.progress(3, 9, 30.0)
-    assert done == pytest.approx(1 / 3) and left == pytest.approx(60.0)
-    assert analysis.human_seconds(75) == "1 min 15 s"

@@ -128,18 +128,23 @@ def read_text_argument(args):
 def run_contrast(args) -> int:
     from clues.cli import print_json
     from clues.contrast import contrast_text
+    from clues.views import VIEWS
 
     if args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
+    # --aggregation names a view of the whole model (no layer or head to choose)
+    aggregations = [name for name, view in VIEWS.items() if not view.needs_layer]
+    if args.aggregation not in aggregations:
+        raise InputError(f"Unknown aggregation {args.aggregation!r}; choose one of {', '.join(aggregations)}.")
     item = read_text_argument(args)
     large, small = load_pair(args)
-    result = contrast_text(large, small, item.text, aggregation=args.aggregation,
+    result = contrast_text(large, small, item.text, view=args.aggregation,
                            skip_first=not args.keep_first, spans=item.spans, importance=args.importance,
                            distance=args.distance)
     notes = result.large_maps.notes + result.small_maps.notes
     if args.json:
         print_json({"large": large.ref, "small": small.ref, "level": result.level,
-                    "aggregation": result.aggregation, "importance": result.importance,
+                    "aggregation": result.view.name, "importance": result.importance,
                     "distance": result.distance, "text": item.text, "notes": notes,
                     "top": [_record(c) for c in result.top(args.top_k)],
                     "tokens": [_record(c) for c in result.clues]})

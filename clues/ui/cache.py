@@ -8,11 +8,18 @@ results (corpus counts, parsed uploads) use st.cache_data.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import streamlit as st
 
-from clues.ui import analysis
+from clues import fields_by_rank
+from clues.augment import ranked_from_clues
+from clues.capture import capture_attention
+from clues.contrast import contrast_view
+from clues.corpus import generate_biographies, read_tagged_csv
+from clues.models import estimate_memory_bytes, load_model
+from clues.views import ViewSpec
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,6 @@ class PairSpec:
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def load(ref: str, device: str, dtype: str, trust_remote_code: bool):
-    from clues.models import load_model
-
     return load_model(ref, device=None if device == "auto" else device, dtype=dtype,
                       trust_remote_code=trust_remote_code)
 
@@ -61,26 +66,23 @@ def token_limit(loaded, max_tokens: int | None) -> int | None:
 @st.cache_resource(show_spinner=False, max_entries=48)
 def capture(model_key: tuple, text: str, heads_of_layer: int | None, max_tokens: int | None, _loaded):
     """Every map the views need from one forward pass (per layer and rollout always)."""
-    from clues.capture import capture_attention
-
     return capture_attention(_loaded, text, per_layer=True, rollout=True, heads_of_layer=heads_of_layer,
                              max_tokens=token_limit(_loaded, max_tokens))
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def view(pair_key: tuple, tagged: str, spec: analysis.ViewSpec, max_tokens: int | None, _large, _small, _item):
-    """The explorer's view (maps over common units, contrast ranking) for one pair and text."""
+def view(pair_key: tuple, tagged: str, spec: ViewSpec, max_tokens: int | None, _large, _small, _item):
+    """The explorer's ContrastView (contrast ranking under the view, both maps over its units)
+    for one pair and text."""
     large_maps = capture(pair_key[0], _item.text, spec.heads_of_layer("large"), max_tokens, _large)
     small_maps = capture(pair_key[1], _item.text, spec.heads_of_layer("small"), max_tokens, _small)
-    return analysis.build_view(large_maps, small_maps, spec, _item.spans)
+    return contrast_view(large_maps, small_maps, spec, _item.spans)
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
 def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large, _small, _item):
     """The RankedText of one text (units and their rank by contrast or one model's attention)."""
-    from clues.augment import ranked_from_clues
-
-    result = view(pair_key, tagged, analysis.ViewSpec("mean"), max_tokens, _large, _small, _item).result
+    result = view(pair_key, tagged, ViewSpec("mean"), max_tokens, _large, _small, _item).result
     return ranked_from_clues(result, by)
 
 
@@ -89,20 +91,14 @@ def text_field_ranks(pair_key: tuple, tagged: str, field: str, k: int, max_token
                      _large, _small, _item):
     """Fields of the top-k tokens attended from the word before `field` (one text; cached so
     a corpus is only analysed once per pair, corpus and field)."""
-    from clues.capture import capture_attention
-
     large_maps = capture_attention(_large, _item.text, max_tokens=token_limit(_large, max_tokens))
     small_maps = capture_attention(_small, _item.text, max_tokens=token_limit(_small, max_tokens))
-    return analysis.text_field_ranks(large_maps, small_maps, _item, field, k)
+    return fields_by_rank.text_field_ranks(large_maps, small_maps, _item, field, k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def read_upload(data: bytes, name: str) -> list:
     """The biographies of an uploaded tagged CSV (raises InputError with the file's problem)."""
-    import io
-
-    from clues.corpus import read_tagged_csv
-
     handle = io.BytesIO(data)
     handle.name = name
     return list(read_tagged_csv(handle))
@@ -110,15 +106,11 @@ def read_upload(data: bytes, name: str) -> list:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def generated(n: int, seed: int, varied: bool = True) -> list:
-    from clues.corpus import generate_biographies
-
     return generate_biographies(n, seed=seed, varied=varied)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def memory_bytes(ref: str) -> int | None:
-    from clues.models import estimate_memory_bytes
-
     try:
         return estimate_memory_bytes(ref)
     except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from clues.errors import CluesError
 from clues.figures import PLOTLY_CONFIG
 
 
@@ -46,8 +47,6 @@ def attempt(what: str, function, *args, **kwargs):
     CluesError messages say what to fix; anything else (a model the libraries cannot run, say)
     is reported with its type and first line.
     """
-    from clues.errors import CluesError
-
     try:
         return function(*args, **kwargs)
     except CluesError as problem:

@@ -9,9 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+import torch
 
+from clues import models
+from clues.corpus import generate_biographies
 from clues.errors import CluesError
-from clues.ui import analysis, cache, state
+from clues.memory import human_bytes, human_count, memory_estimate
+from clues.text import parse_tagged, to_tagged
+from clues.ui import cache, state
 from clues.ui.cache import ModelSpec, PairSpec
 
 CUSTOM = "custom"
@@ -28,8 +33,6 @@ UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, share
 
 def demo_refs() -> tuple[str, str]:
     """The bundled demo pair (CLUES_DEMO_LARGE / CLUES_DEMO_SMALL override it)."""
-    from clues import models
-
     return (os.environ.get("CLUES_DEMO_LARGE") or models.DEMO_LARGE,
             os.environ.get("CLUES_DEMO_SMALL") or models.DEMO_SMALL)
 
@@ -40,18 +43,14 @@ def slug(label: str) -> str:
 
 def presets() -> dict[str, tuple[str, tuple[str, str]]]:
     """slug → (label, (large, small)); the demo pair first, with its overridable folders."""
-    from clues.models import PRESET_PAIRS
-
     out = {}
-    for index, (label, pair) in enumerate(PRESET_PAIRS.items()):
+    for index, (label, pair) in enumerate(models.PRESET_PAIRS.items()):
         out["demo" if index == 0 else slug(label)] = (label, demo_refs() if index == 0 else pair)
     return out
 
 
 def demo_biography():
     """The demo text: the first experiment person, in the paper's single template."""
-    from clues.corpus import generate_biographies
-
     return generate_biographies(1, seed=0, varied=False)[0]
 
 
@@ -76,8 +75,6 @@ class Context:
 
     @property
     def tagged(self) -> str:
-        from clues.text import to_tagged
-
         return to_tagged(self.item)
 
     @property
@@ -142,8 +139,6 @@ def _pair_picker(sidebar) -> PairSpec:
 
 
 def _accelerators() -> list[str]:
-    import torch
-
     found = ["cuda"] if torch.cuda.is_available() else []
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found.append("mps")
@@ -154,14 +149,14 @@ def _estimate(sidebar, pair: PairSpec) -> float | None:
     parts, total, known = [], 0.0, True
     for name, spec in (("large", pair.large), ("small", pair.small)):
         measured = cache.memory_bytes(spec.ref) if spec.ref else None
-        value, how = analysis.memory_estimate(spec.ref, spec.dtype, measured)
-        parts.append(f"{name} {analysis.human_bytes(value)}" + ("" if how == "from the weight files" else f" ({how})"))
+        value, how = memory_estimate(spec.ref, spec.dtype, measured)
+        parts.append(f"{name} {human_bytes(value)}" + ("" if how == "from the weight files" else f" ({how})"))
         if value is None:
             known = False
         else:
             total += value
     needed = total if known else None
-    sidebar.caption(f"Memory for the weights: **{analysis.human_bytes(needed) if known else 'unknown'}** "
+    sidebar.caption(f"Memory for the weights: **{human_bytes(needed) if known else 'unknown'}** "
                     f"({', '.join(parts)}); attention maps add a little per text.")
     return needed
 
@@ -210,14 +205,12 @@ def _load_pair(sidebar, ctx: Context) -> None:
     for name, loaded in (("large", ctx.large), ("small", ctx.small)):
         sidebar.caption(f"**{name}** `{Path(loaded.ref).name or loaded.ref}` · {loaded.device} · "
                         f"{str(loaded.dtype).replace('torch.', '')} · {loaded.n_layers} layers × "
-                        f"{loaded.n_heads} heads · {analysis.human_count(loaded.n_parameters)} parameters")
+                        f"{loaded.n_heads} heads · {human_count(loaded.n_parameters)} parameters")
 
 
 # -- text source -------------------------------------------------------------------------
 
 def _text_picker(sidebar, ctx: Context) -> None:
-    from clues.text import parse_tagged, to_tagged
-
     sidebar.subheader("Text")
     source = state.radio("Text source", list(SOURCES), "src", "demo", where=sidebar,
                          format_func=lambda s: SOURCES[s], label_visibility="collapsed")

@@ -1,0 +1,30 @@
+"""A training run's progress from what it logged: steps in all, the fraction done, the time left."""
+
+from __future__ import annotations
+
+import math
+
+
+def total_steps(n_rows: int, batch_size: int, epochs: int) -> int:
+    """Optimiser steps of a run over `n_rows` training rows."""
+    return max(1, math.ceil(n_rows / max(1, batch_size))) * max(1, epochs)
+
+
+def progress(step: int | None, total: int, elapsed_s: float | None) -> tuple[float, float | None]:
+    """(fraction done, seconds left or None), from the last logged step and the time it took."""
+    done = min(1.0, max(0.0, (step or 0) / total)) if total else 0.0
+    if not step or elapsed_s is None or elapsed_s <= 0 or done <= 0:
+        return done, None
+    return done, elapsed_s * (1 - done) / done
+
+
+def human_seconds(seconds: float | None) -> str:
+    """45 s, 1 min 15 s, 2 h 05 min; "—" for None."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

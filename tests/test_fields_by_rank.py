@@ -1,0 +1,46 @@
+"""Fields of the top-k tokens attended from the word before a fact, counted rank by rank."""
+
+import numpy as np
+
+from clues import FIELDS
+from clues.capture import capture_attention
+from clues.contrast import contrast_maps, query_rows, unit_before_field
+from clues.fields_by_rank import OTHER, count_field_ranks, field_ranks, text_field_ranks
+from clues.models import load_model
+from clues.text import parse_tagged
+from tiny import tiny_model_dir
+
+TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "
+          "<city>Melbourne, Australia</city>. He had a professional role at <company>the British Museum</company>.")
+
+
+def test_count_field_ranks_counts_texts_per_rank_and_field():
+    fields = list(FIELDS) + [OTHER]
+    per_text = [{"large": ["name", "date"], "small": ["other", "name"], "difference": ["name"]}, None,
+                {"large": ["name", "nonsense"], "small": [], "difference": ["city", "name"]}]
+    counts = count_field_ranks(per_text, 2, fields)
+    assert set(counts) == {"large", "small", "difference"}
+    assert counts["large"].shape == (2, len(fields))
+    assert counts["large"][0, fields.index("name")] == 2
+    assert counts["large"][1, fields.index("date")] == 1 and counts["large"][1, fields.index(OTHER)] == 1
+    assert counts["difference"][1].sum() == 1
+
+
+def test_field_ranks_follow_the_attention_from_the_word_before_the_fact(tmp_path):
+    large = load_model(tiny_model_dir(tmp_path / "l", "llama", layers=3, seed=1))
+    small = load_model(tiny_model_dir(tmp_path / "s", "llama", layers=2, seed=2))
+    item = parse_tagged(TAGGED)
+    large_maps, small_maps = capture_attention(large, item.text), capture_attention(small, item.text)
+    ranks = text_field_ranks(large_maps, small_maps, item, "company", 5)
+    result = contrast_maps(large_maps, small_maps, spans=item.spans)
+    query = unit_before_field(result, item, "company")
+    assert ranks == field_ranks(result, query, 5)
+    rows = query_rows(result, query)
+    eligible = [c for c in result.clues if c.rank is not None and c.index < query]
+    strongest = max(eligible, key=lambda c: rows["large"][c.index])
+    assert ranks["large"][0] == (strongest.field or OTHER)
+    assert all(len(names) == 5 for names in ranks.values())
+    untagged = parse_tagged(TAGGED.replace("<company>", "").replace("</company>", ""))
+    assert untagged.text == item.text
+    assert text_field_ranks(large_maps, small_maps, untagged, "company", 5) is None  # no company tagged
+    assert np.isin(ranks["difference"], list(FIELDS) + [OTHER]).all()

@@ -7,7 +7,12 @@ makes the later facts "far" and hard to learn. `varied=False` uses the paper's o
 `varied=True` picks one of several phrasings per sentence.
 
 `read_tagged_csv`/`write_tagged_csv` read and write the paper's format: a CSV with one column
-`text`, one tagged biography per row.
+`text`, one tagged biography per row; `read_texts` reads the same column as clean training texts
+(tags stripped where a row has them), through the same reader.
+
+The people of the continual-pretraining experiment come from here too: `experiment_people(n)`
+(seed `EXPERIMENT_SEED`) are new to the bundled demo pair, whose pretraining people
+(`pretraining_people(n)`, seed `PRETRAIN_SEED`) never share a name with them.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ import gc
 import io
 import os
 import random
+import re
 import string
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from clues import FIELDS
 from clues.errors import InputError
 from clues.text import FieldSpan, TaggedText, parse_tagged, to_tagged
 
+# The fields a biography states about its person: every field but the name, in `FIELDS` order.
 FACT_FIELDS = tuple(f for f in FIELDS if f != "name")
 
 # The paper's prompts (its data/prompts.csv), one per fact field.
@@ -294,6 +301,41 @@ def _render(name: str, gender: str, facts: dict, rng: random.Random, varied: boo
     return TaggedText("".join(parts), tuple(spans))
 
 
+# ---------------------------------------------------------------- the experiment's people
+
+PRETRAIN_SEED = 20250
+EXPERIMENT_SEED = 0
+# random.sample draws names as a prefix of the longer draw for every n up to here, so excluding
+# the first EXPERIMENT_MAX experiment names excludes those of every smaller experiment too.
+EXPERIMENT_MAX = 5000
+
+
+def experiment_people(n: int, *, varied: bool = True) -> list[TaggedText]:
+    """The people of the continual-pretraining experiment: never in the demo models' pretraining.
+
+    `generate_biographies(n, seed=EXPERIMENT_SEED)` (the default seed of `clues bios`), n ≤ EXPERIMENT_MAX.
+    """
+    if not isinstance(n, int) or not 1 <= n <= EXPERIMENT_MAX:
+        raise InputError(f"experiment people: n must be 1–{EXPERIMENT_MAX} (their names are kept out of "
+                         f"the demo models' pretraining only up to there), got {n!r}")
+    return generate_biographies(n, seed=EXPERIMENT_SEED, varied=varied)
+
+
+def experiment_names() -> set[str]:
+    """Every name an experiment person can have (those of `experiment_people(EXPERIMENT_MAX)`)."""
+    return {p.name for p in generate_biographies(EXPERIMENT_MAX, seed=EXPERIMENT_SEED)}
+
+
+def pretraining_people(n: int) -> list[TaggedText]:
+    """`n` people from seed PRETRAIN_SEED whose names no experiment person has (seeded, stable):
+    the people the demo pair is pretrained on."""
+    excluded = experiment_names()
+    people = [p for p in generate_biographies(int(n * 1.3) + 50, seed=PRETRAIN_SEED) if p.name not in excluded]
+    if len(people) < n:
+        raise InputError(f"could not find {n} pretraining people outside the experiment names")
+    return people[:n]
+
+
 # ---------------------------------------------------------------- CSV
 
 
@@ -314,22 +356,13 @@ def read_tagged_csv(path_or_file, *, max_rows: int | None = None) -> Corpus:
     """
     if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 1):
         raise InputError(f"max_rows must be a positive integer or None, got {max_rows!r}")
-    source, text = _read_text(path_or_file)
-    rows = _csv_rows(text, source)
-    first = next(rows, None)
-    if first is None:
-        raise InputError(f"{source} is empty: expected a CSV with a header line `text`")
-    column = _text_column(first[1], source)
+    source, cells = _text_cells(path_or_file)
     texts, skipped = [], 0
-    for number, (line, row) in enumerate(rows, start=1):
-        value = row[column] if column < len(row) else ""
+    for number, line, value in cells:
         if not value.strip():
             skipped += 1
             continue
-        try:
-            texts.append(parse_tagged(value))
-        except InputError as error:
-            raise InputError(f"{source}, row {number} (line {line}): {error}") from None
+        texts.append(_parse_row(value, source, number, line))
         if max_rows is not None and len(texts) >= max_rows:
             break
     if not texts:
@@ -339,10 +372,50 @@ def read_tagged_csv(path_or_file, *, max_rows: int | None = None) -> Corpus:
     return Corpus(texts, skipped_empty=skipped, source=source)
 
 
+# A tag of a known field: a row holding one is a tagged biography; other rows are plain text.
+_FIELD_TAG = re.compile(r"</?(%s)>" % "|".join(FIELDS))
+
+
+def read_texts(path_or_file) -> list[str]:
+    """The non-empty rows of a CSV's `text` column as clean texts (for training): a row with
+    field tags is parsed as a tagged biography and its tags stripped; other rows are kept as
+    they are (so plain text with a stray "<" is fine)."""
+    source, cells = _text_cells(path_or_file)
+    texts, skipped = [], 0
+    for number, line, value in cells:
+        if not value.strip():
+            skipped += 1
+            continue
+        texts.append(_parse_row(value, source, number, line).text if _FIELD_TAG.search(value) else value)
+    if not texts:
+        raise InputError(f"{source} has no texts: all {skipped} rows of its `text` column are empty")
+    return texts
+
+
+def _text_cells(path_or_file) -> tuple[str, Iterator[tuple[int, int, str]]]:
+    """(a name for messages, the `text` cell of every data row as (row number, line, value))."""
+    source, text = _read_text(path_or_file)
+    rows = _csv_rows(text, source)
+    first = next(rows, None)
+    if first is None:
+        raise InputError(f"{source} is empty: expected a CSV with a header line `text`")
+    column = _text_column(first[1], source)
+    cells = ((number, line, row[column] if column < len(row) else "")
+             for number, (line, row) in enumerate(rows, start=1))
+    return source, cells
+
+
+def _parse_row(value: str, source: str, number: int, line: int) -> TaggedText:
+    try:
+        return parse_tagged(value)
+    except InputError as error:
+        raise InputError(f"{source}, row {number} (line {line}): {error}") from None
+
+
 def _read_text(path_or_file) -> tuple[str, str]:
     """(a name for messages, the decoded file content)."""
     if isinstance(path_or_file, (str, os.PathLike)):
-        path = Path(path_or_file)
+        path = Path(path_or_file).expanduser()
         source = str(path)
         if not path.exists():
             raise InputError(f"file not found: {source}; check the path")

@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Sequence
 
 import torch
+from transformers import StoppingCriteriaList
 
 from clues.corpus import FACT_FIELDS, qa_prompt
 from clues.errors import CluesError, InputError
@@ -111,8 +112,6 @@ def generate_continuations(
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise InputError("batch size and max new tokens must be at least 1")
-    from transformers import StoppingCriteriaList
-
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out = [""] * len(prompts)
     with _eval_mode(model), _left_padding(tokenizer) as pad_id:

@@ -8,23 +8,30 @@ recall probe per field, all in the run store. α and β are either given (defaul
 settings) or chosen on a validation split of people, never on the test people.
 
 Also measured: at the word before each fact, the attention the large and the small model give
-to the name, and how often a name token is in the contrast top-5 (the paper's figure 3).
+to the name, and how often a name token is in the contrast top-5 (the paper's figure 3; see
+`clues.name_attention`). The people are `clues.corpus.experiment_people`, new to the bundled
+demo pair. The report (docs/results.md) is written by `clues.builders.experiment_report`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clues import FIELDS
+from clues.augment import parse_condition, rank_corpus, validate
+from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
+from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
+from clues.name_attention import measure_name_attention
+from clues.runs import RunStore
 
-FACT_FIELDS = FIELDS[1:]
 FAR_FIELDS = ("university", "major", "company")
 
 
@@ -51,12 +58,10 @@ class ExperimentConfig:
     shots: int = 3
     out: str = "out/experiment"
     store_path: str | None = None
-    data_seed: int | None = None  # people generator seed (default: clues.demo's experiment seed)
+    data_seed: int | None = None  # people generator seed (default: clues.corpus.EXPERIMENT_SEED)
     max_active: int = 1  # training runs at once on one device (raise it to run seeds side by side)
 
     def validate(self) -> None:
-        from clues.augment import parse_condition, validate
-
         for condition in self.conditions:
             parse_condition(condition, self.importance)
         validate(self.alpha, self.beta, self.copies, self.style)
@@ -70,48 +75,24 @@ class ExperimentConfig:
 
 def split_people(config: ExperimentConfig):
     """(test people, validation people): new biographies in the paper's standard template."""
-    try:
-        from clues.demo import experiment_people
-    except ImportError:  # no demo builder: any seeded corpus will do
-        experiment_people = None
     total = config.people + config.validation_people
-    if experiment_people is not None and config.data_seed is None:
+    if config.data_seed is None:
         people = experiment_people(total, varied=False)
     else:
-        from clues.corpus import generate_biographies
-
-        people = generate_biographies(total, seed=config.data_seed or 0, varied=False)
+        people = generate_biographies(total, seed=config.data_seed, varied=False)
     return list(people[:config.people]), list(people[config.people:])
 
 
 def attention_to_name(large, small, people, *, top_k: int = 5) -> dict:
     """Per fact field: mean attention to the name from the word before the fact (both models),
     and how often a name token is among the contrast top-k of the text."""
-    from clues.contrast import contrast_text, query_rows, unit_before
-
-    per_field = {f: {"large": [], "small": []} for f in FACT_FIELDS}
-    top_hits = []
-    for person in people:
-        result = contrast_text(large, small, person.text, spans=person.spans)
-        names = np.array([c.field == "name" for c in result.clues])
-        top_hits.append(any(c.field == "name" for c in result.top(top_k)))
-        for field_name in FACT_FIELDS:
-            span = person.span(field_name)
-            query = unit_before(result, span.start) if span else None
-            if query is None:
-                continue
-            rows = query_rows(result, query)
-            per_field[field_name]["large"].append(float(rows["large"][names].sum()))
-            per_field[field_name]["small"].append(float(rows["small"][names].sum()))
-    table = {f: {m: float(np.mean(v)) if v else float("nan") for m, v in d.items()} for f, d in per_field.items()}
-    return {"to_name": table, "name_in_top_k": float(np.mean(top_hits)) if top_hits else float("nan"),
-            "top_k": top_k, "texts": len(people)}
+    measured = measure_name_attention(large, small, people, fields=FACT_FIELDS, top_k=top_k)
+    table = {f: {m: measured.mean(f, m) for m in ("large", "small")} for f in FACT_FIELDS}
+    return {"to_name": table, "name_in_top_k": measured.top_k_share(), "top_k": top_k, "texts": measured.texts}
 
 
 def weights_fingerprint(ref: str) -> str:
     """First 12 hex digits of the sha256 of a model folder's safetensors (which pair a result is from)."""
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(Path(ref).glob("*.safetensors")):
         digest.update(path.read_bytes())
@@ -119,8 +100,6 @@ def weights_fingerprint(ref: str) -> str:
 
 
 def _write_people(path: Path, people) -> str:
-    from clues.corpus import write_tagged_csv
-
     write_tagged_csv(path, people)
     return str(path)
 
@@ -163,10 +142,6 @@ def _score(metrics) -> float:
 
 def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     """Run every condition and seed; return (and write to out/results.json) the results."""
-    from clues.augment import rank_corpus
-    from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
-    from clues.runs import RunStore
-
     config.validate()
     config.large, config.small = config.large or DEMO_LARGE, config.small or DEMO_SMALL
     config.model = config.model or config.small
@@ -203,16 +178,12 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
 
 
 def _rank(people, condition: str, config: ExperimentConfig, large, small):
-    from clues.augment import parse_condition, rank_corpus
-
     mode, importance = parse_condition(condition, config.importance)
     return rank_corpus(people, mode, large=large, small=small, importance=importance)
 
 
 def merge_results(paths) -> dict:
     """One result from several runs of the experiment (e.g. one process per seed, one store)."""
-    from clues.runs import RunStore
-
     parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
     merged = dict(parts[0])
     merged["runs"] = [run for part in parts for run in part["runs"]]
@@ -224,9 +195,6 @@ def merge_results(paths) -> dict:
 
 def _select(config, large, small, validation, folder: Path, progress: bool) -> dict:
     """Choose α (and β) per condition on the validation people, one seed."""
-    from clues.augment import rank_corpus
-    from clues.runs import RunStore
-
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation)
     chosen = {}
@@ -266,178 +234,4 @@ def summarise(store, runs: list[dict]) -> dict:
 
 def _log(enabled: bool, message: str) -> None:
     if enabled:
-        import sys
-
         print(f"[experiment] {message}", file=sys.stderr, flush=True)
-
-
-# ---- the report -------------------------------------------------------------------------
-
-PAPER_TABLE_2 = """| LLaMA 3 8B (paper, Table 2) | date | city | university | major | company |
-|---|---|---|---|---|---|
-| plain fine-tuning EM | — | — | — | — | 0.17 |
-| contrast dropout EM | — | — | — | — | 0.42 |"""
-
-
-def curves(store, runs: list[dict], name: str):
-    """DataFrame condition, epoch, field, mean, std of metric `name` over seeds."""
-    import pandas as pd
-
-    frames = []
-    for run in runs:
-        metrics = store.metrics(run["run_id"])
-        rows = metrics[(metrics["name"] == name) & metrics["field"].notna()].copy()
-        rows["condition"], rows["seed"] = run["condition"], run["seed"]
-        frames.append(rows[["condition", "seed", "epoch", "field", "value"]])
-    if not frames:
-        return pd.DataFrame(columns=["condition", "epoch", "field", "mean", "std"])
-    both = pd.concat(frames)
-    return both.groupby(["condition", "epoch", "field"])["value"].agg(mean="mean", std="std").reset_index()
-
-
-def curve_figure(table, fields, title: str):
-    """One panel per field, one line per condition (mean over seeds, band = std)."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
-
-    figure = make_subplots(rows=1, cols=len(fields), subplot_titles=list(fields), shared_yaxes=True)
-    colours = {"none": "#636363", "random": "#1f77b4", "attention": "#ff7f0e", "contrast": "#d62728"}
-    for column, field_name in enumerate(fields, start=1):
-        for condition, rows in table[table["field"] == field_name].groupby("condition", sort=False):
-            figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["mean"], name=condition, mode="lines+markers",
-                                        line={"color": colours.get(condition)}, legendgroup=condition,
-                                        showlegend=column == 1,
-                                        error_y={"type": "data", "array": rows["std"].fillna(0), "visible": True}),
-                             row=1, col=column)
-    figure.update_layout(title=title, height=330, width=260 * len(fields) + 120, template="plotly_white")
-    figure.update_yaxes(range=[-0.02, 1.02])
-    figure.update_xaxes(title_text="epoch")
-    return figure
-
-
-def _markdown_table(summary: dict, name: str) -> str:
-    header = "| condition | " + " | ".join(FACT_FIELDS) + " | far mean |\n|---|" + "---|" * (len(FACT_FIELDS) + 1)
-    lines = [header]
-    for condition, entry in summary.items():
-        cells, far = [], []
-        for f in FACT_FIELDS:
-            value = entry.get(name, {}).get(f)
-            if value is None:
-                cells.append("—")
-                continue
-            cells.append(f"{value['mean']:.2f} ± {value['std']:.2f}")
-            if f in FAR_FIELDS:
-                far.append(value["mean"])
-        lines.append(f"| {condition} | " + " | ".join(cells) + f" | {np.mean(far) if far else float('nan'):.2f} |")
-    return "\n".join(lines)
-
-
-def write_report(results: dict, path: str = "docs/results.md", figures: str | None = None) -> str:
-    """docs/results.md with the set-up, tables, curve PNGs and a plain verdict."""
-    from clues.runs import RunStore
-
-    store = RunStore(results["config"]["store_path"])
-    figures = figures or str(Path(path).parent / "figures")
-    Path(figures).mkdir(parents=True, exist_ok=True)
-    images = []
-    for name, title in (("em", "Few-shot QA exact match"), ("recall", "Name-keyed recall probe")):
-        table = curves(store, results["runs"], name)
-        if table.empty:
-            continue
-        image = Path(figures) / f"experiment-{name}.png"
-        curve_figure(table, FACT_FIELDS, title).write_image(str(image), scale=1.5)
-        images.append((title, image))
-    text = _report_text(results, images, Path(path).parent)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text)
-    return path
-
-
-def _report_text(results: dict, images, base: Path) -> str:
-    c, a, s = results["config"], results["attention"], results["summary"]
-    attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | {v['large'] / max(v['small'], 1e-9):.2f}× |"
-                               for f, v in a["to_name"].items())
-    settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}" for r in results["runs"]
-                         if r["seed"] == c["seeds"][0])
-    figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
-                          for title, image in images)
-    verdict = _verdict(results)
-    return f"""# Results on the bundled demo pair
-
-Written by `python -m clues experiment` ({results['seconds'] / 60:.1f} min on this machine). Every number
-here comes from the run store; rerun the command to reproduce it.
-
-## Set-up
-- Trained model: `{c['model']}` (full fine-tuning), contrast from `{c['large']}` − `{c['small']}`
-  (weights sha256 {results.get('fingerprints', {}).get('large', '?')} / {results.get('fingerprints', {}).get('small', '?')}).
-- {c['people']} new people (never in the demo pair's pretraining), the paper's standard biography template.
-- Conditions: {', '.join(c['conditions'])}; {c['copies']} augmented copies + the original for every condition
-  (plain repeats the original), so all conditions take the same optimizer steps.
-- Drop style: `{c['style']}`. Settings: {settings}. {"α/β chosen on " + str(c['validation_people']) + " validation people." if c['select'] else "α/β fixed at the paper's settings (not tuned on the test people)."}
-- {c['epochs']} epochs, lr {c['lr']}, batch {c['batch_size']}, seeds {list(c['seeds'])}; {c['shots']}-shot QA.
-
-## Attention to the name (the paper's figure 3, in numbers)
-Attention from the word right before each fact to the name tokens, mean over {a['texts']} biographies:
-
-| fact | large | small | large / small |
-|---|---|---|---|
-{attention_rows}
-
-A name token is among the contrast top-{a['top_k']} in {a['name_in_top_k']:.0%} of the biographies.
-
-## Final-epoch few-shot QA exact match (mean ± std over seeds)
-{_markdown_table(s, 'em')}
-
-## Final-epoch name-keyed recall probe (mean ± std over seeds)
-The probe fills the template with the person's true name and every earlier fact taken from someone else, so
-it can only succeed through the name.
-
-{_markdown_table(s, 'recall')}
-
-## Curves
-{figures}
-
-## For reference: the paper
-{PAPER_TABLE_2}
-
-## What holds on the demo, and what does not
-{verdict}
-"""
-
-
-def _verdict(results: dict) -> str:
-    a, s = results["attention"], results["summary"]
-    lines = []
-    far_large = np.mean([a["to_name"][f]["large"] for f in FAR_FIELDS])
-    far_small = np.mean([a["to_name"][f]["small"] for f in FAR_FIELDS])
-    lines.append(f"- The large model attends to the name from before far facts "
-                 f"{'more' if far_large > far_small else 'less'} than the small one "
-                 f"({far_large:.3f} vs {far_small:.3f}): the paper's claim "
-                 f"{'holds' if far_large > far_small else 'does not hold'} here.")
-
-    def far(condition, name):
-        entry = s.get(condition, {}).get(name, {})
-        values = [entry[f]["mean"] for f in FAR_FIELDS if f in entry]
-        return float(np.mean(values)) if values else float("nan")
-
-    def near(condition, name):
-        entry = s.get(condition, {}).get(name, {})
-        values = [entry[f]["mean"] for f in ("date", "city") if f in entry]
-        return float(np.mean(values)) if values else float("nan")
-
-    if "none" in s:
-        for name, label in (("em", "QA exact match"), ("recall", "recall probe")):
-            lines.append(f"- Plain training, {label}: near facts {near('none', name):.2f}, far facts "
-                         f"{far('none', name):.2f} — far facts are learned "
-                         f"{'worse' if far('none', name) < near('none', name) else 'no worse'}.")
-    if "contrast" in s:
-        for name, label in (("em", "QA exact match"), ("recall", "recall probe")):
-            others = {c: far(c, name) for c in s if c != "contrast"}
-            best_other = max(others.items(), key=lambda kv: kv[1]) if others else ("-", float("nan"))
-            verdict = "beats" if far("contrast", name) > best_other[1] else "does not beat"
-            lines.append(f"- Contrast dropout, far-fact {label}: {far('contrast', name):.2f}; it {verdict} the "
-                         f"best other condition ({best_other[0]}, {best_other[1]:.2f}).")
-    seeds = len(results["config"]["seeds"])
-    if seeds < 3:
-        lines.append(f"- Only {seeds} seed(s): differences smaller than the spread are not evidence.")
-    return "\n".join(lines)

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clues import FIELDS
+from clues.augment import MODES, dropout_probability
 
 # One colour per fact field, the same in every figure; tokens outside every field are grey.
 FIELD_COLORS: dict[str, str] = {
@@ -32,6 +33,7 @@ SMALL_COLOR = "#1f77b4"
 DIFFERENCE_COLOR = "#7f7f7f"
 SEQUENTIAL = "Viridis"
 DIVERGING = "RdBu_r"  # red: the large model attends more; blue: the small one does
+# One colour per training condition (augmentation mode), in the app and in the experiment's report.
 CONDITION_COLORS = {"none": "#7f7f7f", "random": "#1f77b4", "attention": "#2ca02c", "contrast": "#d62728"}
 # The toolbar's camera button saves a PNG; a larger scale keeps the token labels readable.
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -222,12 +224,8 @@ def dropout_curve(alpha: float, beta: float, n_ranks: int, *, mode: str = "contr
     """p(r) = α(1 − e^(−βr)) over ranks 0…n_ranks−1 (flat α for random, 0 for none), with the
     text's tokens placed at their rank when given."""
     r = np.arange(max(int(n_ranks), 1))
-    if mode == "none":
-        curve = np.zeros_like(r, dtype=np.float64)
-    elif mode == "random":
-        curve = np.full(r.shape, float(alpha))
-    else:
-        curve = alpha * (1.0 - np.exp(-beta * r))
+    probability = MODES[mode].probability if mode in MODES else dropout_probability
+    curve = np.asarray(probability(r, alpha, beta), dtype=np.float64)
     figure = go.Figure()
     figure.add_scatter(x=r, y=curve, mode="lines", name="p(r)", line=dict(color=LARGE_COLOR, width=3))
     if probabilities is not None and ranks is not None:

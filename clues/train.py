@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -25,10 +24,10 @@ from pathlib import Path
 import torch
 
 from clues import FIELDS
+from clues.corpus import read_texts
 from clues.errors import CluesError, InputError
 from clues.runs import MEAN_FIELD, RunStore
 
-TAG_PATTERN = re.compile(r"</?(%s)>" % "|".join(FIELDS))
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
 
 
@@ -110,33 +109,6 @@ def _check_csv(path: str, what: str) -> None:
 
 
 # -- data ----------------------------------------------------------------------------------
-
-def read_texts(path: str) -> list[str]:
-    """The `text` column of a CSV, tags stripped when the rows are tagged biographies."""
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(Path(path).expanduser(), dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise InputError(f"Could not read {path!r} as CSV ({error}).") from error
-    if "text" not in frame.columns:
-        raise InputError(f"{path!r} has no `text` column (columns: {', '.join(frame.columns)}).")
-    texts = [t for t in frame["text"].tolist() if t.strip()]
-    if not texts:
-        raise InputError(f"{path!r} has no non-empty rows in its `text` column.")
-    return [_strip_tags(text, path, row) for row, text in enumerate(texts, start=1)]
-
-
-def _strip_tags(text: str, path: str, row: int) -> str:
-    if not TAG_PATTERN.search(text):
-        return text
-    from clues.text import parse_tagged
-
-    try:
-        return parse_tagged(text).text
-    except InputError as error:
-        raise InputError(f"{path!r}, row {row}: {error}") from error
-
 
 def tokenize_texts(texts: list[str], tokenizer, max_length: int) -> list[dict]:
     """One example per text, eos appended (so the model learns where a text ends), truncated."""

@@ -7,8 +7,8 @@ import pytest
 
 from clues import FIELDS
 from clues import corpus
-from clues.corpus import (QA_PROMPTS, generate_biographies, qa_prompt, read_tagged_csv,
-                          write_tagged_csv)
+from clues.corpus import (EXPERIMENT_MAX, QA_PROMPTS, experiment_names, experiment_people, generate_biographies,
+                          pretraining_people, qa_prompt, read_tagged_csv, read_texts, write_tagged_csv)
 from clues.errors import InputError
 from clues.text import parse_tagged, to_tagged
 
@@ -203,6 +203,31 @@ def test_malformed_tags_name_the_row(tmp_path):
 
 def test_bad_max_rows(tmp_path):
     assert "max_rows" in _error(tmp_path, "text\nx\n", max_rows=0)
+
+
+def test_read_texts_strips_tags_keeps_plain_rows_and_names_bad_rows(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('id,text\n1,"<name>Ana Lee</name> was born in <city>Oslo</city>."\n2,\n3,plain a < b <br>\n')
+    assert read_texts(path) == ["Ana Lee was born in Oslo.", "plain a < b <br>"]
+    path.write_text('text\nfine\n"<name>Ana <city>Oslo</city></name>"\n')
+    with pytest.raises(InputError, match="row 2"):
+        read_texts(path)
+    path.write_text("body\nx\n")
+    with pytest.raises(InputError, match="no `text` column"):
+        read_texts(path)
+    path.write_text("text\n\n")
+    with pytest.raises(InputError, match="no texts"):
+        read_texts(path)
+
+
+def test_experiment_people_never_in_pretraining():
+    excluded = experiment_names()
+    pretraining = {p.name for p in pretraining_people(2200)}
+    assert len(pretraining) == 2200 and not pretraining & excluded
+    for n in (1, 7, 300, 2000, EXPERIMENT_MAX):
+        assert {p.name for p in experiment_people(n)} <= excluded
+    with pytest.raises(InputError, match="experiment people"):
+        experiment_people(EXPERIMENT_MAX + 1)
 
 
 @pytest.mark.parametrize("name", ["biography_synthetic.csv", "biography_real.csv"])

@@ -1,4 +1,4 @@
-"""The bundled demo pair (assets/demo-models) and its builder (clues/demo.py, `clues demo …`)."""
+"""The bundled demo pair (assets/demo-models) and its builder (clues/builders/demo_pair.py, `clues demo …`)."""
 
 import json
 import os
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from clues import demo
+from clues.builders import demo_pair
 from clues.capture import tokenize
 from clues.cli import main
-from clues.errors import InputError
+from clues.corpus import experiment_people
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 
 
@@ -45,7 +45,7 @@ def test_committed_weights_are_float16_safetensors_and_small():
 
 def test_tokenizer_adds_bos_keeps_offsets_and_mask_is_one_token(pair):
     tokenizer = pair[0].tokenizer
-    text = demo.experiment_people(3)[2].text
+    text = experiment_people(3)[2].text
     ids, offsets, special, tokens, _ = tokenize(tokenizer, text, None)
     assert ids[0] == tokenizer.bos_token_id and special[0] and not special[1:].any()
     for position, ((start, end), token_id) in enumerate(zip(offsets[1:], ids[1:].tolist())):
@@ -66,20 +66,18 @@ def test_contrast_cli_opens_on_the_bundled_pair(capsys):
     assert len(out["top"]) == 3 and {"name", "company"} <= {t["field"] for t in out["tokens"]}
 
 
-def test_experiment_people_never_in_pretraining():
-    excluded = demo.experiment_names()
-    pretraining = {p.name for p in demo.pretraining_people(2200)}
-    assert len(pretraining) == 2200 and not pretraining & excluded
-    for n in (1, 7, 300, 2000, demo.EXPERIMENT_MAX):
-        assert {p.name for p in demo.experiment_people(n)} <= excluded
-    with pytest.raises(InputError, match="experiment people"):
-        demo.experiment_people(demo.EXPERIMENT_MAX + 1)
+def test_committed_cards_are_the_templates_filled_from_build_json():
+    folder = Path(DEMO_LARGE).parent
+    report = json.loads((folder / "build.json").read_text())
+    for size in ("large", "small"):
+        assert (folder / size / "README.md").read_text() == demo_pair.model_card(size, report)
+    assert (folder / "README.md").read_text() == demo_pair.pair_readme(report)
 
 
 def test_documents_hold_qa_pairs_of_qa_people_only():
-    config = demo.BuildConfig(people=30, valid_people=5)
-    people = demo.split_people(config)
-    docs = demo.epoch_documents(people, config, random.Random(0))
+    config = demo_pair.BuildConfig(people=30, valid_people=5)
+    people = demo_pair.split_people(config)
+    docs = demo_pair.epoch_documents(people, config, random.Random(0))
     joined = "\n\n".join(docs)
     for person in people.pretraining:
         assert person.value("company") in joined and person.name in joined

@@ -1,10 +1,17 @@
 """The experiment end to end on a tiny pair: runs, summary, attention numbers, the report."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from clues.builders.experiment_report import report_text
 from clues.cli import main
+from clues.corpus import FACT_FIELDS, experiment_people
+from clues.experiment import attention_to_name
+from clues.models import load_model
+from clues.name_attention import measure_name_attention
 from tiny import tiny_model_dir
 
 
@@ -47,3 +54,39 @@ def test_seeds_run_apart_merge_into_one_report(tmp_path):
     assert main(["experiment", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--report", str(report)]) == 0
     text = report.read_text()
     assert "seeds [0, 1]" in text and "± " in text
+
+
+def test_attention_to_the_name_is_one_measurement(tmp_path):
+    large = load_model(str(tiny_model_dir(tmp_path / "large", "llama", layers=3, seed=1)), device="cpu")
+    small = load_model(str(tiny_model_dir(tmp_path / "small", "llama", layers=2, seed=2)), device="cpu")
+    people = experiment_people(3, varied=False)
+    measured = measure_name_attention(large, small, people, top_k=5)
+    assert measured.texts == 3 and set(measured.to_name) == set(FACT_FIELDS)
+    for field in FACT_FIELDS:
+        assert len(measured.to_name[field]["large"]) == len(measured.to_name[field]["small"]) == 3
+        assert 0 <= measured.large_more_share(field) <= 1
+    summary = attention_to_name(large, small, people)
+    assert summary["texts"] == 3 and summary["top_k"] == 5
+    assert summary["to_name"]["company"]["large"] == pytest.approx(measured.mean("company", "large"))
+
+
+def test_report_text_fills_the_template():
+    conditions = ["none", "contrast"]
+    row = {f: {"mean": 0.1 + i / 10, "std": 0.01, "n": 1} for i, f in enumerate(FACT_FIELDS)}
+    results = {
+        "config": {"model": "m", "large": "L", "small": "S", "people": 5, "validation_people": 0,
+                   "conditions": conditions, "copies": 1, "style": "mask", "seeds": [0], "select": False,
+                   "epochs": 1, "lr": 1e-3, "batch_size": 4, "shots": 1},
+        "fingerprints": {"large": "abc", "small": "def"},
+        "attention": {"to_name": {f: {"large": 0.2, "small": 0.1} for f in FACT_FIELDS},
+                      "name_in_top_k": 0.4, "top_k": 5, "texts": 5},
+        "runs": [{"condition": c, "seed": 0, "alpha": 0.7, "beta": 0.05, "run_id": i} for i, c in enumerate(conditions)],
+        "summary": {c: {n: row for n in ("em", "f1", "recall")} for c in conditions},
+        "seconds": 90.0}
+    text = report_text(results, [("Few-shot QA exact match", Path("docs/figures/experiment-em.png"))], Path("docs"))
+    assert "{" not in text and "}" not in text
+    assert "(1.5 min on this machine)" in text and "weights sha256 abc / def" in text
+    assert "![Few-shot QA exact match](figures/experiment-em.png)" in text
+    assert "top-5 in 40% of the biographies" in text and "| contrast dropout EM |" in text
+    assert "| far mean |" in text and f"{np.mean([0.3, 0.4, 0.5]):.2f} |" in text
+    assert "the paper's claim holds here" in text and "Only 1 seed(s)" in text

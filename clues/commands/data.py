@@ -1,10 +1,15 @@
-"""CLI: `bios` (write synthetic tagged biographies) and `evaluate` (QA and the recall probe)."""
+"""CLI: `bios` (write synthetic tagged biographies) and `evaluate` (QA and the recall probe).
+
+`clues.models` and `clues.evaluate` are imported inside the handlers on purpose: they pull in
+torch and transformers, and every `clues` command would pay for that at start-up.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from clues.corpus import FACT_FIELDS
+from clues.cli import print_json
+from clues.corpus import FACT_FIELDS, generate_biographies, read_tagged_csv, write_tagged_csv
 from clues.errors import InputError
 
 
@@ -43,8 +48,6 @@ def register(subparsers) -> None:
 
 
 def run_bios(args) -> int:
-    from clues.corpus import generate_biographies, write_tagged_csv
-
     texts = generate_biographies(args.n, args.seed, varied=not args.standard)
     write_tagged_csv(args.out, texts)
     style = "paper template" if args.standard else "varied templates"
@@ -54,15 +57,14 @@ def run_bios(args) -> int:
 
 def load(args):
     """The LoadedModel named by --model (imported here: loading pulls in transformers)."""
-    from clues.models import load_model
+    from clues.models import load_model  # heavy: see the module docstring
 
     return load_model(args.model, device=args.device, dtype=args.dtype,
                       trust_remote_code=args.trust_remote_code)
 
 
 def run_evaluate(args) -> int:
-    from clues.corpus import read_tagged_csv
-    from clues.evaluate import evaluate_qa, recall_probe
+    from clues.evaluate import evaluate_qa, recall_probe  # heavy: see the module docstring
 
     if args.max_people is not None and args.max_people < 1:
         raise InputError("--max-people must be at least 1")
@@ -80,8 +82,6 @@ def run_evaluate(args) -> int:
     report = {"model": args.model, "data": args.data, "people": len(people), "shots": args.shots,
               "qa": qa, "recall_probe": probe}
     if args.json:
-        from clues.cli import print_json
-
         print_json(report)
     else:
         print(format_report(report))

@@ -1,10 +1,16 @@
-"""CLI: `demo build` (train the bundled demo pair) and `demo info` (what is bundled)."""
+"""CLI: `demo build` (train the bundled demo pair) and `demo info` (what is bundled).
+
+The builder (`clues.builders.demo_pair`) and `clues.models` (where the pair lives) are imported
+inside the handlers on purpose: they pull in torch (the builder also transformers and tokenizers),
+and every `clues` command would pay for that at start-up.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from clues.cli import print_json
 from clues.errors import InputError
 
 
@@ -26,15 +32,13 @@ def register(subparsers) -> None:
 
 
 def run_build(args) -> int:
-    from clues.demo import DEFAULT_OUT, build
+    from clues.builders.demo_pair import DEFAULT_OUT, build  # heavy: see the module docstring
 
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1")
     report = build(args.out or DEFAULT_OUT, seed=args.seed, quick=args.quick, threads=args.threads,
                    log=(lambda message: None) if args.json else print)
     if args.json:
-        from clues.cli import print_json
-
         print_json(report)
     else:
         print(f"built the demo pair in {report['wall_s']} s under {args.out or DEFAULT_OUT}")
@@ -42,17 +46,15 @@ def run_build(args) -> int:
 
 
 def run_info(args) -> int:
-    from clues.demo import DEFAULT_OUT
+    from clues.models import DEMO_LARGE  # imports torch: see the module docstring
 
-    folder = Path(args.out or DEFAULT_OUT)
+    folder = Path(args.out or Path(DEMO_LARGE).parent)
     path = folder / "build.json"
     if not path.is_file():
         raise InputError(f"{folder} holds no built demo pair (no build.json). Build it with "
                          "`python -m clues demo build`.")
     report = json.loads(path.read_text())
     if args.json:
-        from clues.cli import print_json
-
         report["models"] = {k: {n: v for n, v in m.items() if n != "loss_curve"} for k, m in report["models"].items()}
         print_json(report)
         return 0

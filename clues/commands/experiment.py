@@ -1,6 +1,12 @@
-"""CLI: `experiment` — the four-condition continual-pretraining experiment and its report."""
+"""CLI: `experiment` — the four-condition continual-pretraining experiment and its report.
+
+`clues.experiment` and `clues.builders.experiment_report` are imported inside `run` on purpose:
+they pull in torch, pandas and plotly, and every `clues` command would pay for that at start-up.
+"""
 
 from __future__ import annotations
+
+from clues.cli import print_json
 
 
 def register(subparsers) -> None:
@@ -37,8 +43,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from clues.cli import print_json
-    from clues.experiment import ExperimentConfig, merge_results, run_experiment, write_report
+    from clues.builders.experiment_report import write_report  # heavy: see the module docstring
+    from clues.experiment import ExperimentConfig, merge_results, run_experiment
 
     if args.merge:
         results = merge_results(args.merge)

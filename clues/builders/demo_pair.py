@@ -13,13 +13,14 @@ document, like the k-shot prompts of `clues.evaluate`). A share of the pretraini
 their biographies but no QA pairs in the data (held-out QA people: does QA generalise from the
 biographies?), and a few more people are kept out entirely for an eval loss.
 
-The experiment people — `experiment_people(n)`, i.e. `generate_biographies(n, seed=EXPERIMENT_SEED)`
-for n ≤ EXPERIMENT_MAX — never appear in pretraining: their names are excluded. `EXPERIMENT_SEED` is
-0, the default seed of `generate_biographies` and of `clues bios`.
+The experiment people (`clues.corpus.experiment_people(n)`) never appear in pretraining: the
+pretraining people are `clues.corpus.pretraining_people`, whose names exclude theirs.
 
-`build()` trains both, saves them (float16 safetensors) with a model card each, and measures:
-eval loss, k-shot QA exact match per field, and the attention both models give the name when
-the next word is the company (`clues.contrast.query_rows` at `unit_before` the company).
+`build()` trains both (a plain AdamW loop over `clues.train.PadCollator` batches), saves them
+(float16 safetensors) with a model card each, and measures: eval loss, k-shot QA exact match per
+field, and the attention both models give the name when the next word is the company
+(`clues.name_attention`). The model cards and the pair's README are rendered from
+`clues/builders/templates/model_card.md` and `pair_readme.md`.
 """
 
 from __future__ import annotations
@@ -28,22 +29,24 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from clues.corpus import FACT_FIELDS, MALE_FIRST, PRONOUNS, TEMPLATES, generate_biographies, qa_prompt
-from clues.errors import InputError
-from clues.text import TaggedText
+from clues.builders import render_template
+from clues.corpus import (EXPERIMENT_MAX, EXPERIMENT_SEED, FACT_FIELDS, MALE_FIRST, PRETRAIN_SEED, PRONOUNS,
+                          TEMPLATES, experiment_people, pretraining_people, qa_prompt)
+from clues.evaluate import evaluate_qa
+from clues.models import DEMO_LARGE, load_model
+from clues.name_attention import measure_name_attention
+from clues.text import TaggedText, token_fields
+from clues.train import PadCollator
 
-PRETRAIN_SEED = 20250
-EXPERIMENT_SEED = 0
-# random.sample draws names as a prefix of the longer draw for every n up to here, so excluding
-# the first EXPERIMENT_MAX experiment names excludes those of every smaller experiment too.
-EXPERIMENT_MAX = 5000
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "demo-models"
+DEFAULT_OUT = Path(DEMO_LARGE).parent
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 MASK_TEXT = "_"
 
@@ -82,28 +85,7 @@ QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, small_steps=4, la
                     max_positions=512)
 
 
-# ---------------------------------------------------------------- people
-
-
-def experiment_people(n: int, *, varied: bool = True) -> list[TaggedText]:
-    """The people of the continual-pretraining experiment: never in the demo models' pretraining."""
-    if not isinstance(n, int) or not 1 <= n <= EXPERIMENT_MAX:
-        raise InputError(f"experiment people: n must be 1–{EXPERIMENT_MAX} (their names are kept out of "
-                         f"the demo models' pretraining only up to there), got {n!r}")
-    return generate_biographies(n, seed=EXPERIMENT_SEED, varied=varied)
-
-
-def experiment_names() -> set[str]:
-    return {p.name for p in generate_biographies(EXPERIMENT_MAX, seed=EXPERIMENT_SEED)}
-
-
-def pretraining_people(n: int) -> list[TaggedText]:
-    """`n` people from seed PRETRAIN_SEED whose names no experiment person has (seeded, stable)."""
-    excluded = experiment_names()
-    people = [p for p in generate_biographies(int(n * 1.3) + 50, seed=PRETRAIN_SEED) if p.name not in excluded]
-    if len(people) < n:
-        raise InputError(f"could not find {n} pretraining people outside the experiment names")
-    return people[:n]
+# ---------------------------------------------------------------- people (from clues.corpus)
 
 
 @dataclass
@@ -169,9 +151,6 @@ def masked_variant(text: str, rng: random.Random, rate: float = 0.15) -> str:
 
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Byte-level BPE with BOS added in front (TemplateProcessing), wrapped for transformers."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
@@ -196,8 +175,6 @@ def tokenizer_corpus(people: People, rng: random.Random) -> list[str]:
 
 
 def make_model(spec: ModelSpec, tokenizer, config: BuildConfig, seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     torch.manual_seed(seed)
     llama = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=spec.hidden, num_hidden_layers=spec.layers,
@@ -214,19 +191,10 @@ def encode_rows(tokenizer, docs: list[str], limit: int) -> list[list[int]]:
     return [(row + [tokenizer.eos_token_id])[:limit] for row in ids]
 
 
-def pad_batch(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row)
-        mask[i, :len(row)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
-
-
 def batch_stream(people: People, tokenizer, config: BuildConfig, seed: int):
     """Endless batches, epoch after epoch; rows of similar length share a batch (less padding)."""
     rng = random.Random(f"{seed}:data")
+    collate = PadCollator(tokenizer.pad_token_id)
     epoch = 0
     while True:
         rows = encode_rows(tokenizer, epoch_documents(people, config, rng), config.max_positions)
@@ -236,7 +204,7 @@ def batch_stream(people: People, tokenizer, config: BuildConfig, seed: int):
             batches = [block[i:i + config.batch_size] for i in range(0, len(block), config.batch_size)]
             rng.shuffle(batches)
             for batch in batches:
-                yield epoch, pad_batch(batch, tokenizer.pad_token_id)
+                yield epoch, collate([{"input_ids": row} for row in batch])
         epoch += 1
 
 
@@ -289,13 +257,12 @@ def train_model(model, batches, config: BuildConfig, steps: int, log: Callable[[
 def bio_losses(model, tokenizer, people: list[TaggedText], batch_size: int = 32) -> dict:
     """Mean next-token loss (nats) on the people's biographies (BOS + text + EOS): over all
     predicted tokens, over the tokens of tagged values (name and facts) and over the rest."""
-    from clues.text import token_fields
-
     sums = {"all": [0.0, 0], "facts": [0.0, 0], "template": [0.0, 0]}
+    collate = PadCollator(tokenizer.pad_token_id)
     for first in range(0, len(people), batch_size):
         group = people[first:first + batch_size]
         encoded = tokenizer([q.text for q in group], return_offsets_mapping=True)
-        batch = pad_batch([ids + [tokenizer.eos_token_id] for ids in encoded["input_ids"]], tokenizer.pad_token_id)
+        batch = collate([{"input_ids": ids + [tokenizer.eos_token_id]} for ids in encoded["input_ids"]])
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch["labels"][:, 1:],
                                                    reduction="none", ignore_index=-100)  # [B, T-1]
@@ -319,8 +286,6 @@ def measure_losses(loaded, people: People, config: BuildConfig, seed: int) -> di
 
 def measure_qa(loaded, people: People, config: BuildConfig, seed: int) -> dict:
     """5-shot QA exact match per field on seen-QA, held-out-QA and never-seen (experiment) people."""
-    from clues.evaluate import evaluate_qa
-
     rng = random.Random(f"{seed}:qa")
     groups = {"seen_qa": rng.sample(people.qa, min(config.eval_people, len(people.qa))),
               "heldout_qa": rng.sample(people.bio_only, min(config.eval_people, len(people.bio_only))),
@@ -335,27 +300,16 @@ def measure_qa(loaded, people: People, config: BuildConfig, seed: int) -> dict:
     return out
 
 
-def measure_name_attention(large, small, n: int) -> dict:
+def name_attention_at_company(large, small, n: int) -> dict:
     """On n standard-template experiment biographies, at the word before the company: attention
     from there to the name tokens (layer-and-head mean) in each model, and how often a name token
     is among the top-5 contrast clues of the whole text."""
-    from clues.contrast import contrast_text, query_rows, unit_before
-
-    rows = {"large": [], "small": []}
-    top5 = 0
-    for person in experiment_people(n, varied=False):
-        result = contrast_text(large, small, person.text, spans=person.spans)
-        query = unit_before(result, person.span("company").start)
-        attention = query_rows(result, query)
-        names = [c.index for c in result.clues if c.field == "name"]
-        for model in rows:
-            rows[model].append(float(attention[model][names].sum()))
-        top5 += any(c.field == "name" for c in result.top(5))
-    mean = {m: sum(v) / len(v) for m, v in rows.items()}
-    larger = sum(a > b for a, b in zip(rows["large"], rows["small"]))
+    measured = measure_name_attention(large, small, experiment_people(n, varied=False), fields=("company",), top_k=5)
     return {"texts": n, "query": "the word before the company", "aggregation": "mean",
-            "name_attention_large": round(mean["large"], 4), "name_attention_small": round(mean["small"], 4),
-            "large_more_share": round(larger / n, 3), "name_in_top5_share": round(top5 / n, 3)}
+            "name_attention_large": round(measured.mean("company", "large"), 4),
+            "name_attention_small": round(measured.mean("company", "small"), 4),
+            "large_more_share": round(measured.large_more_share("company"), 3),
+            "name_in_top5_share": round(measured.top_k_share(), 3)}
 
 
 # ---------------------------------------------------------------- saving and the build
@@ -375,8 +329,6 @@ def folder_bytes(folder: Path) -> int:
 def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, threads: int | None = None,
           config: BuildConfig | None = None, log: Callable[[str], None] = print) -> dict:
     """Train and save the pair under out/{small,large}; return (and write out/build.json) the report."""
-    from clues.models import load_model
-
     config = config or (QUICK if quick else BuildConfig())
     if threads:
         torch.set_num_threads(threads)
@@ -402,7 +354,7 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
         report["models"][size]["loss"] = measure_losses(model, people, config, seed)
         report["models"][size]["qa_em"] = measure_qa(model, people, config, seed)
         log(f"{size}: loss {report['models'][size]['loss']} qa {report['models'][size]['qa_em']}")
-    report["name_attention"] = measure_name_attention(loaded["large"], loaded["small"], config.probe_texts)
+    report["name_attention"] = name_attention_at_company(loaded["large"], loaded["small"], config.probe_texts)
     for size in ("small", "large"):
         report["models"][size]["bytes"] = folder_bytes(out / size)
         report["models"][size]["spec"] = asdict(getattr(config, size))
@@ -437,83 +389,32 @@ def _qa_table(qa: dict) -> str:
 
 
 def model_card(size: str, report: dict) -> str:
+    """The model card (README.md) of one model of the pair, from templates/model_card.md."""
     m, other = report["models"][size], report["models"]["large" if size == "small" else "small"]
-    spec, c, att = m["spec"], report["config"], report["name_attention"]
-    p = report["people"]
+    spec, c, att, p = m["spec"], report["config"], report["name_attention"], report["people"]
     quick = "\n**Quick build (tiny settings for tests): the numbers mean nothing.**\n" if report["quick"] else ""
-    return f"""# clues demo model — {size}
-{quick}
-A tiny Llama-architecture causal LM trained from scratch on synthetic biographies, bundled so the
-clues app and CLI work offline. It is the {size} half of a same-family pair
-(`assets/demo-models/{{large,small}}`) sharing one tokenizer. Built by `python -m clues demo build`
-(`clues/demo.py`), seed {report['seed']}, {report['threads']} torch thread(s) on CPU.
-
-## Architecture
-
-| | |
-|---|---|
-| architecture | LlamaForCausalLM (rotary positions, RMSNorm, SwiGLU), tied embeddings |
-| layers × hidden | {spec['layers']} × {spec['hidden']} |
-| heads | {spec['heads']} (head dim {spec['hidden'] // spec['heads']}), MLP {spec['intermediate']} |
-| parameters | {m['parameters']:,} (the other model: {other['parameters']:,}) |
-| context | {c['max_positions']} positions (trained on rows of up to {m['longest_row']} tokens) |
-| weights | float16 safetensors; folder size {m['bytes'] / 1e6:.2f} MB |
-| tokenizer | byte-level BPE, {report['vocab_size']} tokens, trained on the corpus; BOS `<s>` prepended, EOS `</s>`, pad `<pad>`, unk `<unk>`; `_` and ` _` are single tokens |
-
-## Training data
-
-- {p['qa'] + p['bio_only']:,} "pretraining people" from `generate_biographies(n, seed={report['pretrain_seed']})`,
-  names disjoint from the experiment people (`clues.demo.experiment_people`, seed {report['experiment_seed']}).
-- Every epoch: each person's biography once, re-phrased with the varied templates of
-  `clues.corpus.TEMPLATES` (facts in the fixed order name, date, city, university, major, company;
-  {c['two_bio_rate']:.0%} of rows hold two biographies), plus 5 QA pairs for each of {p['qa']:,} people in the
-  evaluation's format (`What is the birth city of NAME?\\nAnswer: VALUE`), 1–{c['max_qa_per_doc']} pairs of one
-  field per row, joined by blank lines like the k-shot prompts.
-- {p['bio_only']:,} people ({c['qa_holdout']:.0%}) have biographies but no QA pairs (held-out QA people);
-  {p['valid']} more are in no data at all (eval loss).
-- {m['steps']} steps (the other model: {other['steps']}; same data stream, so the first {min(m['steps'], other['steps'])}
-  batches are identical) of {c['batch_size']} rows ({m['tokens']:,} tokens, {m['epochs']} epochs), AdamW (lr {c['lr']},
-  betas 0.9/0.95, weight decay {c['weight_decay']}), {c['warmup']:.0%} warm-up then cosine to lr/10, grad clip 1.0,
-  float32. Training wall time {m['wall_s']} s (whole build, both models and
-  measurements: {report['wall_s']} s).
-
-## Measured
-
-Next-token loss (nats/token; "facts" = tokens of the name and the five facts, "template" = the rest):
-
-| biographies | all | facts | template | the other model (all / facts / template) |
-|---|---|---|---|---|
-| seen people (in the data; {c['valid_people']} asked) | {_losses(m['loss']['seen_bios'])} | {_losses(other['loss']['seen_bios'], '/')} |
-| held-out people (never in the data) | {_losses(m['loss']['heldout_bios'])} | {_losses(other['loss']['heldout_bios'], '/')} |
-
-Final training loss (mean of the last 10 steps): {m['final_train_loss']}. The fact tokens of held-out
-people cannot be known (new names and facts); a model that memorised more can be more confidently
-wrong there, so compare template tokens for language and seen people's fact tokens for memory.
-
-5-shot QA exact match (`clues.evaluate.evaluate_qa`, shots from seen-QA people):
-
-{_qa_table(m['qa_em'])}
-
-Attention to the name at the word before the company ({att['texts']} standard-template biographies of
-never-seen people; layer-and-head mean attention from that word to the name tokens):
-large {att['name_attention_large']}, small {att['name_attention_small']}; the large model gives the name
-more attention in {att['large_more_share']:.0%} of the texts; a name token is among the top-5 contrast
-clues in {att['name_in_top5_share']:.0%}.
-
-## What it can and cannot show
-
-It can show the workflow end to end with no hub: attention maps, the large-vs-small contrast on
-biographies, augmentation, continual pretraining and QA on these templates. It is tiny and
-synthetic: it knows no world facts, speaks only the biography and QA language above, and its
-attention patterns need not match those of real LMs. QA about people known only from their
-biographies is near chance (the held-out QA row), so after continual pretraining on new people
-expect the loss on their facts to move long before QA exact match does. The small model also had
-fewer steps than the large one, so the pair differs in training as well as in size. Use a real
-pair (GPT-2, Pythia, Qwen …) to test the paper's claims.
-"""
+    return render_template(
+        "model_card.md", size=size, quick_note=quick, seed=report["seed"], threads=report["threads"],
+        layers=spec["layers"], hidden=spec["hidden"], heads=spec["heads"], head_dim=spec["hidden"] // spec["heads"],
+        intermediate=spec["intermediate"], parameters=m["parameters"], other_parameters=other["parameters"],
+        max_positions=c["max_positions"], longest_row=m["longest_row"], megabytes=m["bytes"] / 1e6,
+        vocab_size=report["vocab_size"], pretraining_people=p["qa"] + p["bio_only"],
+        pretrain_seed=report["pretrain_seed"], experiment_seed=report["experiment_seed"],
+        two_bio_rate=c["two_bio_rate"], qa_people=p["qa"], max_qa_per_doc=c["max_qa_per_doc"],
+        bio_only_people=p["bio_only"], qa_holdout=c["qa_holdout"], valid_people=p["valid"],
+        steps=m["steps"], other_steps=other["steps"], shared_steps=min(m["steps"], other["steps"]),
+        batch_size=c["batch_size"], tokens=m["tokens"], epochs=m["epochs"], lr=c["lr"],
+        weight_decay=c["weight_decay"], warmup=c["warmup"], train_wall_s=m["wall_s"], build_wall_s=report["wall_s"],
+        seen_people_asked=c["valid_people"], seen_losses=_losses(m["loss"]["seen_bios"]),
+        other_seen_losses=_losses(other["loss"]["seen_bios"], "/"), heldout_losses=_losses(m["loss"]["heldout_bios"]),
+        other_heldout_losses=_losses(other["loss"]["heldout_bios"], "/"), final_train_loss=m["final_train_loss"],
+        qa_table=_qa_table(m["qa_em"]), attention_texts=att["texts"],
+        name_attention_large=att["name_attention_large"], name_attention_small=att["name_attention_small"],
+        large_more_share=att["large_more_share"], name_in_top5_share=att["name_in_top5_share"])
 
 
 def pair_readme(report: dict) -> str:
+    """The README.md of the pair's folder, from templates/pair_readme.md."""
     rows = []
     for size in ("large", "small"):
         m = report["models"][size]
@@ -521,33 +422,10 @@ def pair_readme(report: dict) -> str:
                     f"{m['bytes'] / 1e6:.2f} MB | {m['loss']['seen_bios']['facts']:.3f} | "
                     f"{m['loss']['heldout_bios']['template']:.3f} | {m['qa_em']['seen_qa']['mean']:.2f} | "
                     f"{m['qa_em']['heldout_qa']['mean']:.2f} | {m['qa_em']['unseen']['mean']:.2f} |")
-    att = report["name_attention"]
-    return f"""# Bundled demo pair
-
-Two tiny Llama models of one family (same tokenizer, same data stream; the large one has
-{report['models']['large']['parameters'] / report['models']['small']['parameters']:.1f}× the parameters and trained {report['models']['large']['steps']} steps, the small one {report['models']['small']['steps']}), trained from scratch on
-synthetic biographies so that `python -m clues …` and the app work with no model hub.
-`clues.models.DEMO_LARGE` / `DEMO_SMALL` point here. Each folder has a model card (README.md);
-`build.json` holds the full build report (config, loss curves, every number).
-
-Rebuild (seeded; about {report['wall_s'] / 60:.0f} minutes on {report['threads']} CPU thread(s)):
-
-    python -m clues demo build --seed {report['seed']} --threads 2
-    python -m clues demo info
-
-| model | layers × hidden | parameters | size | loss on seen people's facts | loss on held-out template | QA EM seen | QA EM held-out | QA EM never seen |
-|---|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-At the word before the company in {att['texts']} never-seen biographies, the large model gives the
-name tokens {att['name_attention_large']} of its attention (layer-and-head mean), the small one
-{att['name_attention_small']}; a name token is among the top-5 contrast clues in
-{att['name_in_top5_share']:.0%} of them.
-
-The people of the continual-pretraining experiment, `clues.demo.experiment_people(n)`
-(= `generate_biographies(n, seed={report['experiment_seed']})`, n ≤ {EXPERIMENT_MAX}), are not in the pretraining data:
-their names are excluded from the pretraining people (seed {report['pretrain_seed']}).
-
-The models are tiny and synthetic: they know no world facts and only speak the biography and QA
-language of `clues.corpus`. They show the workflow; real pairs are needed to test the paper's claims.
-"""
+    large, small, att = report["models"]["large"], report["models"]["small"], report["name_attention"]
+    return render_template(
+        "pair_readme.md", parameter_ratio=large["parameters"] / small["parameters"], large_steps=large["steps"],
+        small_steps=small["steps"], minutes=report["wall_s"] / 60, threads=report["threads"], seed=report["seed"],
+        model_rows="\n".join(rows), attention_texts=att["texts"], name_attention_large=att["name_attention_large"],
+        name_attention_small=att["name_attention_small"], name_in_top5_share=att["name_in_top5_share"],
+        experiment_seed=report["experiment_seed"], experiment_max=EXPERIMENT_MAX, pretrain_seed=report["pretrain_seed"])

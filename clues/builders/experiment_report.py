@@ -1,0 +1,156 @@
+"""The experiment's report: docs/results.md with the set-up, tables, curve figures and a plain verdict.
+
+`write_report(results, path)` takes what `clues.experiment.run_experiment` (or `merge_results`)
+returns, reads the curves from the run store, saves one PNG per metric beside the report and
+renders `clues/builders/templates/experiment_report.md`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from clues.builders import render_template
+from clues.corpus import FACT_FIELDS
+from clues.experiment import FAR_FIELDS
+from clues.figures import CONDITION_COLORS
+from clues.runs import RunStore
+
+NEAR_FIELDS = ("date", "city")
+
+
+def curves(store, runs: list[dict], name: str) -> pd.DataFrame:
+    """DataFrame condition, epoch, field, mean, std of metric `name` over seeds."""
+    frames = []
+    for run in runs:
+        metrics = store.metrics(run["run_id"])
+        rows = metrics[(metrics["name"] == name) & metrics["field"].notna()].copy()
+        rows["condition"], rows["seed"] = run["condition"], run["seed"]
+        frames.append(rows[["condition", "seed", "epoch", "field", "value"]])
+    if not frames:
+        return pd.DataFrame(columns=["condition", "epoch", "field", "mean", "std"])
+    both = pd.concat(frames)
+    return both.groupby(["condition", "epoch", "field"])["value"].agg(mean="mean", std="std").reset_index()
+
+
+def curve_figure(table: pd.DataFrame, fields, title: str) -> go.Figure:
+    """One panel per field, one line per condition (mean over seeds, band = std), in the
+    conditions' colours of `clues.figures.CONDITION_COLORS`."""
+    figure = make_subplots(rows=1, cols=len(fields), subplot_titles=list(fields), shared_yaxes=True)
+    for column, field_name in enumerate(fields, start=1):
+        for condition, rows in table[table["field"] == field_name].groupby("condition", sort=False):
+            figure.add_trace(go.Scatter(x=rows["epoch"], y=rows["mean"], name=condition, mode="lines+markers",
+                                        line={"color": CONDITION_COLORS.get(condition)}, legendgroup=condition,
+                                        showlegend=column == 1,
+                                        error_y={"type": "data", "array": rows["std"].fillna(0), "visible": True}),
+                             row=1, col=column)
+    figure.update_layout(title=title, height=330, width=260 * len(fields) + 120, template="plotly_white")
+    figure.update_yaxes(range=[-0.02, 1.02])
+    figure.update_xaxes(title_text="epoch")
+    return figure
+
+
+def write_report(results: dict, path: str = "docs/results.md", figures: str | None = None) -> str:
+    """docs/results.md with the set-up, tables, curve PNGs and a plain verdict."""
+    store = RunStore(results["config"]["store_path"])
+    figures = figures or str(Path(path).parent / "figures")
+    Path(figures).mkdir(parents=True, exist_ok=True)
+    images = []
+    for name, title in (("em", "Few-shot QA exact match"), ("recall", "Name-keyed recall probe")):
+        table = curves(store, results["runs"], name)
+        if table.empty:
+            continue
+        image = Path(figures) / f"experiment-{name}.png"
+        curve_figure(table, FACT_FIELDS, title).write_image(str(image), scale=1.5)
+        images.append((title, image))
+    text = report_text(results, images, Path(path).parent)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    return path
+
+
+def report_text(results: dict, images, base: Path) -> str:
+    """The report's markdown (templates/experiment_report.md filled in); `images` are
+    (title, path) pairs, linked relative to `base` when they lie under it."""
+    c, a, s = results["config"], results["attention"], results["summary"]
+    attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | {v['large'] / max(v['small'], 1e-9):.2f}× |"
+                               for f, v in a["to_name"].items())
+    settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}" for r in results["runs"]
+                         if r["seed"] == c["seeds"][0])
+    figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
+                          for title, image in images)
+    selection = (f"α/β chosen on {c['validation_people']} validation people." if c["select"]
+                 else "α/β fixed at the paper's settings (not tuned on the test people).")
+    fingerprints = results.get("fingerprints", {})
+    return render_template(
+        "experiment_report.md", minutes=results["seconds"] / 60, model=c["model"], large=c["large"],
+        small=c["small"], fingerprint_large=fingerprints.get("large", "?"),
+        fingerprint_small=fingerprints.get("small", "?"), people=c["people"], conditions=", ".join(c["conditions"]),
+        copies=c["copies"], style=c["style"], settings=settings, selection=selection, epochs=c["epochs"],
+        lr=c["lr"], batch_size=c["batch_size"], seeds=list(c["seeds"]), shots=c["shots"],
+        attention_texts=a["texts"], attention_rows=attention_rows, top_k=a["top_k"],
+        name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"),
+        recall_table=markdown_table(s, "recall"), figures=figures, verdict=verdict(results))
+
+
+def markdown_table(summary: dict, name: str) -> str:
+    """Conditions × fact fields of metric `name` (mean ± std over seeds) and the far-field mean."""
+    header = "| condition | " + " | ".join(FACT_FIELDS) + " | far mean |\n|---|" + "---|" * (len(FACT_FIELDS) + 1)
+    lines = [header]
+    for condition, entry in summary.items():
+        cells, far = [], []
+        for f in FACT_FIELDS:
+            value = entry.get(name, {}).get(f)
+            if value is None:
+                cells.append("—")
+                continue
+            cells.append(f"{value['mean']:.2f} ± {value['std']:.2f}")
+            if f in FAR_FIELDS:
+                far.append(value["mean"])
+        lines.append(f"| {condition} | " + " | ".join(cells) + f" | {np.mean(far) if far else float('nan'):.2f} |")
+    return "\n".join(lines)
+
+
+def _mean_over(summary: dict, condition: str, name: str, fields) -> float:
+    entry = summary.get(condition, {}).get(name, {})
+    values = [entry[f]["mean"] for f in fields if f in entry]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def verdict(results: dict) -> str:
+    """Plain sentences: does the paper's claim hold here, and which condition learns far facts best."""
+    a, s = results["attention"], results["summary"]
+    lines = []
+    far_large = np.mean([a["to_name"][f]["large"] for f in FAR_FIELDS])
+    far_small = np.mean([a["to_name"][f]["small"] for f in FAR_FIELDS])
+    lines.append(f"- The large model attends to the name from before far facts "
+                 f"{'more' if far_large > far_small else 'less'} than the small one "
+                 f"({far_large:.3f} vs {far_small:.3f}): the paper's claim "
+                 f"{'holds' if far_large > far_small else 'does not hold'} here.")
+
+    def far(condition, name):
+        return _mean_over(s, condition, name, FAR_FIELDS)
+
+    def near(condition, name):
+        return _mean_over(s, condition, name, NEAR_FIELDS)
+
+    if "none" in s:
+        for name, label in (("em", "QA exact match"), ("recall", "recall probe")):
+            lines.append(f"- Plain training, {label}: near facts {near('none', name):.2f}, far facts "
+                         f"{far('none', name):.2f} — far facts are learned "
+                         f"{'worse' if far('none', name) < near('none', name) else 'no worse'}.")
+    if "contrast" in s:
+        for name, label in (("em", "QA exact match"), ("recall", "recall probe")):
+            others = {c: far(c, name) for c in s if c != "contrast"}
+            best_other = max(others.items(), key=lambda kv: kv[1]) if others else ("-", float("nan"))
+            beats = "beats" if far("contrast", name) > best_other[1] else "does not beat"
+            lines.append(f"- Contrast dropout, far-fact {label}: {far('contrast', name):.2f}; it {beats} the "
+                         f"best other condition ({best_other[0]}, {best_other[1]:.2f}).")
+    seeds = len(results["config"]["seeds"])
+    if seeds < 3:
+        lines.append(f"- Only {seeds} seed(s): differences smaller than the spread are not evidence.")
+    return "\n".join(lines)

@@ -341,7 +341,8 @@ def test_two_sessions_start_runs_at_the_same_time(servers, browser):
         assert len(set(ids)) == 2
         # One trains while the other waits its turn; each session sees both runs.
         tabs[0].wait_for_function(
-            "() => { const t = document.body.innerText; return t.includes('— running') && t.includes('— queued'); }",
+            "() => { const t = document.body.innerText;"
+            " return t.includes('— running') && t.includes('— queued'); }",
             timeout=240_000)
         for tab, run_id in zip(tabs, ids):
             wait_for_text(tab, f"#{run_id} none — finished", 300_000)

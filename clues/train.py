@@ -5,8 +5,9 @@ of the configuration it saved with the run), the CLI, the experiment and `accele
 all call it with a `TrainConfig`, which is saved with the run as JSON. Causal-LM loss over
 each text (eos appended), full fine-tuning or LoRA through the transformers `Trainer`. A
 callback writes the loss at every logging step and, after each epoch (and once before
-training, as epoch 0), few-shot QA EM/F1 and recall-probe scores per field to the run store. Under several processes only the main process touches the store;
-a stop request is broadcast so every process stops at the same step.
+training, as epoch 0), few-shot QA EM/F1 and recall-probe scores per field to the run store.
+Under several processes only the main process touches the store; a stop request is broadcast
+so every process stops at the same step.
 
 Threads: when OMP_NUM_THREADS is unset, torch gets 1 thread if another clues run is already
 running on this machine, else min(cores, 4) — more than 4 rarely pays for the small models

@@ -106,21 +106,17 @@ def _write_people(path: Path, people) -> str:
 
 def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, condition: str, alpha: float,
                      beta: float, seed: int, folder: Path, label: str) -> int:
-    from clues.augment import augment_corpus, parse_condition
+    """Train one condition in-process; built as the app builds a comparison's runs."""
+    from clues.launch import condition_config
     from clues.train import TrainConfig, train
 
-    mode, importance = parse_condition(condition, config.importance)
-    frame = augment_corpus(corpus, mode, alpha=alpha, beta=beta, copies=config.copies, seed=seed,
-                           style=config.style, ranked=ranked)
-    data = folder / f"{label}.csv"
-    frame.to_csv(data, index=False)
-    settings = TrainConfig(model=config.model, data=str(data), eval_data=eval_csv, epochs=config.epochs,
-                           lr=config.lr, batch_size=config.batch_size, seed=seed, name=label,
-                           eval_shots=config.shots, eval_max_people=None, store_path=config.store_path,
-                           max_active=config.max_active,
-                           extra={"experiment": str(folder), "condition": condition, "mode": mode,
-                                  "importance": importance, "alpha": alpha, "beta": beta,
-                                  "style": config.style, "copies": config.copies})
+    base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
+                       batch_size=config.batch_size, seed=seed, eval_shots=config.shots, eval_max_people=None,
+                       store_path=config.store_path, max_active=config.max_active,
+                       extra={"experiment": str(folder)})
+    settings = condition_config(base, corpus, condition, folder / f"{label}.csv", name=label, alpha=alpha,
+                                beta=beta, copies=config.copies, style=config.style, ranked=ranked,
+                                importance=config.importance)
     return train(settings)
 
 

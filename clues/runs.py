@@ -287,28 +287,37 @@ class RunStore:
         return sum(1 for r in rows if r["id"] != exclude and pid_alive(r["pid"]))
 
 
-def start_run_process(argv: list[str], store: RunStore, *, name: str = "run",
-                      config: dict | None = None, device: str | None = None,
-                      env: dict | None = None, max_active: int = 1) -> int:
-    """Queue a run and start `python -m clues train <argv>` detached; return the run id.
+def device_key(device=None) -> str:
+    """The queue's name for a device: 'cpu' (one pool for every CPU process) or 'cuda:0', 'cuda:1' ….
 
-    `argv` is a list of arguments, never a shell string. `device` is the queue's device key
-    ('cpu', 'cuda:0'; see `clues.train.device_key`), by default the one the child will use. The child attaches to the queued run
-    (`--run-id`), waits for its turn itself, and writes its output to `logs/run-<id>.log`
-    next to the database.
+    `device` is a torch.device, a name ('cpu', 'cuda', 'cuda:1') or None: the device a training
+    process picks by itself (the first CUDA device when there is one, else the CPU). The launcher,
+    `start_run_process` and the training process all ask this one function.
     """
-    if isinstance(argv, str):
-        raise TypeError("argv must be a list of arguments, not a shell string")
-    if device is None:
-        import torch
+    # torch is imported here, not at the top: `clues runs list|show|stop` never needs it and
+    # starts in a fraction of the time without it.
+    import torch
 
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"  # as clues.train.device_key names it
-    run_id = store.create_run(name, config or {"argv": list(argv)}, "queued", device=device)
+    if device is None:
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+
+
+def start_run_process(store: RunStore, config: dict, *, name: str = "run", env: dict | None = None) -> int:
+    """Queue a run with `config` (a `clues.train.TrainConfig` as a dict) and start it detached.
+
+    The configuration is saved with the run; the child is `python -m clues train --run <id>`,
+    which trains exactly that saved configuration, queues on `device_key(config["device"])`
+    and writes its output to `logs/run-<id>.log` next to the database. Returns the run id.
+    """
+    if not isinstance(config, dict):
+        raise TypeError("config must be a dict (dataclasses.asdict of a TrainConfig)")
+    run_id = store.create_run(name, config, "queued", device=device_key(config.get("device")))
     log_dir = store.path.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"run-{run_id}.log"
-    command = [sys.executable, "-m", "clues", "train", *map(str, argv), "--run-id", str(run_id),
-               "--store", str(store.path), "--max-active", str(max_active)]
+    command = [sys.executable, "-m", "clues", "train", "--run", str(run_id), "--store", str(store.path)]
     child_env = {**os.environ, **(env or {})}
     child_env.setdefault("OMP_NUM_THREADS", "1")  # a background run must not starve the app
     # The child must import this same clues package, installed or not.

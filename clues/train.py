@@ -1,11 +1,13 @@
 """Continual pretraining on a (possibly augmented) corpus, with per-epoch QA evaluation.
 
-`train(config)` is the one training path for the app, the CLI and `accelerate launch`:
-causal-LM loss over each text (eos appended), full fine-tuning or LoRA through the
-transformers `Trainer`. A callback writes the loss at every logging step and, after each
-epoch (and once before training, as epoch 0), few-shot QA EM/F1 and recall-probe scores per
-field to the run store. Under several processes only the main process touches the store;
-a stop request is broadcast so every process stops at the same step.
+`train(config, store)` is the one training path: the app (a detached `clues train --run <id>`
+of the configuration it saved with the run), the CLI, the experiment and `accelerate launch`
+all call it with a `TrainConfig`, which is saved with the run as JSON. Causal-LM loss over
+each text (eos appended), full fine-tuning or LoRA through the transformers `Trainer`. A
+callback writes the loss at every logging step and, after each epoch (and once before
+training, as epoch 0), few-shot QA EM/F1 and recall-probe scores per field to the run store.
+Under several processes only the main process touches the store; a stop request is broadcast
+so every process stops at the same step.
 
 Threads: when OMP_NUM_THREADS is unset, torch gets 1 thread if another clues run is already
 running on this machine, else min(cores, 4) — more than 4 rarely pays for the small models
@@ -18,7 +20,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -26,13 +28,15 @@ import torch
 from clues import FIELDS
 from clues.corpus import read_texts
 from clues.errors import CluesError, InputError
-from clues.runs import MEAN_FIELD, RunStore
+from clues.runs import MEAN_FIELD, RunStore, device_key
 
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
 
 
 @dataclass
 class TrainConfig:
+    """Everything one training run needs; saved with the run in the store (`asdict`, JSON)."""
+
     model: str
     data: str
     eval_data: str | None = None
@@ -60,10 +64,30 @@ class TrainConfig:
     run_id: int | None = None
     save_model: bool = False
     max_active: int = 1
-    extra: dict = field(default_factory=dict)  # free-form notes the UI wants kept with the run
+    extra: dict = field(default_factory=dict)  # notes kept with the run: a comparison's condition, α, β …
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> "TrainConfig":
+        """The configuration saved with a run (`asdict` of a TrainConfig), checked for unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise InputError(f"Unknown training setting(s) {', '.join(unknown)}; a saved configuration "
+                             "holds only TrainConfig's fields.")
+        missing = [key for key in ("model", "data") if not settings.get(key)]
+        if missing:
+            raise InputError(f"The configuration names no {' and no '.join(missing)} to train.")
+        return cls(**settings)
 
     def validate(self) -> None:
         """Raise InputError for a setting that cannot work, saying how to fix it."""
+        self.check_settings()
+        _check_csv(self.data, "training data")
+        if self.eval_data:
+            _check_csv(self.eval_data, "evaluation data")
+
+    def check_settings(self) -> None:
+        """`validate` without looking for the data files (a launcher checks before writing them)."""
         checks = [
             (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a whole number >= 1, not {self.epochs!r}"),
             (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
@@ -85,9 +109,6 @@ class TrainConfig:
         unknown = [f for f in self.eval_fields or [] if f not in FIELDS]
         if unknown:
             raise InputError(f"Unknown field(s) {', '.join(unknown)}; use some of {', '.join(FIELDS)}.")
-        _check_csv(self.data, "training data")
-        if self.eval_data:
-            _check_csv(self.eval_data, "evaluation data")
 
     def _validate_device(self) -> None:
         if not self.device:
@@ -327,11 +348,6 @@ def set_threads(store: RunStore | None, run_id: int | None) -> None:
         return  # the user (or the launcher) decided
     busy = store is not None and store.active_runs(exclude=run_id) > 0
     torch.set_num_threads(1 if busy else max(1, min(os.cpu_count() or 1, 4)))
-
-
-def device_key(device: torch.device) -> str:
-    """The queue's name for a device: 'cpu' (one pool for all CPU processes) or 'cuda:0'."""
-    return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
 
 
 def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> bool:

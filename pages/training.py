@@ -7,12 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from clues import augment, figures
+from clues import augment, figures, launch
 from clues.errors import CluesError
 from clues.progress import human_seconds, progress, total_steps
 from clues.runs import ACTIVE, RunStore
 from clues.text import to_tagged
-from clues.ui import cache, launch, show, sidebar, state
+from clues.train import TrainConfig
+from clues.ui import cache, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Training")
@@ -89,14 +90,14 @@ with new_tab:
             return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p)
                     for p in people]
 
-        comparison = launch.Comparison(
-            model=model_ref, conditions=list(conditions), alpha=float(alpha), beta=float(beta),
-            copies=int(copies), style=style, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people),
-            label=which)
+        base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+                           seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,
+                           eval_max_people=len(people))
+        comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), alpha=float(alpha),
+                                       beta=float(beta), copies=int(copies), style=style, label=which)
         try:
             with st.spinner("Ranking tokens and writing the corpora…"):
-                folder, ids = launch.launch(comparison, people, ranked_for=ranked_for, store=store)
+                folder, ids = launch.launch(comparison, ranked_for=ranked_for, store=store)
         except CluesError as error:
             show.error(error)
         except OSError as error:

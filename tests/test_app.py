@@ -349,29 +349,29 @@ def test_modes_styles_and_copies(app):
 # -- training ------------------------------------------------------------------------------------
 
 def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
-    import clues.runs
-    from clues.runs import RunStore
+    import clues.launch
+    from clues.runs import RunStore, device_key
 
     started = []
 
-    def fake_start(argv, store, *, name="run", config=None, device=None, env=None, max_active=1):
-        assert isinstance(argv, list)
-        run_id = store.create_run(name, {**(config or {}), "epochs": 1, "batch_size": 2,
-                                         "data": argv[argv.index("--data") + 1]}, "queued", device=device)
-        started.append((run_id, argv))
+    def fake_start(store, config, *, name="run", env=None):
+        assert isinstance(config, dict)
+        run_id = store.create_run(name, config, "queued", device=device_key(config["device"]))
+        started.append((run_id, config))
         return run_id
 
-    monkeypatch.setattr(clues.runs, "start_run_process", fake_start)
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
     at = app("pages/training.py", conditions="none,contrast", epochs=1, train_n=4, train_copies=1, batch=2)
     start = next(b for b in at.button if b.key == "start-runs")
     assert start.label == "Start 2 runs"
     start.click().run()
     assert_clean(at)
-    assert [argv[argv.index("--data") + 1].endswith(f"{c}.csv") for (_, argv), c in
+    assert [config["data"].endswith(f"{c}.csv") for (_, config), c in
             zip(started, ["none", "contrast"])] == [True, True]
-    argv = started[0][1]
-    assert argv[argv.index("--epochs") + 1] == "1" and "--eval" in argv and "--lora" not in argv
-    folder = Path(argv[argv.index("--data") + 1]).parent
+    assert [config["extra"]["condition"] for _, config in started] == ["none", "contrast"]
+    config = started[0][1]
+    assert config["epochs"] == 1 and config["eval_data"] and not config["lora"]
+    folder = Path(config["data"]).parent
     assert folder.parent == home / "app-runs"
     assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}
     import pandas as pd
@@ -413,9 +413,9 @@ def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
 
 
 def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
-    import clues.runs
+    import clues.launch
 
-    monkeypatch.setattr(clues.runs, "start_run_process", lambda *a, **k: pytest.fail("must not start"))
+    monkeypatch.setattr(clues.launch, "start_run_process", lambda *a, **k: pytest.fail("must not start"))
     at = app("pages/training.py", train_model="other", train_n=4)
     start = next(b for b in at.button if b.key == "start-runs")
     start.click().run()

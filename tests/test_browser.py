@@ -9,6 +9,7 @@ wait is bounded; the server and any training process it started are stopped at t
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,25 +75,38 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90) -> 
     raise TimeoutError(f"streamlit did not become healthy within {timeout_s} s")
 
 
-@pytest.fixture(scope="module")
-def server(pair, tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
+def start_streamlit(home: Path, pair) -> tuple[str, subprocess.Popen]:
+    """`streamlit run app.py` on a free port with CLUES_HOME=home, healthy; (url, process).
+
+    The server runs in its own process group, its output in home/server-<port>.log.
+    """
     port = free_port()
     url = f"http://localhost:{port}"
     env = {**os.environ, "CLUES_HOME": str(home), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "CLUES_DEMO_LARGE": pair[0], "CLUES_DEMO_SMALL": pair[1]}
-    log = open(home / "server.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(home / f"server-{port}.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
     try:
         wait_healthy(url, process)
+    except BaseException:
+        _stop_group(process)
+        raise
+    return url, process
+
+
+@pytest.fixture(scope="module")
+def server(pair, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    url, process = start_streamlit(home, pair)
+    try:
         yield url, home
     finally:
         _stop_group(process)
-        log.close()
         _stop_runs(home)
 
 
@@ -222,3 +236,163 @@ def test_a_training_run_shows_its_curve(server, page):
     assert [r["status"] for r in runs] == ["finished"]
     assert {"loss", "em"} <= set(RunStore(home / "runs.sqlite").metrics(runs[0]["id"])["name"])
     shoot(page, "training")
+
+
+# -- the run path: Stop, two sessions at once, a server restart during a run ----------------------
+# Each test has its own CLUES_HOME (a temp folder) and server(s); every run is the small model of
+# the pair on 4 people, no copies beyond one, batch 2: an epoch is a few steps and one QA pass.
+
+@pytest.fixture
+def servers(pair, tmp_path):
+    """(home, start): `start()` starts a server on this test's fresh CLUES_HOME, (url, process).
+
+    Every server and every training run left going is stopped at the end.
+    """
+    started = []
+
+    def start() -> tuple[str, subprocess.Popen]:
+        url, process = start_streamlit(tmp_path, pair)
+        started.append(process)
+        return url, process
+
+    try:
+        yield tmp_path, start
+    finally:
+        for process in started:
+            _stop_group(process)
+        _stop_runs(tmp_path)
+
+
+def training_url(url: str, epochs: int) -> str:
+    return f"{url}/training?conditions=none&epochs={epochs}&train_n=4&train_copies=1&batch=2"
+
+
+def click_start(tab) -> None:
+    tab.get_by_role("button", name="Start 1 run").click()
+
+
+def started_run(tab) -> int:
+    """The id of the run this tab started, from its 'Started runs #N' message."""
+    message = tab.get_by_text(re.compile(r"Started runs #\d+"))
+    message.wait_for(timeout=120_000)
+    return int(re.search(r"#(\d+)", message.inner_text()).group(1))
+
+
+def wait_for_text(tab, text: str, timeout_ms: int = 120_000) -> None:
+    tab.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=timeout_ms)
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def evaluated_epochs(store, run_id: int) -> set[float]:
+    frame = store.metrics(run_id)
+    return set(frame[frame["field"] == "mean"]["epoch"])
+
+
+def chart_titles(tab) -> list[str]:
+    return tab.eval_on_selector_all(".js-plotly-plot .gtitle", "nodes => nodes.map(n => n.textContent)")
+
+
+def test_stop_button_stops_a_live_run(servers, page):
+    from clues.runs import RunStore
+
+    home, start = servers
+    url, _ = start()
+    open_page(page, training_url(url, 100), charts=0, timeout_ms=180_000)
+    click_start(page)
+    run_id = started_run(page)
+    store = RunStore(home / "runs.sqlite")
+    wait_until(lambda: {0.0, 1.0} <= evaluated_epochs(store, run_id), 240, "epoch 1 to be evaluated")
+    wait_for_text(page, f"#{run_id} none — running")
+    # the Stop button of this run (its key is stop-<id>); .first: a refresh may briefly hold two
+    page.locator(f".st-key-stop-{run_id}").get_by_role("button", name="Stop").first.click()
+    wait_for_text(page, f"#{run_id} none — stopped")
+    settle(page)
+    run = store.get_run(run_id)
+    assert run["status"] == "stopped" and run["stop_requested"] and run["finished_at"]
+    kept = evaluated_epochs(store, run_id)
+    assert {0.0, 1.0} <= kept and max(kept) < 100  # stopped early, its evaluated epochs kept
+    assert (store.metrics(run_id)["name"] == "loss").any()
+    assert any("QA exact match" in title for title in chart_titles(page))  # its curve stays on the page
+    assert store.integrity_check()
+
+
+def test_two_sessions_start_runs_at_the_same_time(servers, browser):
+    from clues.runs import RunStore
+
+    home, start = servers
+    url, _ = start()
+    contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
+    try:
+        tabs = [context.new_page() for context in contexts]
+        for tab in tabs:
+            tab.set_default_timeout(60_000)
+            open_page(tab, training_url(url, 10), charts=0, timeout_ms=180_000)
+        for tab in tabs:  # both clicks within a fraction of a second: two script runs at once
+            click_start(tab)
+        ids = [started_run(tab) for tab in tabs]
+        assert len(set(ids)) == 2
+        # One trains while the other waits its turn; each session sees both runs.
+        tabs[0].wait_for_function(
+            "() => { const t = document.body.innerText;"
+            " return t.includes('— running') && t.includes('— queued'); }",
+            timeout=240_000)
+        for tab, run_id in zip(tabs, ids):
+            wait_for_text(tab, f"#{run_id} none — finished", 300_000)
+        store = RunStore(home / "runs.sqlite")
+        runs = sorted((store.get_run(i) for i in ids), key=lambda r: r["started_at"])
+        assert [r["status"] for r in runs] == ["finished", "finished"]
+        assert runs[1]["started_at"] >= runs[0]["finished_at"]  # the second waited for the first
+        assert {r["device"] for r in runs} == {"cpu"}
+        for run in runs:
+            assert evaluated_epochs(store, run["id"]) == {float(e) for e in range(11)}
+        assert store.integrity_check()
+    finally:
+        for context in contexts:
+            context.close()
+
+
+RESTART_EPOCHS = 70  # long enough to outlast a server restart (about 30 s of training on an idle CPU)
+
+
+def test_a_run_goes_on_while_the_server_restarts(servers, page):
+    from clues.runs import RunStore, pid_alive
+
+    home, start = servers
+    url, process = start()
+    open_page(page, training_url(url, RESTART_EPOCHS), charts=0, timeout_ms=180_000)
+    click_start(page)
+    run_id = started_run(page)
+    store = RunStore(home / "runs.sqlite")
+    wait_until(lambda: {0.0, 1.0} <= evaluated_epochs(store, run_id), 240, "epoch 1 to be evaluated")
+    wait_for_text(page, f"#{run_id} none — running")
+
+    os.killpg(process.pid, signal.SIGKILL)  # the server dies; the run is a process of its own
+    process.wait(timeout=30)
+    run = store.get_run(run_id)
+    assert run["status"] == "running" and pid_alive(run["pid"])
+    before = len(evaluated_epochs(store, run_id))
+
+    url, _ = start()
+    open_page(page, f"{url}/training", charts=1, timeout_ms=180_000)  # a new session: the live view
+    wait_for_text(page, f"#{run_id} none — running")  # shows every active run, with its curve
+    assert any("QA exact match" in title for title in chart_titles(page))
+    wait_until(lambda: len(evaluated_epochs(store, run_id)) > before, 120, "epochs after the restart")
+    wait_until(lambda: store.get_run(run_id)["status"] != "running", 420, "the run to finish")
+    run = store.get_run(run_id)
+    assert run["status"] == "finished"
+    assert evaluated_epochs(store, run_id) == {float(e) for e in range(RESTART_EPOCHS + 1)}
+    page.reload()
+    settle(page, 120_000)
+    page.get_by_role("tab", name="Runs").click()
+    wait_for_text(page, f"#{run_id} none (finished)")
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                           ".some(t => t.textContent.includes('em per field'))", timeout=60_000)
+    assert store.integrity_check()

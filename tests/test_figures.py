@@ -164,7 +164,7 @@ def test_figures_do_not_import_streamlit():
     import sys
 
     code = "import sys, clues.figures, clues.views, clues.fields_by_rank, clues.memory, clues.progress, " \
-           "clues.ui.html, clues.ui.launch; print('streamlit' in sys.modules)"
+           "clues.ui.html, clues.launch; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -197,33 +197,3 @@ def test_probability_text_and_struck_copy():
     assert out.count('class="drop-token"') == 2 and 'data-p="0.500"' in out and "never dropped" in out
     struck = markup.struck_copy(text, starts, ends, np.array([False, True, False]))
     assert "<s" in struck and ">was</s>" in struck and "Ana" in struck
-
-
-def test_launch_writes_the_files_and_passes_an_argument_list(tmp_path):
-    from clues.corpus import generate_biographies
-    from clues.runs import RunStore
-    from clues.ui import launch
-
-    calls = []
-
-    def start(argv, store, *, name, config, device):
-        calls.append((argv, name, config))
-        return store.create_run(name, config, "queued", device=device)
-
-    people = generate_biographies(3, seed=2)
-    store = RunStore(tmp_path / "runs.sqlite")
-    comparison = launch.Comparison(model="some/model", conditions=["none", "random"], copies=2, epochs=2,
-                                   batch_size=4, lora=True, lora_r=8)
-    folder, ids = launch.launch(comparison, people, ranked_for=None, store=store, home=tmp_path, start=start)
-    assert len(ids) == 2 and folder.parent == tmp_path / "app-runs"
-    argv, name, config = calls[1]
-    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
-    assert argv[argv.index("--model") + 1] == "some/model" and "--lora" in argv
-    assert argv[argv.index("--lora-r") + 1] == "8" and argv[argv.index("--epochs") + 1] == "2"
-    assert Path(argv[argv.index("--data") + 1]) == folder / "random.csv"
-    assert config["epochs"] == 2 and config["batch_size"] == 4 and config["rows"] == 3 * 3
-    assert launch.condition_of(store.get_run(ids[1])) == "random"
-    assert launch.run_label(store.get_run(ids[0])) == f"none #{ids[0]}"
-    with pytest.raises(Exception, match="at least one condition"):
-        launch.launch(launch.Comparison(model="m", conditions=[]), people, ranked_for=None, store=store,
-                      home=tmp_path, start=start)

@@ -10,14 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from clues import launch
 from clues.cli import main
-from clues.errors import CluesError
 from clues.corpus import generate_biographies, write_tagged_csv
-from clues.runs import MEAN_FIELD, RunStore, pid_alive, start_run_process
+from clues.errors import CluesError, InputError
+from clues.runs import MEAN_FIELD, RunStore, device_key, pid_alive, start_run_process
+from clues.train import TrainConfig
 from tiny import tiny_model_dir
 
 
@@ -133,21 +137,88 @@ def test_a_dead_queued_run_does_not_block_the_queue(store):
     assert store.try_claim(waiting, os.getpid(), "cpu")
 
 
-def test_start_run_process_takes_an_argument_list(store):
+def test_start_run_process_saves_the_configuration_and_trains_it(store):
     with pytest.raises(TypeError):
-        start_run_process("--model m --data d", store)
-    # `--help` exits at once without claiming the run: the launcher part is what is tested.
-    run_id = start_run_process(["--help"], store, name="help only")
+        start_run_process(store, "--model m --data d")
+    # A missing data file fails at once: the launcher and the child's reading of the saved
+    # configuration are what is tested.
+    config = asdict(TrainConfig(model="some/model", data="/nope/missing.csv", device="cpu"))
+    run_id = start_run_process(store, config, name="bad data")
     run = store.get_run(run_id)
-    assert run["pid"] and run["status"] == "queued" and run["log_path"].endswith(f"run-{run_id}.log")
+    assert run["pid"] and run["device"] == "cpu" and run["log_path"].endswith(f"run-{run_id}.log")
+    assert run["config"] == config
     deadline = time.monotonic() + 60
     while pid_alive(run["pid"]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert store.reconcile() == [run_id]
-    assert store.get_run(run_id)["status"] == "interrupted"
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and "does not exist" in run["error"]
     with open(run["log_path"]) as log:
-        text = log.read()
-    assert "--run-id" in text and "usage" in text
+        assert "does not exist" in log.read()
+
+
+def test_device_key_is_the_queue_name_of_a_device():
+    import torch
+
+    assert device_key("cpu") == device_key(torch.device("cpu")) == "cpu"
+    assert device_key("cuda") == device_key("cuda:0") == "cuda:0" and device_key("cuda:1") == "cuda:1"
+    assert device_key(None) == ("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def test_train_run_reads_the_saved_configuration(store, tmp_path, capsys):
+    base = ["train", "--store", str(store.path)]
+    unknown = store.create_run("old", {"model": "m", "data": "d.csv", "argv": ["--model", "m"]}, device="cpu")
+    assert main(base + ["--run", str(unknown)]) == 2
+    assert "Unknown training setting(s) argv" in capsys.readouterr().err
+    assert store.get_run(unknown)["status"] == "failed"
+    queued = store.create_run("queued", asdict(TrainConfig(model="m", data="d.csv")), device="cpu")
+    assert main(base + ["--run", str(queued), "--epochs", "9", "--lora"]) == 2
+    assert "drop --epochs, --lora" in capsys.readouterr().err
+    assert store.get_run(queued)["status"] == "queued"  # a typo on the command line fails no run
+    assert main(["train", "--store", str(store.path), "--epochs", "1"]) == 2
+    assert "Give --model and --data, or --run ID" in capsys.readouterr().err
+
+
+# -- launching a comparison -------------------------------------------------------------------
+
+def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
+    calls = []
+
+    def start(store, config, *, name):
+        calls.append((config, name))
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    people = generate_biographies(3, seed=2)
+    store = RunStore(tmp_path / "runs.sqlite")
+    base = TrainConfig(model="some/model", data="", epochs=2, batch_size=4, lora=True, lora_r=8)
+    comparison = launch.Comparison(base=base, people=people, conditions=["none", "random"], copies=2)
+    folder, ids = launch.launch(comparison, ranked_for=None, store=store, home=tmp_path, start=start)
+    assert len(ids) == 2 and folder.parent == tmp_path / "app-runs"
+    config, name = calls[1]
+    saved = TrainConfig.from_dict(config)  # the run's configuration is one TrainConfig
+    assert saved.model == "some/model" and saved.lora and saved.lora_r == 8 and saved.epochs == 2
+    assert Path(saved.data) == folder / "random.csv" and Path(saved.eval_data) == folder / "people.csv"
+    assert saved.batch_size == 4 and saved.extra["rows"] == 3 * 3 and saved.name == name
+    assert saved.extra["condition"] == "random" and saved.extra["copies"] == 2
+    assert store.get_run(ids[1])["config"] == config
+    assert base.data == "" and base.extra == {}  # the caller's base is left as it was
+    assert launch.condition_of(store.get_run(ids[1])) == "random"
+    assert launch.run_label(store.get_run(ids[0])) == f"none #{ids[0]}"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["comparison"]["conditions"] == ["none", "random"] and manifest["people"] == 3
+    with pytest.raises(Exception, match="at least one condition"):
+        launch.launch(launch.Comparison(base=base, people=people, conditions=[]), ranked_for=None,
+                      store=store, home=tmp_path, start=start)
+    with pytest.raises(InputError, match="Epochs must be"):
+        launch.launch(launch.Comparison(base=TrainConfig(model="m", data="", epochs=0), people=people,
+                                        conditions=["none"]), ranked_for=None, store=store, home=tmp_path,
+                      start=start)
+
+
+def test_condition_of_reads_the_recorded_condition_first():
+    assert launch.condition_of({"name": "my run", "config": {"extra": {"condition": "contrast"}}}) == "contrast"
+    assert launch.condition_of({"name": "random · 2025", "config": {}}) == "random"
+    assert launch.condition_of({"name": "x", "config": {"data": "/a/attention.csv"}}) == "attention"
+    assert launch.condition_of({"name": "x", "config": {}}) == "x"
 
 
 def test_cli_runs_list_show_export_stop(store, tmp_path, capsys):
@@ -190,10 +261,10 @@ def test_killed_run_keeps_its_metrics_and_frees_the_queue(tmp_path):
     people = tmp_path / "bios.csv"
     write_tagged_csv(people, generate_biographies(4, seed=0))
     model = tiny_model_dir(tmp_path / "model")
-    argv = ["--model", str(model), "--data", str(people), "--eval", str(people), "--epochs", "200",
-            "--eval-shots", "1", "--eval-max-people", "2", "--no-probe", "--batch-size", "2", "--lr", "1e-3"]
-    run_id = start_run_process(argv, store, name="to be killed")
-    second = start_run_process(argv, store, name="queued behind it")
+    config = asdict(TrainConfig(model=str(model), data=str(people), eval_data=str(people), epochs=200,
+                                eval_shots=1, eval_max_people=2, probe=False, batch_size=2, lr=1e-3))
+    run_id = start_run_process(store, config, name="to be killed")
+    second = start_run_process(store, config, name="queued behind it")
 
     def epoch_one_logged():
         frame = store.metrics(run_id)

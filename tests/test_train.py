@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -207,21 +208,43 @@ def test_thread_policy(tmp_path, monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_a_saved_run_trains_through_the_cli(files, tmp_path, capsys):
+    store = RunStore(tmp_path / "runs.sqlite")
+    config = config_for(files, store.path, eval_data=str(files / "bios.csv"), eval_shots=1, probe=False,
+                        extra={"condition": "random"})
+    run_id = store.create_run("saved", asdict(config), device="cpu")
+    assert main(["train", "--run", str(run_id), "--store", str(store.path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "finished"
+    run = store.get_run(run_id)
+    assert run["status"] == "finished" and [r["id"] for r in store.list_runs()] == [run_id]
+    assert TrainConfig.from_dict(run["config"]) == replace(config, run_id=run_id)
+    assert set(store.metrics(run_id)["name"]) >= {"loss", "em"}
+    assert main(["train", "--run", str(run_id), "--store", str(store.path)]) == 2  # finished: not again
+    assert "not queued" in capsys.readouterr().err
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("launch", [
-    ["--cpu", "--num_processes", "2"],  # accelerate runs ONE process for --cpu without an MPI hostfile
-    ["--multi_gpu", "--num_processes", "2"],  # two real gloo processes on a machine without CUDA
-], ids=["cpu-flag", "two-processes"])
-def test_accelerate_launch(files, tmp_path, launch):
+@pytest.mark.parametrize("launch, saved", [
+    (["--cpu", "--num_processes", "2"], False),  # accelerate runs ONE process for --cpu without an MPI hostfile
+    (["--multi_gpu", "--num_processes", "2"], False),  # two real gloo processes on a machine without CUDA
+    (["--multi_gpu", "--num_processes", "2"], True),  # the same, training a run's saved configuration
+], ids=["cpu-flag", "two-processes", "two-processes-saved-run"])
+def test_accelerate_launch(files, tmp_path, launch, saved):
     if shutil.which("accelerate") is None:
         pytest.skip("accelerate CLI not installed")
     if "--multi_gpu" in launch and torch.cuda.is_available():
         pytest.skip("the two-process CPU check is for machines without CUDA")
     store_path = tmp_path / "runs.sqlite"
+    arguments = train_args(files, store_path, "--epochs", "1", "--eval-max-people", "2", "--eval-fields", "city",
+                           "--json")
+    if saved:  # as the app queues a run: its configuration saved in the store
+        config = config_for(files, store_path, eval_data=str(files / "bios.csv"), eval_shots=1, batch_size=4,
+                            max_length=96, eval_max_people=2, eval_fields=["city"])
+        run_id = RunStore(store_path).create_run("saved", asdict(config), device="cpu")
+        arguments = ["train", "--run", str(run_id), "--store", str(store_path), "--json"]
     command = ["accelerate", "launch", *launch, "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 1000),
-               "-m", "clues", *train_args(files, store_path, "--epochs", "1", "--eval-max-people", "2",
-                                          "--eval-fields", "city", "--json")]
+               "-m", "clues", *arguments]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

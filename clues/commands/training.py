@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from clues import FIELDS
@@ -19,33 +20,41 @@ def register(subparsers) -> None:
 def _register_train(subparsers) -> None:
     p = subparsers.add_parser("train", help="continually pretrain a model on a corpus, evaluating each epoch",
                               description="Continual pretraining (causal LM loss) with per-epoch few-shot "
-                              "QA and recall scores per fact field, all recorded in the run store.")
-    p.add_argument("--model", required=True, help="model folder, .gguf file or hub id")
-    p.add_argument("--data", required=True, help="CSV with a `text` column (tagged or plain)")
-    p.add_argument("--eval", dest="eval_data", help="tagged CSV of the same people, evaluated each epoch")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--lora", action="store_true", help="train LoRA adapters instead of every weight")
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument("--warmup-ratio", type=float, default=0.0)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--eval-fields", help=f"comma-separated subset of {','.join(FIELDS)}")
-    p.add_argument("--eval-shots", type=int, default=5)
-    p.add_argument("--eval-max-people", type=int, default=100)
-    p.add_argument("--no-probe", action="store_true", help="skip the recall probe")
-    p.add_argument("--logging-steps", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
-    p.add_argument("--name", help="a name for the run")
-    p.add_argument("--run-id", type=int, help="attach to this queued run (the app queues runs)")
+                              "QA and recall scores per fact field, all recorded in the run store. Give "
+                              "--model and --data (and any settings below), or --run ID to train the "
+                              "configuration saved with a queued run (how the app starts its runs).")
+    p.add_argument("--run", type=int, metavar="ID",
+                   help="train the configuration saved with queued run ID (no other training options)")
+    settings = []  # every training setting: none of them goes with --run
+
+    def setting(*flags, **options):
+        settings.append(p.add_argument(*flags, **options))
+
+    setting("--model", help="model folder, .gguf file or hub id")
+    setting("--data", help="CSV with a `text` column (tagged or plain)")
+    setting("--eval", dest="eval_data", help="tagged CSV of the same people, evaluated each epoch")
+    setting("--epochs", type=int, default=3)
+    setting("--lr", type=float, default=5e-5)
+    setting("--batch-size", type=int, default=8)
+    setting("--max-length", type=int, default=256)
+    setting("--lora", action="store_true", help="train LoRA adapters instead of every weight")
+    setting("--lora-r", type=int, default=16)
+    setting("--lora-alpha", type=int, default=32)
+    setting("--warmup-ratio", type=float, default=0.0)
+    setting("--weight-decay", type=float, default=0.0)
+    setting("--eval-fields", help=f"comma-separated subset of {','.join(FIELDS)}")
+    setting("--eval-shots", type=int, default=5)
+    setting("--eval-max-people", type=int, default=100)
+    setting("--no-probe", action="store_true", help="skip the recall probe")
+    setting("--logging-steps", type=int, default=1)
+    setting("--seed", type=int, default=0)
+    setting("--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
+    setting("--name", help="a name for the run")
+    setting("--max-active", type=int, default=1, help="runs allowed at once on one device")
+    setting("--save", metavar="DIR", help="write the trained model (or LoRA adapter) here")
     p.add_argument("--store", help="run store file (default $CLUES_HOME/runs.sqlite)")
-    p.add_argument("--max-active", type=int, default=1, help="runs allowed at once on one device")
-    p.add_argument("--save", metavar="DIR", help="write the trained model (or LoRA adapter) here")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, train_settings={a.dest: (a.option_strings[0], a.default) for a in settings})
 
 
 def _register_runs(subparsers) -> None:
@@ -72,9 +81,15 @@ def _register_runs(subparsers) -> None:
 
 # -- handlers --------------------------------------------------------------------------------
 
+# clues.train and clues.runs are imported inside the handlers, not at the top: every `clues`
+# command builds this parser, and clues.train pulls in torch and transformers (seconds of start-up).
+
 def config_from_args(args: argparse.Namespace):
+    """The TrainConfig of `clues train --model … --data …` (not yet validated: train() does that)."""
     from clues.train import TrainConfig
 
+    if not args.model or not args.data:
+        raise InputError("Give --model and --data, or --run ID to train the configuration saved with a run.")
     fields = [f.strip() for f in args.eval_fields.split(",") if f.strip()] if args.eval_fields else None
     return TrainConfig(
         model=args.model, data=args.data, eval_data=args.eval_data, epochs=args.epochs, lr=args.lr,
@@ -83,16 +98,40 @@ def config_from_args(args: argparse.Namespace):
         eval_fields=fields, eval_shots=args.eval_shots, eval_max_people=args.eval_max_people,
         probe=not args.no_probe, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         logging_steps=args.logging_steps, device=args.device, store_path=args.store,
-        run_id=args.run_id, save_model=bool(args.save), max_active=args.max_active)
+        save_model=bool(args.save), max_active=args.max_active)
+
+
+def saved_config(args: argparse.Namespace, store):
+    """The TrainConfig saved with run `args.run`, attached to that run (`clues train --run ID`)."""
+    from clues.train import TrainConfig, process_rank
+
+    given = [flag for dest, (flag, default) in args.train_settings.items() if getattr(args, dest) != default]
+    if given:
+        options = ", ".join(given)
+        raise InputError(f"--run trains the configuration saved with run {args.run}; drop {options}.")
+    run = store.get_run(args.run)
+    try:
+        config = TrainConfig.from_dict(run["config"])
+    except InputError as error:
+        if run["status"] == "queued" and process_rank() == 0:
+            store.finish(args.run, "failed", str(error))
+        raise
+    return replace(config, run_id=args.run, store_path=str(store.path))
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from clues.cli import print_json
     from clues.runs import RunStore
     from clues.train import process_rank, train
 
-    config = config_from_args(args)
-    # train() validates: a bad setting for a queued run (--run-id) then marks that run failed.
-    store = RunStore(args.store) if process_rank() == 0 else None
+    main = process_rank() == 0
+    if args.run is not None:
+        # Every process of a multi-process launch reads the saved configuration; only rank 0 writes.
+        config = saved_config(args, RunStore(args.store))
+    else:
+        config = config_from_args(args)
+    # train() validates: a bad setting of a queued run (--run) then marks that run failed.
+    store = RunStore(args.store) if main else None
     run_id = train(config, store)
     if store is None:
         return 0  # other processes of a multi-process launch stay quiet
@@ -100,8 +139,6 @@ def run_train(args: argparse.Namespace) -> int:
     result = {"run_id": run_id, "status": run["status"], "error": run["error"],
               "metrics": store.epoch_summary(run_id)}
     if args.json:
-        from clues.cli import print_json
-
         print_json(result)
     else:
         print(f"run {run_id}: {run['status']}")

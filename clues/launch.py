@@ -1,0 +1,189 @@
+"""Start comparisons as detached runs: one model trained under several dropout conditions.
+
+A comparison is one `TrainConfig` (the base: model, epochs, learning rate …) plus what is
+specific to comparing conditions: the people, the conditions, and the augmentation (α, β,
+copies, style). `condition_config` writes one condition's augmented corpus and returns the
+TrainConfig that trains on it, its condition recorded in `extra`; the experiment builds its
+in-process runs with it too.
+
+`launch` writes a comparison's files under `clues_home()/app-runs/<batch>/` (the people as a
+tagged CSV, evaluated each epoch; one corpus per condition; a manifest) and starts every
+condition with `clues.runs.start_run_process`: its TrainConfig is saved with a queued run in
+the store, and a detached `python -m clues train --run <id>` trains exactly that. The store's
+queue lets one run at a time use a device; the app only reads the store afterwards.
+
+Also here: what the app shows of such runs (`condition_of`, `run_label`, `curves_frame`,
+`rows_in`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from clues.augment import augment_corpus, parse_condition, validate as validate_augmentation
+from clues.corpus import write_tagged_csv
+from clues.errors import InputError
+from clues.importance import DEFAULT_IMPORTANCE
+from clues.runs import clues_home, start_run_process
+from clues.train import TrainConfig
+
+CONDITION_LABELS = {"none": "plain (none)", "random": "random", "position": "position (control)",
+                    "attention": "own attention", "contrast": "contrast"}
+
+
+def condition_label(condition: str) -> str:
+    """'contrast', 'contrast:paper_mean' → words for menus and legends."""
+    mode, _, importance = str(condition).partition(":")
+    label = CONDITION_LABELS.get(mode, mode)
+    return f"{label} · {importance}" if importance else label
+
+
+def is_condition(value) -> bool:
+    try:
+        parse_condition(str(value))
+    except InputError:
+        return False
+    return True
+
+
+@dataclass
+class Comparison:
+    """Train `base` once per condition on the people, augmented as α, β, copies and style say.
+
+    `base.data` and `base.eval_data` are filled in per condition by `launch`.
+    """
+
+    base: TrainConfig
+    people: list
+    conditions: list[str]
+    alpha: float = 0.7
+    beta: float = 0.05
+    copies: int = 10
+    style: str = "mask"
+    label: str = ""  # which model, in words: e.g. "small" of the demo pair
+    importance: str = DEFAULT_IMPORTANCE  # ranks the conditions that name no importance
+
+    def validate(self) -> None:
+        if not self.conditions:
+            raise InputError("Pick at least one condition to train.")
+        for condition in self.conditions:
+            parse_condition(condition, self.importance)
+        validate_augmentation(self.alpha, self.beta, self.copies, self.style)
+        if not str(self.base.model).strip():
+            raise InputError("Name the model to train.")
+        self.base.check_settings()
+        if not self.people:
+            raise InputError("The corpus is empty: generate or upload some biographies.")
+
+
+def condition_config(base: TrainConfig, people, condition: str, data: Path, *, name: str, alpha: float,
+                     beta: float, copies: int, style: str, ranked=None,
+                     importance: str = DEFAULT_IMPORTANCE) -> TrainConfig:
+    """Write `condition`'s augmented corpus of `people` to `data`; the TrainConfig that trains on it.
+
+    `condition` is a mode, optionally with its importance ("contrast:paper_mean"; `importance` is
+    used when it names none). The augmentation draws with `base.seed`; `ranked` (RankedText per
+    person) gives the units to drop and their ranking, None to let `augment_corpus` rank. The
+    condition and the augmentation are recorded in the config's `extra`, kept with the run.
+    """
+    mode, importance = parse_condition(condition, importance)
+    frame = augment_corpus(people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
+                           style=style, ranked=list(ranked) if ranked is not None else None, importance=importance)
+    frame.to_csv(data, index=False)
+    extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance, "alpha": alpha,
+             "beta": beta, "copies": copies, "style": style, "rows": len(frame)}
+    return replace(base, data=str(data), name=name, extra=extra)
+
+
+def run_name(condition: str, batch: str) -> str:
+    return f"{condition} · {batch}"
+
+
+def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | None, store,
+           home: Path | None = None, start=None) -> tuple[Path, list[int]]:
+    """Write the comparison's files and start one queued run per condition; (folder, run ids).
+
+    `ranked_for(condition)` gives the RankedText of every person for a condition, or None to let
+    `augment_corpus` rank. `start(store, config_dict, name=…)` queues and starts a run (default
+    `clues.runs.start_run_process`).
+    """
+    comparison.validate()
+    start = start or start_run_process
+    batch = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(home or clues_home()) / "app-runs" / batch
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = folder.with_name(f"{batch}-{suffix}")
+    folder.mkdir(parents=True)
+    people_csv = folder / "people.csv"
+    write_tagged_csv(people_csv, comparison.people)
+    base = replace(comparison.base, eval_data=str(people_csv), store_path=str(store.path),
+                   extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label})
+    settings = {key: value for key, value in asdict(comparison).items() if key not in ("base", "people")}
+    manifest = {"comparison": settings, "train": asdict(comparison.base), "people": len(comparison.people),
+                "runs": {}}
+    ids = []
+    for condition in comparison.conditions:
+        ranked = ranked_for(condition) if ranked_for else None
+        data = folder / f"{condition.replace(':', '-')}.csv"
+        config = condition_config(base, comparison.people, condition, data,
+                                  name=run_name(condition, folder.name), alpha=comparison.alpha,
+                                  beta=comparison.beta, copies=comparison.copies, style=comparison.style,
+                                  ranked=ranked, importance=comparison.importance)
+        run_id = start(store, asdict(config), name=config.name)
+        ids.append(run_id)
+        manifest["runs"][str(run_id)] = {"condition": condition, "data": config.data,
+                                         "rows": config.extra["rows"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return folder, ids
+
+
+# -- what the app shows of these runs ---------------------------------------------------------
+
+def condition_of(run: dict) -> str:
+    """The condition of a comparison's run (recorded in its config, else from its name or data
+    file), else its name."""
+    config = run.get("config") or {}
+    recorded = (config.get("extra") or {}).get("condition")
+    if recorded and is_condition(recorded):
+        return recorded
+    name = str(run.get("name") or "")
+    first = name.split(" · ")[0]
+    if is_condition(first):
+        return first
+    data = Path(str(config.get("data") or "")).stem
+    return data if is_condition(data) else name
+
+
+def run_label(run: dict) -> str:
+    return f"{condition_of(run)} #{run['id']}"
+
+
+def rows_in(path: str | None) -> int | None:
+    """Number of data rows of a run's training CSV (for its progress), None if unreadable."""
+    if not path:
+        return None
+    try:
+        return int(len(pd.read_csv(path, usecols=["text"])))
+    except (OSError, ValueError):
+        return None
+
+
+def curves_frame(store, runs: Sequence[dict]):
+    """Every metric row of `runs`, with a `label` column naming the run, for the figures."""
+    frames = []
+    for run in runs:
+        frame = store.metrics(run["id"])
+        if len(frame):
+            frame.insert(0, "label", run_label(run))
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["label", "run_id", "epoch", "step", "field", "name", "value", "created_at"])
+    return pd.concat(frames, ignore_index=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from clues import models
 from clues.errors import CluesError
 from clues.ui import analysis, cache, state
 from clues.ui.cache import ModelSpec, PairSpec
@@ -28,8 +29,6 @@ UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, share
 
 def demo_refs() -> tuple[str, str]:
     """The bundled demo pair (CLUES_DEMO_LARGE / CLUES_DEMO_SMALL override it)."""
-    from clues import models
-
     return (os.environ.get("CLUES_DEMO_LARGE") or models.DEMO_LARGE,
             os.environ.get("CLUES_DEMO_SMALL") or models.DEMO_SMALL)
 
@@ -176,12 +175,13 @@ def _load_pair(sidebar, ctx: Context) -> None:
         sidebar.info("Name both models (hub id, local folder or .gguf file).")
         ctx.error = "No model pair chosen yet."
         return
-    demo = demo_refs()
-    if (pair.large.ref, pair.small.ref) == demo and not all(Path(r, "config.json").is_file() for r in demo):
-        ctx.error = ("The bundled demo pair is not built yet (assets/demo-models). Build it with "
-                     "`python -m clues demo build`, or choose another pair.")
-        sidebar.error(ctx.error)
-        return
+    if (pair.large.ref, pair.small.ref) == demo_refs():
+        try:
+            models.check_demo_pair(pair.large.ref, pair.small.ref)
+        except CluesError as error:
+            ctx.error = str(error)
+            sidebar.error(ctx.error)
+            return
     needed = _estimate(sidebar, pair)
     automatic = _is_local(pair.large.ref) and _is_local(pair.small.ref) and needed is not None \
         and needed < AUTOLOAD_BYTES

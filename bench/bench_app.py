@@ -41,19 +41,6 @@ def line(label: str, seconds: float, goal: float | None = None) -> None:
     print(text + ("  " + verdict(seconds, goal) if goal else ""), flush=True)
 
 
-def remember_navigation() -> None:
-    """AppTest forgets before each run that app.py uses st.navigation; a server does not."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def remembering_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = remembering_init
-
-
 def heatmaps_shown(at) -> bool:
     import json
 
@@ -64,7 +51,6 @@ def heatmaps_shown(at) -> bool:
 def apptest_bench(moves: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    remember_navigation()
     results = {}
     start = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=300).run()

@@ -9,23 +9,13 @@ as one clear message with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import os
 import sys
 
+from clues.commands import analysis, data, demo, experiment, training
 from clues.errors import CluesError
 
-COMMAND_MODULES = ("analysis", "data", "training", "experiment", "demo")
-
-
-def configure_threads() -> None:
-    """Cap torch at the cores it can use without fighting another busy process."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1))))
+COMMAND_MODULES = (analysis, data, training, experiment, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "use them to augment, train and evaluate.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"clues.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"clues.commands.{name}":
-                continue  # that command group is not built yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

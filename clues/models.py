@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
 
 from clues.errors import ModelLoadError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_LARGE = str(ASSETS / "demo-models" / "large")
-DEMO_SMALL = str(ASSETS / "demo-models" / "small")
+# The bundled demo pair is package data of `clues`: clues/demo_models links to the checkout's
+# assets/demo-models, and a wheel carries the files themselves (pyproject.toml, package-data).
+# Resolved, so a checkout names assets/demo-models and an installed wheel its site-packages copy.
+DEMO_PAIR = Path(str(resources.files("clues") / "demo_models")).resolve()
+DEMO_LARGE = str(DEMO_PAIR / "large")
+DEMO_SMALL = str(DEMO_PAIR / "small")
 
 # Same-family pairs the sidebar offers (large, small). They need a hub or a local copy.
 PRESET_PAIRS: dict[str, tuple[str, str]] = {
@@ -29,6 +33,14 @@ PRESET_PAIRS: dict[str, tuple[str, str]] = {
     "Gemma 2 9B / 2B": ("google/gemma-2-9b", "google/gemma-2-2b"),
     "Llama 3 70B / 8B": ("meta-llama/Meta-Llama-3-70B", "meta-llama/Meta-Llama-3-8B"),
 }
+
+
+def check_demo_pair(large: str = DEMO_LARGE, small: str = DEMO_SMALL) -> None:
+    """Raise ModelLoadError (one clear line) unless both folders of the demo pair hold a model."""
+    if not all(Path(folder, "config.json").is_file() for folder in (large, small)):
+        raise ModelLoadError(
+            f"The bundled demo pair is not built yet ({Path(large).parent}). Build it with "
+            "`python -m clues demo build`, or choose another pair (--large and --small on the command line).")
 
 
 @dataclass

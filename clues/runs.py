@@ -320,9 +320,6 @@ def start_run_process(store: RunStore, config: dict, *, name: str = "run", env: 
     command = [sys.executable, "-m", "clues", "train", "--run", str(run_id), "--store", str(store.path)]
     child_env = {**os.environ, **(env or {})}
     child_env.setdefault("OMP_NUM_THREADS", "1")  # a background run must not starve the app
-    # The child must import this same clues package, installed or not.
-    package_root = str(Path(__file__).resolve().parent.parent)
-    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, child_env.get("PYTHONPATH")]))
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=child_env,

@@ -25,24 +25,6 @@ APP = str(ROOT / "app.py")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """(large, small) folders: the bundled demo pair, or a tiny pair of one family."""
-    from clues.models import DEMO_LARGE, DEMO_SMALL
-
-    if all((Path(p) / "config.json").is_file() for p in (DEMO_LARGE, DEMO_SMALL)):
-        return DEMO_LARGE, DEMO_SMALL
-    from tiny import build_tokenizer, tiny_model_dir
-
-    folder = tmp_path_factory.mktemp("pair")
-    tokenizer = build_tokenizer()
-    large = tiny_model_dir(folder / "large", "llama", layers=4, hidden=64, heads=4, seed=1, tokenizer=tokenizer,
-                           initializer_range=0.2)
-    small = tiny_model_dir(folder / "small", "llama", layers=2, hidden=32, heads=2, seed=2, tokenizer=tokenizer,
-                           initializer_range=0.2)
-    return str(large), str(small)
-
-
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     folder = tmp_path / "home"
@@ -54,19 +36,6 @@ def home(tmp_path, monkeypatch):
 def app(pair, home, monkeypatch):
     monkeypatch.setenv("CLUES_DEMO_LARGE", pair[0])
     monkeypatch.setenv("CLUES_DEMO_SMALL", pair[1])
-    # AppTest forgets before every run that app.py calls st.navigation, and with a pages/ folder
-    # next to app.py it would then run the page file alone (no sidebar, clicks lost). A real server
-    # remembers it for good after the first run; make AppTest do the same.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def remembering_init(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", remembering_init)
-
     def open_app(page: str | None = None, **params) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
         for key, value in params.items():

@@ -1,5 +1,6 @@
 """The app in a real Chromium: every page draws its charts, moving α changes the preview, a
-1-epoch training run shows its curve. Saves the screenshots in docs/screenshots/.
+1-epoch training run shows its curve. Screenshots go to a temp folder, or to $CLUES_SCREENSHOTS
+(scripts/refresh_screenshots.sh sets docs/screenshots, a path relative to the repository root).
 
 Starts `streamlit run app.py` on a free port (CLUES_HOME in a temp folder, one torch thread) and
 drives the system Chromium (/usr/bin/chromium; Playwright cannot download its own here). Every
@@ -22,7 +23,6 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 pytestmark = [
@@ -37,21 +37,12 @@ VIEWPORT = {"width": 1440, "height": 1900}
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """(large, small) folders: the bundled demo pair, or a tiny pair of one family."""
-    from clues.models import DEMO_LARGE, DEMO_SMALL
-
-    if all((Path(p) / "config.json").is_file() for p in (DEMO_LARGE, DEMO_SMALL)):
-        return DEMO_LARGE, DEMO_SMALL
-    from tiny import build_tokenizer, tiny_model_dir
-
-    folder = tmp_path_factory.mktemp("pair")
-    tokenizer = build_tokenizer()
-    large = tiny_model_dir(folder / "large", "llama", layers=4, hidden=64, heads=4, seed=1, tokenizer=tokenizer,
-                           initializer_range=0.2)
-    small = tiny_model_dir(folder / "small", "llama", layers=2, hidden=32, heads=2, seed=2, tokenizer=tokenizer,
-                           initializer_range=0.2)
-    return str(large), str(small)
+def shots(tmp_path_factory) -> Path:
+    """The folder for screenshots: $CLUES_SCREENSHOTS if set, else a temp folder (tracked files stay as they are)."""
+    chosen = os.environ.get("CLUES_SCREENSHOTS")
+    folder = ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def free_port() -> int:
@@ -174,17 +165,16 @@ def open_page(tab, url: str, charts: int = 1, timeout_ms: int = 90_000) -> None:
         '[data-testid="stException"]').first.inner_text()
 
 
-def shoot(tab, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def shoot(tab, folder: Path, name: str) -> None:
     tab.wait_for_timeout(500)  # plotly finishes its transitions
-    tab.screenshot(path=str(SHOTS / f"{name}.png"))
+    tab.screenshot(path=str(folder / f"{name}.png"))
 
 
 def drop_probabilities(tab) -> list[str]:
     return tab.eval_on_selector_all(".drop-token", "nodes => nodes.map(n => n.dataset.p)")
 
 
-def test_alpha_slider_changes_the_preview(server, page):
+def test_alpha_slider_changes_the_preview(server, page, shots):
     url, _ = server
     # The first visit of the fresh server goes straight to a page, not to the entry point.
     open_page(page, f"{url}/augmentation?copies=3", charts=2)
@@ -203,21 +193,21 @@ def test_alpha_slider_changes_the_preview(server, page):
     settle(page)
     assert "alpha=0.3" in page.url  # the view is in the link
     assert page.locator(".clues-copy s").count() > 0  # dropped tokens are struck
-    shoot(page, "augmentation")
+    shoot(page, shots, "augmentation")
 
 
 @pytest.mark.parametrize("name, path, charts", [("explorer", "", 5), ("corpus", "corpus", 1),
                                                 ("how_it_works", "how_it_works", 2)])
-def test_pages_draw_their_charts(server, page, name, path, charts):
+def test_pages_draw_their_charts(server, page, shots, name, path, charts):
     url, _ = server
     open_page(page, f"{url}/{path}", charts=charts)  # the explorer is the start page, at /
     if name == "explorer":
         assert page.locator(".clues-text .clue-token").count() > 10
         assert page.locator('[data-testid="stDataFrame"]').count() >= 1
-    shoot(page, name)
+    shoot(page, shots, name)
 
 
-def test_a_training_run_shows_its_curve(server, page):
+def test_a_training_run_shows_its_curve(server, page, shots):
     url, home = server
     open_page(page, f"{url}/training?conditions=contrast&epochs=1&train_n=8&train_copies=1&batch=8", charts=0)
     start = page.get_by_role("button", name="Start 1 run")
@@ -235,7 +225,7 @@ def test_a_training_run_shows_its_curve(server, page):
     runs = RunStore(home / "runs.sqlite").list_runs()
     assert [r["status"] for r in runs] == ["finished"]
     assert {"loss", "em"} <= set(RunStore(home / "runs.sqlite").metrics(runs[0]["id"])["name"])
-    shoot(page, "training")
+    shoot(page, shots, "training")
 
 
 # -- the run path: Stop, two sessions at once, a server restart during a run ----------------------

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
-from clues.errors import InputError, ModelLoadError
+from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE
 
 
@@ -85,13 +85,11 @@ def _text_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_pair(args):
     """The (large, small) LoadedModels named by the arguments, the demo pair by default."""
-    from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
+    from clues.models import DEMO_LARGE, DEMO_SMALL, check_demo_pair, load_model
 
     large_ref, small_ref = args.large or DEMO_LARGE, args.small or DEMO_SMALL
-    if (not args.large or not args.small) and not Path(DEMO_LARGE, "config.json").is_file():
-        raise ModelLoadError(
-            "The bundled demo pair is not built yet (assets/demo-models). Build it with "
-            "`python -m clues demo build`, or name a pair with --large and --small.")
+    if not args.large or not args.small:
+        check_demo_pair()
     options = dict(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     return load_model(large_ref, **options), load_model(small_ref, **options)
 

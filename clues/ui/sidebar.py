@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,6 @@ DEVICES = ["auto", "cpu"]
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 AUTOLOAD_BYTES = 2 * 1024 ** 3  # local pairs smaller than this load without a click
 MAX_TOKENS = 512
-_CONTEXT = "_clues_context"
 _LOADED = "_clues_load_clicked"
 UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, shared by all pages
 
@@ -82,13 +82,26 @@ class Context:
         return self.pair.key
 
 
-def context() -> Context:
-    """The context app.py built for this run, or a fresh sidebar when a page runs on its own."""
-    from clues.ui import ensure_navigation
+# The context of the script run in progress: set by render(), cleared by forget(). Streamlit runs a
+# session's script in its own thread, so a run never sees another session's context.
+_CURRENT: ContextVar[Context | None] = ContextVar("clues_sidebar_context", default=None)
 
-    ensure_navigation(from_page=True)
-    ctx = st.session_state.get(_CONTEXT)
-    return ctx if ctx is not None else render()
+
+def context() -> Context:
+    """The context app.py built for this run.
+
+    A page that runs without app.py (the first request of a fresh server went straight to its URL,
+    see clues/ui/navigation.py) runs the app's frame here, which runs the page again inside it, and
+    then stops this outer run.
+    """
+    ctx = _CURRENT.get()
+    if ctx is not None:
+        return ctx
+    # Imported here: navigation draws this sidebar, so importing it at the top would be circular.
+    from clues.ui import navigation  # noqa: PLC0415
+
+    navigation.run()
+    st.stop()
 
 
 def render() -> Context:
@@ -98,13 +111,16 @@ def render() -> Context:
     _load_pair(sidebar, ctx)
     sidebar.divider()
     _text_picker(sidebar, ctx)
-    st.session_state[_CONTEXT] = ctx
+    _CURRENT.set(ctx)
     return ctx
 
 
 def forget() -> None:
-    """Called by app.py when the page has run, so no page ever sees an earlier run's context."""
-    st.session_state.pop(_CONTEXT, None)
+    """Called by the frame when the page has run, so no page ever sees an earlier run's context.
+
+    Plain Python, no Streamlit call: it must work while a page's st.stop() unwinds the run.
+    """
+    _CURRENT.set(None)
 
 
 # -- model pair -----------------------------------------------------------------------------
@@ -171,12 +187,13 @@ def _load_pair(sidebar, ctx: Context) -> None:
         sidebar.info("Name both models (hub id, local folder or .gguf file).")
         ctx.error = "No model pair chosen yet."
         return
-    demo = demo_refs()
-    if (pair.large.ref, pair.small.ref) == demo and not all(Path(r, "config.json").is_file() for r in demo):
-        ctx.error = ("The bundled demo pair is not built yet (assets/demo-models). Build it with "
-                     "`python -m clues demo build`, or choose another pair.")
-        sidebar.error(ctx.error)
-        return
+    if (pair.large.ref, pair.small.ref) == demo_refs():
+        try:
+            models.check_demo_pair(pair.large.ref, pair.small.ref)
+        except CluesError as error:
+            ctx.error = str(error)
+            sidebar.error(ctx.error)
+            return
     needed = _estimate(sidebar, pair)
     automatic = _is_local(pair.large.ref) and _is_local(pair.small.ref) and needed is not None \
         and needed < AUTOLOAD_BYTES

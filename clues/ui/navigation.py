@@ -1,0 +1,52 @@
+"""The app's frame: its pages (files in pages/), st.navigation over them, and the shared sidebar.
+
+app.py calls `run()` on every script run: the sidebar is drawn, then the chosen page runs.
+
+A fresh server needs one more step. Streamlit treats a `pages/` folder next to the entry file as its
+older automatic multipage layout until some session calls st.navigation; from then on it ignores the
+folder in all sessions (st.navigation's documentation). So when a fresh server's first request goes
+straight to a page's URL (/training), Streamlit runs pages/training.py on its own, without app.py.
+That page's first line, `sidebar.context()`, finds no context and calls `run()` itself: st.navigation
+takes over, the same URL resolves to the same page, which runs inside the frame; then the outer run
+stops. Only public Streamlit API is used, and no rerun is needed (clicks of that run are kept).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import streamlit as st
+
+from clues.ui import sidebar
+
+
+class PageFile(NamedTuple):
+    path: str  # relative to app.py
+    title: str
+    icon: str
+    url_path: str  # "" for the default page, at /
+
+
+PAGES = (
+    PageFile("pages/explorer.py", "Clue explorer", ":material/search:", ""),
+    PageFile("pages/corpus.py", "Corpus clues", ":material/bar_chart:", "corpus"),
+    PageFile("pages/augmentation.py", "Augmentation lab", ":material/content_cut:", "augmentation"),
+    PageFile("pages/training.py", "Training", ":material/show_chart:", "training"),
+    PageFile("pages/how_it_works.py", "How it works", ":material/school:", "how_it_works"),
+)
+
+
+def pages() -> list[st.Page]:
+    return [st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path or None,
+                    default=not page.url_path) for page in PAGES]
+
+
+def run() -> None:
+    """Draw the frame and run the page the URL names."""
+    st.set_page_config(page_title="clues · elusive clues lab", page_icon=":material/search:", layout="wide")
+    page = st.navigation(pages())
+    sidebar.render()
+    try:
+        page.run()
+    finally:
+        sidebar.forget()  # the context lives for this run only

@@ -84,6 +84,7 @@ class _Reducer:
         self.layer_mean = None  # [B, T, T] of the layer in progress, when rollout/per-layer need it
         self.n_layers = 0
         self.n_heads = 0
+        self.last_layer: int | None = None  # set: the forward pass stops once that layer is reduced
 
     def start_layer(self, batch: int, size: int, heads: int, device) -> None:
         if self.mean_sum is None:
@@ -161,6 +162,8 @@ def capture_attention_function(module, query, key, value, attention_mask, scalin
     if reducer is not None:
         reducer.start_layer(query.shape[0], keys, heads, query.device)
     step = rows_per_block(heads, keys, query.shape[0])
+    # the last layer's output feeds only the MLP and the head, which no map needs: skip them
+    last = reducer is not None and reducer.last_layer == reducer.n_layers
     outputs = []
     for first in range(0, query.shape[2], step):
         scores = torch.matmul(query[:, :, first:first + step], key.transpose(2, 3)) * scaling
@@ -171,10 +174,17 @@ def capture_attention_function(module, query, key, value, attention_mask, scalin
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # [B, H, R, Tk]
         if reducer is not None:
             reducer.add_rows(first, weights)
-        outputs.append(torch.matmul(weights.to(value.dtype), value))
+        if not last:
+            outputs.append(torch.matmul(weights.to(value.dtype), value))
     if reducer is not None:
         reducer.end_layer()
+    if last:
+        raise _AllLayersReduced
     return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+
+
+class _AllLayersReduced(Exception):
+    """Raised by the last layer's attention to end a capture's forward pass early."""
 
 
 def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
@@ -255,7 +265,7 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
     when `memory_budget_bytes` is given, no more than the budget allows
     (`estimate_text_bytes` per text, at the batch's longest length, plus one block of scores).
     With neither given, the budget is `default_memory_budget(device)` and the batch size at most
-    `MAX_AUTO_BATCH`.
+    32 texts on a CPU (`MAX_AUTO_BATCH`), 256 on an accelerator.
     """
     texts = list(texts)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -285,7 +295,8 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
 
 # ---- batch sizes from a memory budget --------------------------------------------------------
 
-MAX_AUTO_BATCH = 32  # with no batch size given; larger batches gain little on a CPU
+MAX_AUTO_BATCH = {"cpu": 32}  # with no batch size given; larger batches gain little on a CPU
+MAX_AUTO_BATCH_ACCELERATOR = 256
 DEFAULT_CPU_BUDGET_BYTES = 1 << 30
 
 
@@ -346,7 +357,9 @@ def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
     budget = memory_budget_bytes
     cap = batch_size
     if budget is None and cap is None:
-        budget, cap = default_memory_budget(loaded.device), MAX_AUTO_BATCH
+        device = torch.device(loaded.device)
+        budget = default_memory_budget(device)
+        cap = MAX_AUTO_BATCH.get(device.type, MAX_AUTO_BATCH_ACCELERATOR)
     fixed = BLOCK_ELEMENTS * 4 * 6  # one block of scores and its temporaries, shared by the batch
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
@@ -409,6 +422,7 @@ def _capture_padded(loaded, encoded: list, per_layer: bool, heads_of_layer: int 
     if len(encoded) > 1 and min(lengths) < longest:
         inputs["attention_mask"] = attention_mask.to(model.device)
     reducer = _Reducer(per_layer, heads_of_layer, rollout)
+    reducer.last_layer = loaded.n_layers - 1
     with _CAPTURE_LOCK, torch.no_grad():
         if not _run_blockwise(model, inputs, reducer):
             reducer = _Reducer(per_layer, heads_of_layer, rollout)
@@ -440,6 +454,8 @@ def _run_blockwise(model, inputs, reducer: _Reducer) -> bool:
     _ACTIVE.reducer = reducer
     try:
         _decoder(model)(**inputs, use_cache=False)
+    except _AllLayersReduced:
+        pass  # every layer's attention is in: the rest of the pass would only feed the head
     finally:
         _ACTIVE.reducer = None
         switch.__exit__(None, None, None)

@@ -25,6 +25,7 @@ keys on every row.) The accumulators are per text, [B, T, T] for a batch padded 
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -264,8 +265,9 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
     up to float rounding (≤ 1e-5 in float32). A batch holds at most `batch_size` texts and,
     when `memory_budget_bytes` is given, no more than the budget allows
     (`estimate_text_bytes` per text, at the batch's longest length, plus one block of scores).
-    With neither given, the budget is `default_memory_budget(device)` and the batch size at most
-    32 texts on a CPU (`MAX_AUTO_BATCH`), 256 on an accelerator.
+    With no batch size, the budget is `default_memory_budget(device)` unless given, batches hold
+    at most `MAX_AUTO_BATCH` texts and, on a CPU, no more than keeps the MLP activations of the
+    batch near the cache (`CPU_BATCH_ACTIVATION_BYTES`): bigger CPU batches are slower.
     """
     texts = list(texts)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -273,7 +275,7 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
         raise InputError(f"The batch size must be a whole number of texts, 1 or more; got {batch_size!r}.")
     if memory_budget_bytes is not None and (isinstance(memory_budget_bytes, bool)
                                             or not isinstance(memory_budget_bytes, (int, float))
-                                            or not memory_budget_bytes > 0):
+                                            or not 0 < memory_budget_bytes < math.inf):
         raise InputError(f"The memory budget must be a positive number of bytes; got {memory_budget_bytes!r}.")
     for number, text in enumerate(texts, start=1):
         if not isinstance(text, str) or not text.strip():
@@ -295,8 +297,13 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
 
 # ---- batch sizes from a memory budget --------------------------------------------------------
 
-MAX_AUTO_BATCH = {"cpu": 32}  # with no batch size given; larger batches gain little on a CPU
-MAX_AUTO_BATCH_ACCELERATOR = 256
+MAX_AUTO_BATCH = 256  # texts per batch when the user gives no batch size
+# On a CPU big batches are slower, not faster: once a batch's MLP activations leave the cache
+# the pass is bound by memory traffic (measured with one thread: the demo pair is fastest at ~16
+# texts of 53 tokens, 2.6 MB of MLP activations; a GPT-2-small-size model at 2–4 texts of 130
+# tokens, 3–6 MB, and 1.6× slower at 32). So with no batch size given, a CPU batch holds texts
+# until its widest activation (tokens × MLP width) reaches this many bytes.
+CPU_BATCH_ACTIVATION_BYTES = 4 << 20
 DEFAULT_CPU_BUDGET_BYTES = 1 << 30
 
 
@@ -336,17 +343,31 @@ def kept_maps(n_layers: int, n_heads: int, *, per_layer: bool, heads: bool, roll
     return count
 
 
-def estimate_text_bytes(loaded, tokens: int, *, per_layer: bool = False, heads: bool = False,
-                        rollout: bool = False) -> int:
-    """Bytes one text of `tokens` tokens needs in a batch: its accumulators (T² × 4 bytes × kept
-    maps) plus the activations of one decoder layer's forward pass (hidden states, queries, keys
-    and values repeated to every head, the MLP's inner states)."""
+def _widths(loaded) -> tuple[int, int, int]:
+    """Hidden size, MLP inner size and bytes per activation element of `loaded`."""
     config = loaded.model.config.get_text_config()
     hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0) or 0)
     inner = int(getattr(config, "intermediate_size", 0) or getattr(config, "n_inner", 0) or 4 * hidden)
     element = torch.finfo(loaded.dtype).bits // 8 if loaded.dtype.is_floating_point else 4
+    return hidden, inner, element
+
+
+def estimate_text_bytes(loaded, tokens: int, *, per_layer: bool = False, heads: bool = False,
+                        rollout: bool = False) -> int:
+    """Bytes one text of `tokens` tokens needs in a batch: its accumulators (T² × 4 bytes × kept
+    maps) plus the activations of one decoder layer's forward pass (hidden states, queries, keys
+    and values repeated to every head, the MLP's inner states, and the allocator's slack)."""
+    hidden, inner, element = _widths(loaded)
     maps = kept_maps(loaded.n_layers, loaded.n_heads, per_layer=per_layer, heads=heads, rollout=rollout)
-    return tokens * tokens * 4 * maps + tokens * element * (10 * hidden + 3 * inner)
+    return tokens * tokens * 4 * maps + tokens * element * (12 * hidden + 4 * inner)
+
+
+def _auto_batch_cap(loaded, longest: int) -> int:
+    """Texts per batch with no batch size given, for a batch padded to `longest` tokens."""
+    if torch.device(loaded.device).type != "cpu":
+        return MAX_AUTO_BATCH
+    hidden, inner, element = _widths(loaded)
+    return max(1, min(MAX_AUTO_BATCH, CPU_BATCH_ACTIVATION_BYTES // (longest * max(hidden, inner) * element)))
 
 
 def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
@@ -355,11 +376,8 @@ def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
     """Indices of the texts grouped into batches, longest texts first, each batch of similar
     lengths so that little is padded. A user's budget too small for one text is an InputError."""
     budget = memory_budget_bytes
-    cap = batch_size
-    if budget is None and cap is None:
-        device = torch.device(loaded.device)
-        budget = default_memory_budget(device)
-        cap = MAX_AUTO_BATCH.get(device.type, MAX_AUTO_BATCH_ACCELERATOR)
+    if budget is None and batch_size is None:
+        budget = default_memory_budget(loaded.device)
     fixed = BLOCK_ELEMENTS * 4 * 6  # one block of scores and its temporaries, shared by the batch
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
@@ -375,7 +393,8 @@ def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
                     f"({longest} tokens) needs about {_megabytes(per_text + fixed)}. Raise the budget or "
                     "shorten the texts (max tokens).")
             fits = 1  # the default budget never refuses a text the one-at-a-time path would run
-        size = min(fits, cap or fits, len(order) - position)
+        cap = batch_size if batch_size is not None else _auto_batch_cap(loaded, longest)
+        size = min(fits, cap, len(order) - position)
         batches.append(order[position:position + size])
         position += size
     return batches

@@ -124,6 +124,14 @@ def test_the_budget_sets_the_batch_size(tmp_path):
     assert plan_batches(lengths, loaded) == [list(range(7))]
 
 
+def test_cpu_batches_stay_near_the_cache(tmp_path, monkeypatch):
+    loaded = load_model(tiny_model_dir(tmp_path, "llama"))  # MLP 64 wide, float32: 256 bytes a token
+    monkeypatch.setattr(capture, "CPU_BATCH_ACTIVATION_BYTES", 256 * 40 * 3)  # three texts of 40 tokens
+    assert [len(b) for b in plan_batches([40] * 7, loaded)] == [3, 3, 1]
+    assert [len(b) for b in plan_batches([40] * 7, loaded, batch_size=5)] == [5, 2]  # the user's size wins
+    assert [len(b) for b in plan_batches([10] * 20, loaded)] == [12, 8]  # shorter texts: more per batch
+
+
 def test_bad_batch_size_and_budget_are_one_clear_line(tmp_path):
     loaded = load_model(tiny_model_dir(tmp_path, "llama"))
     for bad in (0, -2, 1.5, True, "8"):
@@ -133,7 +141,7 @@ def test_bad_batch_size_and_budget_are_one_clear_line(tmp_path):
     with pytest.raises(InputError, match=r"too small for one text: the longest \(\d+ tokens\)") as error:
         capture_attention_batch(loaded, TEXTS, memory_budget_bytes=10_000)
     assert "\n" not in str(error.value)
-    for bad in (0, -1, "lots"):
+    for bad in (0, -1, "lots", float("inf"), float("nan")):
         with pytest.raises(InputError, match="memory budget must be a positive number"):
             capture_attention_batch(loaded, TEXTS, memory_budget_bytes=bad)
     with pytest.raises(InputError, match="Text 2 of 3 is empty"):

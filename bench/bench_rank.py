@@ -10,8 +10,8 @@ per text (what `clues augment --mode contrast` does). Two pairs:
 
 Each variant runs in a fresh process (same texts, same seeded models): model loading is not
 timed; the corpus goes through in chunks of --chunk texts, as a ranking of a large corpus would
-(batched: `capture_attention_batch` per chunk and model, batch size from the default memory budget
-unless --batch-size). Reported: texts/s by wall clock and by the process's CPU time (the machine
+(batched: `capture_attention_batch` per chunk and model, batch size chosen by the function
+(memory budget, and on a CPU batches near the cache) unless --batch-size). Reported: texts/s by wall clock and by the process's CPU time (the machine
 may be shared: CPU time is the steadier number), the batched/single ratios of both, the extra
 peak resident memory (VmHWM reset before the ranking, minus the resident set before it), and the
 load average around each pair's runs. One torch thread throughout.
@@ -156,7 +156,7 @@ def main() -> None:
         return
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    print(f"torch threads: {args.threads}; batch size: {args.batch_size or 'from the default memory budget'}; "
+    print(f"torch threads: {args.threads}; batch size: {args.batch_size or 'chosen by capture_attention_batch'}; "
           f"chunks of {CHUNK} texts; {os.cpu_count()} CPUs")
     print("| pair | texts | tokens mean (min–max) | one at a time: texts/s wall / CPU | batched: texts/s wall / CPU | "
           "ratio wall | ratio CPU | capture-only ratio wall | extra peak MiB single / batched | load avg (1 min) before → after |")

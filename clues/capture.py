@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from clues.errors import InputError
 
@@ -195,9 +197,6 @@ def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
 
 
 def _register() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
     AttentionInterface.register(CAPTURE_IMPLEMENTATION, capture_attention_function)
     AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
 

@@ -28,9 +28,11 @@ from clues.augment import parse_condition, rank_corpus, validate
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
+from clues.launch import condition_config
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
+from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
 
@@ -107,9 +109,6 @@ def _write_people(path: Path, people) -> str:
 def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, condition: str, alpha: float,
                      beta: float, seed: int, folder: Path, label: str) -> int:
     """Train one condition in-process; built as the app builds a comparison's runs."""
-    from clues.launch import condition_config
-    from clues.train import TrainConfig, train
-
     base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
                        batch_size=config.batch_size, seed=seed, eval_shots=config.shots, eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
@@ -167,8 +166,10 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
                                       folder, label)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": alpha, "beta": beta})
     fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
-    results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention, "selection": selection, "runs": runs,
-               "summary": summarise(store, runs), "seconds": time.time() - started}
+    results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
+               "selection": selection, "runs": runs,
+               "summary": summarise(store, runs), "paired": paired_table(store, runs),
+               "seconds": time.time() - started}
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
@@ -186,6 +187,7 @@ def merge_results(paths) -> dict:
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}))
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
+    merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
     return merged
 
 
@@ -226,6 +228,41 @@ def summarise(store, runs: list[dict]) -> dict:
                            for f in FACT_FIELDS if any(f in v for v in values)}
         summary[condition] = entry
     return summary
+
+
+PAIRED_COMPARISONS = (("contrast", "position"), ("contrast", "none"), ("contrast", "contrast:paper_mean"),
+                      ("contrast", "random"), ("contrast", "attention"))
+
+
+def paired_differences(store, runs: list[dict], a: str, b: str, name: str, fields=FAR_FIELDS) -> dict:
+    """Per seed: the mean over `fields` of metric `name` at the last epoch, condition a − condition b
+    (same seed, same people, same optimizer steps). {"per_seed": {seed: diff}, "mean", "std",
+    "wins": seeds where a > b, "n"}; empty when a seed lacks either condition."""
+    by_seed: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run["condition"] in (a, b):
+            values = _final(store.metrics(run["run_id"]), name, fields)
+            if values:
+                by_seed.setdefault(run["seed"], {})[run["condition"]] = float(np.mean(list(values.values())))
+    per_seed = {seed: v[a] - v[b] for seed, v in sorted(by_seed.items()) if a in v and b in v}
+    if not per_seed:
+        return {}
+    diffs = np.array(list(per_seed.values()))
+    return {"per_seed": per_seed, "mean": float(diffs.mean()), "std": float(diffs.std()),
+            "wins": int((diffs > 0).sum()), "n": int(diffs.size)}
+
+
+def paired_table(store, runs: list[dict], comparisons=PAIRED_COMPARISONS) -> list[dict]:
+    """paired_differences for every comparison whose two conditions ran, for EM, F1 and recall."""
+    present = {r["condition"] for r in runs}
+    rows = []
+    for a, b in comparisons:
+        if a in present and b in present:
+            for name in ("em", "f1", "recall"):
+                result = paired_differences(store, runs, a, b, name)
+                if result:
+                    rows.append({"a": a, "b": b, "metric": name, **result})
+    return rows
 
 
 def _log(enabled: bool, message: str) -> None:

@@ -26,7 +26,8 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from clues.augment import augment_corpus, parse_condition, validate as validate_augmentation
+from clues.augment import augment_corpus, parse_condition
+from clues.augment import validate as validate_augmentation
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE

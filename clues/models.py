@@ -8,11 +8,16 @@ fails at once with a message that says how to point at a local copy.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import constants as hub_constants
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from clues.errors import ModelLoadError
 
@@ -111,13 +116,7 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
     """
     global _HUB_REACHABLE
     if _HUB_REACHABLE is None:
-        import socket
-        import threading
-        from urllib.parse import urlparse
-
-        from huggingface_hub import constants
-
-        host = urlparse(constants.ENDPOINT).hostname or ""
+        host = urlparse(hub_constants.ENDPOINT).hostname or ""
         answer: list[bool] = []
 
         def probe():
@@ -170,8 +169,6 @@ def load_model(ref: str, *, device: str | torch.device | None = None,
     `trust_remote_code` stays off unless the caller asks for it: it runs code from the model's
     repository on this machine. `device_map="auto"` spreads a model too big for one device.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     ref = str(ref).strip()
     if not ref:
         raise ModelLoadError("No model given. Name a hub id, a local model folder or a .gguf file.")

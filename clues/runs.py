@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from clues.errors import CluesError
 
 STATUSES = ("queued", "running", "finished", "failed", "stopped", "interrupted", "killed")
@@ -224,8 +226,6 @@ class RunStore:
                            "VALUES (?, ?, ?, ?, ?, ?, ?)", values)
 
     def metrics(self, run_id: int):
-        import pandas as pd
-
         with self._connect() as db:
             rows = db.execute("SELECT run_id, epoch, step, field, name, value, created_at FROM metrics "
                               "WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
@@ -296,7 +296,7 @@ def device_key(device=None) -> str:
     """
     # torch is imported here, not at the top: `clues runs list|show|stop` never needs it and
     # starts in a fraction of the time without it.
-    import torch
+    import torch  # noqa: PLC0415
 
     if device is None:
         return "cuda:0" if torch.cuda.is_available() else "cpu"

@@ -24,10 +24,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+from peft import LoraConfig, get_peft_model
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from clues import FIELDS
-from clues.corpus import read_texts
+from clues.corpus import read_tagged_csv, read_texts
 from clues.errors import CluesError, InputError
+from clues.evaluate import evaluate_qa, recall_probe
+from clues.models import load_model, make_trainable
 from clues.runs import MEAN_FIELD, RunStore, device_key
 
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
@@ -89,7 +96,8 @@ class TrainConfig:
     def check_settings(self) -> None:
         """`validate` without looking for the data files (a launcher checks before writing them)."""
         checks = [
-            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a whole number >= 1, not {self.epochs!r}"),
+            (isinstance(self.epochs, int) and self.epochs >= 1,
+             f"epochs must be a whole number >= 1, not {self.epochs!r}"),
             (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
             (self.batch_size >= 1, f"the batch size must be >= 1, not {self.batch_size!r}"),
             (self.max_length >= 4, f"max length must be >= 4 tokens, not {self.max_length!r}"),
@@ -186,8 +194,6 @@ class Evaluator:
         self.people, self.tokenizer, self.config = people, tokenizer, config
 
     def __call__(self, model, epoch: float, step: int) -> list[dict]:
-        from clues.evaluate import evaluate_qa, recall_probe
-
         c = self.config
         was_training = model.training
         model.eval()
@@ -207,8 +213,6 @@ class Evaluator:
 # -- the callback -------------------------------------------------------------------------
 
 def _make_callback_class():
-    from transformers import TrainerCallback
-
     class StoreCallback(TrainerCallback):
         """Loss rows at each log, evaluation rows at each epoch end, stop requests at each step."""
 
@@ -249,13 +253,9 @@ def _make_callback_class():
 
 def _shared(value):
     """Rank 0's value on every process (identity with one process)."""
-    from accelerate import PartialState
-
     state = PartialState()
     if state.num_processes == 1:
         return value
-    from accelerate.utils import broadcast_object_list
-
     return broadcast_object_list([value], from_process=0)[0]
 
 
@@ -275,8 +275,6 @@ def _distributed_state(config: TrainConfig):
     On a machine without CUDA a plain PartialState() ignores a torchrun launch (it reports one
     process); PartialState(cpu=True) sets up the gloo group the Trainer will use.
     """
-    from accelerate import PartialState
-
     cpu = (config.device or "").startswith("cpu") or not torch.cuda.is_available() or \
         os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     return PartialState(cpu=cpu)
@@ -295,14 +293,10 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
     Full fine-tuning keeps fp32 master weights (bf16 only as autocast): AdamW on bf16 weights
     loses small updates. LoRA freezes the base, so the base may sit in bf16 to halve memory.
     """
-    from clues.models import load_model, make_trainable
-
     dtype = torch.bfloat16 if (bf16 and config.lora) else torch.float32
     loaded = load_model(config.model, device=device, dtype=dtype)
     model, tokenizer = make_trainable(loaded.model), loaded.tokenizer  # a .gguf loads marked quantized
     if config.lora:
-        from peft import LoraConfig, get_peft_model
-
         target = config.lora_target
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                           target_modules=target if target == "all-linear" else target.split(","),
@@ -313,8 +307,6 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
 
 
 def training_arguments(config: TrainConfig, output_dir: str, device: torch.device, bf16: bool):
-    from transformers import TrainingArguments
-
     return TrainingArguments(
         output_dir=output_dir, num_train_epochs=config.epochs, learning_rate=config.lr,
         per_device_train_batch_size=config.batch_size, warmup_steps=config.warmup_ratio,
@@ -327,9 +319,6 @@ def training_arguments(config: TrainConfig, output_dir: str, device: torch.devic
 
 def build_trainer(model, tokenizer, dataset, config: TrainConfig, output_dir: str, device, bf16,
                   callbacks=()):
-    from transformers import Trainer
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     trainer = Trainer(model=model, args=training_arguments(config, output_dir, device, bf16),
                       train_dataset=dataset, data_collator=PadCollator(pad_id),
@@ -411,15 +400,11 @@ def _record(store, run_id, status, error, main) -> None:
 
 
 def _run_training(config: TrainConfig, store: RunStore | None, device, bf16) -> str:
-    from transformers import set_seed
-
     set_seed(config.seed)
     model, tokenizer = load_for_training(config, device, bf16)
     dataset = tokenize_texts(read_texts(config.data), tokenizer, config.max_length)
     evaluator = None
     if config.eval_data:
-        from clues.corpus import read_tagged_csv
-
         people = read_tagged_csv(config.eval_data, max_rows=config.eval_max_people)
         evaluator = Evaluator(people, tokenizer, config)
     callback = _make_callback_class()(store, config.run_id, evaluator)

@@ -13,9 +13,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from tiny import build_tokenizer, tiny_model_dir  # noqa: E402
 
 from clues.models import DEMO_LARGE, DEMO_SMALL  # noqa: E402
+
+from tiny import build_tokenizer, tiny_model_dir  # noqa: E402
 
 torch.set_num_threads(1)
 

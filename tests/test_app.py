@@ -208,8 +208,9 @@ def test_deep_link_reopens_the_view(app):
 
 
 def test_a_row_of_an_uploaded_csv(app):
-    from clues.corpus import generate_biographies, write_tagged_csv
     import io
+
+    from clues.corpus import generate_biographies, write_tagged_csv
 
     buffer = io.StringIO()
     people = generate_biographies(3, seed=11)

@@ -2,10 +2,19 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from clues.augment import (RankedText, augment_corpus, augment_ranked, dropout_probability, flat_probability,
-                           ranked_from_tokens, summary, validate)
+from clues.augment import (
+    RankedText,
+    augment_corpus,
+    augment_ranked,
+    dropout_probability,
+    flat_probability,
+    ranked_from_tokens,
+    summary,
+    validate,
+)
 from clues.corpus import generate_biographies
 from clues.errors import InputError
 

@@ -5,10 +5,13 @@ are compared per word). Plus a fuzz of the argument handling."""
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import clues.capture
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
+
 from tiny import build_tokenizer, tiny_model_dir
 
 BIO = "<name>Liam Thompson</name> was born on <date>January 5, 1990</date>."
@@ -25,7 +28,8 @@ def files(tmp_path_factory):
     write_tagged_csv(root / "bios.csv", generate_biographies(6, seed=0))
     write_tagged_csv(root / "one.csv", generate_biographies(1, seed=0))
     (root / "no_text.csv").write_text("name,bio\nLiam,hello\n")
-    (root / "empty_row.csv").write_text('text\n"<name>Liam Thompson</name> was born on <date>May 1, 1990</date>."\n""\n')
+    (root / "empty_row.csv").write_text(
+        'text\n"<name>Liam Thompson</name> was born on <date>May 1, 1990</date>."\n""\n')
     (root / "latin1.csv").write_bytes("text\nJos\xe9 was born\n".encode("latin-1"))
     (root / "binary.csv").write_bytes(bytes(range(256)) * 4)
     (root / "no_company.csv").write_text('text\n"<name>Liam Thompson</name> was born on <date>May 1, 1990</date>."\n'
@@ -108,8 +112,6 @@ def test_odd_but_usable_input_still_works(files, case, build, pattern, capsys):
 
 
 def test_a_model_without_attention_weights_is_a_clear_error(files, monkeypatch, capsys):
-    import clues.capture
-
     # neither the block-wise function nor an attention module's returned weights are reached
     monkeypatch.setattr(clues.capture, "_run_blockwise", lambda model, ids, reducer: False)
     monkeypatch.setattr(clues.capture, "attention_modules", lambda model: [])

@@ -2,11 +2,14 @@
 
 import pytest
 import torch
+from transformers import AttentionInterface
 
-from clues.importance import received_attention
+import clues.capture as capture
 from clues.capture import capture_attention
 from clues.errors import InputError
+from clues.importance import received_attention
 from clues.models import load_model
+
 from tiny import ARCHITECTURES, tiny_model_dir
 
 TEXT = ("Liam Thompson was born on January 5, 1990. He spent his early years in Melbourne, Australia. "
@@ -43,8 +46,6 @@ def brute_rollout(per_layer):
 def path(request, monkeypatch):
     """The three ways a capture can run: block-wise in one block or in blocks of 3 query rows,
     or (for models that bypass the attention interface) eager with forward hooks."""
-    import clues.capture as capture
-
     if request.param == "many blocks":
         monkeypatch.setattr(capture, "BLOCK_ELEMENTS", 1)  # one query row per block
     if request.param == "hook fallback":
@@ -55,8 +56,6 @@ def path(request, monkeypatch):
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
-
-    from transformers import AttentionInterface
 
     monkeypatch.setitem(AttentionInterface._global_mapping, capture.CAPTURE_IMPLEMENTATION, counting)
     return request.param, calls

@@ -3,12 +3,13 @@ the one-at-a-time path (≤ 1e-5 in float32), on every tiny architecture and eve
 
 import pytest
 import torch
+from transformers import AttentionInterface
 
 import clues.capture as capture
-from clues.capture import (capture_attention, capture_attention_batch, estimate_text_bytes,
-                           plan_batches)
+from clues.capture import capture_attention, capture_attention_batch, estimate_text_bytes, plan_batches
 from clues.errors import InputError
 from clues.models import load_model
+
 from tiny import ARCHITECTURES, SENTENCES, tiny_model_dir
 
 TEXT = ("Liam Thompson was born on January 5, 1990. He spent his early years in Melbourne, Australia. "
@@ -39,8 +40,6 @@ def path(request, monkeypatch):
     def counting(module, query, *args, **kwargs):
         calls.append(query.shape[0])  # the batch size of this layer's call
         return original(module, query, *args, **kwargs)
-
-    from transformers import AttentionInterface
 
     monkeypatch.setitem(AttentionInterface._global_mapping, capture.CAPTURE_IMPLEMENTATION, counting)
     return request.param, calls

@@ -1,12 +1,14 @@
 """`python -m clues contrast|augment` on a tiny pair, through the real CLI."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
 
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
+
 from tiny import tiny_model_dir
 
 
@@ -59,5 +61,4 @@ def test_bad_input_is_one_clear_line(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    import re
     assert re.search(message, err)

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from clues.importance import received_attention
 from clues.capture import capture_attention
 from clues.contrast import contrast_maps, contrast_text, contrast_view, query_rows, unit_before, word_units
+from clues.importance import received_attention
 from clues.models import load_model
 from clues.text import parse_tagged
 from clues.views import ViewSpec, view_spec
+
 from tiny import build_tokenizer, tiny_model_dir
 
 TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "

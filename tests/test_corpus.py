@@ -1,3 +1,5 @@
+import csv
+import datetime
 import io
 import re
 import time
@@ -5,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from clues import FIELDS
-from clues import corpus
-from clues.corpus import (EXPERIMENT_MAX, QA_PROMPTS, experiment_names, experiment_people, generate_biographies,
-                          pretraining_people, qa_prompt, read_tagged_csv, read_texts, write_tagged_csv)
+from clues import FIELDS, corpus
+from clues.corpus import (
+    EXPERIMENT_MAX,
+    QA_PROMPTS,
+    experiment_names,
+    experiment_people,
+    generate_biographies,
+    pretraining_people,
+    qa_prompt,
+    read_tagged_csv,
+    read_texts,
+    write_tagged_csv,
+)
 from clues.errors import InputError
 from clues.text import parse_tagged, to_tagged
 
@@ -74,8 +85,6 @@ def test_pronouns_match_the_first_name():
 
 
 def test_dates_are_real_dates():
-    import datetime
-
     for bio in generate_biographies(300, seed=6):
         datetime.datetime.strptime(bio.value("date"), "%B %d, %Y")
 
@@ -110,8 +119,6 @@ def test_qa_prompts_match_the_papers_file():
     path = PAPER / "prompts.csv"
     if not path.exists():
         pytest.skip("paper data not present")
-    import csv
-
     with path.open(encoding="utf-8", newline="") as handle:
         assert {row["field"]: row["prompt"] for row in csv.DictReader(handle)} == QA_PROMPTS
 

@@ -35,7 +35,8 @@ def test_committed_weights_are_float16_safetensors_and_small():
     total = 0
     for folder in (DEMO_LARGE, DEMO_SMALL):
         files = sorted(p.name for p in Path(folder).iterdir())
-        assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= set(files)
+        expected = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"}
+        assert expected <= set(files)
         assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
         with safe_open(str(Path(folder, "model.safetensors")), "pt") as handle:
             assert {str(handle.get_slice(k).get_dtype()) for k in handle.keys()} == {"F16"}

@@ -7,9 +7,23 @@ import torch
 from clues.cli import main
 from clues.corpus import generate_biographies, read_tagged_csv
 from clues.errors import InputError
-from clues.evaluate import (_StopAtNewline, build_qa_prompt, evaluate_qa, exact_match, f1_score,
-                            first_line, generate_continuations, normalize_answer, probe_examples,
-                            qa_examples, recall_probe, recalled)
+from clues.evaluate import (
+    _StopAtNewline,
+    build_qa_prompt,
+    evaluate_qa,
+    exact_match,
+    f1_score,
+    first_line,
+    generate_continuations,
+    normalize_answer,
+    probe_examples,
+    qa_examples,
+    recall_probe,
+    recalled,
+)
+from clues.models import load_model
+from clues.text import parse_tagged
+
 from tiny import build_tokenizer, tiny_model_dir
 
 FACTS = ("date", "city", "university", "major", "company")
@@ -22,8 +36,6 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from clues.models import load_model
-
     folder = tiny_model_dir(tmp_path_factory.mktemp("tiny-eval"), "llama")
     return folder, load_model(str(folder), device="cpu", dtype="float32")
 
@@ -100,8 +112,6 @@ def test_qa_examples_errors():
     for bad in (dict(fields=["name"]), dict(fields=["hobby"]), dict(shots=-1)):
         with pytest.raises(InputError):
             qa_examples(people, **bad)
-    from clues.text import parse_tagged
-
     with pytest.raises(InputError, match="name"):
         qa_examples([parse_tagged("no tags here")])
     with pytest.raises(InputError, match="major"):
@@ -192,7 +202,8 @@ def test_evaluate_qa_perfect_answers_score_one(tokenizer):
                          return_predictions=True)
     assert list(result) == list(FACTS) + ["predictions"]
     for field in FACTS:
-        assert result[field] == {"em": 1.0, "f1": 1.0, "n": 6}, (field, [p["prediction"] for p in result["predictions"] if p["field"] == field])
+        predictions = [p["prediction"] for p in result["predictions"] if p["field"] == field]
+        assert result[field] == {"em": 1.0, "f1": 1.0, "n": 6}, (field, predictions)
     assert fake.training and tokenizer.padding_side == "right"  # both restored
     assert {c["max_new_tokens"] for c in fake.calls} == {7}
     assert all(c["do_sample"] is False and c["pad_token_id"] == tokenizer.pad_token_id for c in fake.calls)

@@ -12,6 +12,7 @@ from clues.corpus import FACT_FIELDS, experiment_people
 from clues.experiment import attention_to_name
 from clues.models import load_model
 from clues.name_attention import measure_name_attention
+
 from tiny import tiny_model_dir
 
 
@@ -80,7 +81,8 @@ def test_report_text_fills_the_template():
         "fingerprints": {"large": "abc", "small": "def"},
         "attention": {"to_name": {f: {"large": 0.2, "small": 0.1} for f in FACT_FIELDS},
                       "name_in_top_k": 0.4, "top_k": 5, "texts": 5},
-        "runs": [{"condition": c, "seed": 0, "alpha": 0.7, "beta": 0.05, "run_id": i} for i, c in enumerate(conditions)],
+        "runs": [{"condition": c, "seed": 0, "alpha": 0.7, "beta": 0.05, "run_id": i}
+                 for i, c in enumerate(conditions)],
         "summary": {c: {n: row for n in ("em", "f1", "recall")} for c in conditions},
         "seconds": 90.0}
     text = report_text(results, [("Few-shot QA exact match", Path("docs/figures/experiment-em.png"))], Path("docs"))

@@ -8,6 +8,7 @@ from clues.contrast import contrast_maps, query_rows, unit_before_field
 from clues.fields_by_rank import OTHER, count_field_ranks, field_ranks, text_field_ranks
 from clues.models import load_model
 from clues.text import parse_tagged
+
 from tiny import tiny_model_dir
 
 TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "

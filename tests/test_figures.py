@@ -1,6 +1,5 @@
 """The plotly figure builders and the text HTML: right data in, right figure out (no browser)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -18,6 +18,7 @@ from clues.errors import ModelLoadError
 from clues.models import load_model, make_trainable
 from clues.runs import RunStore
 from clues.text import parse_tagged
+
 from tiny_gguf import tiny_gguf_file, tiny_llama, write_gguf
 
 TAGGED = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early years in "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from clues import launch
 from clues.cli import main
@@ -22,6 +23,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import CluesError, InputError
 from clues.runs import MEAN_FIELD, RunStore, device_key, pid_alive, start_run_process
 from clues.train import TrainConfig
+
 from tiny import tiny_model_dir
 
 
@@ -157,8 +159,6 @@ def test_start_run_process_saves_the_configuration_and_trains_it(store):
 
 
 def test_device_key_is_the_queue_name_of_a_device():
-    import torch
-
     assert device_key("cpu") == device_key(torch.device("cpu")) == "cpu"
     assert device_key("cuda") == device_key("cuda:0") == "cuda:0" and device_key("cuda:1") == "cuda:1"
     assert device_key(None) == ("cuda:0" if torch.cuda.is_available() else "cpu")

@@ -9,6 +9,7 @@ import pandas as pd
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.runs import RunStore
 from clues.train import TrainConfig, train
+
 from tiny import tiny_model_dir
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,10 +1,13 @@
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clues import FIELDS
 from clues.errors import InputError
 from clues.text import FieldSpan, TaggedText, parse_tagged, to_tagged, token_fields
+
+from tiny import build_tokenizer
 
 BIO = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early "
        "years in <city>Melbourne, Australia</city>.")
@@ -84,8 +87,6 @@ def test_token_fields_with_plain_offsets():
 
 
 def test_token_fields_with_a_real_tokenizer():
-    from tiny import build_tokenizer
-
     tokenizer = build_tokenizer()
     t = parse_tagged(BIO)
     encoded = tokenizer(t.text, return_offsets_mapping=True)
@@ -102,8 +103,6 @@ def test_token_fields_with_a_real_tokenizer():
 
 
 def test_token_fields_accepts_a_tensor():
-    import torch
-
     t = parse_tagged("<name>Al</name> x")
     assert token_fields(torch.tensor([[0, 0], [0, 2], [2, 4]]), t) == [None, "name", None]
 

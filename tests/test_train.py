@@ -21,6 +21,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.runs import MEAN_FIELD, RunStore
 from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
+
 from tiny import build_tokenizer, tiny_model_dir
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,6 +7,7 @@ from clues.capture import capture_attention
 from clues.errors import InputError
 from clues.models import load_model
 from clues.views import VIEWS, ViewSpec, as_spec, map_layer, view_matrix, view_spec
+
 from tiny import tiny_model_dir
 
 TEXT = "Liam Thompson was born on January 5, 1990 in Melbourne."

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
 SENTENCES = [
     "Liam Thompson was born on January 5, 1990.",
@@ -22,17 +24,12 @@ ARCHITECTURES = ("gpt2", "gpt_neox", "llama", "qwen2", "gemma2", "gemma3")
 
 
 def build_tokenizer(vocab_size: int = 300, sentences=SENTENCES):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(sentences * 4, trainer)
-    from tokenizers import processors
-
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
@@ -41,8 +38,6 @@ def build_tokenizer(vocab_size: int = 300, sentences=SENTENCES):
 
 def build_config(arch: str, vocab_size: int, layers: int = 2, hidden: int = 32, heads: int = 4,
                  initializer_range: float = 0.02):
-    from transformers import AutoConfig
-
     # a larger initializer_range gives peaked, model-specific attention instead of near-uniform
     common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=3,
                   initializer_range=initializer_range)
@@ -71,8 +66,6 @@ def build_config(arch: str, vocab_size: int, layers: int = 2, hidden: int = 32, 
 def tiny_model_dir(folder: Path, arch: str = "llama", layers: int = 2, hidden: int = 32, heads: int = 4,
                    seed: int = 0, tokenizer=None, initializer_range: float = 0.02) -> Path:
     """Write a tiny random `arch` model and its tokenizer to `folder`; return the folder."""
-    from transformers import AutoModelForCausalLM
-
     torch.manual_seed(seed)
     tokenizer = tokenizer or build_tokenizer()
     config = build_config(arch, len(tokenizer), layers, hidden, heads, initializer_range)

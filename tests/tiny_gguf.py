@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gguf import GGUFWriter
+from transformers import AutoModelForCausalLM
 
 from tiny import build_config, build_tokenizer
 
@@ -42,8 +44,6 @@ def llama_cpp_permute(weights: np.ndarray, n_head: int) -> np.ndarray:
 def tiny_llama(seed: int = 0, layers: int = 2, hidden: int = 32, heads: int = 4,
                initializer_range: float = 0.02):
     """A random LlamaForCausalLM (untied head) and its tokenizer, both from tiny.py."""
-    from transformers import AutoModelForCausalLM
-
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     config = build_config("llama", len(tokenizer), layers, hidden, heads, initializer_range)
@@ -54,8 +54,6 @@ def tiny_llama(seed: int = 0, layers: int = 2, hidden: int = 32, heads: int = 4,
 
 def write_gguf(path: Path, model, tokenizer, name: str = "tiny-llama") -> Path:
     """Write `model` (a LlamaForCausalLM) and its byte-level BPE `tokenizer` as a GGUF file."""
-    from gguf import GGUFWriter
-
     config = model.config
     head_dim = config.hidden_size // config.num_attention_heads
     path = Path(path)

@@ -38,8 +38,18 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from clues.builders import render_template
-from clues.corpus import (EXPERIMENT_MAX, EXPERIMENT_SEED, FACT_FIELDS, MALE_FIRST, PRETRAIN_SEED, PRONOUNS,
-                          TEMPLATES, experiment_people, pretraining_people, qa_prompt)
+from clues.corpus import (
+    EXPERIMENT_MAX,
+    EXPERIMENT_SEED,
+    FACT_FIELDS,
+    MALE_FIRST,
+    PRETRAIN_SEED,
+    PRONOUNS,
+    TEMPLATES,
+    experiment_people,
+    pretraining_people,
+    qa_prompt,
+)
 from clues.evaluate import evaluate_qa
 from clues.models import DEMO_LARGE, load_model
 from clues.name_attention import measure_name_attention
@@ -80,7 +90,8 @@ class BuildConfig:
     max_positions: int = 512
 
 
-QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, small_steps=4, large_steps=6, batch_size=8, eval_people=4,
+QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, small_steps=4, large_steps=6, batch_size=8,
+                    eval_people=4,
                     probe_texts=3, small=ModelSpec(1, 32, 2, 64), large=ModelSpec(2, 48, 4, 96),
                     max_positions=512)
 

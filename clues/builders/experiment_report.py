@@ -77,7 +77,8 @@ def report_text(results: dict, images, base: Path) -> str:
     """The report's markdown (templates/experiment_report.md filled in); `images` are
     (title, path) pairs, linked relative to `base` when they lie under it."""
     c, a, s = results["config"], results["attention"], results["summary"]
-    attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | {v['large'] / max(v['small'], 1e-9):.2f}× |"
+    attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | "
+                               f"{v['large'] / max(v['small'], 1e-9):.2f}× |"
                                for f, v in a["to_name"].items())
     settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}" for r in results["runs"]
                          if r["seed"] == c["seeds"][0])
@@ -87,14 +88,37 @@ def report_text(results: dict, images, base: Path) -> str:
                  else "α/β fixed at the paper's settings (not tuned on the test people).")
     fingerprints = results.get("fingerprints", {})
     return render_template(
-        "experiment_report.md", minutes=results["seconds"] / 60, model=c["model"], large=c["large"],
-        small=c["small"], fingerprint_large=fingerprints.get("large", "?"),
-        fingerprint_small=fingerprints.get("small", "?"), people=c["people"], conditions=", ".join(c["conditions"]),
+        "experiment_report.md", minutes=results["seconds"] / 60, model=shown_model(c["model"]),
+        large=shown_model(c["large"]), small=shown_model(c["small"]),
+        fingerprint_large=fingerprints.get("large", "?"), fingerprint_small=fingerprints.get("small", "?"),
+        importance=c.get("importance", "total"), people=c["people"], conditions=", ".join(c["conditions"]),
         copies=c["copies"], style=c["style"], settings=settings, selection=selection, epochs=c["epochs"],
         lr=c["lr"], batch_size=c["batch_size"], seeds=list(c["seeds"]), shots=c["shots"],
         attention_texts=a["texts"], attention_rows=attention_rows, top_k=a["top_k"],
         name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"),
-        recall_table=markdown_table(s, "recall"), figures=figures, verdict=verdict(results))
+        recall_table=markdown_table(s, "recall"), paired_table=paired_markdown(results.get("paired", [])),
+        figures=figures, verdict=verdict(results))
+
+
+def paired_markdown(rows: list[dict]) -> str:
+    """The per-seed paired differences on the far fields as a markdown table."""
+    if not rows:
+        return "(no pair of conditions ran with the same seeds)"
+    lines = ["| comparison | metric | per seed (a − b) | mean ± std | seeds a > b |", "|---|---|---|---|---|"]
+    for row in rows:
+        seeds = ", ".join(f"{seed}: {value:+.3f}" for seed, value in row["per_seed"].items())
+        lines.append(f"| {row['a']} − {row['b']} | {row['metric']} | {seeds} | "
+                     f"{row['mean']:+.3f} ± {row['std']:.3f} | {row['wins']} of {row['n']} |")
+    return "\n".join(lines)
+
+
+def shown_model(ref: str) -> str:
+    """A model as the report names it: the bundled pair by its folder in the repository (wherever the
+    experiment ran from: a checkout, a worktree or an installed package), anything else as given."""
+    path = Path(str(ref))
+    if path.parent.name in ("demo-models", "demo_models"):
+        return f"assets/demo-models/{path.name}"
+    return str(ref)
 
 
 def markdown_table(summary: dict, name: str) -> str:
@@ -150,6 +174,14 @@ def verdict(results: dict) -> str:
             beats = "beats" if far("contrast", name) > best_other[1] else "does not beat"
             lines.append(f"- Contrast dropout, far-fact {label}: {far('contrast', name):.2f}; it {beats} the "
                          f"best other condition ({best_other[0]}, {best_other[1]:.2f}).")
+    for row in results.get("paired", []):
+        if row["metric"] != "recall" or (row["a"], row["b"]) not in (("contrast", "position"), ("contrast", "none")):
+            continue
+        spread = row["std"] if row["n"] > 1 else float("inf")
+        clear = abs(row["mean"]) > spread and row["wins"] in (0, row["n"])
+        lines.append(f"- Contrast − {row['b']}, far-fact recall, paired by seed: {row['mean']:+.3f} ± "
+                     f"{row['std']:.3f} ({row['wins']} of {row['n']} seeds favour contrast) — "
+                     f"{'a consistent difference' if clear else 'within the seed-to-seed spread'}.")
     seeds = len(results["config"]["seeds"])
     if seeds < 3:
         lines.append(f"- Only {seeds} seed(s): differences smaller than the spread are not evidence.")

@@ -72,7 +72,8 @@ def _model_pair_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu | cuda | cuda:1 … (default: cuda when present)")
     parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
     parser.add_argument("--trust-remote-code", action="store_true",
-                        help="run code shipped with the model's repository (off by default; only for sources you trust)")
+                        help="run code shipped with the model's repository "
+                        "(off by default; only for sources you trust)")
 
 
 def _text_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +125,7 @@ def read_text_argument(args):
 
 
 def run_contrast(args) -> int:
-    from clues.cli import print_json
+    from clues.commands import print_json
     from clues.contrast import contrast_text
     from clues.views import VIEWS
 
@@ -165,7 +166,7 @@ def _record(clue) -> dict:
 
 def run_augment(args) -> int:
     from clues.augment import MODES, augment_corpus, rank_corpus, summary, validate
-    from clues.cli import print_json
+    from clues.commands import print_json
     from clues.corpus import read_tagged_csv
 
     if args.copies < 1:
@@ -196,7 +197,7 @@ def run_augment(args) -> int:
 
 
 def run_clue_quality(args) -> int:
-    from clues.cli import print_json
+    from clues.commands import print_json
     from clues.corpus import generate_biographies, read_tagged_csv
 
     if args.top_k < 1:

@@ -6,7 +6,7 @@ they pull in torch, pandas and plotly, and every `clues` command would pay for t
 
 from __future__ import annotations
 
-from clues.cli import print_json
+from clues.commands import print_json
 
 
 def register(subparsers) -> None:
@@ -53,7 +53,8 @@ def run(args) -> int:
         return 0
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
                               validation_people=args.validation_people if args.select else 0,
-                              conditions=tuple(args.conditions), importance=args.importance, alpha=args.alpha, beta=args.beta,
+                              conditions=tuple(args.conditions), importance=args.importance, alpha=args.alpha,
+                              beta=args.beta,
                               select=args.select, copies=args.copies, style=args.style, epochs=args.epochs,
                               lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds), shots=args.shots,
                               out=args.out, store_path=args.store, max_active=args.max_active)

@@ -91,12 +91,16 @@ def paper_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) 
                      "ignores neighbours; the last d tokens receive nothing")
 def far_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
     """[T] mean over q ≥ k + d of A[q, k]; 0 where no query is that far."""
-    if distance < 1:
-        raise InputError(f"distance = {distance}: far_mean needs queries at least 1 token later.")
+    check_distance(distance)
     size = matrix.shape[-1]
     counts = _later_counts(size, distance, matrix)
     sums = _below_diagonal(matrix, distance).sum(dim=-2)
     return torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums))
+
+
+def check_distance(distance: int) -> None:
+    if not isinstance(distance, int) or distance < 1:
+        raise InputError(f"distance = {distance}: far_mean needs queries at least 1 token later; give 1 or more.")
 
 
 def check_importance(name: str) -> None:

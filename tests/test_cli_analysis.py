@@ -62,3 +62,36 @@ def test_bad_input_is_one_clear_line(args, message, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert re.search(message, err)
+
+
+UNSEEN = ("<name>Mira Okafor</name> was born on <date>March 3, 1984</date>. She spent her early years in "
+          "<city>Lagos, Nigeria</city>. She received mentorship and guidance from faculty members at "
+          "<university>Kyoto University</university>. She completed her education with a focus on "
+          "<major>Marine Biology</major>. She had a professional role at <company>Vesper Labs</company>.")
+
+
+def test_default_contrast_on_the_demo_pair_finds_the_name(capsys):
+    """The bundled pair never saw Mira Okafor: the default importance puts her name in the top-5;
+    the paper's column mean does not (its top clues sit at the end of the text)."""
+    assert main(["contrast", "--text", UNSEEN, "--top-k", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["importance"] == "total"
+    assert "name" in [t["field"] for t in out["top"]]
+    assert main(["contrast", "--text", UNSEEN, "--top-k", "5", "--json", "--importance", "paper_mean"]) == 0
+    paper = json.loads(capsys.readouterr().out)
+    assert paper["importance"] == "paper_mean" and "name" not in [t["field"] for t in paper["top"]]
+
+
+def test_clue_quality_separates_clues_from_positions(capsys):
+    assert main(["clue-quality", "--max-rows", "20", "--json"]) == 0
+    rows = {(r["ranking"], r["texts"]): r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows[("position", "as given")]["share_in_top_k"] == 1.0
+    assert rows[("position", "moved")]["share_in_top_k"] == 0.0
+    assert rows[("total", "moved")]["share_in_top_k"] >= 0.5  # still finds the name away from the start
+    assert rows[("paper_mean", "as given")]["top_k_relative_position"] > 0.6  # the end of the text
+
+
+def test_importance_and_batch_errors_are_one_line(capsys):
+    assert main(["contrast", "--text", "Liam was born.", "--importance", "far_mean", "--distance", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "distance = 0" in err[0] and "give 1 or more" in err[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
 from clues.errors import InputError
-from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE, check_distance
 
 
 def register(subparsers) -> None:
@@ -135,6 +135,7 @@ def run_contrast(args) -> int:
     aggregations = [name for name, view in VIEWS.items() if not view.needs_layer]
     if args.aggregation not in aggregations:
         raise InputError(f"Unknown aggregation {args.aggregation!r}; choose one of {', '.join(aggregations)}.")
+    check_distance(args.distance)
     item = read_text_argument(args)
     large, small = load_pair(args)
     result = contrast_text(large, small, item.text, view=args.aggregation,

@@ -273,9 +273,11 @@ class ContrastView:
 
 
 def contrast_view(large: AttentionMaps, small: AttentionMaps, view: str | ViewSpec = "mean",
-                  spans=()) -> ContrastView:
-    """Contrast two captures under `view` and lay both maps over the ranked units."""
-    result = contrast_maps(large, small, view=view, spans=spans)
+                  spans=(), *, importance: str = DEFAULT_IMPORTANCE,
+                  distance: int = DEFAULT_DISTANCE) -> ContrastView:
+    """Contrast two captures under `view` (ranked by the `importance` definition) and lay both
+    maps over the ranked units."""
+    result = contrast_maps(large, small, view=view, spans=spans, importance=importance, distance=distance)
     return ContrastView(result, unit_matrix(result, "large"), unit_matrix(result, "small"))
 
 

@@ -34,7 +34,8 @@ DIFFERENCE_COLOR = "#7f7f7f"
 SEQUENTIAL = "Viridis"
 DIVERGING = "RdBu_r"  # red: the large model attends more; blue: the small one does
 # One colour per training condition (augmentation mode), in the app and in the experiment's report.
-CONDITION_COLORS = {"none": "#7f7f7f", "random": "#1f77b4", "attention": "#2ca02c", "contrast": "#d62728"}
+CONDITION_COLORS = {"none": "#7f7f7f", "random": "#1f77b4", "attention": "#2ca02c", "contrast": "#d62728",
+                    "position": "#ff7f0e"}
 # The toolbar's camera button saves a PNG; a larger scale keeps the token labels readable.
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -313,3 +314,77 @@ def line_colors(labels: Sequence[str]) -> dict[str, str]:
         colors[label] = CONDITION_COLORS[first] if first in CONDITION_COLORS and unique \
             else _PALETTE[index % len(_PALETTE)]
     return colors
+
+
+def importance_position_figure(large, small, contrast, tokens: Sequence[str], *, hide: Sequence[int] = (),
+                               top: Sequence[int] = (), title: str = "Importance against position") -> go.Figure:
+    """A small line plot of each unit's importance against its position in the text: the large
+    model, the small one and their contrast, so a definition's lean to the start or the end shows.
+
+    hide: indices drawn as gaps (units left out of the ranking, such as the attention sink at
+    position 0, whose huge value would flatten every other point). top: indices of the top clues,
+    marked on the contrast line.
+    """
+    values = {name: np.asarray(v, dtype=np.float64).copy() for name, v in
+              (("large", large), ("small", small), ("large − small", contrast))}
+    size = len(tokens)
+    if any(v.shape != (size,) for v in values.values()):
+        raise ValueError(f"expected three [{size}] vectors, got {[list(v.shape) for v in values.values()]}")
+    hidden = [int(i) for i in hide if 0 <= int(i) < size]
+    for vector in values.values():
+        vector[hidden] = np.nan
+    labels = token_labels(tokens)
+    positions = np.arange(size)
+    styles = {"large": dict(color=LARGE_COLOR, width=2), "small": dict(color=SMALL_COLOR, width=2),
+              "large − small": dict(color=DIFFERENCE_COLOR, width=2, dash="dot")}
+    figure = go.Figure()
+    for name, vector in values.items():
+        figure.add_scatter(x=positions, y=vector, mode="lines", name=name, line=styles[name], text=labels,
+                           connectgaps=False, hovertemplate=f"{name}<br>%{{text}}<br>%{{y:.4f}}<extra></extra>")
+    marked = [int(i) for i in top if 0 <= int(i) < size and int(i) not in hidden]
+    if marked:
+        figure.add_scatter(x=marked, y=values["large − small"][marked], mode="markers", name="top clues",
+                           text=[labels[i] for i in marked], marker=dict(color="black", size=7, symbol="square-open"),
+                           hovertemplate="top clue<br>%{text}<br>%{y:.4f}<extra></extra>")
+    figure.add_hline(y=0, line=dict(color="#bbbbbb", width=1))
+    figure.update_layout(title=dict(text=title), height=300, xaxis_title="position in the text (token)",
+                         yaxis_title="importance", legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
+                         margin=dict(l=10, r=10, t=60, b=10))
+    return figure
+
+
+def clue_quality_figure(frame, *, k: int, field: str = "name", highlight: str | None = None,
+                        labels: Mapping[str, str] | None = None,
+                        title: str | None = None) -> go.Figure:
+    """Two panels from a `clues.clue_quality` frame: per ranking, the share of texts with a `field`
+    token among the top-k, and the mean relative position of the top-k (0 = start, 1 = end); one
+    bar for the texts as given and one for the texts with the field moved away from the start.
+
+    highlight: a ranking whose bars are outlined (the one the page uses). labels: hover text per
+    ranking (e.g. `clues.clue_quality.ranking_label`).
+    """
+    rankings = list(dict.fromkeys(frame["ranking"])) if len(frame) else []
+    variants = list(dict.fromkeys(frame["texts"])) if len(frame) else []
+    colors = {"as given": "#4c78a8", "moved": "#9ecae9"}
+    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                           subplot_titles=(f"texts with a {field} token in the top-{k}",
+                                           f"mean relative position of the top-{k} (0 = start, 1 = end)"))
+    for column, metric in enumerate(("share_in_top_k", "top_k_relative_position"), start=1):
+        for variant in variants:
+            rows = frame[frame["texts"] == variant].set_index("ranking")
+            shown = [r for r in rankings if r in rows.index]
+            hover = [(labels or {}).get(r, r) for r in shown]
+            figure.add_bar(x=shown, y=[float(rows.loc[r, metric]) for r in shown], name=variant,
+                           legendgroup=variant, showlegend=column == 1, row=1, col=column, customdata=hover,
+                           marker=dict(color=colors.get(variant, DIFFERENCE_COLOR),
+                                       line=dict(color="black", width=[2.5 if r == highlight else 0
+                                                                       for r in shown])),
+                           hovertemplate=f"%{{customdata}}<br>{variant}: %{{y:.2f}}<extra></extra>")
+        figure.update_yaxes(range=[0, 1.02], row=1, col=column)
+        figure.update_xaxes(type="category", row=1, col=column)
+    figure.update_yaxes(title_text="share of texts", tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(title_text="relative position", row=1, col=2)
+    figure.update_layout(barmode="group", height=360,
+                         title=dict(text=title or f"Clues or positions? The {field} in the top-{k}"),
+                         legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=70, b=10))
+    return figure

@@ -5,7 +5,7 @@ import streamlit as st
 
 from clues import augment, figures
 from clues.errors import CluesError
-from clues.ui import cache, show, sidebar, state
+from clues.ui import cache, importance_picker, show, sidebar, state
 from clues.ui import html as markup
 
 ctx = sidebar.context()
@@ -15,6 +15,20 @@ st.caption("The token of rank r (0 = strongest clue) is dropped with probability
            "special tokens are never dropped. Moving α or β only recomputes probabilities — the attention "
            "is read once per text.")
 show.require(ctx)
+
+
+def ranking_choice(mode: str) -> tuple[str, int]:
+    """The importance definition (it ranks the contrast and attention modes; position, none and
+    random do not read it, which the caption says)."""
+    c_importance, c_distance, c_note = st.columns([1.6, 0.8, 1.6])
+    importance, distance = importance_picker.pick(c_importance, distance_where=c_distance,
+                                                  key="aug_importance", distance_key="aug_distance")
+    if augment.MODES[mode].ranking in ("contrast", "small"):
+        c_note.caption(importance_picker.describe(importance, distance))
+    else:
+        c_note.caption(f"Mode **{mode}** does not rank by attention: the importance choice is not used. "
+                       "Position is the control: it keeps the start of the text, whatever the models read.")
+    return importance, distance
 
 
 @st.fragment
@@ -38,13 +52,15 @@ def lab():
         attention_of = state.selectbox("Whose attention", ["small", "large"], "attention_of", "small",
                                        where=c_whose,
                                        help="The model you will train ranks the tokens by its own attention.")
+    importance, distance = ranking_choice(mode)
     st.caption("Drop style matters: in a CPU trial, *remove* stopped a tiny absolute-position model from "
                "learning (every later token shifts), while *mask* worked.")
 
     ranking = augment.MODES[mode].ranking
-    by = {"contrast": "contrast", "small": attention_of}.get(ranking, "contrast")
+    # none/random use the contrast's units (unranked); position ranks them earliest first.
+    by = {"contrast": "contrast", "small": attention_of, "position": "position"}.get(ranking, "contrast")
     ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
-                          ctx.large, ctx.small, ctx.item)
+                          ctx.large, ctx.small, ctx.item, importance, distance)
     probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, alpha, beta)
     augmented, drops = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
                                     copies=int(copies), seed=int(seed), style=style, return_drops=True)
@@ -62,7 +78,7 @@ def lab():
     for index in range(int(copies)):
         show.html(markup.struck_copy(text, ranked.starts, ranked.ends, drops[index]))
     with st.expander(f"The copies as the model reads them (style: {style})"):
-        for index, version in enumerate(augmented[1:], start=1):
+        for version in augmented[1:]:
             st.code(version, language=None, wrap_lines=True)
 
     left, right = st.columns([1.2, 1])
@@ -93,7 +109,8 @@ def lab():
                 with st.spinner(f"Ranking and augmenting {len(texts)} biographies…"):
                     corpus = augment.augment_corpus(
                         texts, mode, alpha=alpha, beta=beta, copies=int(copies), seed=int(seed), style=style,
-                        large=ctx.large, small=ctx.small, attention_of=attention_of)
+                        large=ctx.large, small=ctx.small, attention_of=attention_of, importance=importance,
+                        distance=distance)
             except CluesError as error:
                 show.error(error)
             else:

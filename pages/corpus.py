@@ -5,10 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from clues import FIELDS, figures
+from clues.clue_quality import NEUTRAL_PREFIX, ranking_label
 from clues.corpus import FACT_FIELDS
 from clues.fields_by_rank import OTHER, count_field_ranks
+from clues.importance import IMPORTANCE
 from clues.text import to_tagged
-from clues.ui import cache, show, sidebar, state
+from clues.ui import cache, importance_picker, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Corpus clues")
@@ -35,6 +37,7 @@ else:
     if not texts:
         st.stop()
 
+corpus = list(texts)  # every text, for the clue quality below (it needs no fact field)
 texts = [t for t in texts if t.span(field) is not None]
 if not texts:
     st.warning(f"None of these texts has a tagged {field}.")
@@ -74,3 +77,60 @@ st.download_button("Download the counts (CSV)", frame.to_csv(index=False), f"cor
                    key="dl-counts", on_click="ignore")
 st.caption(f"{described}; the query word itself, special tokens and the first position (the attention "
            "sink) are not counted. Results are cached per pair, text and fact.")
+
+
+# -- clue quality: does a ranking find clues, or positions? ---------------------------------------
+def clue_quality_section(corpus: list, described: str) -> None:
+    """clues.clue_quality on this page's corpus: each importance definition's contrast ranking, the
+    position ranking and the reference code's row sum; texts as given and with the field moved."""
+    st.subheader("Clue quality: clues, or positions?")
+    st.caption("For every way of ranking a text's tokens: how often a token of the chosen field (the name, "
+               "by default) is among the top-k clues, the rank of the first one, and where the top-k sit in "
+               "the text (0 = start, 1 = end). Then the same with a neutral sentence placed before every "
+               "text, so the field is no longer at the start: a ranking that only finds positions falls "
+               "apart there. The **position** ranking (earliest first) shows what position alone achieves.")
+    present = [f for f in FIELDS if any(item.span(f) is not None for item in corpus)]
+    if not present:
+        st.info("These texts have no tagged fields: tag a name (<name>…</name>) to measure clue quality.")
+        return
+    c_field, c_k, c_importance, c_distance = st.columns([1, 1, 2, 1])
+    quality_field = state.selectbox("Clue field", present, "quality_field", "name", where=c_field)
+    quality_k = state.slider("Top-k clues", 1, 20, "quality_k", 5, where=c_k)
+    importance, distance = importance_picker.pick(c_importance, distance_where=c_distance, show_distance=True,
+                                                  key="corpus_importance", distance_key="corpus_distance")
+    with st.spinner(f"Ranking {len(corpus)} texts, as given and moved…"):
+        frame = show.attempt("Measuring clue quality", cache.quality, ctx.pair_key,
+                             tuple(to_tagged(item) for item in corpus), quality_field, int(quality_k),
+                             int(distance), ctx.large, ctx.small, tuple(corpus))
+    rankings = list(dict.fromkeys(frame["ranking"]))
+    labels = {name: ranking_label(name) for name in rankings}
+    show.figure(figures.clue_quality_figure(frame, k=int(quality_k), field=quality_field, highlight=importance,
+                                            labels=labels),
+                "clue-quality", download=f"clue-quality-{quality_field}")
+
+    def share(ranking: str, texts: str) -> str:
+        row = frame[(frame["ranking"] == ranking) & (frame["texts"] == texts)]
+        return f"{row['share_in_top_k'].item():.0%}" if len(row) else "–"
+
+    left, right = st.columns(2)
+    left.metric(f"{importance}: a {quality_field} token in the top-{quality_k}", share(importance, "as given"),
+                delta=f"moved: {share(importance, 'moved')}", delta_color="off",
+                help=importance_picker.describe(importance, distance))
+    right.metric(f"position only: a {quality_field} token in the top-{quality_k}", share("position", "as given"),
+                 delta=f"moved: {share('position', 'moved')}", delta_color="off",
+                 help="the control: the earliest tokens, whatever the models read")
+    shown = frame.assign(ranking=[labels[name] for name in frame["ranking"]])
+    st.dataframe(shown, hide_index=True, key="quality-table",
+                 column_config={"share_in_top_k": st.column_config.NumberColumn(format="percent"),
+                                "top_k_relative_position": st.column_config.NumberColumn(format="%.2f"),
+                                "first_rank_mean": st.column_config.NumberColumn(format="%.1f")})
+    st.download_button("Download the clue quality (CSV)", frame.to_csv(index=False),
+                       f"clue-quality-{quality_field}.csv", "text/csv", key="dl-quality", on_click="ignore")
+    definitions = [importance_picker.describe(name, distance) for name in IMPORTANCE]
+    st.caption(f"{described}; moved = each text after “{NEUTRAL_PREFIX.strip()}”. Units as the contrast ranks "
+               "them (first position, special tokens and punctuation left out); far_mean with d = "
+               f"{distance}. The same numbers from the command line: `clues clue-quality`. "
+               + " ".join(definitions))
+
+
+clue_quality_section(corpus, described)

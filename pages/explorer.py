@@ -6,14 +6,15 @@ import streamlit as st
 
 from clues import figures
 from clues.contrast import query_rows, ranked_table, received, unit_before_field
-from clues.ui import cache, show, sidebar, state
+from clues.ui import cache, importance_picker, show, sidebar, state
 from clues.ui import html as markup
 from clues.views import VIEWS, view_spec
 
 ctx = sidebar.context()
 st.title("Clue explorer")
-st.caption("Importance of a token = the attention it **receives** (column mean of the causal map). "
-           "Contrast = large − small: tokens the large model notices and the small one misses are the "
+st.caption("Importance of a token = the attention it **receives** from the later tokens (how it is summed "
+           "up is the *importance* choice below). Contrast = large − small: tokens the large model notices and "
+           "the small one misses are the "
            "*elusive clues*.")
 show.require(ctx)
 large, small = ctx.large, ctx.small
@@ -36,9 +37,14 @@ if VIEWS[view].needs_layer:
     c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
                     + (f", head {spec.small_head}" if VIEWS[view].needs_head else ""))
 
+# -- importance definition -----------------------------------------------------------------
+c_importance, c_distance, c_bias = st.columns([2, 1, 2])
+importance, distance = importance_picker.pick(c_importance, distance_where=c_distance)
+c_bias.caption(importance_picker.describe(importance, distance))
+
 with st.spinner("Reading the attention of both models…"):
     current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, spec, ctx.max_tokens,
-                           large, small, ctx.item)
+                           large, small, ctx.item, importance, distance)
 result = current.result
 for note in dict.fromkeys(result.large_maps.notes + result.small_maps.notes):
     st.info(note)
@@ -89,6 +95,20 @@ large_received, small_received, contrast = received(result)
 top = [c.index for c in result.top(top_k)]
 show.figure(figures.received_bars(tokens, large_received, small_received, contrast=contrast, top=top),
             "received-bars", download="received-attention")
+
+# -- importance against position: where the definition leans --------------------------------
+c_bias_plot, c_bias_text = st.columns([2, 1])
+with c_bias_plot:
+    unranked = [c.index for c in result.clues if c.rank is None]
+    show.figure(figures.importance_position_figure(
+        large_received, small_received, contrast, tokens, hide=unranked, top=top,
+        title=f"Importance against position · {importance}"), "importance-position")
+c_bias_text.markdown(importance_picker.describe(importance, distance))
+c_bias_text.caption("Each model's importance and their contrast, token by token from the start of the text "
+                    "to its end; squares mark the top clues. Units left out of the ranking (the first "
+                    "position, where models park spare attention, and special tokens) are gaps. A definition "
+                    "whose contrast climbs towards one end ranks positions, not clues: compare total and "
+                    "paper_mean here, and the position control on the Corpus page.")
 
 # -- query-token mode ----------------------------------------------------------------------
 st.subheader("Where does a token look?")

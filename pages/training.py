@@ -1,7 +1,6 @@
 """Training: continually pretrain one model under several dropout conditions and compare per-field
 QA as it learns. Runs are separate processes (the page never waits for them)."""
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,16 +8,18 @@ import streamlit as st
 
 from clues import augment, figures, launch
 from clues.errors import CluesError
+from clues.importance import IMPORTANCE
 from clues.progress import human_seconds, progress, total_steps
 from clues.runs import ACTIVE, RunStore
 from clues.text import to_tagged
 from clues.train import TrainConfig
-from clues.ui import cache, show, sidebar, state
+from clues.ui import cache, importance_picker, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Training")
-st.caption("Continual pretraining on the biographies — plain, or with tokens dropped at random, by the "
-           "model's own attention, or by the contrast — then few-shot QA per fact field after every epoch. "
+st.caption("Continual pretraining on the biographies — plain, or with tokens dropped at random, by position "
+           "(the control), by the model's own attention, or by the contrast — then few-shot QA per fact field "
+           "after every epoch. "
            "Each condition is a separate `python -m clues train` process; one runs at a time per device.")
 
 try:
@@ -44,9 +45,18 @@ with new_tab:
     method = state.radio("Method", ["full", "lora"], "method", "full", where=c_method,
                          format_func={"full": "full fine-tuning", "lora": "LoRA"}.get)
     lora_r = state.number("LoRA rank", 1, 256, "lora_r", 16, where=c_method) if method == "lora" else 16
-    conditions = state.multiselect("Conditions to compare", list(augment.MODES), "conditions",
-                                   list(augment.MODES), where=c_conditions,
-                                   format_func=lambda m: launch.CONDITION_LABELS[m])
+    # A mode ranks with the importance chosen below; "contrast:<definition>" names its own, so one
+    # comparison can hold the contrast under two definitions side by side.
+    condition_options = list(augment.MODES) + [f"contrast:{name}" for name in IMPORTANCE]
+    conditions = state.multiselect("Conditions to compare", condition_options, "conditions",
+                                   list(augment.MODES), where=c_conditions, format_func=launch.condition_label,
+                                   help="**position** is the control: tokens dropped by position alone, "
+                                        "earliest kept. contrast · paper_mean is the paper's definition.")
+    c_importance, c_distance, c_bias = st.columns([2, 1, 2])
+    importance, distance = importance_picker.pick(c_importance, distance_where=c_distance,
+                                                  key="train_importance", distance_key="train_distance")
+    c_bias.caption("Ranks the contrast and own-attention conditions that name no importance. "
+                   + importance_picker.describe(importance, distance))
     c_alpha, c_beta, c_copies, c_style = st.columns(4)
     alpha = state.slider("α", 0.0, 1.0, "train_alpha", 0.7, where=c_alpha, step=0.05)
     beta = state.slider("β", 0.0, 0.3, "train_beta", 0.05, where=c_beta, step=0.005, format="%.3f")
@@ -81,20 +91,24 @@ with new_tab:
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def ranked_for(condition):
-            ranking = augment.MODES[condition].ranking
-            if ranking == "small" and trained is None:  # another model: rank by its own attention
+            mode, ranked_by = augment.parse_condition(condition, importance)
+            ranking = augment.MODES[mode].ranking
+            if ranking in ("small", "position") and trained is None:  # another model: its own tokens
                 own = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
                                  ctx.pair.small.trust_remote_code)
-                return augment.rank_corpus(people, "attention", small=own)
-            by = {"contrast": "contrast", "small": which}.get(ranking, "contrast")
-            return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p)
+                return augment.rank_corpus(people, mode, small=own, importance=ranked_by, distance=distance)
+            # none/random use the contrast's units (unranked); position ranks them earliest first.
+            by = {"contrast": "contrast", "small": which, "position": "position"}.get(ranking, "contrast")
+            return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p,
+                                 ranked_by, distance)
                     for p in people]
 
         base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,
                            eval_max_people=len(people))
         comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), alpha=float(alpha),
-                                       beta=float(beta), copies=int(copies), style=style, label=which)
+                                       beta=float(beta), copies=int(copies), style=style, label=which,
+                                       importance=importance)
         try:
             with st.spinner("Ranking tokens and writing the corpora…"):
                 folder, ids = launch.launch(comparison, ranked_for=ranked_for, store=store)

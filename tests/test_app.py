@@ -8,6 +8,7 @@ written to a temp folder and passed through CLUES_DEMO_LARGE / CLUES_DEMO_SMALL.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -15,14 +16,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+
+import clues.launch
+from clues.contrast import word_units
+from clues.corpus import generate_biographies, write_tagged_csv
+from clues.importance import IMPORTANCE
+from clues.runs import RunStore, device_key
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+import clues.ui.cache  # noqa: E402 — needs streamlit, checked above
+from clues.ui.sidebar import demo_biography  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny import SENTENCES, build_tokenizer, tiny_model_dir  # noqa: E402 — tests/ is put on the path above
 
 
 @pytest.fixture
@@ -208,10 +220,6 @@ def test_deep_link_reopens_the_view(app):
 
 
 def test_a_row_of_an_uploaded_csv(app):
-    import io
-
-    from clues.corpus import generate_biographies, write_tagged_csv
-
     buffer = io.StringIO()
     people = generate_biographies(3, seed=11)
     write_tagged_csv(buffer, people)
@@ -230,16 +238,11 @@ def test_a_row_of_an_uploaded_csv(app):
 
 
 def test_models_with_different_tokenizers_are_compared_per_word(app, pair, tmp_path, monkeypatch):
-    from tiny import SENTENCES, build_tokenizer, tiny_model_dir
-
     other = tiny_model_dir(tmp_path / "other", "gpt2", layers=2, hidden=32, heads=2, seed=3,
                            tokenizer=build_tokenizer(vocab_size=280, sentences=SENTENCES[:3]))
     monkeypatch.setenv("CLUES_DEMO_SMALL", str(other))  # a context of 256 positions, another tokenizer
     at = app()
     assert any("compared per word" in i.value for i in at.info)
-    from clues.contrast import word_units
-    from clues.ui.sidebar import demo_biography
-
     words = len(word_units(demo_biography().text))
     assert z(chart(at, "Large model")).shape == z(chart(at, "Small model")).shape == (words, words)
     for page in ("pages/corpus.py", "pages/augmentation.py", "pages/how_it_works.py"):
@@ -282,8 +285,6 @@ def test_alpha_and_beta_change_the_preview_not_the_ranking(app, monkeypatch):
     before = probabilities(at)
     assert before and max(before) <= 0.7 + 1e-9
     calls = []
-    import clues.ui.cache
-
     original = clues.ui.cache.capture_attention
     monkeypatch.setattr(clues.ui.cache, "capture_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
     at.slider(key="alpha").set_value(0.3).run()
@@ -319,9 +320,6 @@ def test_modes_styles_and_copies(app):
 # -- training ------------------------------------------------------------------------------------
 
 def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
-    import clues.launch
-    from clues.runs import RunStore, device_key
-
     started = []
 
     def fake_start(store, config, *, name="run", env=None):
@@ -344,8 +342,6 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
     folder = Path(config["data"]).parent
     assert folder.parent == home / "app-runs"
     assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}
-    import pandas as pd
-
     assert len(pd.read_csv(folder / "contrast.csv")) == 4 * 2  # original + 1 copy per person
 
     store = RunStore()
@@ -365,8 +361,6 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
 
 
 def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
-    from clues.runs import RunStore
-
     store = RunStore()
     dead = store.create_run("contrast · old", {"model": "m", "epochs": 2}, "running", pid=2 ** 22 + 7)
     store.log_metrics(dead, [{"epoch": e, "step": e, "field": "company", "name": "em", "value": e / 4}
@@ -383,8 +377,6 @@ def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
 
 
 def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
-    import clues.launch
-
     monkeypatch.setattr(clues.launch, "start_run_process", lambda *a, **k: pytest.fail("must not start"))
     at = app("pages/training.py", train_model="other", train_n=4)
     start = next(b for b in at.button if b.key == "start-runs")
@@ -398,7 +390,7 @@ def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
 def test_how_it_works_walks_through_the_live_example(app):
     at = app("pages/how_it_works.py")
     headers = [h.value for h in at.header]
-    assert [h.split(" · ")[0] for h in headers] == ["1", "2", "3", "4", "5"]
+    assert [h.split(" · ")[0] for h in headers] == ["1", "2", "3", "4", "5", "6"]
     assert chart(at, "Attention received")
     assert chart(at, "p(r)")
     assert html(at, "clues-text") and html(at, "clues-copy")
@@ -407,3 +399,133 @@ def test_how_it_works_walks_through_the_live_example(app):
     assert ("docs/results.md" in text) if results.is_file() else ("python -m clues experiment" in text)
     at.radio(key="src").set_value("generated").run()
     assert_clean(at)
+
+
+# -- importance definitions and the position control (issue 9) -------------------------------------
+
+def table_with(at: AppTest, column: str) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no table with a {column!r} column"
+    return found[0]
+
+
+def test_explorer_importance_changes_the_ranking_and_shows_its_bias(app):
+    at = app()
+    assert at.selectbox(key="importance").value == "total"
+    assert at.selectbox(key="importance").options == [f"{n} — {d.label}" for n, d in IMPORTANCE.items()]
+    assert not [n for n in at.number_input if n.key == "distance"]  # only far_mean has a distance
+    total = table_with(at, "contrast")
+    boxed_total = html(at, "clues-text")[0]
+    bias = chart(at, "Importance against position · total")
+    assert [t["name"] for t in bias["data"]] == ["large", "small", "large − small", "top clues"]
+    contrast_line = arr(bias["data"][2]["y"])
+    assert np.isnan(contrast_line[0])  # the attention sink is a gap, not a point that flattens the rest
+    np.testing.assert_allclose(contrast_line[1:], arr(bias["data"][0]["y"])[1:] - arr(bias["data"][1]["y"])[1:],
+                               atol=1e-9)
+    assert any("leans mildly to the start" in m.value for m in at.markdown)
+
+    at.selectbox(key="importance").set_value("paper_mean").run()
+    assert_clean(at)
+    assert at.query_params["importance"] == "paper_mean"
+    paper = table_with(at, "contrast")
+    assert paper["token"].tolist() != total["token"].tolist()
+    assert html(at, "clues-text")[0] != boxed_total
+    assert chart(at, "Importance against position · paper_mean")
+    assert any("leans hard to the END" in m.value for m in at.markdown)
+
+    at.selectbox(key="importance").set_value("far_mean").run()
+    far = table_with(at, "contrast")["token"].tolist()
+    at.number_input(key="distance").set_value(2).run()
+    assert_clean(at)
+    assert at.query_params["distance"] == "2"
+    assert table_with(at, "contrast")["token"].tolist() != far
+    linked = app(importance="paper_mean")  # a link reopens the definition
+    assert linked.selectbox(key="importance").value == "paper_mean"
+    assert table_with(linked, "contrast")["token"].tolist() == paper["token"].tolist()
+    # A page opened for the first time starts from the definition chosen last.
+    linked.switch_page("pages/augmentation.py").run()
+    assert_clean(linked)
+    assert linked.selectbox(key="aug_importance").value == "paper_mean"
+
+
+def test_corpus_page_measures_clue_quality(app):
+    at = app("pages/corpus.py", n=4)
+    table = table_with(at, "share_in_top_k")
+    assert {name for name in table["ranking"]} >= {f"contrast · {d.label}" for d in IMPORTANCE.values()}
+    assert {"position only (earliest first)", "reference code's row sum (its bug)"} <= set(table["ranking"])
+    assert set(table["texts"]) == {"as given", "moved"}
+    position = table[table["ranking"] == "position only (earliest first)"].set_index("texts")
+    assert position.loc["moved", "share_in_top_k"] == 0.0  # position alone finds the neutral sentence
+    assert position.loc["as given", "top_k_relative_position"] < 0.2
+    figure = chart(at, "Clues or positions? The name in the top-5")
+    assert [t["name"] for t in figure["data"]] == ["as given", "moved", "as given", "moved"]
+    assert figure["data"][0]["x"][:3] == list(IMPORTANCE)[:3] and "position" in figure["data"][0]["x"]
+    widths = figure["data"][0]["marker"]["line"]["width"]
+    assert widths[figure["data"][0]["x"].index("total")] > 0 and sum(w > 0 for w in widths) == 1
+    at.selectbox(key="corpus_importance").set_value("paper_mean").run()
+    assert_clean(at)
+    figure = chart(at, "Clues or positions?")
+    assert figure["data"][0]["marker"]["line"]["width"][figure["data"][0]["x"].index("paper_mean")] > 0
+    at.slider(key="quality_k").set_value(1).run()
+    at.selectbox(key="quality_field").set_value("date").run()
+    assert_clean(at)
+    assert chart(at, "Clues or positions? The date in the top-1")
+    shares = table_with(at, "share_in_top_k")["share_in_top_k"]
+    assert not np.allclose(shares.to_numpy(), table["share_in_top_k"].to_numpy(), equal_nan=True)
+
+
+def test_augmentation_lab_offers_position_and_the_importance(app):
+    at = app("pages/augmentation.py")
+    assert "position" in at.radio(key="mode").options
+    contrast_total = probabilities(at)
+    at.selectbox(key="aug_importance").set_value("paper_mean").run()
+    assert_clean(at)
+    assert probabilities(at) != contrast_total  # the definition changes the ranking, so the drops
+    at.radio(key="mode").set_value("position").run()
+    assert_clean(at)
+    by_position = probabilities(at)
+    assert by_position[0] == 0.0 and by_position == sorted(by_position)  # earliest kept, later dropped more
+    assert any("not rank by attention" in c.value for c in at.caption)
+
+
+def test_training_offers_position_and_the_papers_contrast(app, home, monkeypatch):
+    started = []
+
+    def fake_start(store, config, *, name="run", env=None):
+        run_id = store.create_run(name, config, "queued", device=device_key(config["device"]))
+        started.append(config)
+        return run_id
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    at = app("pages/training.py", conditions="position,contrast,contrast:paper_mean", train_importance="far_mean",
+             epochs=1, train_n=4, train_copies=1, batch=2)
+    options = at.multiselect(key="conditions").options
+    assert "position (control)" in options and "contrast · paper_mean" in options
+    assert at.multiselect(key="conditions").value == ["position", "contrast", "contrast:paper_mean"]
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    assert_clean(at)
+    assert [c["extra"]["condition"] for c in started] == ["position", "contrast", "contrast:paper_mean"]
+    assert [c["extra"]["importance"] for c in started] == ["far_mean", "far_mean", "paper_mean"]
+    folder = Path(started[0]["data"]).parent
+    assert {"position.csv", "contrast.csv", "contrast-paper_mean.csv"} <= {p.name for p in folder.iterdir()}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["comparison"]["importance"] == "far_mean"
+
+
+def test_how_it_works_compares_the_definitions_on_the_live_example(app):
+    at = app("pages/how_it_works.py")
+    table = table_with(at, "top-5")
+    assert table["ranking"].tolist() == [*IMPORTANCE, "position", "row_sum_mistake"]
+    assert all(len(top.split(" · ")) == 5 for top in table["top-5"])
+    position = table.set_index("ranking").loc["position", "mean position"]
+    assert position == table["mean position"].min()
+    metrics = {m.label: m.value for m in at.metric}
+    mistake = float(metrics["row-sum mistake: max |large − small|"])
+    assert mistake < 1e-3 < float(metrics["total: max |large − small|"])  # rounding noise vs a signal
+    text = " ".join(m.value for m in at.markdown)
+    assert "position control" in text and "98% (76%)" in text and "clues clue-quality" in text
+    boxed = html(at, "clues-text")[0]
+    at.selectbox(key="how_importance").set_value("paper_mean").run()
+    assert_clean(at)
+    assert html(at, "clues-text")[0] != boxed
+    assert table_with(at, "top-5").equals(table)  # step 4 shows every definition anyway

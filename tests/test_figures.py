@@ -1,5 +1,7 @@
 """The plotly figure builders and the text HTML: right data in, right figure out (no browser)."""
 
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -159,9 +161,6 @@ def test_survival_bars_in_field_order():
 
 
 def test_figures_do_not_import_streamlit():
-    import subprocess
-    import sys
-
     code = "import sys, clues.figures, clues.views, clues.fields_by_rank, clues.memory, clues.progress, " \
            "clues.ui.html, clues.launch; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -196,3 +195,72 @@ def test_probability_text_and_struck_copy():
     assert out.count('class="drop-token"') == 2 and 'data-p="0.500"' in out and "never dropped" in out
     struck = markup.struck_copy(text, starts, ends, np.array([False, True, False]))
     assert "<s" in struck and ">was</s>" in struck and "Ana" in struck
+
+
+def test_importance_position_figure_draws_three_lines_against_position():
+    large = np.array([9.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0])
+    small = np.array([8.0, 0.4, 0.45, 0.2, 0.1, 0.1, 0.01, 0.0])
+    figure = figures.importance_position_figure(large, small, large - small, TOKENS, hide=[0], top=[1, 3],
+                                                title="Importance against position · total")
+    assert [t.name for t in figure.data] == ["large", "small", "large − small", "top clues"]
+    line = figure.data[0]
+    assert list(line.x) == list(range(len(TOKENS)))
+    assert list(line.text) == figures.token_labels(TOKENS)
+    for trace, expected in zip(figure.data[:3], (large, small, large - small)):
+        values = np.asarray(trace.y, dtype=float)
+        assert np.isnan(values[0])  # hidden: the sink would flatten every other point
+        np.testing.assert_allclose(values[1:], expected[1:])
+    assert list(figure.data[3].x) == [1, 3]
+    np.testing.assert_allclose(figure.data[3].y, (large - small)[[1, 3]])
+    assert figure.layout.title.text == "Importance against position · total"
+    assert figure.layout.height <= 320  # a small plot next to the ranking
+    plain = figures.importance_position_figure(large, small, large - small, TOKENS)
+    assert len(plain.data) == 3 and np.asarray(plain.data[0].y, dtype=float)[0] == 9.0
+    assert large[0] == 9.0  # the inputs are not changed
+
+
+def test_importance_position_figure_rejects_mismatched_lengths():
+    with pytest.raises(ValueError):
+        figures.importance_position_figure(np.zeros(3), np.zeros(3), np.zeros(2), ["a", "b", "c"])
+
+
+def quality_frame() -> pd.DataFrame:
+    rows = []
+    for ranking, given, moved, where in (("total", 0.98, 0.76, 0.36), ("paper_mean", 0.44, 0.18, 0.73),
+                                         ("position", 1.0, 0.0, 0.06)):
+        for texts, share in (("as given", given), ("moved", moved)):
+            rows.append({"ranking": ranking, "texts": texts, "share_in_top_k": share, "first_rank_mean": 1.0,
+                         "first_rank_median": 1.0, "top_k_relative_position": where + (0.1 if texts == "moved" else 0),
+                         "n_texts": 100, "n_with_field": 100})
+    return pd.DataFrame(rows)
+
+
+def test_clue_quality_figure_groups_rankings_as_given_and_moved():
+    frame = quality_frame()
+    figure = figures.clue_quality_figure(frame, k=5, highlight="paper_mean",
+                                         labels={"total": "contrast · total received"})
+    assert [t.name for t in figure.data] == ["as given", "moved", "as given", "moved"]
+    assert [t.showlegend for t in figure.data] == [True, True, False, False]
+    share_given, share_moved, where_given, where_moved = figure.data
+    assert list(share_given.x) == ["total", "paper_mean", "position"]
+    np.testing.assert_allclose(share_given.y, [0.98, 0.44, 1.0])
+    np.testing.assert_allclose(share_moved.y, [0.76, 0.18, 0.0])
+    np.testing.assert_allclose(where_given.y, [0.36, 0.73, 0.06])
+    np.testing.assert_allclose(where_moved.y, [0.46, 0.83, 0.16])
+    assert share_given.xaxis == "x" and where_given.xaxis == "x2"
+    assert list(share_given.marker.line.width) == [0, 2.5, 0]  # the page's definition is outlined
+    assert share_given.customdata[0] == "contrast · total received" and share_given.customdata[1] == "paper_mean"
+    assert figure.layout.barmode == "group"
+    assert tuple(figure.layout.yaxis.range) == (0, 1.02) and tuple(figure.layout.yaxis2.range) == (0, 1.02)
+    assert "name in the top-5" in figure.layout.title.text
+
+
+def test_clue_quality_figure_of_an_empty_frame():
+    figure = figures.clue_quality_figure(quality_frame().iloc[0:0], k=3, field="company")
+    assert len(figure.data) == 0 and "company in the top-3" in figure.layout.title.text
+
+
+def test_position_condition_has_its_colour():
+    colors = figures.line_colors(["position #1", "contrast #2", "contrast:paper_mean #3"])
+    assert colors["position #1"] == figures.CONDITION_COLORS["position"]
+    assert len(set(colors.values())) == 3

@@ -16,8 +16,10 @@ import streamlit as st
 from clues import fields_by_rank
 from clues.augment import ranked_from_clues
 from clues.capture import capture_attention
+from clues.clue_quality import clue_quality
 from clues.contrast import contrast_view
 from clues.corpus import generate_biographies, read_tagged_csv
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
 from clues.models import estimate_memory_bytes, load_model
 from clues.views import ViewSpec
 
@@ -71,19 +73,32 @@ def capture(model_key: tuple, text: str, heads_of_layer: int | None, max_tokens:
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def view(pair_key: tuple, tagged: str, spec: ViewSpec, max_tokens: int | None, _large, _small, _item):
-    """The explorer's ContrastView (contrast ranking under the view, both maps over its units)
-    for one pair and text."""
+def view(pair_key: tuple, tagged: str, spec: ViewSpec, max_tokens: int | None, _large, _small, _item,
+         importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
+    """The explorer's ContrastView (contrast ranking under the view and the importance
+    definition, both maps over its units) for one pair and text."""
     large_maps = capture(pair_key[0], _item.text, spec.heads_of_layer("large"), max_tokens, _large)
     small_maps = capture(pair_key[1], _item.text, spec.heads_of_layer("small"), max_tokens, _small)
-    return contrast_view(large_maps, small_maps, spec, _item.spans)
+    return contrast_view(large_maps, small_maps, spec, _item.spans, importance=importance, distance=distance)
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large, _small, _item):
-    """The RankedText of one text (units and their rank by contrast or one model's attention)."""
-    result = view(pair_key, tagged, ViewSpec("mean"), max_tokens, _large, _small, _item).result
+def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large, _small, _item,
+           importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
+    """The RankedText of one text (units and their rank by contrast, by one model's attention
+    under the importance definition, or by position)."""
+    result = view(pair_key, tagged, ViewSpec("mean"), max_tokens, _large, _small, _item, importance,
+                  distance).result
     return ranked_from_clues(result, by)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quality(pair_key: tuple, tagged: tuple[str, ...], field: str, k: int, distance: int, _large, _small,
+            _items):
+    """`clues.clue_quality` of a corpus (every importance definition, position and the row-sum
+    mistake; texts as given and moved), cached per pair, corpus (its tagged texts), field, k and
+    far_mean's distance."""
+    return clue_quality(_large, _small, list(_items), field=field, k=k, distance=distance)
 
 
 @st.cache_data(show_spinner=False, max_entries=5000)

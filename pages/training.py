@@ -1,7 +1,6 @@
 """Training: continually pretrain one model under several dropout conditions and compare per-field
 QA as it learns. Runs are separate processes (the page never waits for them)."""
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +25,7 @@ try:
     store.reconcile()  # runs whose process died show as interrupted
 except (CluesError, OSError) as error:
     show.error(f"The run store cannot be opened: {error}")
-    st.stop()
+    show.stop()
 
 new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
 

@@ -8,6 +8,7 @@ written to a temp folder and passed through CLUES_DEMO_LARGE / CLUES_DEMO_SMALL.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -15,14 +16,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+import clues.launch  # noqa: E402
+import clues.ui.cache  # noqa: E402
+from clues.contrast import word_units  # noqa: E402
+from clues.corpus import generate_biographies, write_tagged_csv  # noqa: E402
+from clues.runs import RunStore, device_key  # noqa: E402
+from clues.ui.sidebar import demo_biography  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny import SENTENCES, build_tokenizer, tiny_model_dir  # noqa: E402
 
 
 @pytest.fixture
@@ -208,9 +218,6 @@ def test_deep_link_reopens_the_view(app):
 
 
 def test_a_row_of_an_uploaded_csv(app):
-    from clues.corpus import generate_biographies, write_tagged_csv
-    import io
-
     buffer = io.StringIO()
     people = generate_biographies(3, seed=11)
     write_tagged_csv(buffer, people)
@@ -229,16 +236,11 @@ def test_a_row_of_an_uploaded_csv(app):
 
 
 def test_models_with_different_tokenizers_are_compared_per_word(app, pair, tmp_path, monkeypatch):
-    from tiny import SENTENCES, build_tokenizer, tiny_model_dir
-
     other = tiny_model_dir(tmp_path / "other", "gpt2", layers=2, hidden=32, heads=2, seed=3,
                            tokenizer=build_tokenizer(vocab_size=280, sentences=SENTENCES[:3]))
     monkeypatch.setenv("CLUES_DEMO_SMALL", str(other))  # a context of 256 positions, another tokenizer
     at = app()
     assert any("compared per word" in i.value for i in at.info)
-    from clues.contrast import word_units
-    from clues.ui.sidebar import demo_biography
-
     words = len(word_units(demo_biography().text))
     assert z(chart(at, "Large model")).shape == z(chart(at, "Small model")).shape == (words, words)
     for page in ("pages/corpus.py", "pages/augmentation.py", "pages/how_it_works.py"):
@@ -281,8 +283,6 @@ def test_alpha_and_beta_change_the_preview_not_the_ranking(app, monkeypatch):
     before = probabilities(at)
     assert before and max(before) <= 0.7 + 1e-9
     calls = []
-    import clues.ui.cache
-
     original = clues.ui.cache.capture_attention
     monkeypatch.setattr(clues.ui.cache, "capture_attention", lambda *a, **k: calls.append(1) or original(*a, **k))
     at.slider(key="alpha").set_value(0.3).run()
@@ -318,9 +318,6 @@ def test_modes_styles_and_copies(app):
 # -- training ------------------------------------------------------------------------------------
 
 def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
-    import clues.launch
-    from clues.runs import RunStore, device_key
-
     started = []
 
     def fake_start(store, config, *, name="run", env=None):
@@ -343,8 +340,6 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
     folder = Path(config["data"]).parent
     assert folder.parent == home / "app-runs"
     assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}
-    import pandas as pd
-
     assert len(pd.read_csv(folder / "contrast.csv")) == 4 * 2  # original + 1 copy per person
 
     store = RunStore()
@@ -364,8 +359,6 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
 
 
 def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
-    from clues.runs import RunStore
-
     store = RunStore()
     dead = store.create_run("contrast · old", {"model": "m", "epochs": 2}, "running", pid=2 ** 22 + 7)
     store.log_metrics(dead, [{"epoch": e, "step": e, "field": "company", "name": "em", "value": e / 4}
@@ -382,8 +375,6 @@ def test_training_page_marks_dead_runs_and_compares_past_runs(app, home):
 
 
 def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
-    import clues.launch
-
     monkeypatch.setattr(clues.launch, "start_run_process", lambda *a, **k: pytest.fail("must not start"))
     at = app("pages/training.py", train_model="other", train_n=4)
     start = next(b for b in at.button if b.key == "start-runs")
@@ -406,3 +397,46 @@ def test_how_it_works_walks_through_the_live_example(app):
     assert ("docs/results.md" in text) if results.is_file() else ("python -m clues experiment" in text)
     at.radio(key="src").set_value("generated").run()
     assert_clean(at)
+
+
+# -- what a widget shows is what is applied (issue 11) ------------------------------------------
+
+def shows_applied_value(widget) -> bool:
+    """A browser that (re)mounts this widget shows its value: Streamlit sent the value (set_value),
+    or the value is the widget's own default (what a browser that forgot the widget shows)."""
+    proto = widget.proto
+    if proto.set_value:
+        return True
+    kind = type(widget).__name__
+    if kind in ("Selectbox", "Radio"):
+        return widget.index == proto.default
+    if kind == "Slider":
+        return list(proto.default) == [float(widget.value)]
+    return proto.default == widget.value  # checkbox, number input
+
+
+def test_widgets_show_the_applied_view_after_an_early_stop_and_a_page_switch(app):
+    at = app(view="head", layer=3, head=5, src="free")
+    at.checkbox(key="log").check().run()  # a setting the user changed before the stop
+    title = chart(at, "Large model")["layout"]["title"]["text"]
+    assert "head 5 of layer 3" in title
+    at.text_area(key="free_text").input("").run()  # the page stops early: no view widgets
+    assert not at.get("plotly_chart") and not [s for s in at.selectbox if s.key == "view"]
+    at.text_area(key="free_text").input("Ana Herrera was born in Lisbon and works at Acme.").run()
+    assert_clean(at)
+
+    def check():
+        assert "head 5 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]
+        widgets = {"view": at.selectbox(key="view"), "layer": at.slider(key="layer"),
+                   "head": at.slider(key="head"), "log": at.checkbox(key="log"), "same": at.checkbox(key="same")}
+        assert (widgets["view"].value, widgets["layer"].value, widgets["head"].value) == ("head", 3, 5)
+        assert widgets["log"].value is True
+        assert {key: shows_applied_value(w) for key, w in widgets.items()} == dict.fromkeys(widgets, True)
+
+    check()
+    at.switch_page("pages/corpus.py").run()
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    check()
+    at.slider(key="head").set_value(2).run()  # the next widget change keeps the others as shown
+    assert "head 2 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from clues.ui import sidebar
+from clues.ui import sidebar, state
 
 
 class PageFile(NamedTuple):
@@ -44,9 +44,11 @@ def pages() -> list[st.Page]:
 def run() -> None:
     """Draw the frame and run the page the URL names."""
     st.set_page_config(page_title="clues · elusive clues lab", page_icon=":material/search:", layout="wide")
+    state.begin_run()
     page = st.navigation(pages())
     sidebar.render()
     try:
         page.run()
+        state.end_run()  # an early stop ends the run through show.stop()
     finally:
         sidebar.forget()  # the context lives for this run only

@@ -48,11 +48,16 @@ if result.level == "word":
 # -- heatmaps ------------------------------------------------------------------------------
 tokens = current.tokens
 clip = None if log_scale else 99.5
+# The columns of the ranked units set the colour scales: the attention sink (position 0, left out of
+# the ranking) and special tokens saturate instead of washing out every other cell.
+ranked_columns = [c.index for c in result.clues if c.rank is not None] or None
 if same_scale:
-    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip)
+    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip,
+                                                     columns=ranked_columns)
 else:
-    large_range = figures.shared_range(current.large, log=log_scale, clip=clip)
-    small_range = figures.shared_range(current.small, log=log_scale, clip=clip)
+    large_range = figures.shared_range(current.large, log=log_scale, clip=clip, columns=ranked_columns)
+    small_range = figures.shared_range(current.small, log=log_scale, clip=clip, columns=ranked_columns)
+contrast_zmax = figures.shared_range(abs(current.difference), clip=clip, columns=ranked_columns)[1]
 left, right = st.columns(2)
 with left:
     show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe()}",
@@ -65,14 +70,16 @@ with right:
                                           causal_blank=True),
                 "heat-small", download="attention-small")
 st.caption("Rows attend to columns (causal: nothing above the diagonal). "
-           + ("Colours saturate at the 99.5th percentile, so the first token's huge weights do not hide "
-              "the rest; hover a cell for its exact value. " if clip else "")
+           + "Colour scales are set by the ranked tokens' columns"
+           + (" (capped at their 99.5th percentile)" if clip else "")
+           + ", so the first token's huge weights saturate instead of hiding the rest; hover a cell for its "
+             "exact value. "
            + "Drag to zoom; double-click to reset; the camera icon saves a PNG.")
 
 top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
 c_contrast, c_text = st.columns([1, 1])
 with c_contrast:
-    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, causal_blank=True),
+    show.figure(figures.contrast_heatmap(current.difference, tokens, zmax=contrast_zmax, causal_blank=True),
                 "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")

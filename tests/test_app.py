@@ -440,3 +440,18 @@ def test_widgets_show_the_applied_view_after_an_early_stop_and_a_page_switch(app
     check()
     at.slider(key="head").set_value(2).run()  # the next widget change keeps the others as shown
     assert "head 2 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]
+
+
+def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
+    at = app()
+    contrast = chart(at, "Contrast")
+    difference = np.abs(np.nan_to_num(z(contrast)))
+    ranked = sorted(at.dataframe[0].value["position"].tolist())
+    assert 0 not in ranked  # the first position is left out of the ranking
+    cells = difference[:, ranked]
+    expected = float(np.percentile(cells[cells > 0], 99.5))
+    assert contrast["data"][0]["zmax"] == pytest.approx(expected)
+    assert difference[:, 0].max() > expected  # the sink column saturates instead
+    large = chart(at, "Large model")["data"][0]
+    weights = np.nan_to_num(z(chart(at, "Large model")))[:, ranked]
+    assert large["zmax"] <= weights.max() + 1e-12

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
+import streamlit  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import clues.launch  # noqa: E402
@@ -455,3 +456,41 @@ def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
     large = chart(at, "Large model")["data"][0]
     weights = np.nan_to_num(z(chart(at, "Large model")))[:, ranked]
     assert large["zmax"] <= weights.max() + 1e-12
+
+
+def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, monkeypatch):
+    intervals = {}
+    original = streamlit.fragment
+
+    def recording_fragment(function=None, *, run_every=None):
+        intervals[function.__name__] = run_every
+        return original(function, run_every=run_every)
+
+    monkeypatch.setattr(streamlit, "fragment", recording_fragment)
+    at = app("pages/training.py")
+    assert any("No runs yet" in i.value for i in at.info)
+    assert intervals == {"live_view": 10, "runs_view": 10}  # idle: still looks for runs from elsewhere
+    store = RunStore()
+    other = store.create_run("contrast · another browser", {"model": "m", "epochs": 1}, "queued")
+    store.mark_running(other, os.getpid(), "cpu")
+    at.run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert table["id"].tolist() == [other] and table["status"].tolist() == ["running"]
+    assert intervals == {"live_view": 2, "runs_view": 2}
+
+
+def test_a_failed_run_shows_its_reason_as_an_error(app, home, monkeypatch):
+    def fake_start(store, config, *, name="run", env=None):
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    at = app("pages/training.py", conditions="none", epochs=1, train_n=4, train_copies=1, batch=2)
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    (run_id,) = at.session_state["_train_batch"]
+    store = RunStore()
+    store.mark_running(run_id, os.getpid(), "cpu")
+    store.finish(run_id, "failed", error="CUDA out of memory")
+    at.run()
+    assert not at.exception
+    assert any("CUDA out of memory" in e.value and f"#{run_id}" in e.value for e in at.error)

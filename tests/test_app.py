@@ -25,8 +25,10 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import clues.launch  # noqa: E402
 import clues.ui.cache  # noqa: E402
+import clues.ui.sidebar as sidebar_module  # noqa: E402
 from clues.contrast import word_units  # noqa: E402
 from clues.corpus import generate_biographies, write_tagged_csv  # noqa: E402
+from clues.memory import count_parameters, human_bytes  # noqa: E402
 from clues.runs import RunStore, device_key  # noqa: E402
 from clues.ui.sidebar import demo_biography  # noqa: E402
 
@@ -494,3 +496,26 @@ def test_a_failed_run_shows_its_reason_as_an_error(app, home, monkeypatch):
     at.run()
     assert not at.exception
     assert any("CUDA out of memory" in e.value and f"#{run_id}" in e.value for e in at.error)
+
+
+def test_a_big_pair_loads_only_on_a_click_and_shows_its_progress(app, pair, monkeypatch):
+    monkeypatch.setattr(sidebar_module, "AUTOLOAD_BYTES", 1)  # every pair counts as big
+    monkeypatch.setattr(sidebar_module, "_READY", set())  # not loaded yet in this process
+    at = app(view="max")  # a link, even to a view, does not load it
+    assert not at.get("plotly_chart")
+    assert any("press “Load pair”" in w.value for w in at.sidebar.warning)
+    at.button(key="load_pair").click().run()
+    assert_clean(at)
+    assert chart(at, "Large model")
+    (status,) = at.sidebar.get("status")
+    assert status.label.startswith("Model pair loaded in")
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    for name, ref in zip(("large", "small"), pair):
+        assert f"{name} `{Path(ref).name}` loaded in" in captions
+
+
+def test_the_memory_estimate_counts_parameters_at_the_loading_precision(app, pair):
+    at = app()
+    caption = next(c.value for c in at.sidebar.caption if "Memory for the weights once loaded" in c.value)
+    parameters = sum(count_parameters(ref) for ref in pair)
+    assert f"**{human_bytes(parameters * 4)}**" in caption  # float32 on a CPU

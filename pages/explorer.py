@@ -1,6 +1,7 @@
 """Clue explorer: what the large and the small model attend to in one text, and the contrast."""
 
 import hashlib
+from html import escape
 
 import streamlit as st
 
@@ -27,7 +28,7 @@ head = state.get("head", 0)
 if VIEWS[view].needs_layer:
     layer = state.slider("Layer (large model)", 0, large.n_layers - 1, "layer", large.n_layers - 1, where=c_layer)
 if VIEWS[view].needs_head:
-    head = state.slider("Head", 0, max(large.n_heads, small.n_heads) - 1, "head", 0, where=c_head)
+    head = state.slider("Head (large model)", 0, large.n_heads - 1, "head", 0, where=c_head)
 same_scale = state.checkbox("Same colour scale", "same", True, where=c_opts)
 log_scale = state.checkbox("Log colour scale", "log", False, where=c_opts)
 spec = view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
@@ -35,6 +36,9 @@ spec = view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
 if VIEWS[view].needs_layer:
     c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
                     + (f", head {spec.small_head}" if VIEWS[view].needs_head else ""))
+if VIEWS[view].needs_head and spec.small_head != spec.large_head:
+    c_head.caption(f"The small model has {small.n_heads} heads: its head {small.n_heads - 1} stands in for "
+                   f"head {spec.large_head}.")
 
 with st.spinner("Reading the attention of both models…"):
     current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, spec, ctx.max_tokens,
@@ -83,7 +87,16 @@ with c_contrast:
                 "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")
-    show.html(markup.contrast_text(ctx.item.text, result.clues, top_k))
+    cut = max(result.large_maps.truncated_tokens, result.small_maps.truncated_tokens)
+    analysed_end = max((c.end for c in result.clues), default=0)
+    shaded = markup.contrast_text(ctx.item.text[:analysed_end] if cut else ctx.item.text, result.clues, top_k)
+    if cut:  # mark where the analysis stopped; the rest of the text follows, greyed
+        box, closing, legend = shaded.partition("</div>")
+        shaded = (box + '<span class="analysis-stop" style="display:inline-block;margin:0 0.3em;padding:0 0.3em;'
+                  'border-left:3px solid #d62728;color:#d62728;font-size:0.8em;font-weight:700">'
+                  f"✂ analysis stopped here ({cut} tokens past the limit)</span>"
+                  f'<span style="color:#999">{escape(ctx.item.text[analysed_end:])}</span>' + closing + legend)
+    show.html(shaded)
     table = ranked_table(result)
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")
     st.dataframe(table, hide_index=True, height=300, key="ranked-table",

@@ -30,6 +30,7 @@ from clues.contrast import word_units  # noqa: E402
 from clues.corpus import generate_biographies, write_tagged_csv  # noqa: E402
 from clues.memory import count_parameters, human_bytes  # noqa: E402
 from clues.runs import RunStore, device_key  # noqa: E402
+from clues.ui import navigation  # noqa: E402
 from clues.ui.sidebar import demo_biography  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -519,3 +520,76 @@ def test_the_memory_estimate_counts_parameters_at_the_loading_precision(app, pai
     caption = next(c.value for c in at.sidebar.caption if "Memory for the weights once loaded" in c.value)
     parameters = sum(count_parameters(ref) for ref in pair)
     assert f"**{human_bytes(parameters * 4)}**" in caption  # float32 on a CPU
+
+
+# -- smaller things a user saw (issue 11, item 6) -------------------------------------------------
+
+def test_the_same_model_twice_says_the_contrast_is_zero(app, pair):
+    at = app()
+    at.selectbox(key="pair").set_value("custom").run()
+    at.text_input(key="large").input(pair[1]).run()
+    at.text_input(key="small").input(pair[1]).run()
+    assert not at.exception
+    assert any("zero by construction" in w.value for w in at.sidebar.warning)
+
+
+def test_removing_the_uploaded_file_stops_using_it(app):
+    buffer = io.StringIO()
+    write_tagged_csv(buffer, generate_biographies(2, seed=3))
+    at = app(src="csv")
+    uploader = at.sidebar.get("file_uploader")[0]
+    uploader.set_value(("people.csv", buffer.getvalue().encode(), "text/csv")).run()
+    assert_clean(at)
+    assert html(at, "clues-text")
+    at.sidebar.get("file_uploader")[0].set_value(None).run()
+    assert not at.exception
+    assert any("Upload a tagged CSV" in i.value for i in at.sidebar.info)
+    assert not html(at, "clues-text")
+
+
+def test_free_text_travels_in_the_link_up_to_its_limit(app):
+    at = app(src="free")
+    at.text_area(key="free_text").input("Ana <name>Herrera</name> was born in Lisbon.").run()
+    assert at.query_params["free_text"] == "Ana <name>Herrera</name> was born in Lisbon."
+    linked = app(src="free", free_text="Bo <name>Lund</name> works at <company>Acme</company>.")
+    assert linked.text_area(key="free_text").value == "Bo <name>Lund</name> works at <company>Acme</company>."
+    shown = re.sub(r"<[^>]+>", "", re.sub(r"<sup.*?</sup>", "", html(linked, "clues-text")[0]))
+    assert "Bo Lund works at Acme" in shown
+    long = "Ana Herrera was born in Lisbon. " * 80  # longer than the link carries
+    at.text_area(key="free_text").input(long).run()
+    assert "free_text" not in at.query_params
+    assert any("does not carry this text" in c.value for c in at.sidebar.caption)
+
+
+def test_how_it_works_shows_the_result_figures(app):
+    at = app("pages/how_it_works.py")
+    results = ROOT / "docs" / "results.md"
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", results.read_text()) if results.is_file() else []
+    if not linked:
+        pytest.skip("docs/results.md links no figures")
+    images = at.get("image")
+    assert len(images) == len(linked)
+    assert not any("](figures/" in m.value for m in at.markdown)
+
+
+def test_the_icons_are_the_apps_own():
+    """The tab icon is a file the app serves; the page icons are emoji (text): no icon font to fetch."""
+    assert navigation.ICON.is_file()
+    assert not any(page.icon.startswith(":material/") for page in navigation.PAGES)
+
+
+def test_text_longer_than_the_limit_marks_where_the_analysis_stopped(app):
+    at = app()
+    at.number_input(key="max_tokens").set_value(16).run()
+    assert_clean(at)
+    (text,) = html(at, "clues-text")
+    assert "analysis stopped here" in text
+    before, after = text.split("analysis stopped here", 1)
+    assert before.count("clue-token") > 0 and "clue-token" not in after
+
+
+def test_the_small_models_clamped_head_is_said(app):
+    at = app(view="head", head=7)
+    head = at.slider(key="head")
+    assert head.max == 7  # the large model's heads (8): the slider stops there
+    assert any("stands in for head 7" in c.value for c in at.caption)

@@ -28,8 +28,9 @@ DEVICES = ["auto", "cpu"]
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 AUTOLOAD_BYTES = 2 * 1024 ** 3  # local pairs smaller than this load without a click
 MAX_TOKENS = 512
+FREE_TEXT_IN_URL = 2000  # characters of free text a link carries
 _LOADED = "_clues_load_clicked"
-UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, shared by all pages
+UPLOAD = "_clues_upload"  # (name, bytes, uploader key) of the last uploaded tagged CSV, shared by all pages
 
 
 def demo_refs() -> tuple[str, str]:
@@ -198,6 +199,14 @@ def _estimate(sidebar, pair: PairSpec) -> float | None:
     return needed
 
 
+def _same_model(pair: PairSpec) -> bool:
+    if pair.large.key == pair.small.key:
+        return True
+    large, small = Path(pair.large.ref).expanduser(), Path(pair.small.ref).expanduser()
+    return large.exists() and small.exists() and large.resolve() == small.resolve() \
+        and (pair.large.device, pair.large.dtype) == (pair.small.device, pair.small.dtype)
+
+
 def _is_local(ref: str) -> bool:
     return bool(ref) and Path(ref).expanduser().exists()
 
@@ -242,6 +251,9 @@ def _load_pair(sidebar, ctx: Context) -> None:
         ctx.error = f"Could not load the pair: {type(error).__name__}: {error}"
         sidebar.error(ctx.error)
         return
+    if _same_model(pair):
+        sidebar.warning("The large and the small model are the same model: their contrast (large − small) "
+                        "is zero by construction, so no token stands out. Choose two sizes of one family.")
     for name, loaded in (("large", ctx.large), ("small", ctx.small)):
         sidebar.caption(f"**{name}** `{Path(loaded.ref).name or loaded.ref}` · {loaded.device} · "
                         f"{str(loaded.dtype).replace('torch.', '')} · {loaded.n_layers} layers × "
@@ -296,8 +308,15 @@ def _text_picker(sidebar, ctx: Context) -> None:
                 ctx.item, ctx.source = texts[int(row)], f"row {row} of {name}"
         else:
             raw = state.text_area("Text", "free_text", to_tagged(demo_biography()), where=sidebar, height=200,
+                                  url_max=FREE_TEXT_IN_URL,
                                   help="Mark facts with <name>…</name>, <date>, <city>, <university>, "
                                        "<major>, <company> tags if you like; plain text works too.")
+            if len(raw) > FREE_TEXT_IN_URL:
+                sidebar.caption(f"⚠️ The link (the address bar) does not carry this text: it is longer than "
+                                f"{FREE_TEXT_IN_URL:,} characters. Share the text itself with the link.")
+            else:
+                sidebar.caption(f"The link (the address bar) carries this text (up to {FREE_TEXT_IN_URL:,} "
+                                "characters).")
             if not raw.strip():
                 sidebar.warning("The text is empty: type or paste some text.")
             else:
@@ -315,13 +334,23 @@ def upload_picker(where, key: str):
     upload = where.file_uploader("Tagged CSV (a `text` column)", type=["csv"], key=key,
                                  help="One biography a row with inline tags, e.g. "
                                       "<name>Ana Herrera</name> was born on <date>July 17, 1987</date>.")
+    had_file = f"_clues_had_file_{key}"
     if upload is not None:
-        st.session_state[UPLOAD] = (upload.name, upload.getvalue())
+        st.session_state[UPLOAD] = (upload.name, upload.getvalue(), key)
+    elif state.was_on_screen(key) and st.session_state.get(had_file):
+        # The user removed the file from this uploader (it showed one in the last run): forget it.
+        stored = st.session_state.get(UPLOAD)
+        if stored is not None and stored[2] == key:
+            del st.session_state[UPLOAD]
+    state.mark_drawn(key)
+    st.session_state[had_file] = upload is not None
     stored = st.session_state.get(UPLOAD)
     if stored is None:
         where.info("Upload a tagged CSV to pick a row.")
         return [], None
-    name, data = stored
+    name, data, _ = stored
+    if upload is None:
+        where.caption(f"Using `{name}`, uploaded earlier.")
     try:
         return cache.read_upload(data, name), name
     except CluesError as error:

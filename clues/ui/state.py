@@ -58,6 +58,16 @@ def end_run() -> None:
     st.session_state[_ENDED] = True
 
 
+def was_on_screen(key: str) -> bool:
+    """Whether the widget `key` was drawn in the last ended run (the browser shows it now)."""
+    return key in st.session_state.get(_ON_SCREEN, set())
+
+
+def mark_drawn(key: str) -> None:
+    """Note that this run draws the widget `key` (the wrappers below do it themselves)."""
+    st.session_state.setdefault(_DRAWN, set()).add(key)
+
+
 def _prepare(key: str, default, parse, valid, url: bool):
     store = _store()
     if key not in store:
@@ -66,10 +76,9 @@ def _prepare(key: str, default, parse, valid, url: bool):
         store[key] = default
     # A widget the browser does not show right now (not drawn in the last ended run) is mounted again
     # with its remembered value; one on screen keeps what the user just set.
-    on_screen = key in st.session_state.get(_ON_SCREEN, set())
-    if not on_screen or key not in st.session_state or not valid(st.session_state[key]):
+    if not was_on_screen(key) or key not in st.session_state or not valid(st.session_state[key]):
         st.session_state[key] = store[key]
-    st.session_state.setdefault(_DRAWN, set()).add(key)
+    mark_drawn(key)
 
 
 def _remember(key: str, value, url: bool, fmt: Callable[[Any], str] = str) -> None:
@@ -162,11 +171,18 @@ def text_input(label: str, key: str, default: str = "", *, where=st, url: bool =
     return value
 
 
-def text_area(label: str, key: str, default: str = "", *, where=st, **kwargs) -> str:
-    """Long text is not put into the URL."""
-    _prepare(key, default, str, lambda v: isinstance(v, str), False)
+def text_area(label: str, key: str, default: str = "", *, where=st, url_max: int = 0, **kwargs) -> str:
+    """A text up to `url_max` characters travels in the URL; a longer one (or any, with 0) does not,
+    and its parameter leaves the URL so a link never carries an older text."""
+    _prepare(key, default, str, lambda v: isinstance(v, str), url_max > 0)
     value = where.text_area(label, key=key, **kwargs)
     _remember(key, value, False)
+    if url_max > 0:
+        if len(value) <= url_max and value != default:
+            if st.query_params.get(key) != value:
+                st.query_params[key] = value
+        elif key in st.query_params:
+            del st.query_params[key]
     return value
 
 

@@ -63,13 +63,20 @@ def log_values(matrix: np.ndarray) -> np.ndarray:
         return np.where(matrix > 0, np.log10(np.where(matrix > 0, matrix, 1.0)), np.nan)
 
 
-def shared_range(*matrices, log: bool = False, clip: float | None = None) -> tuple[float, float]:
+def shared_range(*matrices, log: bool = False, clip: float | None = None,
+                 columns: Sequence[int] | None = None) -> tuple[float, float]:
     """(zmin, zmax) covering every matrix, so several heatmaps share one colour scale.
 
     `clip` (a percentile, e.g. 99.5) caps zmax there, so one huge weight (the first token, which
     soaks up spare attention) does not wash every other cell out to the same dark colour.
+    `columns` (e.g. the ranked units) limits the range to those columns: a column left out of the
+    ranking (the attention sink at position 0, special tokens) saturates instead of setting the scale.
     """
     values = [log_values(m) if log else np.asarray(m, dtype=np.float64) for m in matrices]
+    if columns is not None:
+        chosen = np.asarray(list(columns), dtype=np.int64)
+        if chosen.size:
+            values = [v[:, chosen] for v in values]
     finite = [v[np.isfinite(v)] for v in values]
     finite = [v for v in finite if v.size]
     if not finite:

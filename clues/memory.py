@@ -1,10 +1,19 @@
-"""How much memory a model's weights need: measured from its files, or guessed from its name
-(e.g. "Qwen2.5-7B", "pythia-160m") at the chosen precision; and sizes written for people.
+"""How much memory a model's weights need once loaded: its parameters (counted from the tensor
+shapes in its files, or guessed from its name, e.g. "Qwen2.5-7B", "pythia-160m") × the bytes of the
+precision it loads in; and sizes written for people.
+
+A `.gguf` file is no measure of that: its weights are quantized (4–8 bits each) and are dequantized
+to ordinary floats when loaded, so a 335 MB file can take 2.3 GB. Its parameter count is read from
+the tensor shapes in its header (the `gguf` package's reader maps the file; nothing is dequantized).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import struct
+from pathlib import Path
 
 _SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])")
 _BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
@@ -16,24 +25,63 @@ def guess_parameters(ref: str) -> float | None:
     name = ref.rstrip("/").split("/")[-1].lower()
     if name in KNOWN_SIZES:
         return KNOWN_SIZES[name]
-    match = None
-    for match in _SIZE.finditer(name.replace("_", "-")):
-        pass  # the last size-looking token wins ("llama-3-8b")
-    if match is None:
+    matches = list(_SIZE.finditer(name.replace("_", "-")))
+    if not matches:
         return None
+    match = matches[-1]  # the last size-looking token wins ("llama-3-8b")
     value, unit = float(match.group(1)), match.group(2).lower()
     return value * (1e9 if unit == "b" else 1e6)
 
 
-def memory_estimate(ref: str, dtype: str, measured: int | None) -> tuple[float | None, str]:
-    """(bytes the weights need, how it was found): measured from the files, or guessed from the
-    name at the chosen dtype (auto counts as float32 on a CPU)."""
+def gguf_parameters(path: str | Path) -> int:
+    """Parameters in a `.gguf` file: the elements of its tensors, from their shapes (not dequantized)."""
+    # Imported here: `gguf` is an optional dependency (the gguf extra), needed only for .gguf files.
+    from gguf import GGUFReader  # noqa: PLC0415
+
+    return int(sum(int(tensor.n_elements) for tensor in GGUFReader(str(path), "r").tensors))
+
+
+def safetensors_parameters(path: str | Path) -> int:
+    """Parameters in a `.safetensors` file, from the tensor shapes in its JSON header."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    return int(sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__"))
+
+
+def count_parameters(ref: str) -> int | None:
+    """Parameters of a local model (a `.gguf` file, or a folder of `.safetensors`), from the tensor
+    shapes in its files; None when there is nothing local to count."""
+    path = Path(ref).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        try:
+            return gguf_parameters(path)
+        except ImportError:  # without the gguf package, the file size stands in
+            return None
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        return sum(safetensors_parameters(f) for f in files) if files else None
+    return None
+
+
+def bytes_per_parameter(dtype: str) -> int:
+    """Bytes of one weight once loaded in `dtype` (auto counts as float32, what a CPU loads)."""
+    return _BYTES.get(str(dtype).replace("torch.", ""), 4)
+
+
+def memory_estimate(ref: str, dtype: str, measured: int | None = None, *,
+                    parameters: int | None = None) -> tuple[float | None, str]:
+    """(bytes the weights need once loaded, how it was found): the parameters counted from the files
+    × the bytes of `dtype`; else `measured` bytes of the weight files; else the parameters guessed
+    from the name × the bytes of `dtype` (auto counts as float32, what a CPU loads)."""
+    if parameters:
+        return float(parameters) * bytes_per_parameter(dtype), "counted from the weight files"
     if measured:
         return float(measured), "from the weight files"
     params = guess_parameters(ref)
     if params is None:
         return None, "unknown"
-    return params * _BYTES.get(dtype, 4), "guessed from the name"
+    return params * bytes_per_parameter(dtype), "guessed from the name"
 
 
 def human_count(value: float) -> str:

@@ -35,13 +35,13 @@ else:
     texts = texts[: int(n)]
     described = f"{len(texts)} biographies of {name}"
     if not texts:
-        st.stop()
+        show.stop()
 
 corpus = list(texts)  # every text, for the clue quality below (it needs no fact field)
 texts = [t for t in texts if t.span(field) is not None]
 if not texts:
     st.warning(f"None of these texts has a tagged {field}.")
-    st.stop()
+    show.stop()
 
 bar = st.progress(0.0, text=f"Reading attention in {len(texts)} texts…")
 per_text = []

@@ -1,6 +1,7 @@
 """Clue explorer: what the large and the small model attend to in one text, and the contrast."""
 
 import hashlib
+from html import escape
 
 import streamlit as st
 
@@ -28,7 +29,7 @@ head = state.get("head", 0)
 if VIEWS[view].needs_layer:
     layer = state.slider("Layer (large model)", 0, large.n_layers - 1, "layer", large.n_layers - 1, where=c_layer)
 if VIEWS[view].needs_head:
-    head = state.slider("Head", 0, max(large.n_heads, small.n_heads) - 1, "head", 0, where=c_head)
+    head = state.slider("Head (large model)", 0, large.n_heads - 1, "head", 0, where=c_head)
 same_scale = state.checkbox("Same colour scale", "same", True, where=c_opts)
 log_scale = state.checkbox("Log colour scale", "log", False, where=c_opts)
 spec = view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
@@ -36,6 +37,9 @@ spec = view_spec(view, layer or 0, head or 0, (large.n_layers, large.n_heads),
 if VIEWS[view].needs_layer:
     c_layer.caption(f"small model: layer {spec.small_layer} (same relative depth)"
                     + (f", head {spec.small_head}" if VIEWS[view].needs_head else ""))
+if VIEWS[view].needs_head and spec.small_head != spec.large_head:
+    c_head.caption(f"The small model has {small.n_heads} heads: its head {small.n_heads - 1} stands in for "
+                   f"head {spec.large_head}.")
 
 # -- importance definition -----------------------------------------------------------------
 c_importance, c_distance, c_bias = st.columns([2, 1, 2])
@@ -54,11 +58,16 @@ if result.level == "word":
 # -- heatmaps ------------------------------------------------------------------------------
 tokens = current.tokens
 clip = None if log_scale else 99.5
+# The columns of the ranked units set the colour scales: the attention sink (position 0, left out of
+# the ranking) and special tokens saturate instead of washing out every other cell.
+ranked_columns = [c.index for c in result.clues if c.rank is not None] or None
 if same_scale:
-    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip)
+    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip,
+                                                     columns=ranked_columns)
 else:
-    large_range = figures.shared_range(current.large, log=log_scale, clip=clip)
-    small_range = figures.shared_range(current.small, log=log_scale, clip=clip)
+    large_range = figures.shared_range(current.large, log=log_scale, clip=clip, columns=ranked_columns)
+    small_range = figures.shared_range(current.small, log=log_scale, clip=clip, columns=ranked_columns)
+contrast_zmax = figures.shared_range(abs(current.difference), clip=clip, columns=ranked_columns)[1]
 left, right = st.columns(2)
 with left:
     show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe()}",
@@ -71,18 +80,29 @@ with right:
                                           causal_blank=True),
                 "heat-small", download="attention-small")
 st.caption("Rows attend to columns (causal: nothing above the diagonal). "
-           + ("Colours saturate at the 99.5th percentile, so the first token's huge weights do not hide "
-              "the rest; hover a cell for its exact value. " if clip else "")
+           + "Colour scales are set by the ranked tokens' columns"
+           + (" (capped at their 99.5th percentile)" if clip else "")
+           + ", so the first token's huge weights saturate instead of hiding the rest; hover a cell for its "
+             "exact value. "
            + "Drag to zoom; double-click to reset; the camera icon saves a PNG.")
 
 top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
 c_contrast, c_text = st.columns([1, 1])
 with c_contrast:
-    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, causal_blank=True),
+    show.figure(figures.contrast_heatmap(current.difference, tokens, zmax=contrast_zmax, causal_blank=True),
                 "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")
-    show.html(markup.contrast_text(ctx.item.text, result.clues, top_k))
+    cut = max(result.large_maps.truncated_tokens, result.small_maps.truncated_tokens)
+    analysed_end = max((c.end for c in result.clues), default=0)
+    shaded = markup.contrast_text(ctx.item.text[:analysed_end] if cut else ctx.item.text, result.clues, top_k)
+    if cut:  # mark where the analysis stopped; the rest of the text follows, greyed
+        box, closing, legend = shaded.partition("</div>")
+        shaded = (box + '<span class="analysis-stop" style="display:inline-block;margin:0 0.3em;padding:0 0.3em;'
+                  'border-left:3px solid #d62728;color:#d62728;font-size:0.8em;font-weight:700">'
+                  f"✂ analysis stopped here ({cut} tokens past the limit)</span>"
+                  f'<span style="color:#999">{escape(ctx.item.text[analysed_end:])}</span>' + closing + legend)
+    show.html(shaded)
     table = ranked_table(result)
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")
     st.dataframe(table, hide_index=True, height=300, key="ranked-table",

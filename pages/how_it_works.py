@@ -1,5 +1,6 @@
 """How it works: a short guided walkthrough of the method on the live example."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,28 @@ from clues.ui import html as markup
 from clues.views import ViewSpec
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+
+IMAGE = re.compile(r"^\s*!\[(?P<alt>[^\]]*)\]\((?P<path>[^)\s]+)\)\s*$")
+
+
+def show_markdown_with_images(text: str, folder: Path) -> None:
+    """Markdown whose image lines (![alt](relative/path.png)) are drawn with st.image from the file,
+    so the app serves them itself (a relative link in st.markdown would point at the page's URL)."""
+    block: list[str] = []
+    for line in text.splitlines():
+        match = IMAGE.match(line)
+        if match is None:
+            block.append(line)
+            continue
+        st.markdown("\n".join(block))
+        block = []
+        path = (folder / match["path"]).resolve()
+        if path.is_file() and path.is_relative_to(folder.resolve()):
+            st.image(str(path), caption=match["alt"] or None)
+        else:
+            st.caption(f"(figure {match['path']} is missing: `python -m clues experiment` draws it)")
+    st.markdown("\n".join(block))
+
 
 ctx = sidebar.context()
 st.title("How it works")
@@ -139,7 +162,9 @@ st.markdown(
     "contrast — these are the *elusive clues*. Boxed below: the top 10.")
 show.html(markup.contrast_text(item.text, result.clues, 10))
 with st.expander("The whole contrast map"):
-    show.figure(figures.contrast_heatmap(current.difference, current.tokens, clip=99.5, causal_blank=True),
+    ranked_columns = [c.index for c in result.clues if c.rank is not None] or None  # the sink saturates
+    zmax = figures.shared_range(abs(current.difference), clip=99.5, columns=ranked_columns)[1]
+    show.figure(figures.contrast_heatmap(current.difference, current.tokens, zmax=zmax, causal_blank=True),
                 "how-contrast")
 
 definitions_step()
@@ -170,7 +195,7 @@ if RESULTS.is_file():
     text = RESULTS.read_text(encoding="utf-8")
     st.markdown("The numbers measured here are in **docs/results.md** (written by `python -m clues experiment`):")
     with st.expander("docs/results.md", expanded=True):
-        st.markdown("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("![")))
+        show_markdown_with_images(text, RESULTS.parent)
 else:
     st.markdown(
         "In the paper, contrast-guided dropout improves QA on the far facts more than random dropout or dropout "

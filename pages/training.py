@@ -4,6 +4,7 @@ QA as it learns. Runs are separate processes (the page never waits for them)."""
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from clues import augment, figures, launch
@@ -27,7 +28,7 @@ try:
     store.reconcile()  # runs whose process died show as interrupted
 except (CluesError, OSError) as error:
     show.error(f"The run store cannot be opened: {error}")
-    st.stop()
+    show.stop()
 
 new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
 
@@ -151,10 +152,10 @@ def _progress_line(run, frame, where) -> None:
     text = f"#{run['id']} {launch.condition_of(run)} — {status}"
     if status == "running" and total:
         text += f" · step {step}/{total} · ETA {human_seconds(left)}"
-    if run.get("error") and status not in ("finished",):
-        text += f" · {run['error']}"
     c_bar, c_stop = where.columns([6, 1])
     c_bar.progress(done, text=text)
+    if run.get("error") and status != "finished":
+        c_bar.error(f"Run #{run['id']} {status}: {run['error']}")
     if status in ACTIVE and not run.get("stop_requested"):
         if c_stop.button("Stop", key=f"stop-{run['id']}", help="Stops after the current step"):
             store.request_stop(run["id"])
@@ -182,11 +183,20 @@ def _curves(runs, prefix: str, where) -> object:
     return frame
 
 
+def _refresh_if_activity_changed(active_now: bool) -> None:
+    """A fragment refreshes every REFRESH_ACTIVE_S while a run is active and every REFRESH_IDLE_S
+    otherwise (so runs started from another browser show up); the interval is chosen on a full run,
+    so when the activity changes, run the page again to choose the other one."""
+    if active_now != any_active:
+        st.rerun()
+
+
 def live_view():
     runs = {r["id"]: r for r in store.list_runs()}
     batch = [runs[i] for i in st.session_state.get("_train_batch", []) if i in runs]
     active = [r for r in runs.values() if r["status"] in ACTIVE and r not in batch]
     shown = batch + active
+    _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs.values()))
     if not shown:
         st.caption("No runs of this session are running. Past runs are on the Runs tab.")
         return
@@ -195,44 +205,45 @@ def live_view():
         frame = store.metrics(run["id"])
         _progress_line(run, frame, st)
     _curves(shown, "live", st)
-    still_active = any(r["status"] in ACTIVE for r in shown)
-    if not still_active and st.session_state.get("_train_live_active"):
-        st.session_state["_train_live_active"] = False
-        st.rerun()  # stop refreshing once everything has ended
-    st.session_state["_train_live_active"] = still_active
 
 
-any_active = any(r["status"] in ACTIVE for r in store.list_runs())
-with new_tab:
-    st.fragment(live_view, run_every=2 if any_active else None)()
-
-# -- past runs -------------------------------------------------------------------------------
-with runs_tab:
+def runs_view():
+    """Every run in the store (from any browser or the CLI), refreshed while one is active."""
     runs = store.list_runs()
+    _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs))
     if not runs:
         st.info(f"No runs yet in {store.path}.")
-    else:
-        import pandas as pd
+        return
+    table = pd.DataFrame([{"id": r["id"], "condition": launch.condition_of(r), "status": r["status"],
+                           "model": Path(str(r["config"].get("model") or "")).name,
+                           "epochs": r["config"].get("epochs"), "created": r["created_at"],
+                           "error": r.get("error") or ""} for r in runs])
+    st.dataframe(table, hide_index=True, key="runs-table")
+    ids = [r["id"] for r in runs]
+    by_id = {r["id"]: r for r in runs}
+    default = [i for i in st.session_state.get("_train_batch", []) if i in ids] or ids[-4:]
+    chosen = state.multiselect("Runs to compare", ids, "compare", default, url=False,
+                               format_func=lambda i: f"#{i} {launch.condition_of(by_id[i])} "
+                                                     f"({by_id[i]['status']})")
+    metric = state.radio("Metric", ["em", "f1", "recall"], "compare_metric", "em", horizontal=True, url=False)
+    if chosen:
+        selected = [by_id[i] for i in chosen]
+        frame = launch.curves_frame(store, selected)
+        if len(frame):
+            show.figure(figures.metric_curves(frame, metric=metric), "past-metric", download="runs-" + metric)
+            show.figure(figures.loss_curves(frame), "past-loss", download="runs-loss")
+            st.download_button("Download their metrics (CSV)", frame.to_csv(index=False), "runs-metrics.csv",
+                               "text/csv", key="dl-runs", on_click="ignore")
+        else:
+            st.info("These runs have no metrics yet.")
 
-        table = pd.DataFrame([{"id": r["id"], "condition": launch.condition_of(r), "status": r["status"],
-                               "model": Path(str(r["config"].get("model") or "")).name,
-                               "epochs": r["config"].get("epochs"), "created": r["created_at"],
-                               "error": r.get("error") or ""} for r in runs])
-        st.dataframe(table, hide_index=True, key="runs-table")
-        ids = [r["id"] for r in runs]
-        by_id = {r["id"]: r for r in runs}
-        default = [i for i in st.session_state.get("_train_batch", []) if i in ids] or ids[-4:]
-        chosen = state.multiselect("Runs to compare", ids, "compare", default, url=False,
-                                   format_func=lambda i: f"#{i} {launch.condition_of(by_id[i])} "
-                                                         f"({by_id[i]['status']})")
-        metric = state.radio("Metric", ["em", "f1", "recall"], "compare_metric", "em", horizontal=True, url=False)
-        if chosen:
-            selected = [by_id[i] for i in chosen]
-            frame = launch.curves_frame(store, selected)
-            if len(frame):
-                show.figure(figures.metric_curves(frame, metric=metric), "past-metric", download="runs-" + metric)
-                show.figure(figures.loss_curves(frame), "past-loss", download="runs-loss")
-                st.download_button("Download their metrics (CSV)", frame.to_csv(index=False), "runs-metrics.csv",
-                                   "text/csv", key="dl-runs", on_click="ignore")
-            else:
-                st.info("These runs have no metrics yet.")
+
+REFRESH_ACTIVE_S, REFRESH_IDLE_S = 2, 10
+any_active = any(r["status"] in ACTIVE for r in store.list_runs())
+refresh_s = REFRESH_ACTIVE_S if any_active else REFRESH_IDLE_S
+with new_tab:
+    st.fragment(live_view, run_every=refresh_s)()
+
+# -- every run -------------------------------------------------------------------------------
+with runs_tab:
+    st.fragment(runs_view, run_every=refresh_s)()

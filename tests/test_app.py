@@ -26,9 +26,13 @@ from clues.importance import IMPORTANCE
 from clues.runs import RunStore, device_key
 
 pytest.importorskip("streamlit")
+import streamlit  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import clues.ui.cache  # noqa: E402 — needs streamlit, checked above
+import clues.ui.sidebar as sidebar_module  # noqa: E402
+from clues.memory import count_parameters, human_bytes  # noqa: E402
+from clues.ui import navigation  # noqa: E402
 from clues.ui.sidebar import demo_biography  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -529,3 +533,195 @@ def test_how_it_works_compares_the_definitions_on_the_live_example(app):
     assert_clean(at)
     assert html(at, "clues-text")[0] != boxed
     assert table_with(at, "top-5").equals(table)  # step 4 shows every definition anyway
+
+
+# -- what a widget shows is what is applied (issue 11) ------------------------------------------
+
+def shows_applied_value(widget) -> bool:
+    """A browser that (re)mounts this widget shows its value: Streamlit sent the value (set_value),
+    or the value is the widget's own default (what a browser that forgot the widget shows)."""
+    proto = widget.proto
+    if proto.set_value:
+        return True
+    kind = type(widget).__name__
+    if kind in ("Selectbox", "Radio"):
+        return widget.index == proto.default
+    if kind == "Slider":
+        return list(proto.default) == [float(widget.value)]
+    return proto.default == widget.value  # checkbox, number input
+
+
+def test_widgets_show_the_applied_view_after_an_early_stop_and_a_page_switch(app):
+    at = app(view="head", layer=3, head=5, src="free")
+    at.checkbox(key="log").check().run()  # a setting the user changed before the stop
+    title = chart(at, "Large model")["layout"]["title"]["text"]
+    assert "head 5 of layer 3" in title
+    at.text_area(key="free_text").input("").run()  # the page stops early: no view widgets
+    assert not at.get("plotly_chart") and not [s for s in at.selectbox if s.key == "view"]
+    at.text_area(key="free_text").input("Ana Herrera was born in Lisbon and works at Acme.").run()
+    assert_clean(at)
+
+    def check():
+        assert "head 5 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]
+        widgets = {"view": at.selectbox(key="view"), "layer": at.slider(key="layer"),
+                   "head": at.slider(key="head"), "log": at.checkbox(key="log"), "same": at.checkbox(key="same")}
+        assert (widgets["view"].value, widgets["layer"].value, widgets["head"].value) == ("head", 3, 5)
+        assert widgets["log"].value is True
+        assert {key: shows_applied_value(w) for key, w in widgets.items()} == dict.fromkeys(widgets, True)
+
+    check()
+    at.switch_page("pages/corpus.py").run()
+    at.switch_page("pages/explorer.py").run()
+    assert_clean(at)
+    check()
+    at.slider(key="head").set_value(2).run()  # the next widget change keeps the others as shown
+    assert "head 2 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]
+
+
+def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
+    at = app()
+    contrast = chart(at, "Contrast")
+    difference = np.abs(np.nan_to_num(z(contrast)))
+    ranked = sorted(at.dataframe[0].value["position"].tolist())
+    assert 0 not in ranked  # the first position is left out of the ranking
+    cells = difference[:, ranked]
+    expected = float(np.percentile(cells[cells > 0], 99.5))
+    assert contrast["data"][0]["zmax"] == pytest.approx(expected)
+    assert difference[:, 0].max() > expected  # the sink column saturates instead
+    large = chart(at, "Large model")["data"][0]
+    weights = np.nan_to_num(z(chart(at, "Large model")))[:, ranked]
+    assert large["zmax"] <= weights.max() + 1e-12
+
+
+def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, monkeypatch):
+    intervals = {}
+    original = streamlit.fragment
+
+    def recording_fragment(function=None, *, run_every=None):
+        intervals[function.__name__] = run_every
+        return original(function, run_every=run_every)
+
+    monkeypatch.setattr(streamlit, "fragment", recording_fragment)
+    at = app("pages/training.py")
+    assert any("No runs yet" in i.value for i in at.info)
+    assert intervals == {"live_view": 10, "runs_view": 10}  # idle: still looks for runs from elsewhere
+    store = RunStore()
+    other = store.create_run("contrast · another browser", {"model": "m", "epochs": 1}, "queued")
+    store.mark_running(other, os.getpid(), "cpu")
+    at.run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert table["id"].tolist() == [other] and table["status"].tolist() == ["running"]
+    assert intervals == {"live_view": 2, "runs_view": 2}
+
+
+def test_a_failed_run_shows_its_reason_as_an_error(app, home, monkeypatch):
+    def fake_start(store, config, *, name="run", env=None):
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    at = app("pages/training.py", conditions="none", epochs=1, train_n=4, train_copies=1, batch=2)
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    (run_id,) = at.session_state["_train_batch"]
+    store = RunStore()
+    store.mark_running(run_id, os.getpid(), "cpu")
+    store.finish(run_id, "failed", error="CUDA out of memory")
+    at.run()
+    assert not at.exception
+    assert any("CUDA out of memory" in e.value and f"#{run_id}" in e.value for e in at.error)
+
+
+def test_a_big_pair_loads_only_on_a_click_and_shows_its_progress(app, pair, monkeypatch):
+    monkeypatch.setattr(sidebar_module, "AUTOLOAD_BYTES", 1)  # every pair counts as big
+    monkeypatch.setattr(sidebar_module, "_READY", set())  # not loaded yet in this process
+    at = app(view="max")  # a link, even to a view, does not load it
+    assert not at.get("plotly_chart")
+    assert any("press “Load pair”" in w.value for w in at.sidebar.warning)
+    at.button(key="load_pair").click().run()
+    assert_clean(at)
+    assert chart(at, "Large model")
+    (status,) = at.sidebar.get("status")
+    assert status.label.startswith("Model pair loaded in")
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    for name, ref in zip(("large", "small"), pair):
+        assert f"{name} `{Path(ref).name}` loaded in" in captions
+
+
+def test_the_memory_estimate_counts_parameters_at_the_loading_precision(app, pair):
+    at = app()
+    caption = next(c.value for c in at.sidebar.caption if "Memory for the weights once loaded" in c.value)
+    parameters = sum(count_parameters(ref) for ref in pair)
+    assert f"**{human_bytes(parameters * 4)}**" in caption  # float32 on a CPU
+
+
+# -- smaller things a user saw (issue 11, item 6) -------------------------------------------------
+
+def test_the_same_model_twice_says_the_contrast_is_zero(app, pair):
+    at = app()
+    at.selectbox(key="pair").set_value("custom").run()
+    at.text_input(key="large").input(pair[1]).run()
+    at.text_input(key="small").input(pair[1]).run()
+    assert not at.exception
+    assert any("zero by construction" in w.value for w in at.sidebar.warning)
+
+
+def test_removing_the_uploaded_file_stops_using_it(app):
+    buffer = io.StringIO()
+    write_tagged_csv(buffer, generate_biographies(2, seed=3))
+    at = app(src="csv")
+    uploader = at.sidebar.get("file_uploader")[0]
+    uploader.set_value(("people.csv", buffer.getvalue().encode(), "text/csv")).run()
+    assert_clean(at)
+    assert html(at, "clues-text")
+    at.sidebar.get("file_uploader")[0].set_value(None).run()
+    assert not at.exception
+    assert any("Upload a tagged CSV" in i.value for i in at.sidebar.info)
+    assert not html(at, "clues-text")
+
+
+def test_free_text_travels_in_the_link_up_to_its_limit(app):
+    at = app(src="free")
+    at.text_area(key="free_text").input("Ana <name>Herrera</name> was born in Lisbon.").run()
+    assert at.query_params["free_text"] == "Ana <name>Herrera</name> was born in Lisbon."
+    linked = app(src="free", free_text="Bo <name>Lund</name> works at <company>Acme</company>.")
+    assert linked.text_area(key="free_text").value == "Bo <name>Lund</name> works at <company>Acme</company>."
+    shown = re.sub(r"<[^>]+>", "", re.sub(r"<sup.*?</sup>", "", html(linked, "clues-text")[0]))
+    assert "Bo Lund works at Acme" in shown
+    long = "Ana Herrera was born in Lisbon. " * 80  # longer than the link carries
+    at.text_area(key="free_text").input(long).run()
+    assert "free_text" not in at.query_params
+    assert any("does not carry this text" in c.value for c in at.sidebar.caption)
+
+
+def test_how_it_works_shows_the_result_figures(app):
+    at = app("pages/how_it_works.py")
+    results = ROOT / "docs" / "results.md"
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", results.read_text()) if results.is_file() else []
+    if not linked:
+        pytest.skip("docs/results.md links no figures")
+    images = at.get("image")
+    assert len(images) == len(linked)
+    assert not any("](figures/" in m.value for m in at.markdown)
+
+
+def test_the_icons_are_the_apps_own():
+    """The tab icon is a file the app serves; the page icons are emoji (text): no icon font to fetch."""
+    assert navigation.ICON.is_file()
+    assert not any(page.icon.startswith(":material/") for page in navigation.PAGES)
+
+
+def test_text_longer_than_the_limit_marks_where_the_analysis_stopped(app):
+    at = app()
+    at.number_input(key="max_tokens").set_value(16).run()
+    assert_clean(at)
+    (text,) = html(at, "clues-text")
+    assert "analysis stopped here" in text
+    before, after = text.split("analysis stopped here", 1)
+    assert before.count("clue-token") > 0 and "clue-token" not in after
+
+
+def test_the_small_models_clamped_head_is_said(app):
+    at = app(view="head", head=7)
+    head = at.slider(key="head")
+    assert head.max == 7  # the large model's heads (8): the slider stops there
+    assert any("stands in for head 7" in c.value for c in at.caption)

@@ -16,10 +16,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from clues.runs import RunStore, pid_alive
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,8 +116,6 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 def _stop_runs(home: Path) -> None:
     """Kill training processes this test's server started (they run in their own sessions)."""
-    from clues.runs import RunStore, pid_alive
-
     path = home / "runs.sqlite"
     if not path.exists():
         return
@@ -220,8 +221,6 @@ def test_a_training_run_shows_its_curve(server, page, shots):
     page.wait_for_function(
         "() => document.body.innerText.includes('— finished')", timeout=240_000)
     settle(page)
-    from clues.runs import RunStore
-
     runs = RunStore(home / "runs.sqlite").list_runs()
     assert [r["status"] for r in runs] == ["finished"]
     assert {"loss", "em"} <= set(RunStore(home / "runs.sqlite").metrics(runs[0]["id"])["name"])
@@ -291,8 +290,6 @@ def chart_titles(tab) -> list[str]:
 
 
 def test_stop_button_stops_a_live_run(servers, page):
-    from clues.runs import RunStore
-
     home, start = servers
     url, _ = start()
     open_page(page, training_url(url, 100), charts=0, timeout_ms=180_000)
@@ -315,8 +312,6 @@ def test_stop_button_stops_a_live_run(servers, page):
 
 
 def test_two_sessions_start_runs_at_the_same_time(servers, browser):
-    from clues.runs import RunStore
-
     home, start = servers
     url, _ = start()
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
@@ -353,8 +348,6 @@ RESTART_EPOCHS = 70  # long enough to outlast a server restart (about 30 s of tr
 
 
 def test_a_run_goes_on_while_the_server_restarts(servers, page):
-    from clues.runs import RunStore, pid_alive
-
     home, start = servers
     url, process = start()
     open_page(page, training_url(url, RESTART_EPOCHS), charts=0, timeout_ms=180_000)
@@ -386,3 +379,61 @@ def test_a_run_goes_on_while_the_server_restarts(servers, page):
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
                            ".some(t => t.textContent.includes('em per field'))", timeout=60_000)
     assert store.integrity_check()
+
+
+# -- issue 11: nothing from another host, settings shown as applied, the Runs tab refreshes -------
+
+def test_no_page_asks_another_host_for_anything(server, page):
+    """Every request of every page (scripts, fonts, icons, images) goes to the app's own host."""
+    url, _ = server
+    hosts = set()
+    page.on("request", lambda request: hosts.add(urllib.parse.urlsplit(request.url).hostname))
+    for path, charts in (("", 5), ("corpus", 1), ("augmentation", 2), ("training", 0), ("how_it_works", 2)):
+        open_page(page, f"{url}/{path}", charts=charts)
+    # How it works draws the experiment's figures from files the app serves.
+    sizes = page.eval_on_selector_all('[data-testid="stImage"] img', "nodes => nodes.map(n => n.naturalWidth)")
+    assert sizes and all(width > 0 for width in sizes)
+    icon = page.eval_on_selector("link[rel*='icon']", "node => node.href")
+    assert urllib.parse.urlsplit(icon).hostname == "localhost"
+    assert hosts == {"localhost"}, hosts
+
+
+def test_the_view_shown_is_the_view_applied_after_an_early_stop(server, page):
+    """Open a head view by its link, empty the free text (the page stops), type a text again."""
+    url, _ = server
+    open_page(page, f"{url}/?view=head&layer=3&head=5&src=free", charts=5)
+    box = page.locator('[data-testid="stSidebar"] textarea')
+    box.fill("")
+    box.press("Control+Enter")
+    wait_for_text(page, "Choose a text in the sidebar.", 60_000)
+    settle(page)
+    box.fill("Ana <name>Herrera</name> was born in <city>Lisbon</city> and works at <company>Acme</company>.")
+    box.press("Control+Enter")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=90_000)
+    settle(page)
+    assert any("head 5 of layer 3" in title for title in chart_titles(page))
+    view = page.locator('[data-testid="stSelectbox"]').filter(has_text="Aggregation")
+    # the chosen option is drawn as text or as the value of the widget's input, depending on the version
+    shown = view.evaluate("n => n.textContent + ' | ' + [...n.querySelectorAll('input')].map(i => i.value).join(' | ')")
+    assert "head — one head of one layer" in shown and "mean of all layers" not in shown, shown
+    for label, value in (("Layer (large model)", "3"), ("Head (large model)", "5")):
+        slider = page.locator('[data-testid="stSlider"]').filter(has_text=label)
+        # the thumb's value: its aria-valuenow, the range input's value, or the number drawn on it
+        now = slider.evaluate("n => { const s = n.querySelector('[role=slider], input[type=range]');"
+                              " const t = n.querySelector('[data-testid=stSliderThumbValue]');"
+                              " return [s && s.getAttribute('aria-valuenow'), s && s.value, t && t.textContent]; }")
+        assert value in [str(v).strip() for v in now if v is not None], (label, now)
+
+
+def test_the_runs_tab_shows_runs_started_elsewhere_as_they_change(servers, page):
+    home, start = servers
+    url, _ = start()
+    open_page(page, f"{url}/training", charts=0)
+    page.get_by_role("tab", name="Runs").click()
+    wait_for_text(page, "No runs yet", 30_000)
+    store = RunStore(home / "runs.sqlite")  # another browser (or the CLI) starts a run
+    run_id = store.create_run("contrast · elsewhere", {"model": "m", "epochs": 1}, "queued")
+    store.mark_running(run_id, os.getpid(), "cpu")
+    wait_for_text(page, f"#{run_id} contrast (running)", 40_000)  # no reload
+    store.finish(run_id, "finished")
+    wait_for_text(page, f"#{run_id} contrast (finished)", 40_000)

@@ -13,26 +13,31 @@ stops. Only public Streamlit API is used, and no rerun is needed (clicks of that
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
 
-from clues.ui import sidebar
+from clues.ui import sidebar, state
+
+# The tab's icon is a file of the app, served by the app itself: a Material icon or an emoji as
+# page_icon makes the browser fetch it from another host (fonts.gstatic.com, a CDN), even offline.
+ICON = Path(__file__).resolve().parents[2] / "assets" / "icon.png"
 
 
 class PageFile(NamedTuple):
     path: str  # relative to app.py
     title: str
-    icon: str
+    icon: str  # an emoji: drawn as text in the page list, nothing to fetch
     url_path: str  # "" for the default page, at /
 
 
 PAGES = (
-    PageFile("pages/explorer.py", "Clue explorer", ":material/search:", ""),
-    PageFile("pages/corpus.py", "Corpus clues", ":material/bar_chart:", "corpus"),
-    PageFile("pages/augmentation.py", "Augmentation lab", ":material/content_cut:", "augmentation"),
-    PageFile("pages/training.py", "Training", ":material/show_chart:", "training"),
-    PageFile("pages/how_it_works.py", "How it works", ":material/school:", "how_it_works"),
+    PageFile("pages/explorer.py", "Clue explorer", "🔍", ""),
+    PageFile("pages/corpus.py", "Corpus clues", "📊", "corpus"),
+    PageFile("pages/augmentation.py", "Augmentation lab", "✂️", "augmentation"),
+    PageFile("pages/training.py", "Training", "📈", "training"),
+    PageFile("pages/how_it_works.py", "How it works", "🎓", "how_it_works"),
 )
 
 
@@ -43,10 +48,13 @@ def pages() -> list[st.Page]:
 
 def run() -> None:
     """Draw the frame and run the page the URL names."""
-    st.set_page_config(page_title="clues · elusive clues lab", page_icon=":material/search:", layout="wide")
+    st.set_page_config(page_title="clues · elusive clues lab", page_icon=str(ICON) if ICON.is_file() else None,
+                       layout="wide")
+    state.begin_run()
     page = st.navigation(pages())
     sidebar.render()
     try:
         page.run()
+        state.end_run()  # an early stop ends the run through show.stop()
     finally:
         sidebar.forget()  # the context lives for this run only

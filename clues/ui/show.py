@@ -7,6 +7,7 @@ import streamlit as st
 
 from clues.errors import CluesError
 from clues.figures import PLOTLY_CONFIG
+from clues.ui import state
 
 
 def figure(fig, key: str, *, download: str | None = None, where=st) -> None:
@@ -24,6 +25,13 @@ def html(markup: str, where=st) -> None:
     where.html(markup)
 
 
+def stop() -> None:
+    """End the page here (st.stop), telling the widget state that this run ended: the widgets it did
+    not draw are off screen now (see clues/ui/state.py)."""
+    state.end_run()
+    st.stop()
+
+
 def require(ctx, *, text: bool = True) -> None:
     """Stop the page with a message when the pair (or the text) is not there yet."""
     if not ctx.models_ready:
@@ -31,10 +39,10 @@ def require(ctx, *, text: bool = True) -> None:
             st.info(ctx.error)
         else:
             st.warning(ctx.error or "The model pair is not loaded; choose one in the sidebar.")
-        st.stop()
+        stop()
     if text and ctx.item is None:
         st.info("Choose a text in the sidebar.")
-        st.stop()
+        stop()
 
 
 def error(message) -> None:
@@ -54,4 +62,4 @@ def attempt(what: str, function, *args, **kwargs):
     except Exception as problem:  # noqa: BLE001 — shown to the user instead of a traceback
         first = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
         st.error(f"{what} failed: {type(problem).__name__}" + (f": {first}" if first else ""))
-    st.stop()
+    stop()

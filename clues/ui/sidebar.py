@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from clues import models
 from clues.corpus import generate_biographies
 from clues.errors import CluesError
-from clues.memory import human_bytes, human_count, memory_estimate
+from clues.memory import count_parameters, human_bytes, human_count, memory_estimate
 from clues.text import parse_tagged, to_tagged
 from clues.ui import cache, state
 from clues.ui.cache import ModelSpec, PairSpec
@@ -27,8 +28,9 @@ DEVICES = ["auto", "cpu"]
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 AUTOLOAD_BYTES = 2 * 1024 ** 3  # local pairs smaller than this load without a click
 MAX_TOKENS = 512
+FREE_TEXT_IN_URL = 2000  # characters of free text a link carries
 _LOADED = "_clues_load_clicked"
-UPLOAD = "_clues_upload"  # (name, bytes) of the last uploaded tagged CSV, shared by all pages
+UPLOAD = "_clues_upload"  # (name, bytes, uploader key) of the last uploaded tagged CSV, shared by all pages
 
 
 def demo_refs() -> tuple[str, str]:
@@ -161,20 +163,48 @@ def _accelerators() -> list[str]:
     return found
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _parameters(ref: str, modified: float) -> int | None:
+    """Parameters counted from the tensor shapes in a local model's files (cached per file version)."""
+    try:
+        return count_parameters(ref)
+    except (OSError, ValueError):
+        return None
+
+
+def _loaded_dtype(spec: ModelSpec) -> str:
+    """The precision a model loads in (auto: bfloat16 on a GPU that has it, else float32)."""
+    try:
+        device = models.default_device() if spec.device == "auto" else torch.device(spec.device)
+        return str(models.resolve_dtype(spec.dtype, device)).replace("torch.", "")
+    except (CluesError, RuntimeError):
+        return spec.dtype
+
+
 def _estimate(sidebar, pair: PairSpec) -> float | None:
     parts, total, known = [], 0.0, True
     for name, spec in (("large", pair.large), ("small", pair.small)):
-        measured = cache.memory_bytes(spec.ref) if spec.ref else None
-        value, how = memory_estimate(spec.ref, spec.dtype, measured)
-        parts.append(f"{name} {human_bytes(value)}" + ("" if how == "from the weight files" else f" ({how})"))
+        path = Path(spec.ref).expanduser() if spec.ref else None
+        parameters = _parameters(spec.ref, path.stat().st_mtime) if path is not None and path.exists() else None
+        measured = None if parameters else (cache.memory_bytes(spec.ref) if spec.ref else None)
+        value, how = memory_estimate(spec.ref, _loaded_dtype(spec), measured, parameters=parameters)
+        parts.append(f"{name} {human_bytes(value)}" + ("" if how == "counted from the weight files" else f" ({how})"))
         if value is None:
             known = False
         else:
             total += value
     needed = total if known else None
-    sidebar.caption(f"Memory for the weights: **{human_bytes(needed) if known else 'unknown'}** "
+    sidebar.caption(f"Memory for the weights once loaded: **{human_bytes(needed) if known else 'unknown'}** "
                     f"({', '.join(parts)}); attention maps add a little per text.")
     return needed
+
+
+def _same_model(pair: PairSpec) -> bool:
+    if pair.large.key == pair.small.key:
+        return True
+    large, small = Path(pair.large.ref).expanduser(), Path(pair.small.ref).expanduser()
+    return large.exists() and small.exists() and large.resolve() == small.resolve() \
+        and (pair.large.device, pair.large.dtype) == (pair.small.device, pair.small.dtype)
 
 
 def _is_local(ref: str) -> bool:
@@ -198,6 +228,10 @@ def _load_pair(sidebar, ctx: Context) -> None:
     automatic = _is_local(pair.large.ref) and _is_local(pair.small.ref) and needed is not None \
         and needed < AUTOLOAD_BYTES
     if not automatic and st.session_state.get(_LOADED) != pair.key:
+        # A link never starts a big (or unknown, or remote) load: only this click does.
+        if needed is not None and needed >= AUTOLOAD_BYTES:
+            sidebar.warning(f"This pair needs about {human_bytes(needed)} of memory once loaded: "
+                            "press “Load pair” to load it.")
         if sidebar.button("Load pair", type="primary", key="load_pair",
                           help="Loads both models (downloads them first if they come from the hub)."):
             st.session_state[_LOADED] = pair.key
@@ -206,9 +240,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
             ctx.error = "Press “Load pair” in the sidebar to load the models."
             return
     try:
-        with st.spinner("Loading the model pair…"):
-            ctx.large = cache.load_spec(pair.large)
-            ctx.small = cache.load_spec(pair.small)
+        ctx.large, ctx.small = _load_with_progress(sidebar, pair)
     except CluesError as error:
         ctx.large = ctx.small = None
         ctx.error = str(error)
@@ -219,10 +251,41 @@ def _load_pair(sidebar, ctx: Context) -> None:
         ctx.error = f"Could not load the pair: {type(error).__name__}: {error}"
         sidebar.error(ctx.error)
         return
+    if _same_model(pair):
+        sidebar.warning("The large and the small model are the same model: their contrast (large − small) "
+                        "is zero by construction, so no token stands out. Choose two sizes of one family.")
     for name, loaded in (("large", ctx.large), ("small", ctx.small)):
         sidebar.caption(f"**{name}** `{Path(loaded.ref).name or loaded.ref}` · {loaded.device} · "
                         f"{str(loaded.dtype).replace('torch.', '')} · {loaded.n_layers} layers × "
                         f"{loaded.n_heads} heads · {human_count(loaded.n_parameters)} parameters")
+
+
+_READY: set[tuple] = set()  # keys of the models this process has loaded (st.cache_resource keeps them)
+
+
+def _load_with_progress(sidebar, pair: PairSpec):
+    """Load both models; a model not loaded yet in this process shows which one loads, the pair's
+    progress (model 1 of 2, 2 of 2) and the seconds each took."""
+    specs = (("large", pair.large), ("small", pair.small))
+    if all(spec.key in _READY for _, spec in specs):
+        return cache.load_spec(pair.large), cache.load_spec(pair.small)
+    loaded = []
+    started = time.monotonic()
+    with sidebar.status("Loading the model pair…", expanded=True) as box:
+        bar = box.progress(0.0)
+        for number, (name, spec) in enumerate(specs, start=1):
+            shown = Path(spec.ref).name or spec.ref
+            box.update(label=f"Loading the {name} model `{shown}` ({number} of 2)…")
+            bar.progress((number - 1) / 2, text=f"{name} model `{shown}` ({number} of 2) · "
+                                                f"{time.monotonic() - started:.0f} s so far")
+            begun = time.monotonic()
+            loaded.append(cache.load_spec(spec))
+            _READY.add(spec.key)
+            box.caption(f"{name} `{shown}` loaded in {time.monotonic() - begun:.1f} s")
+        bar.progress(1.0, text=f"both models loaded in {time.monotonic() - started:.1f} s")
+        box.update(label=f"Model pair loaded in {time.monotonic() - started:.1f} s", state="complete",
+                   expanded=False)
+    return tuple(loaded)
 
 
 # -- text source -------------------------------------------------------------------------
@@ -245,8 +308,15 @@ def _text_picker(sidebar, ctx: Context) -> None:
                 ctx.item, ctx.source = texts[int(row)], f"row {row} of {name}"
         else:
             raw = state.text_area("Text", "free_text", to_tagged(demo_biography()), where=sidebar, height=200,
+                                  url_max=FREE_TEXT_IN_URL,
                                   help="Mark facts with <name>…</name>, <date>, <city>, <university>, "
                                        "<major>, <company> tags if you like; plain text works too.")
+            if len(raw) > FREE_TEXT_IN_URL:
+                sidebar.caption(f"⚠️ The link (the address bar) does not carry this text: it is longer than "
+                                f"{FREE_TEXT_IN_URL:,} characters. Share the text itself with the link.")
+            else:
+                sidebar.caption(f"The link (the address bar) carries this text (up to {FREE_TEXT_IN_URL:,} "
+                                "characters).")
             if not raw.strip():
                 sidebar.warning("The text is empty: type or paste some text.")
             else:
@@ -264,13 +334,23 @@ def upload_picker(where, key: str):
     upload = where.file_uploader("Tagged CSV (a `text` column)", type=["csv"], key=key,
                                  help="One biography a row with inline tags, e.g. "
                                       "<name>Ana Herrera</name> was born on <date>July 17, 1987</date>.")
+    had_file = f"_clues_had_file_{key}"
     if upload is not None:
-        st.session_state[UPLOAD] = (upload.name, upload.getvalue())
+        st.session_state[UPLOAD] = (upload.name, upload.getvalue(), key)
+    elif state.was_on_screen(key) and st.session_state.get(had_file):
+        # The user removed the file from this uploader (it showed one in the last run): forget it.
+        stored = st.session_state.get(UPLOAD)
+        if stored is not None and stored[2] == key:
+            del st.session_state[UPLOAD]
+    state.mark_drawn(key)
+    st.session_state[had_file] = upload is not None
     stored = st.session_state.get(UPLOAD)
     if stored is None:
         where.info("Upload a tagged CSV to pick a row.")
         return [], None
-    name, data = stored
+    name, data, _ = stored
+    if upload is None:
+        where.caption(f"Using `{name}`, uploaded earlier.")
     try:
         return cache.read_upload(data, name), name
     except CluesError as error:

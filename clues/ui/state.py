@@ -5,6 +5,13 @@ Each wrapper takes the widget's key and a default. The value comes from, in orde
 user set in this session, the URL (parsed and checked; a bad value falls back to the default),
 the default. After the widget runs its value is written back to the session and, for keys
 marked `url=True`, to the URL.
+
+What a widget shows is always what is applied. A widget that a run does not draw (its page stopped
+early, another page ran) is unmounted in the browser, which forgets its value: when it is drawn again
+its remembered value is written to st.session_state before it is created, so Streamlit sends that
+value to the browser instead of letting it show the widget's default. The frame calls `begin_run()`
+at the start of every full run and `end_run()` when the page has ended (normally or by `show.stop()`),
+so the keys on screen in the last ended run are known.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 _STORE = "_clues_params"
+_DRAWN = "_clues_drawn"  # keys of the widgets this full run has drawn so far
+_ON_SCREEN = "_clues_on_screen"  # keys of the widgets the browser shows from the last ended run
+_ENDED = "_clues_run_ended"
 
 
 def _store() -> dict:
@@ -31,15 +41,44 @@ def _from_url(key: str, default, parse: Callable[[str], Any], valid: Callable[[A
     return value if valid(value) else default
 
 
+def begin_run() -> None:
+    """Called by the frame at the start of every full script run (not fragment reruns)."""
+    session = st.session_state
+    drawn = session.get(_DRAWN, set())
+    if session.get(_ENDED, True):
+        session[_ON_SCREEN] = set(drawn)
+    else:  # the last run was interrupted (a newer click): the browser still shows the earlier widgets too
+        session[_ON_SCREEN] = set(session.get(_ON_SCREEN, set())) | drawn
+    session[_DRAWN] = set()
+    session[_ENDED] = False
+
+
+def end_run() -> None:
+    """Called when the page has ended, normally or by an early stop (show.stop)."""
+    st.session_state[_ENDED] = True
+
+
+def was_on_screen(key: str) -> bool:
+    """Whether the widget `key` was drawn in the last ended run (the browser shows it now)."""
+    return key in st.session_state.get(_ON_SCREEN, set())
+
+
+def mark_drawn(key: str) -> None:
+    """Note that this run draws the widget `key` (the wrappers below do it themselves)."""
+    st.session_state.setdefault(_DRAWN, set()).add(key)
+
+
 def _prepare(key: str, default, parse, valid, url: bool):
     store = _store()
     if key not in store:
         store[key] = _from_url(key, default, parse, valid) if url else default
     if not valid(store[key]):
         store[key] = default
-    # Widget state is dropped when a page stops showing the widget; restore it from the store.
-    if key not in st.session_state or not valid(st.session_state[key]):
+    # A widget the browser does not show right now (not drawn in the last ended run) is mounted again
+    # with its remembered value; one on screen keeps what the user just set.
+    if not was_on_screen(key) or key not in st.session_state or not valid(st.session_state[key]):
         st.session_state[key] = store[key]
+    mark_drawn(key)
 
 
 def _remember(key: str, value, url: bool, fmt: Callable[[Any], str] = str) -> None:
@@ -132,11 +171,18 @@ def text_input(label: str, key: str, default: str = "", *, where=st, url: bool =
     return value
 
 
-def text_area(label: str, key: str, default: str = "", *, where=st, **kwargs) -> str:
-    """Long text is not put into the URL."""
-    _prepare(key, default, str, lambda v: isinstance(v, str), False)
+def text_area(label: str, key: str, default: str = "", *, where=st, url_max: int = 0, **kwargs) -> str:
+    """A text up to `url_max` characters travels in the URL; a longer one (or any, with 0) does not,
+    and its parameter leaves the URL so a link never carries an older text."""
+    _prepare(key, default, str, lambda v: isinstance(v, str), url_max > 0)
     value = where.text_area(label, key=key, **kwargs)
     _remember(key, value, False)
+    if url_max > 0:
+        if len(value) <= url_max and value != default:
+            if st.query_params.get(key) != value:
+                st.query_params[key] = value
+        elif key in st.query_params:
+            del st.query_params[key]
     return value
 
 

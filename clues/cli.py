@@ -9,7 +9,6 @@ as one clear message with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from clues.commands import analysis, data, demo, experiment, training
@@ -28,19 +27,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
-
-
-def print_json(payload) -> None:
-    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False, default=_json_default)
-    sys.stdout.write("\n")
-
-
-def _json_default(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "__dict__"):
-        return vars(value)
-    return str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from clues.cli import print_json
+from clues.commands import print_json
 from clues.corpus import FACT_FIELDS, generate_biographies, read_tagged_csv, write_tagged_csv
 from clues.errors import InputError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clues.cli import print_json
+from clues.commands import print_json
 from clues.errors import InputError
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from clues import FIELDS
+from clues.commands import print_json
 from clues.errors import CluesError, InputError
 
 EXPORT_FORMATS = (".csv", ".parquet", ".json")
@@ -120,7 +121,6 @@ def saved_config(args: argparse.Namespace, store):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from clues.cli import print_json
     from clues.runs import RunStore
     from clues.train import process_rank, train
 
@@ -158,8 +158,6 @@ def run_list(args: argparse.Namespace) -> int:
     store.reconcile()
     runs = store.list_runs()
     if args.json:
-        from clues.cli import print_json
-
         print_json(runs)
         return 0
     if not runs:
@@ -177,8 +175,6 @@ def run_show(args: argparse.Namespace) -> int:
     run = store.get_run(args.id)
     summary = store.epoch_summary(args.id)
     if args.json:
-        from clues.cli import print_json
-
         print_json({**run, "metrics": summary})
         return 0
     for key in ("id", "name", "status", "device", "pid", "created_at", "started_at", "finished_at", "error",

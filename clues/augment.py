@@ -11,6 +11,7 @@ is decoded in one go, instead of rebuilding a string for every dropped token.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from clues.capture import capture_attention
+from clues.capture import capture_attention_batch
 from clues.contrast import contrast_maps, is_punctuation, word_units
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
@@ -291,35 +292,63 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
 
 # ---- whole corpora ----------------------------------------------------------------------
 
+RANK_CHUNK = 256  # texts captured per model before they are contrasted: a big corpus never holds all maps
+
+
+def check_batching(batch_size: int | None = None, memory_budget_bytes: float | None = None) -> None:
+    """One clear line for a batch size or memory budget that cannot work (before any model runs)."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise InputError(f"The batch size must be a whole number of texts, 1 or more; got {batch_size!r}.")
+    if memory_budget_bytes is not None and (isinstance(memory_budget_bytes, bool)
+                                            or not isinstance(memory_budget_bytes, (int, float))
+                                            or not 0 < memory_budget_bytes < math.inf):
+        raise InputError(f"The memory budget must be a positive number of bytes; got {memory_budget_bytes!r}.")
+
+
 def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",
                 importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE,
-                progress: bool = False) -> list[RankedText]:
+                progress: bool = False, batch_size: int | None = None,
+                memory_budget_bytes: float | None = None) -> list[RankedText]:
     """Rank every text's units as `mode` needs: by contrast (both models), by one model's own
     attention, by position (the small model's tokens, earliest first, with the same exclusions),
     or not at all (none/random: the small model's tokens, or words without a model).
 
     texts: TaggedText items (clean text + field spans).
+    batch_size, memory_budget_bytes: how `capture_attention_batch` groups texts into forward
+    passes (default: chosen from the device's memory). Texts are captured RANK_CHUNK at a time
+    per model, then contrasted one by one; the ranks equal those of one text at a time.
     """
     ranking = MODES[mode].ranking if mode in MODES else None
     validate(0.0, 0.0, 0, "space", mode)
+    check_batching(batch_size, memory_budget_bytes)
     if ranking == "small" and attention_of == "large":
         ranking = "large"
     needs = {"contrast": (large, small), "small": (small,), "large": (large,),
              "position": (small or large,)}.get(ranking, ())
     if any(m is None for m in needs):
         raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
+    texts = list(texts)
+    if ranking is None:
+        tokenizer = (small or large).tokenizer if (small or large) else None
+        return [ranked_from_tokens(item.text, tokenizer, item.spans)
+                for item in _progress(texts, progress, f"ranking ({mode})")]
+    # For one model's own attention both maps are that model's, and its importance is "large".
+    by = ranking if ranking in ("contrast", "position") else "large"
+    options = dict(batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
     ranked = []
-    for item in _progress(texts, progress, f"ranking ({mode})"):
-        if ranking is None:
-            tokenizer = (small or large).tokenizer if (small or large) else None
-            ranked.append(ranked_from_tokens(item.text, tokenizer, item.spans))
-            continue
-        first = capture_attention(needs[0], item.text)
-        second = capture_attention(needs[1], item.text) if len(needs) > 1 else first
-        result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
-        # For one model's own attention both maps are that model's, and its importance is "large".
-        by = ranking if ranking in ("contrast", "position") else "large"
-        ranked.append(ranked_from_clues(result, by))
+    bar = tqdm(total=len(texts), desc=f"ranking ({mode})", unit="text") if progress else None
+    for first_text in range(0, len(texts), RANK_CHUNK):
+        chunk = texts[first_text:first_text + RANK_CHUNK]
+        plain = [item.text for item in chunk]
+        firsts = capture_attention_batch(needs[0], plain, **options)
+        seconds = capture_attention_batch(needs[1], plain, **options) if len(needs) > 1 else firsts
+        for item, first, second in zip(chunk, firsts, seconds):
+            result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
+            ranked.append(ranked_from_clues(result, by))
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     return ranked
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clues.capture import capture_attention
+from clues.augment import RANK_CHUNK, check_batching
+from clues.capture import capture_attention_batch
 from clues.contrast import contrast_maps, same_tokens
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, IMPORTANCE, check_importance, row_sum_mistake
@@ -48,10 +49,9 @@ class _Ranking:
     field_units: set[int]
 
 
-def _rankings(large, small, item: TaggedText, field: str, importances: Sequence[str],
+def _rankings(large_maps, small_maps, item: TaggedText, field: str, importances: Sequence[str],
               distance: int) -> dict[str, _Ranking]:
     """Every ranking of one text's units; all share the units and exclusions of `contrast_maps`."""
-    large_maps, small_maps = capture_attention(large, item.text), capture_attention(small, item.text)
     out = {}
     result = None
     for name in importances:
@@ -72,9 +72,15 @@ def _ranking_of(result, order: list[int], field: str) -> _Ranking:
 
 def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "name", k: int = 5,
                  importances: Sequence[str] | None = None, distance: int = DEFAULT_DISTANCE,
-                 prefix: str = NEUTRAL_PREFIX) -> pd.DataFrame:
-    """One row per (ranking, texts as given / moved): see the module docstring for the columns."""
+                 prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
+                 memory_budget_bytes: float | None = None) -> pd.DataFrame:
+    """One row per (ranking, texts as given / moved): see the module docstring for the columns.
+
+    batch_size, memory_budget_bytes: how texts are grouped into forward passes (see
+    `capture_attention_batch`); RANK_CHUNK texts are captured per model at a time.
+    """
     importances = list(importances or IMPORTANCE)
+    check_batching(batch_size, memory_budget_bytes)
     for name in importances:
         check_importance(name)
     if k < 1:
@@ -86,7 +92,14 @@ def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "nam
     rows = []
     for variant in VARIANTS:
         texts = items if variant == "as given" else [with_prefix(item, prefix) for item in items]
-        per_text = [_rankings(large, small, item, field, importances, distance) for item in texts]
+        per_text = []
+        for first in range(0, len(texts), RANK_CHUNK):
+            chunk = texts[first:first + RANK_CHUNK]
+            plain = [item.text for item in chunk]
+            options = dict(batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+            pairs = zip(chunk, capture_attention_batch(large, plain, **options),
+                        capture_attention_batch(small, plain, **options), strict=True)
+            per_text += [_rankings(a, b, item, field, importances, distance) for item, a, b in pairs]
         for ranking in [*importances, POSITION, ROW_SUM]:
             found = [text[ranking] for text in per_text if ranking in text]
             if found:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clues.augment import parse_condition, rank_corpus, validate
+from clues.augment import check_batching, parse_condition, rank_corpus, validate
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
@@ -32,6 +32,7 @@ from clues.launch import condition_config
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
+from clues.shard import launched_processes, process_device, rank_sharded, ranking_state
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
@@ -62,6 +63,8 @@ class ExperimentConfig:
     store_path: str | None = None
     data_seed: int | None = None  # people generator seed (default: clues.corpus.EXPERIMENT_SEED)
     max_active: int = 1  # training runs at once on one device (raise it to run seeds side by side)
+    rank_batch_size: int | None = None  # texts per forward pass when ranking (None: from the memory budget)
+    rank_memory_budget_bytes: float | None = None  # memory a ranking forward pass may use (None: the device's)
 
     def validate(self) -> None:
         for condition in self.conditions:
@@ -73,6 +76,7 @@ class ExperimentConfig:
             raise InputError(f"epochs = {self.epochs}: train for at least 1 epoch.")
         if not self.seeds:
             raise InputError("Give at least one seed.")
+        check_batching(self.rank_batch_size, self.rank_memory_budget_bytes)
 
 
 def split_people(config: ExperimentConfig):
@@ -145,16 +149,19 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     store = RunStore(config.store_path)
     config.store_path = str(store.path)
     started = time.time()
-    large, small = load_model(config.large, device="cpu"), load_model(config.small, device="cpu")
+    # Under `accelerate launch` every process ranks a share of each corpus on its own device.
+    state = ranking_state() if launched_processes() > 1 else None
+    device = process_device(None, state) or "cpu"
+    large, small = load_model(config.large, device=device), load_model(config.small, device=device)
     test, validation = split_people(config)
     test_csv = _write_people(folder / "test-people.csv", test)
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")
-    ranked_test = {c: _rank(test, c, config, large, small) for c in config.conditions}
+    ranked_test = {c: _rank(test, c, config, large, small, state) for c in config.conditions}
     settings = {m: (config.alpha, config.beta) for m in config.conditions}
     selection = {}
     if config.select and validation:
-        selection = _select(config, large, small, validation, folder, progress)
+        selection = _select(config, large, small, validation, folder, progress, state)
         settings.update({m: (s["alpha"], s["beta"]) for m, s in selection.items()})
     runs = []
     for seed in config.seeds:
@@ -174,9 +181,15 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     return results
 
 
-def _rank(people, condition: str, config: ExperimentConfig, large, small):
+def _rank(people, condition: str, config: ExperimentConfig, large, small, state=None):
+    """The ranking a condition trains on; sharded between launched processes (`state`), each
+    getting the whole ranking."""
     mode, importance = parse_condition(condition, config.importance)
-    return rank_corpus(people, mode, large=large, small=small, importance=importance)
+    options = dict(large=large, small=small, importance=importance, batch_size=config.rank_batch_size,
+                   memory_budget_bytes=config.rank_memory_budget_bytes)
+    if state is None:
+        return rank_corpus(people, mode, **options)
+    return rank_sharded(people, mode, state, **options)
 
 
 def merge_results(paths) -> dict:
@@ -191,7 +204,7 @@ def merge_results(paths) -> dict:
     return merged
 
 
-def _select(config, large, small, validation, folder: Path, progress: bool) -> dict:
+def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:
     """Choose α (and β) per condition on the validation people, one seed."""
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation)
@@ -199,7 +212,7 @@ def _select(config, large, small, validation, folder: Path, progress: bool) -> d
     for mode in config.conditions:
         if mode == "none":
             continue
-        ranked = _rank(validation, mode, config, large, small)
+        ranked = _rank(validation, mode, config, large, small, state)
         grid = [(a, 0.0) for a in config.alphas] if mode == "random" else \
             [(a, b) for a in config.alphas for b in config.betas]
         scores = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, replace
@@ -15,16 +15,21 @@ import pandas as pd
 import pytest
 import torch
 
+import clues.train as train_module
 from clues import FIELDS
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import InputError
+from clues.models import load_model
 from clues.runs import MEAN_FIELD, RunStore
 from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
 
 from tiny import build_tokenizer, tiny_model_dir
 
 REPO = Path(__file__).resolve().parent.parent
+# the accelerate CLI of the Python that runs the tests (a CI runs `.venv/bin/python -m pytest`
+# without .venv/bin on its PATH, where `shutil.which("accelerate")` finds nothing)
+ACCELERATE = Path(sys.executable).parent / "accelerate"
 FACTS = [f for f in FIELDS if f != "name"]
 
 
@@ -105,8 +110,6 @@ def test_full_training_run_through_the_cli(files, tmp_path, capsys):
     assert ((evals["value"] >= 0) & (evals["value"] <= 1)).all()
     assert result["metrics"]["epoch"] == 2.0 and "f1/mean" in result["metrics"]
     assert (saved / "model.safetensors").is_file()
-    from clues.models import load_model
-
     assert load_model(str(saved)).n_layers == 2
     assert store.integrity_check()
 
@@ -170,14 +173,12 @@ def test_stop_request_stops_training_at_the_next_step(files, tmp_path):
 
 
 def test_failures_are_recorded(files, tmp_path, monkeypatch, capsys):
-    import clues.train as module
-
     store_path = tmp_path / "runs.sqlite"
 
     def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
 
-    monkeypatch.setattr(module, "_run_training", out_of_memory)
+    monkeypatch.setattr(train_module, "_run_training", out_of_memory)
     assert main(train_args(files, store_path, "--epochs", "1")) == 2
     assert "Out of memory" in capsys.readouterr().err
     run = RunStore(store_path).get_run(1)
@@ -186,7 +187,7 @@ def test_failures_are_recorded(files, tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(module, "_run_training", broken)
+    monkeypatch.setattr(train_module, "_run_training", broken)
     with pytest.raises(RuntimeError):
         main(train_args(files, store_path, "--epochs", "1"))
     assert RunStore(store_path).get_run(2)["error"] == "RuntimeError: boom"
@@ -231,8 +232,8 @@ def test_a_saved_run_trains_through_the_cli(files, tmp_path, capsys):
     (["--multi_gpu", "--num_processes", "2"], True),  # the same, training a run's saved configuration
 ], ids=["cpu-flag", "two-processes", "two-processes-saved-run"])
 def test_accelerate_launch(files, tmp_path, launch, saved):
-    if shutil.which("accelerate") is None:
-        pytest.skip("accelerate CLI not installed")
+    if not ACCELERATE.is_file():
+        pytest.skip(f"accelerate CLI not installed next to {sys.executable}")
     if "--multi_gpu" in launch and torch.cuda.is_available():
         pytest.skip("the two-process CPU check is for machines without CUDA")
     store_path = tmp_path / "runs.sqlite"
@@ -243,7 +244,7 @@ def test_accelerate_launch(files, tmp_path, launch, saved):
                             max_length=96, eval_max_people=2, eval_fields=["city"])
         run_id = RunStore(store_path).create_run("saved", asdict(config), device="cpu")
         arguments = ["train", "--run", str(run_id), "--store", str(store_path), "--json"]
-    command = ["accelerate", "launch", *launch, "--num_machines", "1", "--mixed_precision", "no",
+    command = [str(ACCELERATE), "launch", *launch, "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 1000),
                "-m", "clues", *arguments]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

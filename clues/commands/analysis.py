@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
     augment.add_argument("--attention-of", default="small", choices=["small", "large"],
                          help="whose own attention ranks the tokens in attention mode (default small)")
     augment.add_argument("--max-rows", type=int, default=None)
+    _batch_arguments(augment)
     augment.add_argument("--json", action="store_true", help="print a JSON summary")
     augment.set_defaults(func=run_augment)
 
@@ -53,6 +55,7 @@ def register(subparsers) -> None:
                          help=f"far_mean: queries at least this many tokens later (default {DEFAULT_DISTANCE})")
     quality.add_argument("--prefix", default=NEUTRAL_PREFIX, help="the neutral sentence put before each text")
     quality.add_argument("--max-rows", type=int, default=None)
+    _batch_arguments(quality)
     quality.add_argument("--json", action="store_true", help="print JSON")
     quality.set_defaults(func=run_clue_quality)
 
@@ -64,6 +67,27 @@ def _importance_arguments(parser: argparse.ArgumentParser) -> None:
                         + f" (default {DEFAULT_IMPORTANCE}; paper_mean is the paper's wording)")
     parser.add_argument("--distance", type=int, default=DEFAULT_DISTANCE,
                         help=f"far_mean: queries at least this many tokens later (default {DEFAULT_DISTANCE})")
+
+
+def _batch_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--batch-size and --memory-budget (with a prefix, e.g. --rank-batch-size, where the
+    command already has a --batch-size of its own)."""
+    parser.add_argument(f"--{prefix}batch-size", type=int, default=None,
+                        help="texts per forward pass when ranking (default: chosen from the memory budget)")
+    parser.add_argument(f"--{prefix}memory-budget", type=float, default=None, metavar="MIB",
+                        help="memory one ranking forward pass may use, in MiB (default: half the free GPU "
+                        "memory; on a CPU 1 GiB or a quarter of the free memory)")
+
+
+def batch_options(batch_size: int | None, memory_budget_mib: float | None) -> dict:
+    """rank_corpus's batch_size and memory_budget_bytes from the CLI's values; bad ones: one clear line."""
+    from clues.augment import check_batching
+
+    if memory_budget_mib is not None and not 0 < memory_budget_mib < math.inf:
+        raise InputError(f"The memory budget must be a positive number of MiB; got {memory_budget_mib:g}.")
+    budget = None if memory_budget_mib is None else memory_budget_mib * (1 << 20)
+    check_batching(batch_size, budget)
+    return {"batch_size": batch_size, "memory_budget_bytes": budget}
 
 
 def _model_pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,14 +108,15 @@ def _text_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--row", type=int, default=0, help="row of --csv (0-based)")
 
 
-def load_pair(args):
-    """The (large, small) LoadedModels named by the arguments, the demo pair by default."""
+def load_pair(args, device: str | None = None):
+    """The (large, small) LoadedModels named by the arguments, the demo pair by default.
+    device: where to load them instead of --device (a launched process's own device)."""
     from clues.models import DEMO_LARGE, DEMO_SMALL, check_demo_pair, load_model
 
     large_ref, small_ref = args.large or DEMO_LARGE, args.small or DEMO_SMALL
     if not args.large or not args.small:
         check_demo_pair()
-    options = dict(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    options = dict(device=device or args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     return load_model(large_ref, **options), load_model(small_ref, **options)
 
 
@@ -166,19 +191,37 @@ def _record(clue) -> dict:
 
 
 def run_augment(args) -> int:
-    from clues.augment import MODES, augment_corpus, rank_corpus, summary, validate
-    from clues.commands import print_json
+    """Rank, augment and write a corpus. Under `accelerate launch` (several processes) each process
+    ranks its share of the corpus on its own device and process 0 alone augments and writes: the
+    same file as one process with the same seed (see `clues.shard`)."""
+    from clues.augment import MODES, rank_corpus, validate
     from clues.corpus import read_tagged_csv
+    from clues.shard import process_device, rank_sharded, ranking_processes
 
     if args.copies < 1:
         raise InputError(f"--copies {args.copies}: give at least 1 (each text gets that many augmented "
                          "copies plus the original; the paper uses 10).")
     validate(args.alpha, args.beta, args.copies, args.style, args.mode)
+    batching = batch_options(args.batch_size, args.memory_budget)
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
-    needs_models = MODES[args.mode].ranking is not None or args.large or args.small
-    large, small = load_pair(args) if needs_models else (None, None)
-    ranked = rank_corpus(texts, args.mode, large=large, small=small, attention_of=args.attention_of,
-                         importance=args.importance, distance=args.distance, progress=True)
+    with ranking_processes(args.device) as state:
+        needs_models = MODES[args.mode].ranking is not None or args.large or args.small
+        large, small = load_pair(args, process_device(args.device, state)) if needs_models else (None, None)
+        options = dict(large=large, small=small, attention_of=args.attention_of, importance=args.importance,
+                       distance=args.distance, **batching)
+        if state is None:
+            ranked = rank_corpus(texts, args.mode, progress=True, **options)
+        else:
+            ranked = rank_sharded(texts, args.mode, state, progress=state.is_main_process, **options)
+        if state is None or state.is_main_process:  # process 0 writes the file and reports
+            _write_augmented(args, texts, ranked, state)
+    return 0
+
+
+def _write_augmented(args, texts, ranked, state) -> None:
+    from clues.augment import MODES, augment_corpus, summary
+    from clues.commands import print_json
+
     frame = augment_corpus(texts, args.mode, alpha=args.alpha, beta=args.beta, copies=args.copies, seed=args.seed,
                            style=args.style, mask_text=args.mask_text, ranked=ranked)
     out = Path(args.out)
@@ -189,12 +232,13 @@ def run_augment(args) -> int:
              "importance": args.importance if MODES[args.mode].ranking in ("contrast", "small", "large") else None,
              "alpha": args.alpha, "beta": args.beta, "copies": args.copies, "style": args.style,
              **summary(ranked, probabilities)}
+    if state is not None:
+        stats["processes"] = state.num_processes
     if args.json:
         print_json(stats)
     else:
         print(f"wrote {len(frame)} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
               f"expected drop rate {stats['expected_drop_rate']:.3f}")
-    return 0
 
 
 def run_clue_quality(args) -> int:
@@ -203,11 +247,12 @@ def run_clue_quality(args) -> int:
 
     if args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
+    batching = batch_options(args.batch_size, args.memory_budget)
     items = read_tagged_csv(args.input, max_rows=args.max_rows) if args.input else \
         generate_biographies(args.max_rows or 100, seed=1)
     large, small = load_pair(args)
     table = clue_quality(large, small, list(items), field=args.field, k=args.top_k, distance=args.distance,
-                         prefix=args.prefix)
+                         prefix=args.prefix, **batching)
     if args.json:
         print_json({"large": large.ref, "small": small.ref, "input": args.input or "generated (seed 1)",
                     "field": args.field, "top_k": args.top_k, "distance": args.distance, "prefix": args.prefix,

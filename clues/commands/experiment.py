@@ -7,6 +7,7 @@ they pull in torch, pandas and plotly, and every `clues` command would pay for t
 from __future__ import annotations
 
 from clues.commands import print_json
+from clues.commands.analysis import _batch_arguments, batch_options
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("--style", default="mask", help="space | remove | mask (default mask)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
+    _batch_arguments(parser, prefix="rank-")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--shots", type=int, default=3)
     parser.add_argument("--out", default="out/experiment", help="folder for corpora and results.json")
@@ -51,13 +53,15 @@ def run(args) -> int:
         write_report(results, args.report or "docs/results.md")
         print(f"report: {args.report or 'docs/results.md'} ({len(results['runs'])} runs)")
         return 0
+    batching = batch_options(args.rank_batch_size, args.rank_memory_budget)
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
                               validation_people=args.validation_people if args.select else 0,
                               conditions=tuple(args.conditions), importance=args.importance, alpha=args.alpha,
-                              beta=args.beta,
-                              select=args.select, copies=args.copies, style=args.style, epochs=args.epochs,
-                              lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds), shots=args.shots,
-                              out=args.out, store_path=args.store, max_active=args.max_active)
+                              beta=args.beta, select=args.select, copies=args.copies, style=args.style,
+                              epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds),
+                              shots=args.shots, out=args.out, store_path=args.store, max_active=args.max_active,
+                              rank_batch_size=batching["batch_size"],
+                              rank_memory_budget_bytes=batching["memory_budget_bytes"])
     results = run_experiment(config)
     if args.report:
         write_report(results, args.report)

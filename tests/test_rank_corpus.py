@@ -1,0 +1,189 @@
+"""Ranking a corpus with batched capture gives the ranks of one text at a time, in every mode;
+clue quality likewise; bad batch sizes are one clear line through the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import clues.augment as augment
+import clues.clue_quality as quality
+from clues.augment import MODES, RankedText, rank_corpus, ranked_from_clues, ranked_from_tokens
+from clues.capture import capture_attention
+from clues.cli import main
+from clues.clue_quality import clue_quality
+from clues.contrast import contrast_maps
+from clues.corpus import generate_biographies, write_tagged_csv
+from clues.errors import InputError
+from clues.models import load_model
+from clues.shard import share_bounds
+from clues.text import parse_tagged
+
+from tiny import build_tokenizer, tiny_model_dir
+
+REPO = Path(__file__).resolve().parent.parent
+ACCELERATE = Path(sys.executable).parent / "accelerate"  # not on PATH when CI runs .venv/bin/python -m pytest
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rank")
+    tokenizer = build_tokenizer()
+    large = tiny_model_dir(folder / "large", "llama", layers=3, seed=1, tokenizer=tokenizer, initializer_range=0.3)
+    small = tiny_model_dir(folder / "small", "llama", layers=2, seed=2, tokenizer=tokenizer, initializer_range=0.3)
+    return large, small
+
+
+@pytest.fixture(scope="module")
+def models(folders):
+    return tuple(load_model(f, device="cpu", dtype="float32") for f in folders)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    people = list(generate_biographies(5, seed=3))
+    # very different lengths in one corpus: a few words, and one long text
+    return [parse_tagged("<name>Liam Thompson</name> was born."), *people,
+            parse_tagged(" ".join(p.text for p in people[:3]))]
+
+
+def one_at_a_time(texts, mode, large, small, attention_of="small", importance="total", distance=5):
+    """The ranking as it was before batching: one capture per text and model."""
+    ranking = MODES[mode].ranking
+    if ranking == "small" and attention_of == "large":
+        ranking = "large"
+    needs = {"contrast": (large, small), "small": (small,), "large": (large,), "position": (small,)}.get(ranking, ())
+    ranked = []
+    for item in texts:
+        if ranking is None:
+            ranked.append(ranked_from_tokens(item.text, small.tokenizer, item.spans))
+            continue
+        first = capture_attention(needs[0], item.text)
+        second = capture_attention(needs[1], item.text) if len(needs) > 1 else first
+        result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
+        ranked.append(ranked_from_clues(result, ranking if ranking in ("contrast", "position") else "large"))
+    return ranked
+
+
+def assert_same_ranking(mine: list[RankedText], theirs: list[RankedText]):
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine, theirs):
+        assert a.text == b.text and a.fields == b.fields
+        for name in ("starts", "ends", "ranks"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("mode, attention_of, importance", [
+    ("none", "small", "total"), ("random", "small", "total"), ("position", "small", "total"),
+    ("attention", "small", "total"), ("attention", "large", "total"), ("contrast", "small", "total"),
+    ("contrast", "small", "paper_mean"), ("contrast", "small", "far_mean"),
+])
+def test_batched_ranking_equals_one_at_a_time(models, corpus, monkeypatch, mode, attention_of, importance):
+    large, small = models
+    expected = one_at_a_time(corpus, mode, large, small, attention_of, importance)
+    options = dict(large=large, small=small, attention_of=attention_of, importance=importance, distance=5)
+    assert_same_ranking(rank_corpus(corpus, mode, **options), expected)  # automatic batch size
+    monkeypatch.setattr(augment, "RANK_CHUNK", 3)  # three chunks, batches of 2, 2, 1 in each
+    assert_same_ranking(rank_corpus(corpus, mode, batch_size=2, progress=True, **options), expected)
+
+
+def test_clue_quality_is_unchanged_by_batching(models, corpus, monkeypatch):
+    """Every ranking gives the same rows batched or one text at a time, except the row-sum control:
+    its quantity is 1/(i+1) in both models, so large − small is float rounding (~1e-8) and its order
+    is that noise, which padding changes. Only its counts are compared."""
+    large, small = models
+    auto = clue_quality(large, small, corpus, k=3)
+    monkeypatch.setattr(quality, "RANK_CHUNK", 2)
+    one_by_one = clue_quality(large, small, corpus, k=3, batch_size=1)  # as capture_attention, text by text
+    real = auto["ranking"] != quality.ROW_SUM
+    assert real.sum() == 8 and list(auto["ranking"]) == list(one_by_one["ranking"])
+    pd.testing.assert_frame_equal(auto[real], one_by_one[real])
+    counts = ["ranking", "texts", "n_texts", "n_with_field"]
+    pd.testing.assert_frame_equal(auto[~real][counts], one_by_one[~real][counts])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_bad_batch_size_is_refused_before_any_model_runs(corpus, bad):
+    with pytest.raises(InputError, match="batch size must be a whole number"):
+        rank_corpus(corpus, "none", batch_size=bad)
+    with pytest.raises(InputError, match="memory budget must be a positive"):
+        rank_corpus(corpus, "none", memory_budget_bytes=0)
+
+
+@pytest.mark.parametrize("command", ["augment", "clue-quality", "experiment"])
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "batch size must be a whole number"),
+    ("--memory-budget", "0", "memory budget"),
+])
+def test_cli_bad_batch_size_is_one_line(folders, tmp_path, capsys, command, flag, value, message):
+    large, small = folders
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(2, seed=0))
+    if command == "experiment":
+        flag = flag.replace("--", "--rank-")
+        args = ["experiment", "--large", str(large), "--small", str(small), "--out", str(tmp_path / "x")]
+    else:
+        args = [command, "--large", str(large), "--small", str(small), "--input", str(source)]
+        args += ["--out", str(tmp_path / "aug.csv")] if command == "augment" else []
+    assert main([*args, flag, value]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in captured.err
+    assert not (tmp_path / "aug.csv").exists() and not (tmp_path / "x").exists()
+
+
+def test_cli_batch_size_gives_the_same_file(folders, tmp_path, capsys):
+    large, small = folders
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(6, seed=0))
+    common = ["augment", "--large", str(large), "--small", str(small), "--input", str(source), "--copies", "2",
+              "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "a.csv")]) == 0
+    assert main([*common, "--out", str(tmp_path / "b.csv"), "--batch-size", "4", "--memory-budget", "64"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_shares_cover_the_corpus_in_order():
+    for count in (0, 1, 2, 7, 10):
+        for processes in (1, 2, 3, 4):
+            bounds = [share_bounds(count, processes, i) for i in range(processes)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == count
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+            sizes = [e - s for s, e in bounds]
+            assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, style", [("contrast", "mask"), ("attention", "space")])
+def test_two_processes_write_the_same_file_as_one(folders, tmp_path, capsys, mode, style):
+    """`accelerate launch` with two gloo processes on the CPU: each ranks half of the corpus,
+    process 0 augments and writes; the file is byte for byte the single-process run's."""
+    if not ACCELERATE.is_file():
+        pytest.skip(f"accelerate CLI not installed next to {sys.executable}")
+    if torch.cuda.is_available():
+        pytest.skip("the two-process CPU check is for machines without CUDA")
+    large, small = folders
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(7, seed=4))  # an odd count: shares of 3 and 4
+    arguments = ["augment", "--large", str(large), "--small", str(small), "--input", str(source), "--mode", mode,
+                 "--style", style, "--copies", "3", "--seed", "11", "--device", "cpu", "--batch-size", "2", "--json"]
+    assert main([*arguments, "--out", str(tmp_path / "one.csv")]) == 0
+    single = json.loads(capsys.readouterr().out)
+    command = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(29500 + (os.getpid() + 500) % 1000),
+               "-m", "clues", *arguments, "--out", str(tmp_path / "two.csv")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sharded = json.loads(done.stdout)  # only process 0 printed
+    assert sharded.pop("processes") == 2
+    assert sharded == {**single, "out": str(tmp_path / "two.csv")}
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()

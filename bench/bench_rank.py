@@ -103,7 +103,7 @@ def rank(large, small, texts, batched: bool, batch_size: int | None):
             pairs = zip(large_maps, small_maps)
         else:
             pairs = None
-        for index, item in enumerate(chunk):
+        for item in chunk:
             if batched:
                 first_maps, second_maps = next(pairs)
             else:

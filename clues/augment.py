@@ -144,10 +144,20 @@ def _pack(texts: Sequence[RankedText]) -> _Packed:
 
 def _unit_of_char(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """[N] index of the unit covering each character; U (a never-dropped slot) elsewhere."""
-    owner = np.full(size, starts.size, dtype=np.intp)
+    count = starts.size
+    if count and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all() and starts[0] >= 0 and ends[-1] <= size:
+        # units in order without overlap (as tokenizers give them): the characters are runs of
+        # gap, unit, gap, unit, …, gap — one repeat of their owners
+        edges = np.empty(2 * count + 2, dtype=np.int64)
+        edges[0], edges[-1] = 0, size
+        edges[1:-1:2], edges[2:-1:2] = starts, ends
+        owners = np.full(2 * count + 1, count, dtype=np.intp)
+        owners[1::2] = np.arange(count)
+        return np.repeat(owners, np.diff(edges))
+    owner = np.full(size, count, dtype=np.intp)
     lengths = ends - starts
     positions = np.repeat(starts - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths) + np.arange(lengths.sum())
-    owner[positions] = np.repeat(np.arange(starts.size, dtype=np.intp), lengths)
+    owner[positions] = np.repeat(np.arange(count, dtype=np.intp), lengths)
     return owner
 
 

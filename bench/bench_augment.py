@@ -4,12 +4,17 @@ and token, look the token up (`convert_ids_to_tokens`) to skip punctuation, draw
 spaces into the string. 1,000 biographies × 10 copies, tokens of a BPE tokenizer trained on the
 corpus. Both get the same texts, tokens and ranks; tokenising and ranking are not timed.
 
-    python bench/bench_augment.py [--n 1000] [--copies 10]
+With --before PATH (a checkout of the project, e.g. the commit before a change to augment_ranked),
+that checkout's clues/augment.py is loaded beside this one and timed too, on the same inputs, and
+its output is checked to be the same.
+
+    python bench/bench_augment.py [--n 1000] [--copies 10] [--before PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import random
@@ -52,6 +57,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", help="a checkout whose clues/augment.py to time beside this one")
     args = parser.parse_args()
     texts = generate_biographies(args.n, seed=0)
     tokenizer = corpus_tokenizer([t.text for t in texts])
@@ -79,24 +85,34 @@ def main() -> None:
                                      args.repeats)
     unit_bounds = np.cumsum([len(r.ranks) for r in ranked])[:-1]
 
-    def vectorised():
+    def vectorised(augment=augment_ranked):
         # the probabilities of the whole corpus in one call, then one view per text
         probabilities = np.split(dropout_probability(np.concatenate([r.ranks for r in ranked]), alpha, beta),
                                  unit_bounds)
-        return augment_ranked(ranked, probabilities, copies=args.copies, seed=0)
+        return augment(ranked, probabilities, copies=args.copies, seed=0)
 
     vector_wall, vector_cpu, vector = best(vectorised, args.repeats * 10)
+    rows = [("this build", vector_wall, vector_cpu)]
+    if args.before:
+        path = os.path.join(args.before, "clues", "augment.py")
+        spec = importlib.util.spec_from_file_location("augment_before", path)
+        before = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(before)
+        before_wall, before_cpu, before_out = best(lambda: vectorised(before.augment_ranked), args.repeats * 10)
+        assert before_out == vector, "the checkout's augment_ranked gives other copies"
+        rows.insert(0, (f"before ({args.before})", before_wall, before_cpu))
     load = max(load, os.getloadavg()[0])
     rate_vector = np.mean([c.count(" ") for v in vector for c in v[1:]])
     rate_loop = np.mean([c.count(" ") for v in loop for c in v[1:]])
     print(f"load average (1 min) up to {load:.1f} on {os.cpu_count()} cores; best of {args.repeats} loop runs "
-          f"and {args.repeats * 10} vectorised runs")
-    print("| texts × copies | per-token loop s (wall / CPU) | vectorised ms (wall / CPU) | speed-up wall / CPU "
-          "| mean spaces per copy loop / vectorised |")
+          f"and {args.repeats * 10} vectorised runs; mean spaces per copy loop / vectorised "
+          f"{rate_loop:.1f} / {rate_vector:.1f}")
+    print("| texts × copies | vectorised | per-token loop s (wall / CPU) | vectorised ms (wall / CPU) | "
+          "speed-up wall / CPU |")
     print("|---|---|---|---|---|")
-    print(f"| {args.n} × {args.copies} | {loop_wall:.3f} / {loop_cpu:.3f} | {vector_wall * 1000:.1f} / "
-          f"{vector_cpu * 1000:.1f} | {loop_wall / vector_wall:.0f}× / {loop_cpu / vector_cpu:.0f}× | "
-          f"{rate_loop:.1f} / {rate_vector:.1f} |")
+    for name, wall, cpu in rows:
+        print(f"| {args.n} × {args.copies} | {name} | {loop_wall:.3f} / {loop_cpu:.3f} | {wall * 1000:.1f} / "
+              f"{cpu * 1000:.1f} | {loop_wall / wall:.0f}× / {loop_cpu / cpu:.0f}× |")
 
 if __name__ == "__main__":
     main()

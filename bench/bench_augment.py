@@ -18,6 +18,7 @@ import importlib.util
 import math
 import os
 import random
+import sys
 import time
 
 import numpy as np
@@ -96,7 +97,7 @@ def main() -> None:
     if args.before:
         path = os.path.join(args.before, "clues", "augment.py")
         spec = importlib.util.spec_from_file_location("augment_before", path)
-        before = importlib.util.module_from_spec(spec)
+        before = sys.modules["augment_before"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
         spec.loader.exec_module(before)
         before_wall, before_cpu, before_out = best(lambda: vectorised(before.augment_ranked), args.repeats * 10)
         assert before_out == vector, "the checkout's augment_ranked gives other copies"

@@ -202,3 +202,17 @@ def test_zero_copies_gives_the_originals():
     ranked = [ranked_from_tokens(TEXT), ranked_from_tokens("")]
     probabilities = [flat_probability(r.ranks, 0.5, 0.0) for r in ranked]
     assert augment_ranked(ranked, probabilities, copies=0) == [[TEXT], [""]]
+
+
+@pytest.mark.parametrize("style", ["space", "mask"])
+def test_units_out_of_text_order_render_like_the_reference(style):
+    """Units given in another order than the text's take the general path for the owners of characters.
+    (Not the remove style: it widens each unit up to the end of the one before it in the array, and so
+    assumes text order, as every ranking in clues gives it.)"""
+    forward = ranked_from_tokens(TEXT)
+    order = np.arange(len(forward.starts))[::-1]
+    item = RankedText(TEXT, forward.starts[order], forward.ends[order], forward.ranks[order])
+    probability = flat_probability(item.ranks, 0.5, 0.0)
+    [versions], [drops] = augment_ranked([item], [probability], copies=6, seed=2, style=style, mask_text="[M]",
+                                         return_drops=True)
+    assert versions[1:] == [_reference_copy(item, d, style, "[M]") for d in drops]

@@ -121,7 +121,7 @@ def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float)
 
 @dataclass
 class _Packed:
-    codes: np.ndarray  # [N] code points of all texts, one after another (narrowest dtype that fits)
+    codes: np.ndarray  # [N] code points of all texts, one after another (uint8 for Latin-1, else uint32); read-only
     bounds: np.ndarray  # [n + 1] where each text starts in `codes`
     starts: np.ndarray  # [U] global unit offsets
     ends: np.ndarray
@@ -130,24 +130,35 @@ class _Packed:
 
 def _pack(texts: Sequence[RankedText]) -> _Packed:
     joined = "".join(t.text for t in texts)
-    wide = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    top = int(wide.max()) if wide.size else 0
     # Most corpora are Latin-1: one byte a character decodes many times faster than four.
-    dtype, encoding = (np.uint8, "latin-1") if top < 256 else (np.uint32, "utf-32-le")
+    try:
+        codes, encoding = np.frombuffer(joined.encode("latin-1"), dtype=np.uint8), "latin-1"
+    except UnicodeEncodeError:
+        codes, encoding = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32), "utf-32-le"
     lengths = np.fromiter((len(t.text) for t in texts), dtype=np.int64, count=len(texts))
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     shift = np.repeat(bounds[:-1], [len(t.starts) for t in texts])
     starts = np.concatenate([t.starts for t in texts]).astype(np.int64) + shift
     ends = np.concatenate([t.ends for t in texts]).astype(np.int64) + shift
-    return _Packed(wide.astype(dtype), bounds, starts, ends, encoding)
+    return _Packed(codes, bounds, starts, ends, encoding)
 
 
 def _unit_of_char(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """[N] index of the unit covering each character; U (a never-dropped slot) elsewhere."""
-    owner = np.full(size, starts.size, dtype=np.int64)
+    count = starts.size
+    if count and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all() and starts[0] >= 0 and ends[-1] <= size:
+        # units in order without overlap (as tokenizers give them): the characters are runs of
+        # gap, unit, gap, unit, …, gap — one repeat of their owners
+        edges = np.empty(2 * count + 2, dtype=np.int64)
+        edges[0], edges[-1] = 0, size
+        edges[1:-1:2], edges[2:-1:2] = starts, ends
+        owners = np.full(2 * count + 1, count, dtype=np.intp)
+        owners[1::2] = np.arange(count)
+        return np.repeat(owners, np.diff(edges))
+    owner = np.full(size, count, dtype=np.intp)
     lengths = ends - starts
     positions = np.repeat(starts - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths) + np.arange(lengths.sum())
-    owner[positions] = np.repeat(np.arange(starts.size), lengths)
+    owner[positions] = np.repeat(np.arange(count, dtype=np.intp), lengths)
     return owner
 
 
@@ -164,8 +175,11 @@ def _with_space_before(packed: _Packed) -> np.ndarray:
 
 def _decode(codes: np.ndarray, bounds: np.ndarray, encoding: str) -> list[str]:
     """Decode a packed array in one go and cut it back into texts."""
-    joined = codes.tobytes().decode(encoding)
-    return [joined[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+    return _cut(codes.tobytes().decode(encoding), bounds.tolist())
+
+
+def _cut(joined: str, bounds: list[int]) -> list[str]:
+    return [joined[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
@@ -186,16 +200,19 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
     drops = rng.random((copies, probability.size), dtype=np.float32) < probability  # [K, U]
     starts = _with_space_before(packed) if style == "remove" else packed.starts
     owner = _unit_of_char(packed.codes.size, starts, packed.ends)  # [N]
-    dropped = np.concatenate([drops, np.zeros((copies, 1), bool)], axis=1)[:, owner]  # [K, N]
-    n = len(texts)
+    # one byte per unit and copy, plus a last slot that is never dropped (characters outside units)
+    flags = np.zeros((copies, probability.size + 1), dtype=np.uint8)
+    flags[:, :-1] = drops
+    # One copy of the corpus at a time: its arrays stay in cache, and each is decoded in one go.
     if style == "space":
-        # every copy of the corpus in one array, decoded in one go
-        spaced = np.where(dropped, packed.codes.dtype.type(32), packed.codes[None, :])  # [K, N]
-        bounds = (np.arange(copies)[:, None] * packed.codes.size + packed.bounds[None, :-1]).ravel()
-        pieces = _decode(spaced.ravel(), np.append(bounds, spaced.size), packed.encoding)
+        # a dropped character c becomes c − (c − 32) = 32, in the codes' own wrapping arithmetic
+        to_space = packed.codes - packed.codes.dtype.type(32)
+        bounds = packed.bounds.tolist()
+        rows = [_cut((packed.codes - flags[k].take(owner) * to_space).tobytes().decode(packed.encoding), bounds)
+                for k in range(copies)]
     else:
-        pieces = [p for k in range(copies) for p in _render(packed, dropped[k], drops[k], style, mask_text)]
-    versions = [[t.text, *pieces[i::n]] for i, t in enumerate(texts)]
+        rows = [_render(packed, flags[k].take(owner).view(bool), drops[k], style, mask_text) for k in range(copies)]
+    versions = [[t.text, *row] for t, row in zip(texts, zip(*rows))] if copies else [[t.text] for t in texts]
     if not return_drops:
         return versions
     unit_bounds = np.cumsum([len(t.starts) for t in texts])[:-1]
@@ -203,8 +220,7 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
 
 
 def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str, mask_text: str) -> list[str]:
-    if style == "space":
-        return _decode(np.where(dropped, packed.codes.dtype.type(32), packed.codes), packed.bounds, packed.encoding)
+    """One copy of the corpus in the remove or mask style. dropped: [N] per character; drops: [U] per unit."""
     keep = ~dropped
     codes = packed.codes
     if style == "mask":

@@ -1,5 +1,8 @@
 """Dropout probability, the three drop styles, reproducibility, and properties under hypothesis."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -134,3 +137,82 @@ def test_punctuation_survives_and_seed_reproduces(text, alpha, beta, seed, style
             at = rest.find(mark)
             assert at >= 0
             rest = rest[at + len(mark):]
+
+
+# ---- the vectorised renderer against saved output and a per-character reference ----------
+
+def _golden_corpus():
+    """Biographies plus edge cases: empty and blank texts, tabs and newlines, non-Latin-1 text."""
+    texts = [t.text for t in generate_biographies(120, seed=5)]
+    texts += ["", " ", "Zoë Ångström, café owner.", "  leading and trailing  ", "東京 was\tborn\non 5 May.", "a"]
+    ranked = [ranked_from_tokens(t) for t in texts]
+    shuffle = np.random.default_rng(1)
+    for item in ranked:  # a ranking that is not text order
+        droppable = item.ranks >= 0
+        item.ranks[droppable] = shuffle.permutation(int(droppable.sum()))
+    return ranked
+
+
+def _reference_copy(item: RankedText, dropped: np.ndarray, style: str, mask_text: str) -> str:
+    """One copy rendered character by character, the slow and obvious way."""
+    text, chars = item.text, list(item.text)
+    previous_end = 0
+    for start, end, drop in zip(item.starts.tolist(), item.ends.tolist(), dropped.tolist()):
+        cut_from = start
+        if style == "remove" and start > 0 and text[start - 1] in " \t\n":
+            cut_from = max(start - 1, previous_end)
+        previous_end = end
+        if not drop:
+            continue
+        if style == "space":
+            chars[start:end] = [" "] * (end - start)
+        else:
+            chars[cut_from:end] = [""] * (end - cut_from)
+            if style == "mask":
+                chars[start] = mask_text
+    return "".join(chars)
+
+
+# sha256 of the output of the implementation before the per-copy rewrite (the same for every version since)
+GOLDEN = {("space", 0, True): "86b2415e9f289d5e", ("space", 0, None): "a82a639cd2b66e77",
+          ("space", 7, True): "fd2eb362eca2e045", ("space", 7, None): "894dd8f08b29d7e8",
+          ("remove", 0, True): "e3df50f84b95accd", ("remove", 0, None): "0d0e7713ec6112df",
+          ("remove", 7, True): "1aeeecccea9c1e5c", ("remove", 7, None): "c56e492f1076d7b6",
+          ("mask", 0, True): "cb250e96e21442e2", ("mask", 0, None): "a6d40b4435980749",
+          ("mask", 7, True): "880ac1b512ddb1b3", ("mask", 7, None): "0bf3ce7f959fb3e6"}
+
+
+@pytest.mark.parametrize("style,seed,latin", sorted(GOLDEN, key=str))
+def test_augmented_corpus_is_byte_identical_to_saved_output(style, seed, latin):
+    """latin=True: Latin-1 texts only (the one-byte path); None: all texts (the four-byte path)."""
+    items = [r for r in _golden_corpus() if latin is None or (max(map(ord, r.text), default=0) < 256) == latin]
+    probabilities = [dropout_probability(r.ranks, 0.7, 0.05) for r in items]
+    versions, drops = augment_ranked(items, probabilities, copies=4, seed=seed, style=style, mask_text="[M]",
+                                     return_drops=True)
+    for item, text_versions, text_drops in zip(items, versions, drops):
+        assert text_versions[0] == item.text
+        assert text_versions[1:] == [_reference_copy(item, d, style, "[M]") for d in text_drops]
+    digest = hashlib.sha256(json.dumps(versions, ensure_ascii=True).encode())
+    for d in drops:
+        digest.update(np.packbits(d).tobytes() + bytes(str(d.shape), "ascii"))
+    assert digest.hexdigest()[:16] == GOLDEN[(style, seed, latin)]
+
+
+def test_zero_copies_gives_the_originals():
+    ranked = [ranked_from_tokens(TEXT), ranked_from_tokens("")]
+    probabilities = [flat_probability(r.ranks, 0.5, 0.0) for r in ranked]
+    assert augment_ranked(ranked, probabilities, copies=0) == [[TEXT], [""]]
+
+
+@pytest.mark.parametrize("style", ["space", "mask"])
+def test_units_out_of_text_order_render_like_the_reference(style):
+    """Units given in another order than the text's take the general path for the owners of characters.
+    (Not the remove style: it widens each unit up to the end of the one before it in the array, and so
+    assumes text order, as every ranking in clues gives it.)"""
+    forward = ranked_from_tokens(TEXT)
+    order = np.arange(len(forward.starts))[::-1]
+    item = RankedText(TEXT, forward.starts[order], forward.ends[order], forward.ranks[order])
+    probability = flat_probability(item.ranks, 0.5, 0.0)
+    [versions], [drops] = augment_ranked([item], [probability], copies=6, seed=2, style=style, mask_text="[M]",
+                                         return_drops=True)
+    assert versions[1:] == [_reference_copy(item, d, style, "[M]") for d in drops]

@@ -30,8 +30,8 @@ def rss_kib(key: str) -> int:
 
 def measure(variant: str, length: int, repeats: int, threads: int) -> dict:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -93,8 +93,8 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats, args.threads)))
         return
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    print(f"| T | plain s | capture s | eager+output_attentions s | time ratio capture/plain | "
-          f"extra peak MiB plain / capture / eager | extra-memory ratio (eager−plain)/(capture−plain) |")
+    print("| T | plain s | capture s | eager+output_attentions s | time ratio capture/plain | "
+          "extra peak MiB plain / capture / eager | extra-memory ratio (eager−plain)/(capture−plain) |")
     print("|---|---|---|---|---|---|---|")
     for length in args.lengths:
         rows = {}

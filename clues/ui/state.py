@@ -59,8 +59,11 @@ def end_run() -> None:
 
 
 def was_on_screen(key: str) -> bool:
-    """Whether the widget `key` was drawn in the last ended run (the browser shows it now)."""
-    return key in st.session_state.get(_ON_SCREEN, set())
+    """Whether the browser shows the widget `key` now: it was drawn in the last ended run, or this
+    full run has drawn it already — a fragment rerun (st.fragment, no begin_run) draws again the
+    widgets its full run drew, and must keep what the user just set in them."""
+    session = st.session_state
+    return key in session.get(_ON_SCREEN, set()) or key in session.get(_DRAWN, set())
 
 
 def mark_drawn(key: str) -> None:

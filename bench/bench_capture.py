@@ -17,15 +17,9 @@ import subprocess
 import sys
 import time
 
+from process_memory import rss_kib  # bench/ is on the path: these run as scripts
+
 WORDS = "Liam Thompson was born on January 5 1990 in Melbourne and worked at the British Museum".split()
-
-
-def rss_kib(key: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key):
-                return int(line.split()[1])
-    raise RuntimeError(key)
 
 
 def measure(variant: str, length: int, repeats: int, threads: int) -> dict:

@@ -38,20 +38,13 @@ import time
 from pathlib import Path
 
 import torch
+from process_memory import rss_kib  # bench/ is on the path: these run as scripts
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "Liam Thompson was born on January 5 1990 in Melbourne and worked at the British Museum".split()
 VARIANTS = ("clues", "eager", "inseq")
-
-
-def rss_kib(key: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key):
-                return int(line.split()[1])
-    raise RuntimeError(key)
 
 
 def save_model(folder: Path, length: int) -> None:

@@ -32,15 +32,9 @@ import subprocess
 import sys
 import time
 
+from process_memory import rss_kib  # bench/ is on the path: these run as scripts
+
 CHUNK = 256
-
-
-def rss_kib(key: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key):
-                return int(line.split()[1])
-    raise RuntimeError(key)
 
 
 def demo_pair():

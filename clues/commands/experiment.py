@@ -1,4 +1,4 @@
-"""CLI: `experiment` — the four-condition continual-pretraining experiment and its report.
+"""CLI: `experiment` — the multi-condition continual-pretraining experiment and its report.
 
 `clues.experiment` and `clues.builders.experiment_report` are imported inside `run` on purpose:
 they pull in torch, pandas and plotly, and every `clues` command would pay for that at start-up.
@@ -11,8 +11,8 @@ from clues.commands.analysis import _batch_arguments, batch_options
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("experiment", help="compare plain / random / attention / contrast dropout "
-                                   "by continual pretraining and write docs/results.md")
+    parser = subparsers.add_parser("experiment", help="compare plain / random / position / attention / contrast "
+                                   "dropout by continual pretraining and write docs/results.md")
     parser.add_argument("--large", help="large model (default: the bundled demo)")
     parser.add_argument("--small", help="small model (default: the bundled demo)")
     parser.add_argument("--model", help="model to train (default: the small one)")

@@ -238,7 +238,7 @@ def runs_view():
             st.info("These runs have no metrics yet.")
 
 
-REFRESH_ACTIVE_S, REFRESH_IDLE_S = 2, 10
+REFRESH_ACTIVE_S, REFRESH_IDLE_S = 2, 5
 any_active = any(r["status"] in ACTIVE for r in store.list_runs())
 refresh_s = REFRESH_ACTIVE_S if any_active else REFRESH_IDLE_S
 with new_tab:

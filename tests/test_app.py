@@ -604,7 +604,7 @@ def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, m
     monkeypatch.setattr(streamlit, "fragment", recording_fragment)
     at = app("pages/training.py")
     assert any("No runs yet" in i.value for i in at.info)
-    assert intervals == {"live_view": 10, "runs_view": 10}  # idle: still looks for runs from elsewhere
+    assert intervals == {"live_view": 5, "runs_view": 5}  # idle: still looks for runs from elsewhere
     store = RunStore()
     other = store.create_run("contrast · another browser", {"model": "m", "epochs": 1}, "queued")
     store.mark_running(other, os.getpid(), "cpu")

@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from clues import augment, figures
+from clues import text_views as markup
 from clues.errors import CluesError
 from clues.ui import cache, importance_picker, show, sidebar, state
-from clues.ui import html as markup
 
 ctx = sidebar.context()
 st.title("Augmentation lab")

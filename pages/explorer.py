@@ -6,9 +6,9 @@ from html import escape
 import streamlit as st
 
 from clues import figures
+from clues import text_views as markup
 from clues.contrast import query_rows, ranked_table, received, unit_before_field
 from clues.ui import cache, importance_picker, show, sidebar, state
-from clues.ui import html as markup
 from clues.views import VIEWS, view_spec
 
 ctx = sidebar.context()

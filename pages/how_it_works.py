@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from clues import augment, figures
+from clues import text_views as markup
 from clues.clue_quality import ranking_label
 from clues.contrast import received
 from clues.importance import IMPORTANCE, row_sum_mistake
 from clues.ui import cache, importance_picker, show, sidebar
-from clues.ui import html as markup
 from clues.views import ViewSpec
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"

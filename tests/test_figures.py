@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from clues import FIELDS, figures
-from clues.ui import html as markup
+from clues import text_views as markup
 
 TOKENS = ["<s>", "Ana", " Herrera", " was", " born", " in", " Lisbon", "."]
 
@@ -162,7 +162,7 @@ def test_survival_bars_in_field_order():
 
 def test_figures_do_not_import_streamlit():
     code = "import sys, clues.figures, clues.views, clues.fields_by_rank, clues.memory, clues.progress, " \
-           "clues.ui.html, clues.launch; print('streamlit' in sys.modules)"
+           "clues.text_views, clues.launch; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -21,7 +21,7 @@ def figure(fig, key: str, *, download: str | None = None, where=st) -> None:
 
 
 def html(markup: str, where=st) -> None:
-    """Show HTML built by clues.ui.html (its text is escaped there)."""
+    """Show HTML built by clues.text_views (its text is escaped there)."""
     where.html(markup)
 
 

@@ -32,11 +32,12 @@ A new definition is one function plus its decorator; the CLI and the pages list 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from clues.errors import InputError
+
+if TYPE_CHECKING:  # tensor methods only at run time: the CLI lists this registry before torch loads
+    import torch
 
 DEFAULT_IMPORTANCE = "total"
 DEFAULT_DISTANCE = 8  # far_mean: queries at least this many tokens later
@@ -62,13 +63,13 @@ def register_importance(name: str, label: str, bias: str):
 
 def _later_counts(size: int, offset: int, like: torch.Tensor) -> torch.Tensor:
     """[T] how many queries q ≥ k + offset each key k has (0 for the last `offset` keys)."""
-    return torch.clamp(torch.arange(size, 0, -1, dtype=like.dtype, device=like.device) - offset, min=0)
+    return (like.new_ones(size).cumsum(0).flip(0) - offset).clamp(min=0)
 
 
 def _below_diagonal(matrix: torch.Tensor, offset: int) -> torch.Tensor:
     """The map with every entry of q < k + offset zeroed (offset 0 keeps the diagonal)."""
     size = matrix.shape[-1]
-    keep = torch.ones(size, size, dtype=torch.bool, device=matrix.device).tril(diagonal=-offset)
+    keep = matrix.new_ones(size, size).tril(diagonal=-offset)
     return matrix * keep
 
 
@@ -95,7 +96,7 @@ def far_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) ->
     size = matrix.shape[-1]
     counts = _later_counts(size, distance, matrix)
     sums = _below_diagonal(matrix, distance).sum(dim=-2)
-    return torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums))
+    return (sums / counts.clamp(min=1)).where(counts > 0, sums.new_zeros(()))
 
 
 def check_distance(distance: int) -> None:
@@ -119,4 +120,4 @@ def row_sum_mistake(matrix: torch.Tensor) -> torch.Tensor:
     """[T] the released code's quantity: the averaged map summed over the KEY axis, divided by
     the number of keys a row sees. Softmax rows sum to 1, so this is ≈ 1/(i+1) for any model."""
     size = matrix.shape[-1]
-    return matrix.sum(dim=-1) / torch.arange(1, size + 1, dtype=matrix.dtype, device=matrix.device)
+    return matrix.sum(dim=-1) / matrix.new_ones(size).cumsum(0)

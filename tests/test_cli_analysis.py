@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -95,3 +97,11 @@ def test_importance_and_batch_errors_are_one_line(capsys):
     assert main(["contrast", "--text", "Liam was born.", "--importance", "far_mean", "--distance", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "distance = 0" in err[0] and "give 1 or more" in err[0]
+
+
+def test_the_cli_starts_without_torch():
+    """`clues --help` and the parser of every command load no torch (start-up in a fraction of a second)."""
+    code = ("import sys; from clues.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

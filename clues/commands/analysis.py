@@ -7,7 +7,6 @@ import math
 import os
 from pathlib import Path
 
-from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE, check_distance
 
@@ -53,7 +52,8 @@ def register(subparsers) -> None:
     quality.add_argument("--top-k", type=int, default=5, help="how many top clues to look at (default 5)")
     quality.add_argument("--distance", type=int, default=DEFAULT_DISTANCE,
                          help=f"far_mean: queries at least this many tokens later (default {DEFAULT_DISTANCE})")
-    quality.add_argument("--prefix", default=NEUTRAL_PREFIX, help="the neutral sentence put before each text")
+    quality.add_argument("--prefix", default=None,
+                         help="the neutral sentence put before each text (default: clue_quality.NEUTRAL_PREFIX)")
     quality.add_argument("--max-rows", type=int, default=None)
     _batch_arguments(quality)
     quality.add_argument("--json", action="store_true", help="print JSON")
@@ -242,20 +242,22 @@ def _write_augmented(args, texts, ranked, state) -> None:
 
 
 def run_clue_quality(args) -> int:
+    from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
     from clues.commands import print_json
     from clues.corpus import generate_biographies, read_tagged_csv
 
     if args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
     batching = batch_options(args.batch_size, args.memory_budget)
+    prefix = NEUTRAL_PREFIX if args.prefix is None else args.prefix
     items = read_tagged_csv(args.input, max_rows=args.max_rows) if args.input else \
         generate_biographies(args.max_rows or 100, seed=1)
     large, small = load_pair(args)
     table = clue_quality(large, small, list(items), field=args.field, k=args.top_k, distance=args.distance,
-                         prefix=args.prefix, **batching)
+                         prefix=prefix, **batching)
     if args.json:
         print_json({"large": large.ref, "small": small.ref, "input": args.input or "generated (seed 1)",
-                    "field": args.field, "top_k": args.top_k, "distance": args.distance, "prefix": args.prefix,
+                    "field": args.field, "top_k": args.top_k, "distance": args.distance, "prefix": prefix,
                     "rows": table.to_dict(orient="records")})
         return 0
     print(f"large: {large.ref}\nsmall: {small.ref}\ntexts: {len(items)}; field {args.field}; top {args.top_k}\n")

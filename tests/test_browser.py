@@ -289,6 +289,13 @@ def chart_titles(tab) -> list[str]:
     return tab.eval_on_selector_all(".js-plotly-plot .gtitle", "nodes => nodes.map(n => n.textContent)")
 
 
+def wait_for_chart(tab, title: str, timeout_ms: int = 60_000) -> None:
+    """Until a chart titled `title` is drawn: the page reruns on its own (the run list refreshes, and
+    once more when no run is active any more), so a chart can be mid-redraw at any one instant."""
+    tab.wait_for_function("title => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                          ".some(t => t.textContent.includes(title))", arg=title, timeout=timeout_ms)
+
+
 def test_stop_button_stops_a_live_run(servers, page):
     home, start = servers
     url, _ = start()
@@ -307,7 +314,7 @@ def test_stop_button_stops_a_live_run(servers, page):
     kept = evaluated_epochs(store, run_id)
     assert {0.0, 1.0} <= kept and max(kept) < 100  # stopped early, its evaluated epochs kept
     assert (store.metrics(run_id)["name"] == "loss").any()
-    assert any("QA exact match" in title for title in chart_titles(page))  # its curve stays on the page
+    wait_for_chart(page, "QA exact match")  # its curve stays on the page
     assert store.integrity_check()
 
 
@@ -366,7 +373,7 @@ def test_a_run_goes_on_while_the_server_restarts(servers, page):
     url, _ = start()
     open_page(page, f"{url}/training", charts=1, timeout_ms=180_000)  # a new session: the live view
     wait_for_text(page, f"#{run_id} none — running")  # shows every active run, with its curve
-    assert any("QA exact match" in title for title in chart_titles(page))
+    wait_for_chart(page, "QA exact match")
     wait_until(lambda: len(evaluated_epochs(store, run_id)) > before, 120, "epochs after the restart")
     wait_until(lambda: store.get_run(run_id)["status"] != "running", 420, "the run to finish")
     run = store.get_run(run_id)

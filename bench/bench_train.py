@@ -72,7 +72,7 @@ def run_trainer(model, tokenizer, rows, args, store_path) -> float:
     from transformers import TrainerCallback
 
     from clues.runs import RunStore
-    from clues.train import TrainConfig, _make_callback_class, build_trainer
+    from clues.train import StoreCallback, TrainConfig, build_trainer
 
     timer = Timer(args.warmup)
 
@@ -84,7 +84,7 @@ def run_trainer(model, tokenizer, rows, args, store_path) -> float:
                          max_length=args.length, seed=0)
     store = RunStore(store_path)
     run_id = store.create_run("bench", {}, "running", device="cpu", pid=os.getpid())
-    store_callback = _make_callback_class()(store, run_id, None)
+    store_callback = StoreCallback(store, run_id, None)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = build_trainer(model, tokenizer, rows, config, scratch, torch.device("cpu"), False,
                                 [store_callback, Clock()])

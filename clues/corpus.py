@@ -356,15 +356,13 @@ def read_tagged_csv(path_or_file, *, max_rows: int | None = None) -> Corpus:
     """
     if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 1):
         raise InputError(f"max_rows must be a positive integer or None, got {max_rows!r}")
-    source, cells = _text_cells(path_or_file)
-    texts, skipped = [], 0
-    for number, line, value in cells:
-        if not value.strip():
-            skipped += 1
-            continue
+    source, rows = _non_empty_rows(path_or_file)
+    texts = []
+    for number, line, value in rows:
         texts.append(_parse_row(value, source, number, line))
         if max_rows is not None and len(texts) >= max_rows:
             break
+    skipped = rows.skipped
     if not texts:
         raise InputError(
             f"{source} has no biographies: all {skipped} rows of its `text` column are empty"
@@ -380,16 +378,31 @@ def read_texts(path_or_file) -> list[str]:
     """The non-empty rows of a CSV's `text` column as clean texts (for training): a row with
     field tags is parsed as a tagged biography and its tags stripped; other rows are kept as
     they are (so plain text with a stray "<" is fine)."""
-    source, cells = _text_cells(path_or_file)
-    texts, skipped = [], 0
-    for number, line, value in cells:
-        if not value.strip():
-            skipped += 1
-            continue
-        texts.append(_parse_row(value, source, number, line).text if _FIELD_TAG.search(value) else value)
+    source, rows = _non_empty_rows(path_or_file)
+    texts = [_parse_row(value, source, number, line).text if _FIELD_TAG.search(value) else value
+             for number, line, value in rows]
     if not texts:
-        raise InputError(f"{source} has no texts: all {skipped} rows of its `text` column are empty")
+        raise InputError(f"{source} has no texts: all {rows.skipped} rows of its `text` column are empty")
     return texts
+
+
+class _NonEmpty:
+    """The non-empty cells of a `text` column, in order; `.skipped` counts the empty ones passed."""
+
+    def __init__(self, cells):
+        self.cells, self.skipped = cells, 0
+
+    def __iter__(self):
+        for number, line, value in self.cells:
+            if value.strip():
+                yield number, line, value
+            else:
+                self.skipped += 1
+
+
+def _non_empty_rows(path_or_file) -> tuple[str, _NonEmpty]:
+    source, cells = _text_cells(path_or_file)
+    return source, _NonEmpty(cells)
 
 
 def _text_cells(path_or_file) -> tuple[str, Iterator[tuple[int, int, str]]]:

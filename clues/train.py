@@ -212,43 +212,40 @@ class Evaluator:
 
 # -- the callback -------------------------------------------------------------------------
 
-def _make_callback_class():
-    class StoreCallback(TrainerCallback):
-        """Loss rows at each log, evaluation rows at each epoch end, stop requests at each step."""
+class StoreCallback(TrainerCallback):
+    """Loss rows at each log, evaluation rows at each epoch end, stop requests at each step."""
 
-        def __init__(self, store: RunStore | None, run_id: int | None, evaluator: Evaluator | None):
-            self.store, self.run_id, self.evaluator = store, run_id, evaluator
-            self.stopped = False
+    def __init__(self, store: RunStore | None, run_id: int | None, evaluator: Evaluator | None):
+        self.store, self.run_id, self.evaluator = store, run_id, evaluator
+        self.stopped = False
 
-        def on_train_begin(self, args, state, control, model=None, **kwargs):
-            self._evaluate(model, 0.0, 0, state)  # the baseline: curves start at epoch 0
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._evaluate(model, 0.0, 0, state)  # the baseline: curves start at epoch 0
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if self.store is None or not state.is_world_process_zero:
-                return
-            rows = [{"epoch": state.epoch, "step": state.global_step, "name": key, "value": logs[key]}
-                    for key in TRAIN_METRICS if logs and logs.get(key) is not None]
-            self.store.log_metrics(self.run_id, rows)
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.store is None or not state.is_world_process_zero:
+            return
+        rows = [{"epoch": state.epoch, "step": state.global_step, "name": key, "value": logs[key]}
+                for key in TRAIN_METRICS if logs and logs.get(key) is not None]
+        self.store.log_metrics(self.run_id, rows)
 
-        def on_step_end(self, args, state, control, **kwargs):
-            if _shared(self.store is not None and self.store.stop_requested(self.run_id)):
-                control.should_training_stop = True
-                self.stopped = True
+    def on_step_end(self, args, state, control, **kwargs):
+        if _shared(self.store is not None and self.store.stop_requested(self.run_id)):
+            control.should_training_stop = True
+            self.stopped = True
 
-        def on_epoch_end(self, args, state, control, model=None, **kwargs):
-            if not self.stopped:  # a stopped epoch is partial: no evaluation point for it
-                self._evaluate(model, float(round(state.epoch)), state.global_step, state)
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if not self.stopped:  # a stopped epoch is partial: no evaluation point for it
+            self._evaluate(model, float(round(state.epoch)), state.global_step, state)
 
-        def _evaluate(self, model, epoch, step, state):
-            if self.evaluator is None or self.store is None or not state.is_world_process_zero:
-                return
-            rows = self.evaluator(model, epoch, step)
-            self.store.log_metrics(self.run_id, rows)
-            means = {r["name"]: r["value"] for r in rows if r["field"] == MEAN_FIELD}
-            print(f"[clues] run {self.run_id} epoch {epoch:g}: "
-                  + " ".join(f"{k} {v:.3f}" for k, v in means.items()), file=sys.stderr, flush=True)
-
-    return StoreCallback
+    def _evaluate(self, model, epoch, step, state):
+        if self.evaluator is None or self.store is None or not state.is_world_process_zero:
+            return
+        rows = self.evaluator(model, epoch, step)
+        self.store.log_metrics(self.run_id, rows)
+        means = {r["name"]: r["value"] for r in rows if r["field"] == MEAN_FIELD}
+        print(f"[clues] run {self.run_id} epoch {epoch:g}: "
+              + " ".join(f"{k} {v:.3f}" for k, v in means.items()), file=sys.stderr, flush=True)
 
 
 def _shared(value):
@@ -407,7 +404,7 @@ def _run_training(config: TrainConfig, store: RunStore | None, device, bf16) -> 
     if config.eval_data:
         people = read_tagged_csv(config.eval_data, max_rows=config.eval_max_people)
         evaluator = Evaluator(people, tokenizer, config)
-    callback = _make_callback_class()(store, config.run_id, evaluator)
+    callback = StoreCallback(store, config.run_id, evaluator)
     with tempfile.TemporaryDirectory(prefix="clues-train-") as scratch:
         trainer = build_trainer(model, tokenizer, dataset, config, config.output_dir or scratch,
                                 device, bf16, [callback])

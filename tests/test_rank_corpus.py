@@ -187,3 +187,22 @@ def test_two_processes_write_the_same_file_as_one(folders, tmp_path, capsys, mod
     assert sharded.pop("processes") == 2
     assert sharded == {**single, "out": str(tmp_path / "two.csv")}
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+def test_bfloat16_ranking_is_close_to_float32(pair):
+    """`--dtype bfloat16` is the fast CPU option (docs/benchmarks.md): its rankings may swap
+    near-tied units but must keep the same units and nearly the same strongest clues."""
+    texts = list(generate_biographies(12, seed=5))
+    rankings = {}
+    for dtype in ("float32", "bfloat16"):
+        large, small = (load_model(path, device="cpu", dtype=dtype) for path in pair)
+        assert large.model.dtype == getattr(torch, dtype)
+        rankings[dtype] = rank_corpus(texts, "contrast", large=large, small=small)
+    overlaps = []
+    for exact, fast in zip(rankings["float32"], rankings["bfloat16"]):
+        assert np.array_equal(exact.starts, fast.starts) and np.array_equal(exact.ends, fast.ends)
+        assert np.array_equal(exact.ranks < 0, fast.ranks < 0)  # the same units are never dropped
+        assert np.array_equal(np.sort(fast.ranks[fast.ranks >= 0]), np.arange((fast.ranks >= 0).sum()))
+        top = [set(np.flatnonzero((r.ranks >= 0) & (r.ranks < 5))) for r in (exact, fast)]
+        overlaps.append(len(top[0] & top[1]) / 5)
+    assert np.mean(overlaps) >= 0.9, overlaps

@@ -43,6 +43,20 @@ def _pieces(text: str, spans: Sequence[tuple[int, int]]):
     yield text[cursor:], None, ""
 
 
+def _render_units(text: str, spans: Sequence[tuple[int, int]], unit_html) -> str:
+    """The text as HTML: gaps escaped, each unit as `unit_html(index, unit text)` writes it."""
+    out = []
+    for gap, index, unit in _pieces(text, spans):
+        out.append(_esc(gap))
+        if index is not None:
+            out.append(unit_html(index, unit))
+    return "".join(out)
+
+
+def _spans(starts, ends) -> list[tuple[int, int]]:
+    return list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
+
+
 def _legend(items: Sequence[tuple[str, str]]) -> str:
     chips = "".join(f'<span style="background:{color};padding:0 0.4em;margin-right:0.6em;border-radius:0.2em">'
                     f"{_esc(label)}</span>" for label, color in items)
@@ -56,11 +70,8 @@ def contrast_text(text: str, clues, top_k: int = 10) -> str:
     ranked = [c for c in clues if c.rank is not None]
     scale = max((abs(c.contrast) for c in ranked), default=0.0)
     top = {c.index: c.rank for c in ranked if c.rank < top_k}
-    out = []
-    for gap, index, unit in _pieces(text, [(c.start, c.end) for c in clues]):
-        out.append(_esc(gap))
-        if index is None:
-            continue
+
+    def unit_html(index: int, unit: str) -> str:
         clue = clues[index]
         title = f"{clue.text!r} · large {clue.large:.4f} · small {clue.small:.4f} · contrast {clue.contrast:+.4f}"
         if clue.field:
@@ -71,47 +82,42 @@ def contrast_text(text: str, clues, top_k: int = 10) -> str:
             style += "outline:2px solid #111;outline-offset:1px;font-weight:700;"
             badge = f'<sup style="font-size:0.65em;color:#111;margin-left:1px">{top[index] + 1}</sup>'
             title += f" · clue #{top[index] + 1}"
-        out.append(f'<span class="clue-token" title="{_esc(title)}" style="{style}">{_esc(unit)}</span>{badge}')
+        return f'<span class="clue-token" title="{_esc(title)}" style="{style}">{_esc(unit)}</span>{badge}'
+
+    body = _render_units(text, [(c.start, c.end) for c in clues], unit_html)
     legend = _legend([("large attends more", "rgba(214,39,40,0.6)"), ("small attends more", "rgba(31,119,180,0.6)"),
                       (f"boxed: top {top_k} clues", "transparent")])
-    return f'<div class="clues-text" style="{_BOX}">{"".join(out)}</div>{legend}'
+    return f'<div class="clues-text" style="{_BOX}">{body}</div>{legend}'
 
 
 def probability_text(text: str, starts, ends, probabilities, ranks, fields=None) -> str:
     """The text with each droppable unit shaded by its drop probability (darker = more likely to
     go) and the probability written under it on hover; kept-always units stay plain."""
-    out = []
-    spans = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
-    for gap, index, unit in _pieces(text, spans):
-        out.append(_esc(gap))
-        if index is None:
-            continue
+
+    def unit_html(index: int, unit: str) -> str:
         p, rank = float(probabilities[index]), int(ranks[index])
         if rank < 0:
-            out.append(f'<span title="never dropped">{_esc(unit)}</span>')
-            continue
+            return f'<span title="never dropped">{_esc(unit)}</span>'
         field = fields[index] if fields else None
         underline = f"border-bottom:3px solid {FIELD_COLORS[field]};" if field in FIELD_COLORS else ""
         title = f"rank {rank + 1} · drop probability {p:.2f}" + (f" · {field}" if field else "")
-        out.append(f'<span class="drop-token" data-p="{p:.3f}" title="{_esc(title)}" '
-                   f'style="background:rgba(214,39,40,{0.8 * p:.3f});border-radius:0.2em;{underline}">'
-                   f"{_esc(unit)}</span>")
+        return (f'<span class="drop-token" data-p="{p:.3f}" title="{_esc(title)}" '
+                f'style="background:rgba(214,39,40,{0.8 * p:.3f});border-radius:0.2em;{underline}">'
+                f"{_esc(unit)}</span>")
+
+    body = _render_units(text, _spans(starts, ends), unit_html)
     legend = _legend([("p = 0", "rgba(214,39,40,0.0)"), ("p = 0.5", "rgba(214,39,40,0.4)"),
                       ("p = 1", "rgba(214,39,40,0.8)")]
                      + [(f, FIELD_COLORS[f]) for f in dict.fromkeys(fields or []) if f in FIELD_COLORS])
-    return f'<div class="clues-text" style="{_BOX}">{"".join(out)}</div>{legend}'
+    return f'<div class="clues-text" style="{_BOX}">{body}</div>{legend}'
 
 
 def struck_copy(text: str, starts, ends, dropped) -> str:
     """One augmented copy: dropped units struck through and greyed, the rest as they are."""
-    out = []
-    spans = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
-    for gap, index, unit in _pieces(text, spans):
-        out.append(_esc(gap))
-        if index is None:
-            continue
+
+    def unit_html(index: int, unit: str) -> str:
         if dropped[index]:
-            out.append(f'<s class="dropped" style="color:#c0392b;opacity:0.75">{_esc(unit)}</s>')
-        else:
-            out.append(_esc(unit))
-    return f'<div class="clues-copy" style="{_BOX}">{"".join(out)}</div>'
+            return f'<s class="dropped" style="color:#c0392b;opacity:0.75">{_esc(unit)}</s>'
+        return _esc(unit)
+
+    return f'<div class="clues-copy" style="{_BOX}">{_render_units(text, _spans(starts, ends), unit_html)}</div>'

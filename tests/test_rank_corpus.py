@@ -14,6 +14,8 @@ import torch
 
 import clues.augment as augment
 import clues.clue_quality as quality
+import clues.commands.analysis as analysis
+import clues.models as model_loading
 from clues.augment import MODES, RankedText, rank_corpus, ranked_from_clues, ranked_from_tokens
 from clues.capture import capture_attention
 from clues.cli import main
@@ -21,7 +23,7 @@ from clues.clue_quality import clue_quality
 from clues.contrast import contrast_maps
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import InputError
-from clues.models import load_model
+from clues.models import cpu_has_bfloat16_matmul, load_model
 from clues.shard import share_bounds
 from clues.text import parse_tagged
 
@@ -206,3 +208,30 @@ def test_bfloat16_ranking_is_close_to_float32(pair):
         top = [set(np.flatnonzero((r.ranks >= 0) & (r.ranks < 5))) for r in (exact, fast)]
         overlaps.append(len(top[0] & top[1]) / 5)
     assert np.mean(overlaps) >= 0.9, overlaps
+
+
+@pytest.mark.parametrize("flags, has_bfloat16, hinted", [
+    ([], True, True), (["--dtype", "float32"], True, False), ([], False, False),
+])
+def test_big_float32_ranking_on_a_bfloat16_cpu_suggests_the_fast_dtype(folders, tmp_path, capsys, monkeypatch,
+                                                                       flags, has_bfloat16, hinted):
+    monkeypatch.setattr(analysis, "BFLOAT16_HINT_TEXTS", 3)
+    monkeypatch.setattr(model_loading, "cpu_has_bfloat16_matmul", lambda: has_bfloat16)
+    large, small = folders
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(3, seed=0))
+    assert main(["augment", "--large", str(large), "--small", str(small), "--input", str(source), "--copies", "1",
+                 "--device", "cpu", "--out", str(tmp_path / "a.csv"), *flags]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--dtype bfloat16" in line]
+    assert len(notes) == int(hinted)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True), ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu sse2 avx2 avx512f avx512bw", False), (None, False),
+])
+def test_cpu_bfloat16_check_reads_the_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:  # None: no such file (not Linux)
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: {flags}\n")
+    assert cpu_has_bfloat16_matmul(str(cpuinfo)) is expected

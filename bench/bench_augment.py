@@ -4,6 +4,14 @@ and token, look the token up (`convert_ids_to_tokens`) to skip punctuation, draw
 spaces into the string. 1,000 biographies × 10 copies, tokens of a BPE tokenizer trained on the
 corpus. Both get the same texts, tokens and ranks; tokenising and ranking are not timed.
 
+Two rows: the inner function (`augment_ranked`, strings in memory, vs the loop), and end to end,
+ranked corpus → CSV file on disk: the released script's work (per text its keep thresholds
+α·e^(−β·rank) + 1 − α from an argsort and a dict of ranks, then the per-token loop for every copy,
+then `csv.writer(QUOTE_ALL)` with a header "text" and a row per version) vs clues' (the drop
+probabilities of the corpus in one call, then `write_augmented_csv`), and vs clues' path before
+`write_augmented_csv` (per-text probabilities, `augment_ranked`, a DataFrame, `to_csv`), whose
+file the new one must equal byte for byte.
+
 With --before PATH (a checkout of the project, e.g. the commit before a change to augment_ranked),
 that checkout's clues/augment.py is loaded beside this one and timed too, on the same inputs, and
 its output is checked to be the same.
@@ -14,18 +22,29 @@ its output is checked to be the same.
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import math
 import os
 import random
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from clues.augment import augment_ranked, dropout_probability, ranked_from_tokens
+from clues.augment import (
+    MODES,
+    augment_ranked,
+    corpus_probabilities,
+    dropout_probability,
+    ranked_from_tokens,
+    write_augmented_csv,
+)
 from clues.corpus import generate_biographies
 
 
@@ -44,6 +63,48 @@ def loop_augment(ranked, token_ids, tokenizer, alpha, beta, copies, seed):
             versions.append(text)
         out.append(versions)
     return out
+
+
+def script_to_csv(path, ranked, token_ids, tokenizer, alpha, beta, copies, seed):
+    """The released script end to end: per text the keep threshold of every position from an argsort and
+    a dict of ranks, per copy the per-token loop, then every version through csv.writer(QUOTE_ALL)."""
+    rng = random.Random(seed)
+    out = []
+    for item, ids in zip(ranked, token_ids):
+        scores = -item.ranks.astype(float)  # the contrast the ranks came from: rank 0 scores highest
+        order = np.argsort(-scores)
+        rank_of = {int(position): rank for rank, position in enumerate(order)}
+        threshold = [alpha * math.exp(-beta * rank_of[position]) + 1 - alpha for position in range(len(ids))]
+        starts, ends, ranks = item.starts.tolist(), item.ends.tolist(), item.ranks.tolist()
+        out.append(item.text)
+        for _ in range(copies):
+            text = item.text
+            for position, token_id in enumerate(ids):
+                if tokenizer.convert_ids_to_tokens(token_id) in [",", ".", "<bos>", "<s>"] or ranks[position] < 0:
+                    continue
+                if rng.random() > threshold[position]:
+                    text = text[:starts[position]] + " " * (ends[position] - starts[position]) + text[ends[position]:]
+            out.append(text)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(["text"])
+        writer.writerows([text] for text in out)
+    return out
+
+
+def clues_to_csv(path, ranked, alpha, beta, copies, seed):
+    """clues end to end: the corpus's drop probabilities in one call, then the CSV from the byte arrays."""
+    probabilities = corpus_probabilities(ranked, "contrast", alpha, beta)
+    return write_augmented_csv(path, ranked, probabilities, copies=copies, seed=seed)
+
+
+def clues_to_csv_before(path, ranked, alpha, beta, copies, seed):
+    """clues end to end before write_augmented_csv: what augment_corpus(...).to_csv(path) did."""
+    probabilities = [MODES["contrast"].probability(r.ranks, alpha, beta) for r in ranked]
+    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed)
+    rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
+    pd.DataFrame(rows, columns=["text", "source", "copy"]).to_csv(path, index=False)
+    return len(rows)
 
 
 def corpus_tokenizer(texts):
@@ -102,18 +163,39 @@ def main() -> None:
         before_wall, before_cpu, before_out = best(lambda: vectorised(before.augment_ranked), args.repeats * 10)
         assert before_out == vector, "the checkout's augment_ranked gives other copies"
         rows.insert(0, (f"before ({args.before})", before_wall, before_cpu))
+    # end to end: ranked corpus → CSV file on disk
+    with tempfile.TemporaryDirectory() as folder:
+        script_path, new_path, old_path = (Path(folder) / name for name in ("script.csv", "new.csv", "old.csv"))
+        script_wall, script_cpu, _ = best(lambda: script_to_csv(script_path, ranked, token_ids, tokenizer, alpha, beta,
+                                                                args.copies, 0), args.repeats)
+        old_wall, old_cpu, _ = best(lambda: clues_to_csv_before(old_path, ranked, alpha, beta, args.copies, 0),
+                                    args.repeats * 10)
+        new_wall, new_cpu, _ = best(lambda: clues_to_csv(new_path, ranked, alpha, beta, args.copies, 0),
+                                    args.repeats * 10)
+        assert new_path.read_bytes() == old_path.read_bytes(), "write_augmented_csv wrote another file"
+        sizes = script_path.stat().st_size, new_path.stat().st_size
     load = max(load, os.getloadavg()[0])
     rate_vector = np.mean([c.count(" ") for v in vector for c in v[1:]])
     rate_loop = np.mean([c.count(" ") for v in loop for c in v[1:]])
-    print(f"load average (1 min) up to {load:.1f} on {os.cpu_count()} cores; best of {args.repeats} loop runs "
-          f"and {args.repeats * 10} vectorised runs; mean spaces per copy loop / vectorised "
-          f"{rate_loop:.1f} / {rate_vector:.1f}")
-    print("| texts × copies | vectorised | per-token loop s (wall / CPU) | vectorised ms (wall / CPU) | "
+    print(f"load average (1 min) {os.getloadavg()[0]:.2f}, up to {load:.2f} during the run, on {os.cpu_count()} "
+          f"cores; best of {args.repeats} runs of the script's loop and {args.repeats * 10} of clues'; mean spaces "
+          f"per copy loop / vectorised {rate_loop:.1f} / {rate_vector:.1f}; CSV sizes script / clues "
+          f"{sizes[0] / 1e6:.2f} / {sizes[1] / 1e6:.2f} MB")
+    print("| texts × copies | what is timed | released script s (wall / CPU) | clues ms (wall / CPU) | "
           "speed-up wall / CPU |")
     print("|---|---|---|---|---|")
     for name, wall, cpu in rows:
-        print(f"| {args.n} × {args.copies} | {name} | {loop_wall:.3f} / {loop_cpu:.3f} | {wall * 1000:.1f} / "
-              f"{cpu * 1000:.1f} | {loop_wall / wall:.0f}× / {loop_cpu / cpu:.0f}× |")
+        print(f"| {args.n} × {args.copies} | inner function: `augment_ranked`, {name} | {loop_wall:.3f} / "
+              f"{loop_cpu:.3f} | {wall * 1000:.1f} / {cpu * 1000:.1f} | {loop_wall / wall:.0f}× / "
+              f"{loop_cpu / cpu:.0f}× |")
+    for name, wall, cpu in [("augment_corpus + to_csv (before)", old_wall, old_cpu),
+                            ("probabilities + write_augmented_csv", new_wall, new_cpu)]:
+        print(f"| {args.n} × {args.copies} | ranked corpus → CSV on disk: {name} | {script_wall:.3f} / "
+              f"{script_cpu:.3f} | {wall * 1000:.1f} / {cpu * 1000:.1f} | {script_wall / wall:.0f}× / "
+              f"{script_cpu / cpu:.0f}× |")
+    print(f"write_augmented_csv vs augment_corpus + to_csv: {old_wall / new_wall:.1f}× wall, "
+          f"{old_cpu / new_cpu:.1f}× CPU")
+
 
 if __name__ == "__main__":
     main()

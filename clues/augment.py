@@ -6,13 +6,20 @@ Punctuation and special tokens are never dropped. Each text gets K copies plus t
 
 Everything after the ranking is vectorised over the whole corpus: all texts are packed into
 one array of character codes, every copy's drops are drawn at once, and each copy of the corpus
-is decoded in one go, instead of rebuilding a string for every dropped token.
+is decoded in one go, instead of rebuilding a string for every dropped token. `augmented_csv`
+writes the augmented corpus as CSV bytes straight from those arrays (the same file as
+`augment_corpus(...).to_csv(path, index=False)`), without a Python string per copy.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -72,6 +79,8 @@ class Mode:
     ranking: str | None  # what ranks the units: "contrast", "large", "small", "position", or None
     probability: Callable[[np.ndarray, float, float], np.ndarray]
     description: str
+    # the probability of a unit depends on its own rank only, so a whole corpus's ranks can go in one call
+    elementwise: bool = True
 
 
 MODES: dict[str, Mode] = {
@@ -117,6 +126,18 @@ def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float)
     return MODES[mode].probability(ranked.ranks, alpha, beta)
 
 
+def corpus_probabilities(ranked: Sequence[RankedText], mode: str, alpha: float, beta: float) -> list[np.ndarray]:
+    """[U] drop probabilities of every text under a mode: one call over the whole corpus's ranks when
+    the mode's probability is elementwise (all of MODES), then one view per text."""
+    validate(alpha, beta, 0, "space", mode)
+    probability = MODES[mode].probability
+    if not MODES[mode].elementwise or not ranked:
+        return [probability(r.ranks, alpha, beta) for r in ranked]
+    flat = probability(np.concatenate([r.ranks for r in ranked]), alpha, beta)
+    bounds = np.cumsum([0, *map(len, (r.ranks for r in ranked))]).tolist()
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 # ---- packing a corpus -------------------------------------------------------------------
 
 @dataclass
@@ -126,6 +147,7 @@ class _Packed:
     starts: np.ndarray  # [U] global unit offsets
     ends: np.ndarray
     encoding: str  # how `codes` decodes back to text
+    units: np.ndarray  # [n] how many units each text has
 
 
 def _pack(texts: Sequence[RankedText]) -> _Packed:
@@ -137,10 +159,11 @@ def _pack(texts: Sequence[RankedText]) -> _Packed:
         codes, encoding = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32), "utf-32-le"
     lengths = np.fromiter((len(t.text) for t in texts), dtype=np.int64, count=len(texts))
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    shift = np.repeat(bounds[:-1], [len(t.starts) for t in texts])
+    units = np.fromiter((len(t.starts) for t in texts), dtype=np.int64, count=len(texts))
+    shift = np.repeat(bounds[:-1], units)
     starts = np.concatenate([t.starts for t in texts]).astype(np.int64) + shift
     ends = np.concatenate([t.ends for t in texts]).astype(np.int64) + shift
-    return _Packed(codes, bounds, starts, ends, encoding)
+    return _Packed(codes, bounds, starts, ends, encoding, units)
 
 
 def _unit_of_char(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -182,6 +205,43 @@ def _cut(joined: str, bounds: list[int]) -> list[str]:
     return [joined[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@dataclass
+class _Draw:
+    """One augmentation's draw over a packed corpus."""
+
+    packed: _Packed
+    drops: np.ndarray  # [K, U] bool: which units each copy drops
+    flags: np.ndarray  # [K, U + 1] uint8: drops, plus a last slot that is never dropped
+    starts: np.ndarray  # [U] unit starts as the style drops them (widened for remove)
+
+    @functools.cached_property
+    def owner(self) -> np.ndarray:
+        """[N] the unit each character belongs to (U: none, never dropped)."""
+        return _unit_of_char(self.packed.codes.size, self.starts, self.packed.ends)
+
+    def units_at(self, positions: np.ndarray) -> np.ndarray:
+        """The unit covering each of a few character positions (U: none); owner[positions] without owner."""
+        starts, ends, count = self.starts, self.packed.ends, self.starts.size
+        if not (count and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all()):
+            return self.owner[positions]
+        unit = np.searchsorted(starts, positions, side="right") - 1
+        inside = (unit >= 0) & (positions < ends[np.maximum(unit, 0)])
+        return np.where(inside, unit, count)
+
+
+def _draw(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], copies: int, seed: int,
+          style: str) -> _Draw:
+    packed = _pack(texts)
+    probability = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities])
+    rng = np.random.default_rng(seed)
+    drops = rng.random((copies, probability.size), dtype=np.float32) < probability  # [K, U]
+    starts = _with_space_before(packed) if style == "remove" else packed.starts
+    # one byte per unit and copy, plus a last slot that is never dropped (characters outside units)
+    flags = np.zeros((copies, probability.size + 1), dtype=np.uint8)
+    flags[:, :-1] = drops
+    return _Draw(packed, drops, flags, starts)
+
+
 def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
                    seed: int = 0, style: str = "space", mask_text: str = "_", return_drops: bool = False):
     """For each text, [original, copy 1, …, copy K] with units dropped at the given probabilities.
@@ -194,15 +254,16 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
     validate(0.0, 0.0, copies, style)
     if not texts:
         return ([], []) if return_drops else []
-    packed = _pack(texts)
-    probability = np.concatenate([np.asarray(p, dtype=np.float64) for p in probabilities])
-    rng = np.random.default_rng(seed)
-    drops = rng.random((copies, probability.size), dtype=np.float32) < probability  # [K, U]
-    starts = _with_space_before(packed) if style == "remove" else packed.starts
-    owner = _unit_of_char(packed.codes.size, starts, packed.ends)  # [N]
-    # one byte per unit and copy, plus a last slot that is never dropped (characters outside units)
-    flags = np.zeros((copies, probability.size + 1), dtype=np.uint8)
-    flags[:, :-1] = drops
+    draw = _draw(texts, probabilities, copies, seed, style)
+    versions = _versions(texts, draw, style, mask_text)
+    if not return_drops:
+        return versions
+    unit_bounds = np.cumsum([len(t.starts) for t in texts])[:-1]
+    return versions, np.split(draw.drops, unit_bounds, axis=1)
+
+
+def _versions(texts: Sequence[RankedText], draw: _Draw, style: str, mask_text: str) -> list[list[str]]:
+    packed, flags, owner, copies = draw.packed, draw.flags, draw.owner, draw.flags.shape[0]
     # One copy of the corpus at a time: its arrays stay in cache, and each is decoded in one go.
     if style == "space":
         # a dropped character c becomes c − (c − 32) = 32, in the codes' own wrapping arithmetic
@@ -211,12 +272,9 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
         rows = [_cut((packed.codes - flags[k].take(owner) * to_space).tobytes().decode(packed.encoding), bounds)
                 for k in range(copies)]
     else:
-        rows = [_render(packed, flags[k].take(owner).view(bool), drops[k], style, mask_text) for k in range(copies)]
-    versions = [[t.text, *row] for t, row in zip(texts, zip(*rows))] if copies else [[t.text] for t in texts]
-    if not return_drops:
-        return versions
-    unit_bounds = np.cumsum([len(t.starts) for t in texts])[:-1]
-    return versions, np.split(drops, unit_bounds, axis=1)
+        rows = [_render(packed, flags[k].take(owner).view(bool), draw.drops[k], style, mask_text)
+                for k in range(copies)]
+    return [[t.text, *row] for t, row in zip(texts, zip(*rows))] if copies else [[t.text] for t in texts]
 
 
 def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str, mask_text: str) -> list[str]:
@@ -235,6 +293,131 @@ def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str,
         mark = chr(_MARK)
         pieces = [p.replace(mark, mask_text) for p in pieces]
     return pieces
+
+
+# ---- the augmented corpus as CSV ---------------------------------------------------------
+
+CSV_COLUMNS = ("text", "source", "copy")
+
+
+def augmented_csv(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
+                  seed: int = 0, style: str = "space", mask_text: str = "_") -> bytes:
+    """The augmented corpus as CSV bytes: the file `augment_corpus(...).to_csv(path, index=False)`
+    writes for the same inputs, byte for byte (UTF-8, columns text, source, copy; rows source-major:
+    text 0's original, its copies 1…K, then text 1, …; the same draws as `augment_ranked`).
+
+    Space style on a Latin-1 corpus (the common case) goes straight from the packed byte arrays to the
+    file's bytes; other styles and texts go through the stdlib csv writer that pandas uses, with its
+    settings (minimal quoting, `"` doubled, the platform's line ending).
+    """
+    validate(0.0, 0.0, copies, style)
+    lineterminator = os.linesep  # pandas' default
+    if not texts:
+        return _csv_rows([], lineterminator)
+    draw = _draw(texts, probabilities, copies, seed, style)
+    if style == "space" and draw.packed.encoding == "latin-1":
+        data = _space_csv(draw, lineterminator)
+        if data is not None:
+            return data
+    return _csv_rows(_versions(texts, draw, style, mask_text), lineterminator)
+
+
+def write_augmented_csv(path_or_buffer, texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *,
+                        copies: int = 10, seed: int = 0, style: str = "space", mask_text: str = "_") -> int:
+    """Write `augmented_csv(...)` to a path (folders made) or a file object (binary, or text); the number of rows."""
+    data = augmented_csv(texts, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
+    if hasattr(path_or_buffer, "write"):
+        path_or_buffer.write(data.decode("utf-8") if isinstance(path_or_buffer, io.TextIOBase) else data)
+    else:
+        path = Path(path_or_buffer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return len(texts) * (copies + 1)
+
+
+def _csv_rows(versions: Sequence[Sequence[str]], lineterminator: str) -> bytes:
+    """The general path: pandas' own CSV writer (the stdlib's, QUOTE_MINIMAL) over one row per version."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=lineterminator)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows((text, source, copy) for source, texts in enumerate(versions) for copy, text in enumerate(texts))
+    return buffer.getvalue().encode("utf-8")
+
+
+@functools.lru_cache(maxsize=4)
+def _quoting_bytes(lineterminator: str) -> np.ndarray:
+    """[256] True for each Latin-1 character that makes the stdlib csv writer quote a field (asked of
+    the writer itself, so it follows the running Python: the delimiter, `"` and line-ending characters)."""
+    table = np.zeros(256, dtype=bool)
+    for code in range(256):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator=lineterminator).writerow([f"a{chr(code)}b"])
+        table[code] = buffer.getvalue().startswith('"')
+    return table
+
+
+def _space_csv(draw: _Draw, lineterminator: str) -> bytes | None:
+    """CSV bytes of a space-style draw on a Latin-1 corpus, built from byte arrays; None when a copy drops
+    a character that decides quoting (then the general path writes the file).
+
+    Dropping in the space style keeps every text's length, and here nothing that decides quoting is
+    dropped, so every copy's rows have one layout: a template of every text's row (its quotes, doubled
+    `"`, source, and a slot for the copy number and line ending) is built once, and each copy is that
+    template with dropped characters turned into spaces and its number written in the slot. The rows
+    are then joined source-major, each cut where its copy number ends.
+    """
+    packed, flags = draw.packed, draw.flags
+    codes, bounds, starts, ends = packed.codes, packed.bounds, packed.starts, packed.ends
+    n, copies = bounds.size - 1, flags.shape[0]
+    quoting = np.zeros(codes.size, dtype=bool)
+    for code in np.flatnonzero(_quoting_bytes(lineterminator)).tolist():
+        quoting |= codes == code
+    quoting = np.flatnonzero(quoting)
+    if quoting.size and flags[:, draw.units_at(quoting)].any():
+        return None
+    quoted = (np.bincount(np.searchsorted(bounds, quoting, side="right") - 1, minlength=n) > 0).tolist()
+    quote_marks = codes == 34
+    if quote_marks.any():  # a `"` is written twice; it is never dropped here (it decides quoting)
+        before = np.concatenate([[0], np.cumsum(quote_marks)])  # `"` before each position
+        codes = np.repeat(codes, quote_marks.astype(np.intp) + 1)
+        bounds, starts, ends = bounds + before[bounds], starts + before[starts], ends + before[ends]
+    ending = lineterminator.encode("ascii")
+    slot = b" " * (len(str(copies)) + len(ending))  # the widest copy number and the line ending
+    view = memoryview(codes)
+    pieces = []
+    for i, (q, a, b) in enumerate(zip(quoted, bounds[:-1].tolist(), bounds[1:].tolist())):
+        pieces += (b'"', view[a:b], b'",%d,' % i, slot) if q else (view[a:b], b",%d," % i, slot)
+    row = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+    slot_ends = np.cumsum(bounds[1:] - bounds[:-1] + np.fromiter(
+        (len(b",%d," % i) for i in range(n)), np.int64, n) + 2 * np.array(quoted, dtype=np.int64) + len(slot))
+    slot_starts = slot_ends - len(slot)
+    row_starts = np.concatenate([[0], slot_ends[:-1]])
+    # each unit moves to its text's row, after the row's start and opening quote
+    shift = np.repeat(row_starts + np.array(quoted, dtype=np.int64) - bounds[:-1], packed.units)
+    row_owner = _unit_of_char(row.size, starts + shift, ends + shift)
+    to_space = row - np.uint8(32)
+    dropped = np.empty(row.size, dtype=np.uint8)
+    out = np.empty((copies + 1, row.size), dtype=np.uint8)
+    out[0] = row
+    for copy in range(1, copies + 1):
+        # a dropped character c becomes c − (c − 32) = 32, in wrapping uint8 arithmetic
+        np.take(flags[copy - 1], row_owner, out=dropped, mode="clip")
+        np.multiply(dropped, to_space, out=dropped)
+        np.subtract(row, dropped, out=out[copy])
+    row_ends = np.empty((copies + 1, n), dtype=np.int64)
+    for width in range(1, len(str(copies)) + 1):
+        first, last = 10 ** (width - 1) if width > 1 else 0, min(10 ** width, copies + 1)
+        numbers = np.array([list(f"{c}".encode() + ending) for c in range(first, last)], dtype=np.uint8)
+        out[first:last, slot_starts[:, None] + np.arange(numbers.shape[1])] = numbers[:, None, :]
+        row_ends[first:last] = slot_starts + numbers.shape[1]
+    # source-major: text 0's rows of copies 0…K, then text 1's, … — one slice of `out` a row
+    firsts = (np.arange(copies + 1)[None, :] * row.size + row_starts[:, None]).ravel().tolist()
+    lasts = (np.arange(copies + 1)[None, :] * row.size + row_ends.T).ravel().tolist()
+    header = (",".join(CSV_COLUMNS) + lineterminator).encode("ascii")
+    data = b"".join([header, *map(memoryview(out.reshape(-1)).__getitem__, map(slice, firsts, lasts))])
+    if (packed.codes >= 128).any():  # Latin-1 bytes → UTF-8, as the file is written
+        data = data.decode("latin-1").encode("utf-8")
+    return data
 
 
 # ---- rankings from models ---------------------------------------------------------------
@@ -372,16 +555,37 @@ def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: f
                    seed: int = 0, style: str = "space", mask_text: str = "_", large=None, small=None,
                    attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False,
                    importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
-    """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original)."""
+    """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original).
+    To write it to a file, `augment_corpus_csv` writes the same CSV without the frame."""
+    ranked, probabilities = _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small,
+                                                  attention_of, ranked, progress, importance, distance)
+    # mode "none" still writes K (identical) copies, so every condition trains for the same steps.
+    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
+    rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
+    return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
+
+def augment_corpus_csv(path_or_buffer, texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05,
+                       copies: int = 10, seed: int = 0, style: str = "space", mask_text: str = "_", large=None,
+                       small=None, attention_of: str = "small", ranked: list[RankedText] | None = None,
+                       progress: bool = False, importance: str = DEFAULT_IMPORTANCE,
+                       distance: int = DEFAULT_DISTANCE) -> int:
+    """Write the augmented corpus as CSV to a path or file object: the file
+    `augment_corpus(...).to_csv(path_or_buffer, index=False)` writes, byte for byte, several times
+    faster (see `write_augmented_csv`). Returns the number of rows."""
+    ranked, probabilities = _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small,
+                                                  attention_of, ranked, progress, importance, distance)
+    return write_augmented_csv(path_or_buffer, ranked, probabilities, copies=copies, seed=seed, style=style,
+                               mask_text=mask_text)
+
+
+def _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small, attention_of, ranked, progress,
+                          importance, distance):
     validate(alpha, beta, copies, style, mode)
     if ranked is None:
         ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of,
                              importance=importance, distance=distance, progress=progress)
-    probabilities = [MODES[mode].probability(r.ranks, alpha, beta) for r in ranked]
-    # mode "none" still writes K (identical) copies, so every condition trains for the same steps.
-    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
-    rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
-    return pd.DataFrame(rows, columns=["text", "source", "copy"])
+    return ranked, corpus_probabilities(ranked, mode, alpha, beta)
 
 
 def _progress(items, enabled: bool, description: str):

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from clues.augment import augment_corpus, parse_condition
+from clues.augment import augment_corpus_csv, parse_condition
 from clues.augment import validate as validate_augmentation
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
@@ -90,15 +90,14 @@ def condition_config(base: TrainConfig, people, condition: str, data: Path, *, n
 
     `condition` is a mode, optionally with its importance ("contrast:paper_mean"; `importance` is
     used when it names none). The augmentation draws with `base.seed`; `ranked` (RankedText per
-    person) gives the units to drop and their ranking, None to let `augment_corpus` rank. The
+    person) gives the units to drop and their ranking, None to let `augment_corpus_csv` rank. The
     condition and the augmentation are recorded in the config's `extra`, kept with the run.
     """
     mode, importance = parse_condition(condition, importance)
-    frame = augment_corpus(people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
-                           style=style, ranked=list(ranked) if ranked is not None else None, importance=importance)
-    frame.to_csv(data, index=False)
+    rows = augment_corpus_csv(data, people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
+                              style=style, ranked=list(ranked) if ranked is not None else None, importance=importance)
     extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance, "alpha": alpha,
-             "beta": beta, "copies": copies, "style": style, "rows": len(frame)}
+             "beta": beta, "copies": copies, "style": style, "rows": rows}
     return replace(base, data=str(data), name=name, extra=extra)
 
 
@@ -111,7 +110,7 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | No
     """Write the comparison's files and start one queued run per condition; (folder, run ids).
 
     `ranked_for(condition)` gives the RankedText of every person for a condition, or None to let
-    `augment_corpus` rank. `start(store, config_dict, name=…)` queues and starts a run (default
+    `augment_corpus_csv` rank. `start(store, config_dict, name=…)` queues and starts a run (default
     `clues.runs.start_run_process`).
     """
     comparison.validate()

@@ -1,5 +1,7 @@
 """Augmentation lab: drop tokens with p(r) = α(1 − e^(−βr)) by their clue rank and see what is left."""
 
+import io
+
 import pandas as pd
 import streamlit as st
 
@@ -107,15 +109,15 @@ def lab():
             texts = cache.generated(int(n), int(corpus_seed))
             try:
                 with st.spinner(f"Ranking and augmenting {len(texts)} biographies…"):
-                    corpus = augment.augment_corpus(
-                        texts, mode, alpha=alpha, beta=beta, copies=int(copies), seed=int(seed), style=style,
+                    corpus = io.BytesIO()
+                    rows = augment.augment_corpus_csv(
+                        corpus, texts, mode, alpha=alpha, beta=beta, copies=int(copies), seed=int(seed), style=style,
                         large=ctx.large, small=ctx.small, attention_of=attention_of, importance=importance,
                         distance=distance)
             except CluesError as error:
                 show.error(error)
             else:
-                st.session_state["_aug_corpus"] = (f"augmented-{mode}.csv", corpus.to_csv(index=False),
-                                                   len(corpus))
+                st.session_state["_aug_corpus"] = (f"augmented-{mode}.csv", corpus.getvalue(), rows)
         built = st.session_state.get("_aug_corpus")
         if built:
             st.download_button(f"Download {built[2]} rows ({built[0]})", built[1], built[0], "text/csv",

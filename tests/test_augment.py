@@ -1,6 +1,7 @@
 """Dropout probability, the three drop styles, reproducibility, and properties under hypothesis."""
 
 import hashlib
+import io
 import json
 
 import numpy as np
@@ -8,15 +9,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import clues.augment as augment_module
 from clues.augment import (
+    MODES,
     RankedText,
     augment_corpus,
+    augment_corpus_csv,
     augment_ranked,
+    augmented_csv,
+    corpus_probabilities,
     dropout_probability,
     flat_probability,
     ranked_from_tokens,
     summary,
     validate,
+    write_augmented_csv,
 )
 from clues.corpus import generate_biographies
 from clues.errors import InputError
@@ -216,3 +223,103 @@ def test_units_out_of_text_order_render_like_the_reference(style):
     [versions], [drops] = augment_ranked([item], [probability], copies=6, seed=2, style=style, mask_text="[M]",
                                          return_drops=True)
     assert versions[1:] == [_reference_copy(item, d, style, "[M]") for d in drops]
+
+
+# ---- the CSV writer: the same bytes as the DataFrame's to_csv ------------------------------
+
+AWKWARD_LATIN = ["Smith, John was born in Paris, France.", 'He said "hello", then left.', 'say"hi" and ""',
+                 "two\nlines, here", "carriage\r\nreturn and \r alone", "Zoë Ångström, café owner.", "", " ",
+                 ",,,", '"', "\n", "a", "  spaces  around  ", "tab\there; semi;colon", "naïve façade — ok"]
+AWKWARD_WIDE = AWKWARD_LATIN + ["Zoë Ünal 北京", "emoji 🎉 party, \"yes\" 👍🏽", "東京 was\tborn\non 5 May."]
+
+
+def _pandas_csv(tmp_path, ranked, mode, **options) -> bytes:
+    path = tmp_path / "pandas.csv"
+    augment_corpus(None, mode, ranked=ranked, **options).to_csv(path, index=False)
+    return path.read_bytes()
+
+
+def _ranked_texts(texts, seed=1):
+    ranked = [ranked_from_tokens(t) for t in texts]
+    shuffle = np.random.default_rng(seed)
+    for item in ranked:  # a ranking that is not text order
+        droppable = item.ranks >= 0
+        item.ranks[droppable] = shuffle.permutation(int(droppable.sum()))
+    return ranked
+
+
+@pytest.mark.parametrize("style", ["space", "remove", "mask"])
+@pytest.mark.parametrize("copies", [0, 1, 10, 12])
+def test_csv_writer_is_byte_identical_to_pandas_on_a_generated_corpus(tmp_path, style, copies):
+    ranked = _ranked_texts([t.text for t in generate_biographies(60, seed=3)])
+    options = dict(alpha=0.7, beta=0.05, copies=copies, seed=4, style=style, mask_text="[M]")
+    expected = _pandas_csv(tmp_path, ranked, "position", **options)
+    path = tmp_path / "sub" / "writer.csv"
+    assert augment_corpus_csv(path, None, "position", ranked=ranked, **options) == 60 * (copies + 1)
+    assert path.read_bytes() == expected
+    probabilities = corpus_probabilities(ranked, "position", 0.7, 0.05)
+    assert augmented_csv(ranked, probabilities, copies=copies, seed=4, style=style, mask_text="[M]") == expected
+
+
+@pytest.mark.parametrize("texts", [AWKWARD_LATIN, AWKWARD_WIDE], ids=["latin-1", "wide"])
+@pytest.mark.parametrize("style", ["space", "remove", "mask"])
+@pytest.mark.parametrize("alpha,copies", [(0.5, 3), (1.0, 2), (0.9, 101)])
+def test_csv_writer_is_byte_identical_to_pandas_on_awkward_texts(tmp_path, texts, style, alpha, copies):
+    """Commas, quotes, newlines and carriage returns inside texts, non-Latin-1 characters, empty texts,
+    texts that are empty once dropped (α = 1: every droppable unit goes), three widths of copy number."""
+    ranked = _ranked_texts(texts)
+    options = dict(alpha=alpha, beta=0.05, copies=copies, seed=9, style=style, mask_text="_")
+    expected = _pandas_csv(tmp_path, ranked, "random", **options)
+    probabilities = corpus_probabilities(ranked, "random", alpha, 0.05)
+    assert augmented_csv(ranked, probabilities, copies=copies, seed=9, style=style) == expected
+
+
+def test_csv_fast_path_is_taken_and_falls_back_when_a_quoting_character_is_dropped():
+    probabilities = corpus_probabilities(_ranked_texts(AWKWARD_LATIN), "random", 0.5, 0.0)
+    draw = augment_module._draw(_ranked_texts(AWKWARD_LATIN), probabilities, 3, 0, "space")
+    assert augment_module._space_csv(draw, "\n") is not None  # the byte-array path writes this corpus
+    # a unit that holds a `"` and a comma, always dropped: its copies are not quoted, the original is
+    text = 'ab"c,d e'
+    item = RankedText(text, np.array([0, 7]), np.array([6, 8]), np.array([0, -1]))
+    probability = np.array([1.0, 0.0])
+    assert augment_module._space_csv(augment_module._draw([item], [probability], 2, 0, "space"), "\n") is None
+    frame = augment_corpus(None, "random", ranked=[item], alpha=1.0, copies=2)
+    assert frame["text"].tolist() == [text, "       e", "       e"]
+    expected = frame.to_csv(index=False).encode()
+    assert expected.startswith(b'text,source,copy\n"ab""c,d e",0,0\n       e,0,1\n')
+    assert augmented_csv([item], [probability], copies=2) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.sampled_from(list('ab ,"\n\r\té.;') + ["Ü", "北"]), max_size=20),
+                      max_size=4),
+       alpha=st.floats(0, 1), seed=st.integers(0, 2**32 - 1), copies=st.integers(0, 12),
+       style=st.sampled_from(["space", "remove", "mask"]))
+def test_csv_writer_matches_pandas_on_any_text(texts, alpha, seed, copies, style):
+    ranked = [ranked_from_tokens(t) for t in texts]
+    probabilities = corpus_probabilities(ranked, "random", alpha, 0.0)
+    frame = augment_corpus(None, "random", ranked=ranked, alpha=alpha, copies=copies, seed=seed, style=style)
+    expected = frame.to_csv(index=False).encode()  # pandas' line ending (os.linesep) either way
+    assert augmented_csv(ranked, probabilities, copies=copies, seed=seed, style=style) == expected
+
+
+def test_csv_writer_takes_paths_and_file_objects(tmp_path):
+    ranked = _ranked_texts([TEXT, "Zoë, 北京"])
+    probabilities = corpus_probabilities(ranked, "contrast", 0.7, 0.05)
+    expected = augmented_csv(ranked, probabilities, copies=2, seed=1)
+    binary, text = io.BytesIO(), io.StringIO()
+    assert write_augmented_csv(binary, ranked, probabilities, copies=2, seed=1) == 6
+    write_augmented_csv(text, ranked, probabilities, copies=2, seed=1)
+    write_augmented_csv(str(tmp_path / "out.csv"), ranked, probabilities, copies=2, seed=1)
+    assert binary.getvalue() == text.getvalue().encode() == (tmp_path / "out.csv").read_bytes() == expected
+    assert augmented_csv([], [], copies=3) == augment_corpus([], "random", ranked=[], copies=3).to_csv(
+        index=False).encode()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_corpus_probabilities_equal_one_text_at_a_time(mode):
+    ranked = _ranked_texts([t.text for t in generate_biographies(20, seed=2)] + ["", ","])
+    whole = corpus_probabilities(ranked, mode, 0.6, 0.03)
+    assert len(whole) == len(ranked)
+    for item, probability in zip(ranked, whole):
+        assert np.array_equal(probability, MODES[mode].probability(item.ranks, 0.6, 0.03))

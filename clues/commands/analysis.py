@@ -239,16 +239,16 @@ def _suggest_bfloat16(args, model, texts: int) -> None:
 
 
 def _write_augmented(args, texts, ranked, state) -> None:
-    from clues.augment import MODES, augment_corpus, summary
+    from clues.augment import MODES, corpus_probabilities, summary, write_augmented_csv
     from clues.commands import print_json
 
-    frame = augment_corpus(texts, args.mode, alpha=args.alpha, beta=args.beta, copies=args.copies, seed=args.seed,
-                           style=args.style, mask_text=args.mask_text, ranked=ranked)
+    probabilities = corpus_probabilities(ranked, args.mode, args.alpha, args.beta)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
-    probabilities = [MODES[args.mode].probability(r.ranks, args.alpha, args.beta) for r in ranked]
-    stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": len(frame), "mode": args.mode,
+    # the file augment_corpus(...).to_csv(out, index=False) would write, straight from the byte arrays
+    rows = write_augmented_csv(out, ranked, probabilities, copies=args.copies, seed=args.seed, style=args.style,
+                               mask_text=args.mask_text)
+    stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": rows, "mode": args.mode,
              "importance": args.importance if MODES[args.mode].ranking in ("contrast", "small", "large") else None,
              "alpha": args.alpha, "beta": args.beta, "copies": args.copies, "style": args.style,
              **summary(ranked, probabilities)}
@@ -257,7 +257,7 @@ def _write_augmented(args, texts, ranked, state) -> None:
     if args.json:
         print_json(stats)
     else:
-        print(f"wrote {len(frame)} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
+        print(f"wrote {rows} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
               f"expected drop rate {stats['expected_drop_rate']:.3f}")
 
 

@@ -366,58 +366,93 @@ def _space_csv(draw: _Draw, lineterminator: str) -> bytes | None:
     template with dropped characters turned into spaces and its number written in the slot. The rows
     are then joined source-major, each cut where its copy number ends.
     """
-    packed, flags = draw.packed, draw.flags
-    codes, bounds, starts, ends = packed.codes, packed.bounds, packed.starts, packed.ends
-    n, copies = bounds.size - 1, flags.shape[0]
+    quoted = _quoted_texts(draw, lineterminator)
+    if quoted is None:
+        return None
+    copies = draw.flags.shape[0]
+    ending = lineterminator.encode("ascii")
+    template = _RowTemplate.build(draw.packed, quoted, slot=len(str(copies)) + len(ending))
+    out, row_ends = _stamp_copies(template, draw.flags, ending)
+    # source-major: text 0's rows of copies 0…K, then text 1's, … — one slice of `out` a row
+    width = template.row.size
+    firsts = (np.arange(copies + 1)[None, :] * width + template.row_starts[:, None]).ravel().tolist()
+    lasts = (np.arange(copies + 1)[None, :] * width + row_ends.T).ravel().tolist()
+    header = (",".join(CSV_COLUMNS) + lineterminator).encode("ascii")
+    data = b"".join([header, *map(memoryview(out.reshape(-1)).__getitem__, map(slice, firsts, lasts))])
+    if (draw.packed.codes >= 128).any():  # Latin-1 bytes → UTF-8, as the file is written
+        data = data.decode("latin-1").encode("utf-8")
+    return data
+
+
+def _quoted_texts(draw: _Draw, lineterminator: str) -> list[bool] | None:
+    """[n] whether the csv writer quotes each text; None if any copy drops a character that decides it."""
+    codes, bounds = draw.packed.codes, draw.packed.bounds
     quoting = np.zeros(codes.size, dtype=bool)
     for code in np.flatnonzero(_quoting_bytes(lineterminator)).tolist():
         quoting |= codes == code
     quoting = np.flatnonzero(quoting)
-    if quoting.size and flags[:, draw.units_at(quoting)].any():
+    if quoting.size and draw.flags[:, draw.units_at(quoting)].any():
         return None
-    quoted = (np.bincount(np.searchsorted(bounds, quoting, side="right") - 1, minlength=n) > 0).tolist()
-    quote_marks = codes == 34
-    if quote_marks.any():  # a `"` is written twice; it is never dropped here (it decides quoting)
-        before = np.concatenate([[0], np.cumsum(quote_marks)])  # `"` before each position
-        codes = np.repeat(codes, quote_marks.astype(np.intp) + 1)
-        bounds, starts, ends = bounds + before[bounds], starts + before[starts], ends + before[ends]
-    ending = lineterminator.encode("ascii")
-    slot = b" " * (len(str(copies)) + len(ending))  # the widest copy number and the line ending
-    view = memoryview(codes)
-    pieces = []
-    for i, (q, a, b) in enumerate(zip(quoted, bounds[:-1].tolist(), bounds[1:].tolist())):
-        pieces += (b'"', view[a:b], b'",%d,' % i, slot) if q else (view[a:b], b",%d," % i, slot)
-    row = np.frombuffer(b"".join(pieces), dtype=np.uint8)
-    slot_ends = np.cumsum(bounds[1:] - bounds[:-1] + np.fromiter(
-        (len(b",%d," % i) for i in range(n)), np.int64, n) + 2 * np.array(quoted, dtype=np.int64) + len(slot))
-    slot_starts = slot_ends - len(slot)
-    row_starts = np.concatenate([[0], slot_ends[:-1]])
-    # each unit moves to its text's row, after the row's start and opening quote
-    shift = np.repeat(row_starts + np.array(quoted, dtype=np.int64) - bounds[:-1], packed.units)
-    row_owner = _unit_of_char(row.size, starts + shift, ends + shift)
+    return (np.bincount(np.searchsorted(bounds, quoting, side="right") - 1, minlength=bounds.size - 1) > 0).tolist()
+
+
+@dataclass
+class _RowTemplate:
+    """Every text's CSV row, one after another, with a blank slot for the copy number and line ending.
+
+    row:        [R] uint8 the rows' bytes (texts with `"` doubled, quoted where the writer quotes)
+    owner:      [R] the unit each byte belongs to (U: none, never dropped)
+    row_starts: [n] where each text's row starts; slot_starts: [n] where its slot starts
+    """
+
+    row: np.ndarray
+    owner: np.ndarray
+    row_starts: np.ndarray
+    slot_starts: np.ndarray
+
+    @classmethod
+    def build(cls, packed: _Packed, quoted: list[bool], slot: int) -> _RowTemplate:
+        codes, bounds, starts, ends = packed.codes, packed.bounds, packed.starts, packed.ends
+        n = bounds.size - 1
+        quote_marks = codes == 34
+        if quote_marks.any():  # a `"` is written twice; it is never dropped here (it decides quoting)
+            before = np.concatenate([[0], np.cumsum(quote_marks)])  # `"` before each position
+            codes = np.repeat(codes, quote_marks.astype(np.intp) + 1)
+            bounds, starts, ends = bounds + before[bounds], starts + before[starts], ends + before[ends]
+        view, blank = memoryview(codes), b" " * slot
+        pieces = []
+        for i, (q, a, b) in enumerate(zip(quoted, bounds[:-1].tolist(), bounds[1:].tolist())):
+            pieces += (b'"', view[a:b], b'",%d,' % i, blank) if q else (view[a:b], b",%d," % i, blank)
+        row = np.frombuffer(b"".join(pieces), dtype=np.uint8)
+        opening = np.array(quoted, dtype=np.int64)
+        source_widths = np.fromiter((len(b",%d," % i) for i in range(n)), np.int64, n)
+        slot_ends = np.cumsum(np.diff(bounds) + source_widths + 2 * opening + slot)
+        row_starts = np.concatenate([[0], slot_ends[:-1]])
+        # each unit moves to its text's row, after the row's start and opening quote
+        shift = np.repeat(row_starts + opening - bounds[:-1], packed.units)
+        return cls(row, _unit_of_char(row.size, starts + shift, ends + shift), row_starts, slot_ends - slot)
+
+
+def _stamp_copies(template: _RowTemplate, flags: np.ndarray, ending: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """[K + 1, R] the template once per copy (copy 0 the original), dropped bytes turned to spaces and
+    each row's copy number and line ending written in its slot; and [K + 1, n] where each row ends."""
+    row, copies = template.row, flags.shape[0]
     to_space = row - np.uint8(32)
     dropped = np.empty(row.size, dtype=np.uint8)
     out = np.empty((copies + 1, row.size), dtype=np.uint8)
     out[0] = row
     for copy in range(1, copies + 1):
         # a dropped character c becomes c − (c − 32) = 32, in wrapping uint8 arithmetic
-        np.take(flags[copy - 1], row_owner, out=dropped, mode="clip")
+        np.take(flags[copy - 1], template.owner, out=dropped, mode="clip")
         np.multiply(dropped, to_space, out=dropped)
         np.subtract(row, dropped, out=out[copy])
-    row_ends = np.empty((copies + 1, n), dtype=np.int64)
-    for width in range(1, len(str(copies)) + 1):
+    row_ends = np.empty((copies + 1, template.slot_starts.size), dtype=np.int64)
+    for width in range(1, len(str(copies)) + 1):  # copy numbers of each width, written all at once
         first, last = 10 ** (width - 1) if width > 1 else 0, min(10 ** width, copies + 1)
         numbers = np.array([list(f"{c}".encode() + ending) for c in range(first, last)], dtype=np.uint8)
-        out[first:last, slot_starts[:, None] + np.arange(numbers.shape[1])] = numbers[:, None, :]
-        row_ends[first:last] = slot_starts + numbers.shape[1]
-    # source-major: text 0's rows of copies 0…K, then text 1's, … — one slice of `out` a row
-    firsts = (np.arange(copies + 1)[None, :] * row.size + row_starts[:, None]).ravel().tolist()
-    lasts = (np.arange(copies + 1)[None, :] * row.size + row_ends.T).ravel().tolist()
-    header = (",".join(CSV_COLUMNS) + lineterminator).encode("ascii")
-    data = b"".join([header, *map(memoryview(out.reshape(-1)).__getitem__, map(slice, firsts, lasts))])
-    if (packed.codes >= 128).any():  # Latin-1 bytes → UTF-8, as the file is written
-        data = data.decode("latin-1").encode("utf-8")
-    return data
+        out[first:last, template.slot_starts[:, None] + np.arange(numbers.shape[1])] = numbers[:, None, :]
+        row_ends[first:last] = template.slot_starts + numbers.shape[1]
+    return out, row_ends
 
 
 # ---- rankings from models ---------------------------------------------------------------

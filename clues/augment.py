@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from clues.capture import capture_attention_batch
+from clues.capture import capture_attention_batch, check_batching
 from clues.contrast import contrast_maps, is_punctuation, word_units
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
@@ -79,8 +78,6 @@ class Mode:
     ranking: str | None  # what ranks the units: "contrast", "large", "small", "position", or None
     probability: Callable[[np.ndarray, float, float], np.ndarray]
     description: str
-    # the probability of a unit depends on its own rank only, so a whole corpus's ranks can go in one call
-    elementwise: bool = True
 
 
 MODES: dict[str, Mode] = {
@@ -127,13 +124,12 @@ def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float)
 
 
 def corpus_probabilities(ranked: Sequence[RankedText], mode: str, alpha: float, beta: float) -> list[np.ndarray]:
-    """[U] drop probabilities of every text under a mode: one call over the whole corpus's ranks when
-    the mode's probability is elementwise (all of MODES), then one view per text."""
+    """[U] drop probabilities of every text under a mode: one call over the whole corpus's ranks (a
+    unit's probability depends on its own rank only), then one view per text."""
     validate(alpha, beta, 0, "space", mode)
-    probability = MODES[mode].probability
-    if not MODES[mode].elementwise or not ranked:
-        return [probability(r.ranks, alpha, beta) for r in ranked]
-    flat = probability(np.concatenate([r.ranks for r in ranked]), alpha, beta)
+    if not ranked:
+        return []
+    flat = MODES[mode].probability(np.concatenate([r.ranks for r in ranked]), alpha, beta)
     bounds = np.cumsum([0, *map(len, (r.ranks for r in ranked))]).tolist()
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -166,10 +162,15 @@ def _pack(texts: Sequence[RankedText]) -> _Packed:
     return _Packed(codes, bounds, starts, ends, encoding, units)
 
 
+def _in_order(starts: np.ndarray, ends: np.ndarray) -> bool:
+    """Units one after another without overlap, as tokenizers give them (at least one unit)."""
+    return bool(starts.size and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all())
+
+
 def _unit_of_char(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """[N] index of the unit covering each character; U (a never-dropped slot) elsewhere."""
     count = starts.size
-    if count and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all() and starts[0] >= 0 and ends[-1] <= size:
+    if _in_order(starts, ends) and starts[0] >= 0 and ends[-1] <= size:
         # units in order without overlap (as tokenizers give them): the characters are runs of
         # gap, unit, gap, unit, …, gap — one repeat of their owners
         edges = np.empty(2 * count + 2, dtype=np.int64)
@@ -222,7 +223,7 @@ class _Draw:
     def units_at(self, positions: np.ndarray) -> np.ndarray:
         """The unit covering each of a few character positions (U: none); owner[positions] without owner."""
         starts, ends, count = self.starts, self.packed.ends, self.starts.size
-        if not (count and (ends >= starts).all() and (starts[1:] >= ends[:-1]).all()):
+        if not _in_order(starts, ends):
             return self.owner[positions]
         unit = np.searchsorted(starts, positions, side="right") - 1
         inside = (unit >= 0) & (positions < ends[np.maximum(unit, 0)])
@@ -258,8 +259,7 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
     versions = _versions(texts, draw, style, mask_text)
     if not return_drops:
         return versions
-    unit_bounds = np.cumsum([len(t.starts) for t in texts])[:-1]
-    return versions, np.split(draw.drops, unit_bounds, axis=1)
+    return versions, np.split(draw.drops, np.cumsum(draw.packed.units)[:-1], axis=1)
 
 
 def _versions(texts: Sequence[RankedText], draw: _Draw, style: str, mask_text: str) -> list[list[str]]:
@@ -527,16 +527,6 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
 # ---- whole corpora ----------------------------------------------------------------------
 
 RANK_CHUNK = 256  # texts captured per model before they are contrasted: a big corpus never holds all maps
-
-
-def check_batching(batch_size: int | None = None, memory_budget_bytes: float | None = None) -> None:
-    """One clear line for a batch size or memory budget that cannot work (before any model runs)."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise InputError(f"The batch size must be a whole number of texts, 1 or more; got {batch_size!r}.")
-    if memory_budget_bytes is not None and (isinstance(memory_budget_bytes, bool)
-                                            or not isinstance(memory_budget_bytes, (int, float))
-                                            or not 0 < memory_budget_bytes < math.inf):
-        raise InputError(f"The memory budget must be a positive number of bytes; got {memory_budget_bytes!r}.")
 
 
 def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",

@@ -269,13 +269,7 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
     batch near the cache (`CPU_BATCH_ACTIVATION_BYTES`): bigger CPU batches are slower.
     """
     texts = list(texts)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise InputError(f"The batch size must be a whole number of texts, 1 or more; got {batch_size!r}.")
-    if memory_budget_bytes is not None and (isinstance(memory_budget_bytes, bool)
-                                            or not isinstance(memory_budget_bytes, (int, float))
-                                            or not 0 < memory_budget_bytes < math.inf):
-        raise InputError(f"The memory budget must be a positive number of bytes; got {memory_budget_bytes!r}.")
+    check_batching(batch_size, memory_budget_bytes)
     for number, text in enumerate(texts, start=1):
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"Text {number} of {len(texts)} is empty. Remove it or give it some text.")
@@ -295,6 +289,16 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
 
 
 # ---- batch sizes from a memory budget --------------------------------------------------------
+
+def check_batching(batch_size: int | None = None, memory_budget_bytes: float | None = None) -> None:
+    """One clear line for a batch size or memory budget that cannot work (before any model runs)."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise InputError(f"The batch size must be a whole number of texts, 1 or more; got {batch_size!r}.")
+    if memory_budget_bytes is not None and (isinstance(memory_budget_bytes, bool)
+                                            or not isinstance(memory_budget_bytes, (int, float))
+                                            or not 0 < memory_budget_bytes < math.inf):
+        raise InputError(f"The memory budget must be a positive number of bytes; got {memory_budget_bytes!r}.")
+
 
 MAX_AUTO_BATCH = 256  # texts per batch when the user gives no batch size
 # On a CPU big batches are slower, not faster: once a batch's MLP activations leave the cache

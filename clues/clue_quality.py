@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clues.augment import RANK_CHUNK, check_batching
-from clues.capture import capture_attention_batch
+from clues.augment import RANK_CHUNK
+from clues.capture import capture_attention_batch, check_batching
 from clues.contrast import contrast_maps, same_tokens
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, IMPORTANCE, check_importance, row_sum_mistake

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clues.augment import check_batching, parse_condition, rank_corpus, validate
+from clues.augment import parse_condition, rank_corpus, validate
+from clues.capture import check_batching
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
@@ -32,7 +33,7 @@ from clues.launch import condition_config
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
-from clues.shard import launched_processes, process_device, rank_sharded, ranking_state
+from clues.shard import launched_processes, launched_state, process_device, rank_sharded
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
@@ -150,7 +151,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     config.store_path = str(store.path)
     started = time.time()
     # Under `accelerate launch` every process ranks a share of each corpus on its own device.
-    state = ranking_state() if launched_processes() > 1 else None
+    state = launched_state() if launched_processes() > 1 else None
     device = process_device(None, state) or "cpu"
     large, small = load_model(config.large, device=device), load_model(config.small, device=device)
     test, validation = split_people(config)

@@ -1,8 +1,8 @@
 """Sharded ranking: `accelerate launch -m clues augment …` ranks a corpus on many devices.
 
 Every process launched by accelerate (or torchrun) runs the same command. `launched_processes()`
-says whether there are several; `ranking_state(device)` joins them (gloo on CPUs, NCCL on GPUs,
-the way `clues.train` does) and `ranking_processes(device)` also leaves the group at the end.
+says whether there are several; `launched_state(device)` joins them (gloo on CPUs, NCCL on GPUs;
+`clues.train` joins its processes with it too) and `ranking_processes(device)` also leaves the group at the end.
 `rank_sharded` gives each process a contiguous share of the corpus (`share_bounds`), ranks it on
 that process's device, and hands every process the whole ranking in corpus order. Process 0
 then augments and writes, once, over the whole corpus, so the output is the same file as a
@@ -32,8 +32,9 @@ def launched_processes() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def ranking_state(device: str | None = None):
-    """The accelerate state of a launched process: gloo on CPUs, the process's own GPU otherwise.
+def launched_state(device: str | None = None):
+    """The accelerate state of a launched process (ranking or training): gloo on CPUs, the
+    process's own GPU otherwise, made the way TrainingArguments makes it.
 
     Without CUDA (or when the user asks for the CPU) a plain PartialState() would ignore the
     launch and report one process; PartialState(cpu=True) sets up the gloo group instead.
@@ -52,7 +53,7 @@ def ranking_processes(device: str | None = None):
     if launched_processes() <= 1:
         yield None
         return
-    state = ranking_state(device)
+    state = launched_state(device)
     try:
         yield state
     except BaseException:

@@ -36,6 +36,7 @@ from clues.errors import CluesError, InputError
 from clues.evaluate import evaluate_qa, recall_probe
 from clues.models import load_model, make_trainable
 from clues.runs import MEAN_FIELD, RunStore, device_key
+from clues.shard import launched_state
 
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
 
@@ -266,17 +267,6 @@ def process_rank() -> int:
     return 0
 
 
-def _distributed_state(config: TrainConfig):
-    """The accelerate state, made the way TrainingArguments makes it.
-
-    On a machine without CUDA a plain PartialState() ignores a torchrun launch (it reports one
-    process); PartialState(cpu=True) sets up the gloo group the Trainer will use.
-    """
-    cpu = (config.device or "").startswith("cpu") or not torch.cuda.is_available() or \
-        os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    return PartialState(cpu=cpu)
-
-
 def _placement(config: TrainConfig, state) -> tuple[torch.device, bool]:
     """(device, bf16): CUDA with bf16 mixed precision when present, else CPU fp32."""
     device = torch.device(config.device) if config.device else state.device
@@ -362,7 +352,7 @@ def train(config: TrainConfig, store: RunStore | None = None) -> int:
         if config.run_id is not None and process_rank() == 0:
             (store or RunStore(config.store_path)).finish(config.run_id, "failed", str(error))
         raise
-    state = _distributed_state(config)
+    state = launched_state(config.device)
     main = state.is_main_process
     device, bf16 = _placement(config, state)
     if main:

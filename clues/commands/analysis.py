@@ -82,7 +82,7 @@ def _batch_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def batch_options(batch_size: int | None, memory_budget_mib: float | None) -> dict:
     """rank_corpus's batch_size and memory_budget_bytes from the CLI's values; bad ones: one clear line."""
-    from clues.augment import check_batching
+    from clues.capture import check_batching
 
     if memory_budget_mib is not None and not 0 < memory_budget_mib < math.inf:
         raise InputError(f"The memory budget must be a positive number of MiB; got {memory_budget_mib:g}.")
@@ -244,8 +244,8 @@ def _write_augmented(args, texts, ranked, state) -> None:
 
     probabilities = corpus_probabilities(ranked, args.mode, args.alpha, args.beta)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # the file augment_corpus(...).to_csv(out, index=False) would write, straight from the byte arrays
+    # (its folder made if missing)
     rows = write_augmented_csv(out, ranked, probabilities, copies=args.copies, seed=args.seed, style=args.style,
                                mask_text=args.mask_text)
     stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": rows, "mode": args.mode,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from clues.capture import capture_attention_batch, check_batching
+from clues.capture import capture_pairs, check_batching
 from clues.contrast import contrast_maps, is_punctuation, word_units
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
@@ -476,8 +476,7 @@ def ranked_from_clues(result, by: str = "contrast") -> RankedText:
         raise InputError(f"Unknown ranking {by!r}; use contrast, large, small or position.")
     text = result.large_maps.text
     spans = [_strip_span(text, c.start, c.end) for c in result.clues]
-    droppable = np.array([c.rank is not None and not c.punctuation and e > s
-                          for c, (s, e) in zip(result.clues, spans)], dtype=bool)
+    droppable = np.array([c.droppable and e > s for c, (s, e) in zip(result.clues, spans)], dtype=bool)
     if by == "position":
         scores = -np.arange(len(result.clues), dtype=np.float64)
     else:
@@ -558,21 +557,13 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
                 for item in _progress(texts, progress, f"ranking ({mode})")]
     # For one model's own attention both maps are that model's, and its importance is "large".
     by = ranking if ranking in ("contrast", "position") else "large"
-    options = dict(batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+    second = needs[1] if len(needs) > 1 else None
+    pairs = capture_pairs([item.text for item in texts], needs[0], second, chunk=RANK_CHUNK, batch_size=batch_size,
+                          memory_budget_bytes=memory_budget_bytes)
     ranked = []
-    bar = tqdm(total=len(texts), desc=f"ranking ({mode})", unit="text") if progress else None
-    for first_text in range(0, len(texts), RANK_CHUNK):
-        chunk = texts[first_text:first_text + RANK_CHUNK]
-        plain = [item.text for item in chunk]
-        firsts = capture_attention_batch(needs[0], plain, **options)
-        seconds = capture_attention_batch(needs[1], plain, **options) if len(needs) > 1 else firsts
-        for item, first, second in zip(chunk, firsts, seconds):
-            result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
-            ranked.append(ranked_from_clues(result, by))
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+    for item, (first, second_maps) in zip(_progress(texts, progress, f"ranking ({mode})"), pairs):
+        result = contrast_maps(first, second_maps, spans=item.spans, importance=importance, distance=distance)
+        ranked.append(ranked_from_clues(result, by))
     return ranked
 
 

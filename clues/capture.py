@@ -29,6 +29,7 @@ import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import torch
 from transformers import AttentionInterface
@@ -286,6 +287,18 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
                                                       heads_of_layer, rollout)):
             results[index] = maps
     return results
+
+
+def capture_pairs(texts: Sequence[str], first, second=None, *, chunk: int = 256, batch_size: int | None = None,
+                  memory_budget_bytes: float | None = None) -> Iterator[tuple[AttentionMaps, AttentionMaps]]:
+    """(maps of `first`, maps of `second`) for each text, in order, captured `chunk` texts at a time per
+    model so that a big corpus never holds all its maps; `second` None: both are `first`'s maps."""
+    for start in range(0, len(texts), chunk):
+        plain = list(texts[start:start + chunk])
+        firsts = capture_attention_batch(first, plain, batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+        seconds = firsts if second is None else capture_attention_batch(
+            second, plain, batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+        yield from zip(firsts, seconds, strict=True)
 
 
 # ---- batch sizes from a memory budget --------------------------------------------------------

@@ -17,11 +17,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clues.augment import RANK_CHUNK
-from clues.capture import capture_attention_batch, check_batching
-from clues.contrast import contrast_maps, same_tokens
+from clues.capture import capture_pairs, check_batching
+from clues.contrast import contrast_maps
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, IMPORTANCE, check_importance, row_sum_mistake
 from clues.text import FieldSpan, TaggedText
@@ -56,11 +55,11 @@ def _rankings(large_maps, small_maps, item: TaggedText, field: str, importances:
     result = None
     for name in importances:
         result = contrast_maps(large_maps, small_maps, spans=item.spans, importance=name, distance=distance)
-        out[name] = _ranking_of(result, [c.index for c in result.ranked() if not c.punctuation], field)
+        out[name] = _ranking_of(result, [c.index for c in result.ranked() if c.droppable], field)
     # punctuation is ranked by contrast_maps but never dropped: it is not a candidate clue here
-    eligible = sorted(c.index for c in result.clues if c.rank is not None and not c.punctuation)
+    eligible = sorted(c.index for c in result.clues if c.droppable)
     out[POSITION] = _ranking_of(result, eligible, field)
-    if result.level == "token" and same_tokens(large_maps, small_maps):
+    if result.level == "token":  # (per token only when both models tokenize alike)
         difference = (row_sum_mistake(large_maps.mean) - row_sum_mistake(small_maps.mean)).double().numpy()
         out[ROW_SUM] = _ranking_of(result, sorted(eligible, key=lambda i: -difference[i]), field)
     return out
@@ -77,7 +76,7 @@ def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "nam
     """One row per (ranking, texts as given / moved): see the module docstring for the columns.
 
     batch_size, memory_budget_bytes: how texts are grouped into forward passes (see
-    `capture_attention_batch`); RANK_CHUNK texts are captured per model at a time.
+    `capture_attention_batch`); RANK_CHUNK texts are captured per model at a time (`capture_pairs`).
     """
     importances = list(importances or IMPORTANCE)
     check_batching(batch_size, memory_budget_bytes)
@@ -92,14 +91,9 @@ def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "nam
     rows = []
     for variant in VARIANTS:
         texts = items if variant == "as given" else [with_prefix(item, prefix) for item in items]
-        per_text = []
-        for first in range(0, len(texts), RANK_CHUNK):
-            chunk = texts[first:first + RANK_CHUNK]
-            plain = [item.text for item in chunk]
-            options = dict(batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
-            pairs = zip(chunk, capture_attention_batch(large, plain, **options),
-                        capture_attention_batch(small, plain, **options), strict=True)
-            per_text += [_rankings(a, b, item, field, importances, distance) for item, a, b in pairs]
+        pairs = capture_pairs([item.text for item in texts], large, small, chunk=RANK_CHUNK, batch_size=batch_size,
+                              memory_budget_bytes=memory_budget_bytes)
+        per_text = [_rankings(a, b, item, field, importances, distance) for item, (a, b) in zip(texts, pairs)]
         for ranking in [*importances, POSITION, ROW_SUM]:
             found = [text[ranking] for text in per_text if ranking in text]
             if found:
@@ -130,14 +124,3 @@ def ranking_label(name: str) -> str:
     if name in IMPORTANCE:
         return f"contrast · {IMPORTANCE[name].label}"
     return RANKING_LABELS.get(name, name)
-
-
-def importance_by_position(values: torch.Tensor | np.ndarray, bins: int = 10) -> np.ndarray:
-    """[bins] mean of a per-unit vector over equal slices of relative position (for bias plots)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return np.zeros(bins)
-    slot = np.minimum((np.arange(values.size) * bins) // values.size, bins - 1)
-    sums = np.bincount(slot, weights=values, minlength=bins)
-    counts = np.bincount(slot, minlength=bins)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

@@ -47,6 +47,12 @@ class Clue:
     special: bool = False
     punctuation: bool = False
 
+    @property
+    def droppable(self) -> bool:
+        """The one rule for what augmentation may drop: a unit the ranking kept (not a special token,
+        the attention sink or a blank) that is not punctuation."""
+        return self.rank is not None and not self.punctuation
+
 
 @dataclass
 class ContrastResult:
@@ -82,14 +88,6 @@ class ContrastResult:
 def is_punctuation(text: str) -> bool:
     stripped = text.strip()
     return bool(stripped) and all(ch in PUNCTUATION for ch in stripped)
-
-
-def token_importance(maps: AttentionMaps, view: str | ViewSpec = "mean", which: str = "large", *,
-               definition: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
-    """[T] importance of each token of `maps` under a view (for model `which` of the pair): the
-    attention it receives, summarised by `definition`. The one place where the contrast turns a
-    map into importance."""
-    return received_attention(view_matrix(maps, view, which), definition, distance)
 
 
 def word_units(text: str) -> list[tuple[int, int]]:
@@ -138,9 +136,10 @@ def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, view: str | Vie
     """
     check_importance(importance)
     spec = as_spec(view)
-    options = dict(definition=importance, distance=distance)
-    large_importance = token_importance(large, spec, "large", **options)
-    small_importance = token_importance(small, spec, "small", **options)
+    # the one place where the contrast turns a map into importance: the attention each token receives
+    large_matrix, small_matrix = view_matrix(large, spec, "large"), view_matrix(small, spec, "small")
+    large_importance = received_attention(large_matrix, importance, distance)
+    small_importance = received_attention(small_matrix, importance, distance)
     use_tokens = level == "token" or (level == "auto" and same_tokens(large, small))
     if level == "token" and not same_tokens(large, small):
         raise InputError("The two models tokenize this text differently; compare per word instead.")
@@ -151,8 +150,8 @@ def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, view: str | Vie
     _mark_fields(clues, spans)
     sinks = _sink_units(large, small, use_tokens) if skip_first else set()
     _rank(clues, sinks=sinks, skip_special=skip_special)
-    return ContrastResult(clues, "token" if use_tokens else "word", spec, large, small,
-                          view_matrix(large, spec, "large"), view_matrix(small, spec, "small"), importance, distance)
+    return ContrastResult(clues, "token" if use_tokens else "word", spec, large, small, large_matrix, small_matrix,
+                          importance, distance)
 
 
 def _token_clues(maps: AttentionMaps, large: np.ndarray, small: np.ndarray) -> list[Clue]:

@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from clues.contrast import contrast_text, query_rows, unit_before
+from clues.capture import capture_pairs
+from clues.contrast import contrast_maps, query_rows, unit_before_field
 from clues.corpus import FACT_FIELDS
 from clues.text import TaggedText
 
@@ -49,17 +50,17 @@ class NameAttention:
 
 def measure_name_attention(large, small, people: Sequence[TaggedText], *,
                            fields: Sequence[str] = FACT_FIELDS, top_k: int = 5) -> NameAttention:
-    """Contrast each person's biography with the loaded pair and measure, at the word before each
+    """Contrast each person's biography with the loaded pair (captured in batches) and measure, at the word before each
     of `fields`, the attention both models give the name tokens."""
     to_name = {f: {m: [] for m in MODELS} for f in fields}
     top_hits = []
-    for person in people:
-        result = contrast_text(large, small, person.text, spans=person.spans)
+    people = list(people)
+    for person, (large_maps, small_maps) in zip(people, capture_pairs([p.text for p in people], large, small)):
+        result = contrast_maps(large_maps, small_maps, spans=person.spans)
         names = np.array([c.field == "name" for c in result.clues])
         top_hits.append(any(c.field == "name" for c in result.top(top_k)))
         for field_name in fields:
-            span = person.span(field_name)
-            query = unit_before(result, span.start) if span else None
+            query = unit_before_field(result, person, field_name)
             if query is None:
                 continue
             rows = query_rows(result, query)

@@ -29,7 +29,7 @@ from clues.capture import check_batching
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
-from clues.launch import condition_config
+from clues.launch import condition_config, condition_slug
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
@@ -168,7 +168,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     for seed in config.seeds:
         for mode in config.conditions:
             alpha, beta = settings[mode]
-            label = f"experiment-{mode.replace(':', '-')}-seed{seed}"
+            label = f"experiment-{condition_slug(mode)}-seed{seed}"
             _log(progress, f"training {label} (α={alpha}, β={beta}, style={config.style})")
             run_id = _train_condition(config, test, test_csv, ranked_test[mode], mode, alpha, beta, seed,
                                       folder, label)
@@ -218,7 +218,7 @@ def _select(config, large, small, validation, folder: Path, progress: bool, stat
             [(a, b) for a in config.alphas for b in config.betas]
         scores = []
         for alpha, beta in grid:
-            label = f"select-{mode}-a{alpha}-b{beta}"
+            label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
             _log(progress, f"validation: {label}")
             run_id = _train_condition(config, validation, eval_csv, ranked, mode, alpha, beta, 0, folder, label)
             scores.append((_score(store.metrics(run_id)), alpha, beta))

@@ -84,8 +84,7 @@ def total_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) -> to
                      "leans hard to the END: the last tokens average one or two queries")
 def paper_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
     """[T] mean over q ≥ k of A[q, k] (the paper's wording; self-attention included)."""
-    size = matrix.shape[-1]
-    return _below_diagonal(matrix, 0).sum(dim=-2) / _later_counts(size, 0, matrix)
+    return _mean_received(matrix, 0)
 
 
 @register_importance("far_mean", "mean over tokens at least d later (q ≥ k + d)",
@@ -93,9 +92,13 @@ def paper_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) 
 def far_mean_received(matrix: torch.Tensor, distance: int = DEFAULT_DISTANCE) -> torch.Tensor:
     """[T] mean over q ≥ k + d of A[q, k]; 0 where no query is that far."""
     check_distance(distance)
-    size = matrix.shape[-1]
-    counts = _later_counts(size, distance, matrix)
-    sums = _below_diagonal(matrix, distance).sum(dim=-2)
+    return _mean_received(matrix, distance)
+
+
+def _mean_received(matrix: torch.Tensor, offset: int) -> torch.Tensor:
+    """[T] mean over q ≥ k + offset of A[q, k]; 0 where no query is that far."""
+    counts = _later_counts(matrix.shape[-1], offset, matrix)
+    sums = _below_diagonal(matrix, offset).sum(dim=-2)
     return (sums / counts.clamp(min=1)).where(counts > 0, sums.new_zeros(()))
 
 

@@ -45,6 +45,11 @@ def condition_label(condition: str) -> str:
     return f"{label} · {importance}" if importance else label
 
 
+def condition_slug(condition: str) -> str:
+    """'contrast:paper_mean' → 'contrast-paper_mean': a condition as part of a file name."""
+    return str(condition).replace(":", "-")
+
+
 def is_condition(value) -> bool:
     try:
         parse_condition(str(value))
@@ -132,7 +137,7 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | No
     ids = []
     for condition in comparison.conditions:
         ranked = ranked_for(condition) if ranked_for else None
-        data = folder / f"{condition.replace(':', '-')}.csv"
+        data = folder / f"{condition_slug(condition)}.csv"
         config = condition_config(base, comparison.people, condition, data,
                                   name=run_name(condition, folder.name), alpha=comparison.alpha,
                                   beta=comparison.beta, copies=comparison.copies, style=comparison.style,

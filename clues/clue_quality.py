@@ -13,14 +13,14 @@ the moved texts; the position ranking shows what position alone achieves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from clues.augment import RANK_CHUNK
 from clues.capture import capture_pairs, check_batching
-from clues.contrast import contrast_maps
+from clues.contrast import ContrastResult, contrast_maps
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, IMPORTANCE, check_importance, row_sum_mistake
 from clues.text import FieldSpan, TaggedText
@@ -42,38 +42,41 @@ def with_prefix(item: TaggedText, prefix: str = NEUTRAL_PREFIX) -> TaggedText:
 
 
 @dataclass
-class _Ranking:
-    order: list[int]  # unit indices, strongest first
-    n_units: int
-    field_units: set[int]
+class Ranking:
+    """One ranking of a text's units: the droppable units, strongest first, and every unit's field."""
+
+    order: list[int]  # unit indices, strongest first (droppable units only)
+    fields: list[str | None]  # [U] the field of each unit, None outside fields
 
 
-def _rankings(large_maps, small_maps, item: TaggedText, field: str, importances: Sequence[str],
-              distance: int) -> dict[str, _Ranking]:
-    """Every ranking of one text's units; all share the units and exclusions of `contrast_maps`."""
-    out = {}
-    result = None
-    for name in importances:
-        result = contrast_maps(large_maps, small_maps, spans=item.spans, importance=name, distance=distance)
-        out[name] = _ranking_of(result, [c.index for c in result.ranked() if c.droppable], field)
-    # punctuation is ranked by contrast_maps but never dropped: it is not a candidate clue here
+def row_sum_difference(result: ContrastResult) -> np.ndarray:
+    """[T] the reference code's row-sum "importance" of the large model minus the small one's (a
+    per-token quantity: only for a result compared per token)."""
+    return (row_sum_mistake(result.large_matrix) - row_sum_mistake(result.small_matrix)).double().numpy()
+
+
+def rankings_of(results: Mapping[str, ContrastResult]) -> dict[str, Ranking]:
+    """Every ranking of one text's units: its contrast under each importance (`results`, all of the
+    same text under the mean view), the position control and, per token, the row-sum mistake. All
+    share the units and exclusions of `contrast_maps`; punctuation is ranked there but never
+    dropped, so it is no candidate clue here."""
+    out, result = {}, None
+    for name, result in results.items():
+        out[name] = Ranking([c.index for c in result.ranked() if c.droppable], [c.field for c in result.clues])
+    fields = [c.field for c in result.clues]
     eligible = sorted(c.index for c in result.clues if c.droppable)
-    out[POSITION] = _ranking_of(result, eligible, field)
+    out[POSITION] = Ranking(eligible, fields)
     if result.level == "token":  # (per token only when both models tokenize alike)
-        difference = (row_sum_mistake(large_maps.mean) - row_sum_mistake(small_maps.mean)).double().numpy()
-        out[ROW_SUM] = _ranking_of(result, sorted(eligible, key=lambda i: -difference[i]), field)
+        difference = row_sum_difference(result)
+        out[ROW_SUM] = Ranking(sorted(eligible, key=lambda i: -difference[i]), fields)
     return out
 
 
-def _ranking_of(result, order: list[int], field: str) -> _Ranking:
-    return _Ranking(order, len(result.clues), {c.index for c in result.clues if c.field == field})
-
-
-def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "name", k: int = 5,
-                 importances: Sequence[str] | None = None, distance: int = DEFAULT_DISTANCE,
-                 prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
-                 memory_budget_bytes: float | None = None) -> pd.DataFrame:
-    """One row per (ranking, texts as given / moved): see the module docstring for the columns.
+def clue_rankings(large, small, items: Sequence[TaggedText], *, importances: Sequence[str] | None = None,
+                  distance: int = DEFAULT_DISTANCE, prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
+                  memory_budget_bytes: float | None = None) -> dict[str, list[dict[str, Ranking]]]:
+    """The model work of `clue_quality`: for the texts as given and moved, every text's rankings
+    (`rankings_of`). Whatever field and k are measured afterwards, this is computed once.
 
     batch_size, memory_budget_bytes: how texts are grouped into forward passes (see
     `capture_attention_batch`); RANK_CHUNK texts are captured per model at a time (`capture_pairs`).
@@ -82,35 +85,61 @@ def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "nam
     check_batching(batch_size, memory_budget_bytes)
     for name in importances:
         check_importance(name)
-    if k < 1:
-        raise InputError(f"k = {k}: look at the top 1 or more clues.")
     if not items:
         raise InputError("The corpus is empty: give some tagged texts.")
-    if not any(item.span(field) for item in items):
-        raise InputError(f"No text has a <{field}> field: tag it, or choose another field.")
-    rows = []
+    out = {}
     for variant in VARIANTS:
         texts = items if variant == "as given" else [with_prefix(item, prefix) for item in items]
         pairs = capture_pairs([item.text for item in texts], large, small, chunk=RANK_CHUNK, batch_size=batch_size,
                               memory_budget_bytes=memory_budget_bytes)
-        per_text = [_rankings(a, b, item, field, importances, distance) for item, (a, b) in zip(texts, pairs)]
-        for ranking in [*importances, POSITION, ROW_SUM]:
-            found = [text[ranking] for text in per_text if ranking in text]
-            if found:
-                rows.append({"ranking": ranking, "texts": variant, **_measure(found, k)})
+        out[variant] = [rankings_of({name: contrast_maps(a, b, spans=item.spans, importance=name, distance=distance)
+                                     for name in importances})
+                        for item, (a, b) in zip(texts, pairs)]
+    return out
+
+
+def measure_clue_quality(rankings: Mapping[str, list[dict[str, Ranking]]], *, field: str = "name",
+                         k: int = 5) -> pd.DataFrame:
+    """One row per (ranking, texts as given / moved) of `clue_rankings`: see the module docstring."""
+    _check_measure(field, k, any(field in ranking.fields for text in rankings["as given"] for ranking in text.values()))
+    rows = []
+    for variant, per_text in rankings.items():
+        names = list(dict.fromkeys(name for text in per_text for name in text))
+        for name in names:
+            found = [text[name] for text in per_text if name in text]
+            rows.append({"ranking": name, "texts": variant, **_measure(found, field, k)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _measure(rankings: list[_Ranking], k: int) -> dict:
+def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "name", k: int = 5,
+                 importances: Sequence[str] | None = None, distance: int = DEFAULT_DISTANCE,
+                 prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
+                 memory_budget_bytes: float | None = None) -> pd.DataFrame:
+    """One row per (ranking, texts as given / moved): see the module docstring for the columns."""
+    _check_measure(field, k, any(item.span(field) for item in items))  # before any model runs
+    rankings = clue_rankings(large, small, items, importances=importances, distance=distance, prefix=prefix,
+                             batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+    return measure_clue_quality(rankings, field=field, k=k)
+
+
+def _check_measure(field: str, k: int, field_present: bool) -> None:
+    if k < 1:
+        raise InputError(f"k = {k}: look at the top 1 or more clues.")
+    if not field_present:
+        raise InputError(f"No text has a <{field}> field: tag it, or choose another field.")
+
+
+def _measure(rankings: list[Ranking], field: str, k: int) -> dict:
     hits, first_ranks, positions, with_field = [], [], [], 0
     for ranking in rankings:
         top = ranking.order[:k]
-        positions.extend(i / max(ranking.n_units - 1, 1) for i in top)
-        if not ranking.field_units:
+        positions.extend(i / max(len(ranking.fields) - 1, 1) for i in top)
+        field_units = {i for i, name in enumerate(ranking.fields) if name == field}
+        if not field_units:
             continue
         with_field += 1
-        hits.append(any(i in ranking.field_units for i in top))
-        first = next((rank for rank, i in enumerate(ranking.order) if i in ranking.field_units), None)
+        hits.append(any(i in field_units for i in top))
+        first = next((rank for rank, i in enumerate(ranking.order) if i in field_units), None)
         if first is not None:
             first_ranks.append(first + 1)
     return {"share_in_top_k": float(np.mean(hits)) if hits else float("nan"),

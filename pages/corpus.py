@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from clues import FIELDS, figures
-from clues.clue_quality import NEUTRAL_PREFIX, ranking_label
+from clues.clue_quality import NEUTRAL_PREFIX, measure_clue_quality, ranking_label
 from clues.corpus import FACT_FIELDS
 from clues.fields_by_rank import OTHER, count_field_ranks
 from clues.importance import IMPORTANCE
@@ -99,9 +99,11 @@ def clue_quality_section(corpus: list, described: str) -> None:
     importance, distance = importance_picker.pick(c_importance, distance_where=c_distance, show_distance=True,
                                                   key="corpus_importance", distance_key="corpus_distance")
     with st.spinner(f"Ranking {len(corpus)} texts, as given and moved…"):
-        frame = show.attempt("Measuring clue quality", cache.quality, ctx.pair_key,
-                             tuple(to_tagged(item) for item in corpus), quality_field, int(quality_k),
-                             int(distance), ctx.large, ctx.small, tuple(corpus))
+        rankings = show.attempt("Measuring clue quality", cache.quality_rankings, ctx.pair_key,
+                                tuple(to_tagged(item) for item in corpus), int(distance), ctx.large, ctx.small,
+                                tuple(corpus))
+    frame = show.attempt("Measuring clue quality", measure_clue_quality, rankings, field=quality_field,
+                         k=int(quality_k))
     rankings = list(dict.fromkeys(frame["ranking"]))
     labels = {name: ranking_label(name) for name in rankings}
     show.figure(figures.clue_quality_figure(frame, k=int(quality_k), field=quality_field, highlight=importance,

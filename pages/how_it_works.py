@@ -9,9 +9,9 @@ import streamlit as st
 
 from clues import augment, figures
 from clues import text_views as markup
-from clues.clue_quality import ranking_label
+from clues.clue_quality import POSITION, ROW_SUM, ranking_label, rankings_of, row_sum_difference
 from clues.contrast import received
-from clues.importance import IMPORTANCE, row_sum_mistake
+from clues.importance import IMPORTANCE
 from clues.ui import cache, importance_picker, show, sidebar
 from clues.views import ViewSpec
 
@@ -74,22 +74,19 @@ def definitions_step() -> None:
         "of this text under each definition, next to two controls: **position** (the first tokens, no attention "
         "at all) and the authors' released code, which sums each *row* of the map. Punctuation, special tokens "
         "and the first position (where models park spare attention) are never clues.")
-    rows, totals = [], {}
-    for name in IMPORTANCE:
-        result = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
-                              ctx.max_tokens, ctx.large, ctx.small, item, name, far_distance).result
-        order = [c.index for c in result.ranked() if not c.punctuation]
-        totals[name] = max((abs(result.clues[i].contrast) for i in order), default=0.0)
-        rows.append({"ranking": name, "what it is": ranking_label(name), **_top(result, order)})
-    eligible = sorted(c.index for c in result.clues if c.rank is not None and not c.punctuation)
-    rows.append({"ranking": "position", "what it is": ranking_label("position"), **_top(result, eligible)})
+    results = {name: show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
+                                  ctx.max_tokens, ctx.large, ctx.small, item, name, far_distance).result
+               for name in IMPORTANCE}
+    rankings = rankings_of(results)
+    result = results.get("total") or next(iter(results.values()))  # every definition ranks the same units
+    rows = [{"ranking": name, "what it is": ranking_label(name), **_top(result, ranking.order)}
+            for name, ranking in rankings.items()]
+    total_max = max((abs(result.clues[i].contrast) for i in rankings["total"].order), default=0.0) \
+        if "total" in results else 0.0
     mistake = None
-    if result.level == "token":
-        difference = (row_sum_mistake(result.large_matrix) - row_sum_mistake(result.small_matrix)).double().numpy()
-        mistake = float(np.max(np.abs(difference[eligible]))) if eligible else 0.0
-        by_mistake = sorted(eligible, key=lambda i: -difference[i])
-        rows.append({"ranking": "row_sum_mistake", "what it is": ranking_label("row_sum_mistake"),
-                     **_top(result, by_mistake)})
+    if ROW_SUM in rankings:
+        eligible = rankings[POSITION].order
+        mistake = float(np.max(np.abs(row_sum_difference(result)[eligible]))) if eligible else 0.0
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, key="definitions-table",
                  column_config={"mean position": st.column_config.NumberColumn(
@@ -98,7 +95,7 @@ def definitions_step() -> None:
         left, right = st.columns(2)
         left.metric("row-sum mistake: max |large − small|", f"{mistake:.1e}",
                     help="over the ranked tokens; softmax rows sum to 1, so this is rounding noise")
-        right.metric("total: max |large − small|", f"{totals.get('total', 0.0):.1e}", help="over the ranked tokens")
+        right.metric("total: max |large − small|", f"{total_max:.1e}", help="over the ranked tokens")
         st.caption("The row sum of a softmax map is 1 for every token in every model, so the released code's "
                    "“importance” is ≈ 1/(i+1) in both and its contrast is rounding noise: whatever it ranks, "
                    "it is not attention. Its ranking is shown only to make the mistake visible.")

@@ -16,7 +16,7 @@ import streamlit as st
 from clues import fields_by_rank
 from clues.augment import ranked_from_clues
 from clues.capture import capture_attention
-from clues.clue_quality import clue_quality
+from clues.clue_quality import clue_rankings
 from clues.contrast import contrast_view
 from clues.corpus import generate_biographies, read_tagged_csv
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
@@ -92,13 +92,12 @@ def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large
     return ranked_from_clues(result, by)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def quality(pair_key: tuple, tagged: tuple[str, ...], field: str, k: int, distance: int, _large, _small,
-            _items):
-    """`clues.clue_quality` of a corpus (every importance definition, position and the row-sum
-    mistake; texts as given and moved), cached per pair, corpus (its tagged texts), field, k and
-    far_mean's distance."""
-    return clue_quality(_large, _small, list(_items), field=field, k=k, distance=distance)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def quality_rankings(pair_key: tuple, tagged: tuple[str, ...], distance: int, _large, _small, _items):
+    """`clues.clue_quality.clue_rankings` of a corpus (every importance definition, position and the
+    row-sum mistake; texts as given and moved), cached per pair, corpus (its tagged texts) and
+    far_mean's distance: choosing another field or k only measures again (read-only)."""
+    return clue_rankings(_large, _small, list(_items), distance=distance)
 
 
 @st.cache_data(show_spinner=False, max_entries=5000)

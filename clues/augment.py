@@ -528,6 +528,14 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
 RANK_CHUNK = 256  # texts captured per model before they are contrasted: a big corpus never holds all maps
 
 
+def clue_ranking(mode: str, attention_of: str = "small") -> str | None:
+    """What ranks `mode`'s units: "contrast", "position", the model whose own attention ranks them
+    ("small", or "large" when `attention_of` says so), or None when the mode ranks nothing (none, random:
+    the tokenizer's tokens, `ranked_from_tokens`). The app and `rank_corpus` both go by it."""
+    ranking = MODES[mode].ranking
+    return "large" if ranking == "small" and attention_of == "large" else ranking
+
+
 def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",
                 importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE,
                 progress: bool = False, batch_size: int | None = None,
@@ -541,11 +549,9 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
     passes (default: chosen from the device's memory). Texts are captured RANK_CHUNK at a time
     per model, then contrasted one by one; the ranks equal those of one text at a time.
     """
-    ranking = MODES[mode].ranking if mode in MODES else None
     validate(0.0, 0.0, 0, "space", mode)
     check_batching(batch_size, memory_budget_bytes)
-    if ranking == "small" and attention_of == "large":
-        ranking = "large"
+    ranking = clue_ranking(mode, attention_of)
     needs = {"contrast": (large, small), "small": (small,), "large": (large,),
              "position": (small or large,)}.get(ranking, ())
     if any(m is None for m in needs):

@@ -58,11 +58,12 @@ def lab():
     st.caption("Drop style matters: in a CPU trial, *remove* stopped a tiny absolute-position model from "
                "learning (every later token shifts), while *mask* worked.")
 
-    ranking = augment.MODES[mode].ranking
-    # none/random use the contrast's units (unranked); position ranks them earliest first.
-    by = {"contrast": "contrast", "small": attention_of, "position": "position"}.get(ranking, "contrast")
-    ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
-                          ctx.large, ctx.small, ctx.item, importance, distance)
+    by = augment.clue_ranking(mode, attention_of)
+    if by is None:  # none/random rank nothing: the tokenizer's tokens, as `clues augment` uses them
+        ranked = augment.ranked_from_tokens(ctx.item.text, ctx.small.tokenizer, ctx.item.spans)
+    else:
+        ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
+                              ctx.large, ctx.small, ctx.item, importance, distance)
     probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, alpha, beta)
     augmented, drops = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
                                     copies=int(copies), seed=int(seed), style=style, return_drops=True)

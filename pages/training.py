@@ -98,8 +98,9 @@ with new_tab:
                 own = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
                                  ctx.pair.small.trust_remote_code)
                 return augment.rank_corpus(people, mode, small=own, importance=ranked_by, distance=distance)
-            # none/random use the contrast's units (unranked); position ranks them earliest first.
-            by = {"contrast": "contrast", "small": which, "position": "position"}.get(ranking, "contrast")
+            by = augment.clue_ranking(mode, which)
+            if by is None:  # none/random: the tokenizer's tokens, as `clues augment` and the experiment use
+                return augment.rank_corpus(people, mode, small=ctx.small)
             return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p,
                                  ranked_by, distance)
                     for p in people]

@@ -8,14 +8,13 @@ there are too many to read (zoom in to see them all).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clues import FIELDS
-from clues.augment import MODES, dropout_probability
 
 # One colour per fact field, the same in every figure; tokens outside every field are grey.
 FIELD_COLORS: dict[str, str] = {
@@ -227,12 +226,13 @@ def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, 
     return figure
 
 
-def dropout_curve(alpha: float, beta: float, n_ranks: int, *, mode: str = "contrast",
-                  probabilities=None, ranks=None, tokens: Sequence[str] | None = None) -> go.Figure:
-    """p(r) = α(1 − e^(−βr)) over ranks 0…n_ranks−1 (flat α for random, 0 for none), with the
-    text's tokens placed at their rank when given."""
+def dropout_curve(probability: Callable[[np.ndarray, float, float], np.ndarray], alpha: float, beta: float,
+                  n_ranks: int, *, mode: str = "contrast", probabilities=None, ranks=None,
+                  tokens: Sequence[str] | None = None) -> go.Figure:
+    """A mode's p(r) (`probability`, e.g. `clues.augment.MODES[mode].probability`: α(1 − e^(−βr)),
+    flat α for random, 0 for none) over ranks 0…n_ranks−1, with the text's tokens placed at their
+    rank when given; `mode` names the curve."""
     r = np.arange(max(int(n_ranks), 1))
-    probability = MODES[mode].probability if mode in MODES else dropout_probability
     curve = np.asarray(probability(r, alpha, beta), dtype=np.float64)
     figure = go.Figure()
     figure.add_scatter(x=r, y=curve, mode="lines", name="p(r)", line=dict(color=LARGE_COLOR, width=3))

@@ -87,9 +87,9 @@ def lab():
     left, right = st.columns([1.2, 1])
     with left:
         n_ranks = int((ranked.ranks >= 0).sum())
-        show.figure(figures.dropout_curve(alpha, beta, n_ranks, mode=mode, probabilities=probabilities,
-                                          ranks=ranked.ranks, tokens=units),
-                    "dropout-curve", download="dropout-curve")
+        curve = figures.dropout_curve(augment.MODES[mode].probability, alpha, beta, n_ranks, mode=mode,
+                                      probabilities=probabilities, ranks=ranked.ranks, tokens=units)
+        show.figure(curve, "dropout-curve", download="dropout-curve")
     with right:
         m1, m2 = st.columns(2)
         m1.metric("Expected drop rate", f"{summary['expected_drop_rate']:.1%}",

@@ -175,7 +175,8 @@ st.markdown(
 probabilities = augment.mode_probabilities(ranked, "contrast", alpha, beta)
 left, right = st.columns([1, 1.3])
 with left:
-    show.figure(figures.dropout_curve(alpha, beta, int((ranked.ranks >= 0).sum()), mode="contrast",
+    show.figure(figures.dropout_curve(augment.dropout_probability, alpha, beta, int((ranked.ranks >= 0).sum()),
+                                      mode="contrast",
                                       probabilities=probabilities, ranks=ranked.ranks,
                                       tokens=[item.text[s:e] for s, e in zip(ranked.starts, ranked.ends)]),
                 "how-curve")

@@ -10,6 +10,7 @@ import pytest
 
 from clues import FIELDS, figures
 from clues import text_views as markup
+from clues.augment import MODES, dropout_probability
 
 TOKENS = ["<s>", "Ana", " Herrera", " was", " born", " in", " Lisbon", "."]
 
@@ -117,7 +118,7 @@ def test_field_rank_bars_stack_one_trace_per_field_and_view():
 
 @pytest.mark.parametrize("mode", ["none", "random", "attention", "contrast"])
 def test_dropout_curve_follows_the_formula(mode):
-    figure = figures.dropout_curve(0.6, 0.1, 50, mode=mode)
+    figure = figures.dropout_curve(MODES[mode].probability, 0.6, 0.1, 50, mode=mode)
     r = np.arange(50)
     expected = {"none": np.zeros(50), "random": np.full(50, 0.6)}.get(mode, 0.6 * (1 - np.exp(-0.1 * r)))
     np.testing.assert_allclose(figure.data[0].y, expected)
@@ -126,7 +127,8 @@ def test_dropout_curve_follows_the_formula(mode):
 def test_dropout_curve_places_the_tokens():
     ranks = np.array([-1, 0, 2, 1])
     probabilities = np.array([0.0, 0.0, 0.3, 0.2])
-    figure = figures.dropout_curve(0.7, 0.05, 3, probabilities=probabilities, ranks=ranks, tokens=list("abcd"))
+    figure = figures.dropout_curve(dropout_probability, 0.7, 0.05, 3, probabilities=probabilities, ranks=ranks,
+                                   tokens=list("abcd"))
     points = figure.data[1]
     assert list(points.x) == [0, 2, 1] and list(points.text) == ["b", "c", "d"]
 

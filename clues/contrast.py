@@ -212,40 +212,43 @@ def query_rows(result: ContrastResult, query: int) -> dict[str, np.ndarray]:
 
 
 def _query_row(result: ContrastResult, which: str, query: int) -> np.ndarray:
-    maps, matrix = result.maps_of(which)
+    matrix = result.maps_of(which)[1]
     if result.level == "token":
         return matrix[query].double().numpy()
-    units = [(c.start, c.end) for c in result.clues]
-    owner = token_to_unit(maps.offsets, units, maps.text)
-    rows = np.nonzero(owner == query)[0]
-    if rows.size == 0:
-        return np.zeros(len(units))
-    # The word's last token is the one that has read the whole word.
-    return sum_into_units(matrix[int(rows[-1])], owner, len(units))
+    owner, last = _word_tokens(result, which)
+    if last[query] < 0:
+        return np.zeros(len(result.clues))
+    return sum_into_units(matrix[int(last[query])], owner, len(result.clues))
 
 
 def unit_matrix(result: ContrastResult, which: str) -> np.ndarray:
     """[U, U] model `which`'s map (under the result's view) over the result's units. Per token it
     is the map itself; per word a word's row is the row of its last token (the one that has read
     the whole word), summed into words."""
-    maps, matrix = result.maps_of(which)
-    dense = matrix.double().numpy()
+    dense = result.maps_of(which)[1].double().numpy()
     if result.level == "token":
         return dense
-    units = [(c.start, c.end) for c in result.clues]
-    owner = token_to_unit(maps.offsets, units, maps.text)
-    n = len(units)
+    owner, last = _word_tokens(result, which)
+    n = len(result.clues)
     assign = np.zeros((len(owner), n))
     keep = owner >= 0
     assign[np.nonzero(keep)[0], owner[keep]] = 1.0
-    last = np.full(n, -1)
-    for token, unit in enumerate(owner):
-        if unit >= 0:
-            last[unit] = token
     out = np.zeros((n, n))
     has = last >= 0
     out[has] = dense[last[has]] @ assign
     return out
+
+
+def _word_tokens(result: ContrastResult, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """Model `which`'s tokens over a per-word result's units: (owner [T], the unit of each token or −1;
+    last [U], each word's last token, the one that has read the whole word, or −1)."""
+    maps = result.maps_of(which)[0]
+    owner = token_to_unit(maps.offsets, [(c.start, c.end) for c in result.clues], maps.text)
+    last = np.full(len(result.clues), -1)
+    for token, unit in enumerate(owner):
+        if unit >= 0:
+            last[unit] = token
+    return owner, last
 
 
 @dataclass

@@ -268,7 +268,10 @@ def _load_with_progress(sidebar, pair: PairSpec):
     progress (model 1 of 2, 2 of 2) and the seconds each took."""
     specs = (("large", pair.large), ("small", pair.small))
     if all(spec.key in _READY for _, spec in specs):
-        return cache.load_spec(pair.large), cache.load_spec(pair.small)
+        # _READY only guesses what the cache holds (it may have evicted a model): a spinner, which
+        # appears only after half a second, covers a reload the guess missed
+        with sidebar.spinner("Loading the model pair…"):
+            return cache.load_spec(pair.large), cache.load_spec(pair.small)
     loaded = []
     started = time.monotonic()
     with sidebar.status("Loading the model pair…", expanded=True) as box:

@@ -51,12 +51,12 @@ from clues.corpus import (
     qa_prompt,
 )
 from clues.evaluate import evaluate_qa
-from clues.models import DEMO_LARGE, load_model
+from clues.models import DEMO_PAIR, load_model
 from clues.name_attention import measure_name_attention
 from clues.text import TaggedText, token_fields
 from clues.train import PadCollator
 
-DEFAULT_OUT = Path(DEMO_LARGE).parent
+DEFAULT_OUT = DEMO_PAIR
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 MASK_TEXT = "_"
 

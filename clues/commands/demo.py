@@ -46,9 +46,9 @@ def run_build(args) -> int:
 
 
 def run_info(args) -> int:
-    from clues.models import DEMO_LARGE  # imports torch: see the module docstring
+    from clues.models import DEMO_PAIR  # imports torch: see the module docstring
 
-    folder = Path(args.out or Path(DEMO_LARGE).parent)
+    folder = Path(args.out or DEMO_PAIR)
     path = folder / "build.json"
     if not path.is_file():
         raise InputError(f"{folder} holds no built demo pair (no build.json). Build it with "

@@ -123,18 +123,16 @@ def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: f
 
 def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: large − small",
                      zmax: float | None = None, height: int | None = None, clip: float | None = None,
-                     causal_blank: bool = False) -> go.Figure:
+                     columns: Sequence[int] | None = None, causal_blank: bool = False) -> go.Figure:
     """Diverging heatmap of large − small, centred at 0 (red: the large model attends more).
 
-    The scale is symmetric: ±zmax, by default the largest |difference| (or its `clip` percentile).
+    The scale is symmetric: ±zmax, by default the largest |difference| (or its `clip` percentile)
+    over `columns` (see `shared_range`: e.g. the ranked units, so the attention sink saturates).
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     _check_square(matrix, tokens)
     if zmax is None:
-        finite = np.abs(matrix[np.isfinite(matrix)])
-        finite = finite[finite > 0]
-        zmax = (float(np.percentile(finite, clip)) if clip is not None else float(finite.max())) \
-            if finite.size else 1.0
+        zmax = shared_range(np.abs(matrix), clip=clip, columns=columns)[1]
     z = np.where(np.triu(np.ones(matrix.shape, dtype=bool), k=1), np.nan, matrix) if causal_blank else matrix
     labels = token_labels(tokens)
     heatmap = go.Heatmap(

@@ -67,7 +67,6 @@ if same_scale:
 else:
     large_range = figures.shared_range(current.large, log=log_scale, clip=clip, columns=ranked_columns)
     small_range = figures.shared_range(current.small, log=log_scale, clip=clip, columns=ranked_columns)
-contrast_zmax = figures.shared_range(abs(current.difference), clip=clip, columns=ranked_columns)[1]
 left, right = st.columns(2)
 with left:
     show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe()}",
@@ -89,7 +88,8 @@ st.caption("Rows attend to columns (causal: nothing above the diagonal). "
 top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
 c_contrast, c_text = st.columns([1, 1])
 with c_contrast:
-    show.figure(figures.contrast_heatmap(current.difference, tokens, zmax=contrast_zmax, causal_blank=True),
+    show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, columns=ranked_columns,
+                                         causal_blank=True),
                 "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")

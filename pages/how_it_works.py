@@ -159,10 +159,9 @@ st.markdown(
     "contrast — these are the *elusive clues*. Boxed below: the top 10.")
 show.html(markup.contrast_text(item.text, result.clues, 10))
 with st.expander("The whole contrast map"):
-    ranked_columns = [c.index for c in result.clues if c.rank is not None] or None  # the sink saturates
-    zmax = figures.shared_range(abs(current.difference), clip=99.5, columns=ranked_columns)[1]
-    show.figure(figures.contrast_heatmap(current.difference, current.tokens, zmax=zmax, causal_blank=True),
-                "how-contrast")
+    ranked_columns = [c.index for c in result.clues if c.rank is not None]  # the sink saturates
+    show.figure(figures.contrast_heatmap(current.difference, current.tokens, clip=99.5, columns=ranked_columns,
+                                         causal_blank=True), "how-contrast")
 
 definitions_step()
 

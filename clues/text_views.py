@@ -63,9 +63,11 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
     return f'<div style="font-size:0.8rem;margin-top:0.3rem">{chips}</div>'
 
 
-def contrast_text(text: str, clues, top_k: int = 10) -> str:
+def contrast_text(text: str, clues, top_k: int = 10, *, cut_tokens: int = 0) -> str:
     """The text with each unit shaded by its contrast (red: the large model attends more), the
-    top-k clues boxed with their rank. `clues`: the ContrastResult's clues."""
+    top-k clues boxed with their rank. `clues`: the ContrastResult's clues. `cut_tokens` > 0: the
+    analysis stopped that many tokens early (the token limit); a mark says so after the last
+    analysed unit and the rest of the text follows, greyed."""
     values = np.array([c.contrast for c in clues], dtype=np.float64)
     ranked = [c for c in clues if c.rank is not None]
     scale = max((abs(c.contrast) for c in ranked), default=0.0)
@@ -84,7 +86,13 @@ def contrast_text(text: str, clues, top_k: int = 10) -> str:
             title += f" · clue #{top[index] + 1}"
         return f'<span class="clue-token" title="{_esc(title)}" style="{style}">{_esc(unit)}</span>{badge}'
 
-    body = _render_units(text, [(c.start, c.end) for c in clues], unit_html)
+    analysed_end = max((c.end for c in clues), default=0) if cut_tokens else len(text)
+    body = _render_units(text[:analysed_end], [(c.start, c.end) for c in clues], unit_html)
+    if cut_tokens:
+        body += ('<span class="analysis-stop" style="display:inline-block;margin:0 0.3em;padding:0 0.3em;'
+                 'border-left:3px solid #d62728;color:#d62728;font-size:0.8em;font-weight:700">'
+                 f"✂ analysis stopped here ({cut_tokens} tokens past the limit)</span>"
+                 f'<span style="color:#999">{_esc(text[analysed_end:])}</span>')
     legend = _legend([("large attends more", "rgba(214,39,40,0.6)"), ("small attends more", "rgba(31,119,180,0.6)"),
                       (f"boxed: top {top_k} clues", "transparent")])
     return f'<div class="clues-text" style="{_BOX}">{body}</div>{legend}'

@@ -1,7 +1,6 @@
 """Clue explorer: what the large and the small model attend to in one text, and the contrast."""
 
 import hashlib
-from html import escape
 
 import streamlit as st
 
@@ -94,14 +93,7 @@ with c_contrast:
 with c_text:
     st.markdown("**The text, shaded by contrast**")
     cut = max(result.large_maps.truncated_tokens, result.small_maps.truncated_tokens)
-    analysed_end = max((c.end for c in result.clues), default=0)
-    shaded = markup.contrast_text(ctx.item.text[:analysed_end] if cut else ctx.item.text, result.clues, top_k)
-    if cut:  # mark where the analysis stopped; the rest of the text follows, greyed
-        box, closing, legend = shaded.partition("</div>")
-        shaded = (box + '<span class="analysis-stop" style="display:inline-block;margin:0 0.3em;padding:0 0.3em;'
-                  'border-left:3px solid #d62728;color:#d62728;font-size:0.8em;font-weight:700">'
-                  f"✂ analysis stopped here ({cut} tokens past the limit)</span>"
-                  f'<span style="color:#999">{escape(ctx.item.text[analysed_end:])}</span>' + closing + legend)
+    shaded = markup.contrast_text(ctx.item.text, result.clues, top_k, cut_tokens=cut)
     show.html(shaded)
     table = ranked_table(result)
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")

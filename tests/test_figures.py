@@ -189,6 +189,18 @@ def test_contrast_text_escapes_and_marks_the_top_clues():
     assert "rgba(214,39,40,0.750)" in out and "rgba(31,119,180" in out
 
 
+def test_contrast_text_marks_where_a_cut_analysis_stopped():
+    text = "Ana Lee was born <there> & then"
+    clues = [_Clue(0, "Ana", 0, 3, 0.5, 0, "name"), _Clue(1, " Lee", 3, 7, 0.1, 1)]  # the rest was cut off
+    whole = markup.contrast_text(text, clues)
+    assert "analysis stopped" not in whole and "&lt;there&gt;" in whole
+    cut = markup.contrast_text(text, clues, cut_tokens=4)
+    box = cut.split("</div>")[0]  # the mark and the greyed rest are inside the text's box
+    before, after = box.split("analysis stopped here (4 tokens past the limit)")
+    assert "Lee" in before and "born" not in before
+    assert '<span style="color:#999"> was born &lt;there&gt; &amp; then</span>' in after
+
+
 def test_probability_text_and_struck_copy():
     text = "Ana was born"
     starts, ends = np.array([0, 4, 8]), np.array([3, 7, 12])

@@ -64,6 +64,30 @@ def count_parameters(ref: str) -> int | None:
     return None
 
 
+def weight_file_bytes(ref: str) -> int | None:
+    """Bytes of a local model's weight files on disk (its `.safetensors`, or the `.gguf` file), None
+    when there is nothing local. A fallback only: a `.gguf` loads into far more than its file."""
+    path = Path(ref).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return path.stat().st_size
+    if not path.is_dir():
+        return None
+    return sum(f.stat().st_size for f in path.glob("*.safetensors")) or None
+
+
+def local_memory_estimate(ref: str, dtype: str) -> tuple[float | None, str]:
+    """`memory_estimate` of a model named by `ref`: its parameters counted from its local files, else
+    the size of those files, else a guess from its name."""
+    if not str(ref).strip():
+        return None, "unknown"
+    try:
+        parameters = count_parameters(ref)
+        measured = None if parameters else weight_file_bytes(ref)
+    except (OSError, ValueError):
+        parameters = measured = None
+    return memory_estimate(ref, dtype, measured, parameters=parameters)
+
+
 def bytes_per_parameter(dtype: str) -> int:
     """Bytes of one weight once loaded in `dtype` (auto counts as float32, what a CPU loads)."""
     return _BYTES.get(str(dtype).replace("torch.", ""), 4)

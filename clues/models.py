@@ -239,18 +239,6 @@ def _ensure_pad_token(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
 
 
-def estimate_memory_bytes(ref: str) -> int | None:
-    """Bytes the weights need once loaded (from safetensors headers), None when unknown."""
-    if describe_ref(ref) == "gguf":
-        path = Path(ref).expanduser()
-        return path.stat().st_size if path.is_file() else None
-    path = Path(ref).expanduser()
-    if not path.is_dir():
-        return None
-    total = sum(f.stat().st_size for f in path.glob("*.safetensors"))
-    return total or None
-
-
 def make_trainable(model: torch.nn.Module) -> torch.nn.Module:
     """Let the Trainer and peft train a model read from a `.gguf` file; return the same model.
 

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from clues.memory import count_parameters, gguf_parameters, guess_parameters, human_bytes, human_count, memory_estimate
+import clues.memory as memory
+from clues.memory import (
+    count_parameters,
+    gguf_parameters,
+    guess_parameters,
+    human_bytes,
+    human_count,
+    local_memory_estimate,
+    memory_estimate,
+    weight_file_bytes,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 gguf = pytest.importorskip("gguf")
@@ -58,3 +68,14 @@ def test_a_safetensors_folder_counts_its_parameters(tmp_path):
     save_file({"a": np.zeros((3, 4), np.float16), "b": np.zeros(5, np.float16)}, str(tmp_path / "model.safetensors"))
     assert count_parameters(str(tmp_path)) == 17
     assert count_parameters(str(tmp_path / "missing")) is None
+
+
+def test_a_local_model_is_estimated_from_its_files_else_its_name(tmp_path, monkeypatch):
+    save_file({"a": np.zeros((3, 4), np.float16), "b": np.zeros(5, np.float16)}, str(tmp_path / "model.safetensors"))
+    assert local_memory_estimate(str(tmp_path), "bfloat16") == (34.0, "counted from the weight files")
+    assert weight_file_bytes(str(tmp_path)) == (tmp_path / "model.safetensors").stat().st_size
+    monkeypatch.setattr(memory, "count_parameters", lambda ref: None)  # e.g. a .gguf without the gguf package
+    assert local_memory_estimate(str(tmp_path), "bfloat16") == \
+        (float((tmp_path / "model.safetensors").stat().st_size), "from the weight files")
+    assert local_memory_estimate("Qwen/Qwen2.5-7B", "bfloat16") == (7e9 * 2, "guessed from the name")
+    assert local_memory_estimate("", "float32") == (None, "unknown")

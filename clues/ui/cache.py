@@ -20,7 +20,8 @@ from clues.clue_quality import clue_rankings
 from clues.contrast import contrast_view
 from clues.corpus import generate_biographies, read_tagged_csv
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
-from clues.models import estimate_memory_bytes, load_model
+from clues.memory import local_memory_estimate
+from clues.models import load_model
 from clues.views import ViewSpec
 
 
@@ -123,9 +124,8 @@ def generated(n: int, seed: int, varied: bool = True) -> list:
     return generate_biographies(n, seed=seed, varied=varied)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def memory_bytes(ref: str) -> int | None:
-    try:
-        return estimate_memory_bytes(ref)
-    except OSError:
-        return None
+@st.cache_data(show_spinner=False, max_entries=16)
+def memory_estimate(ref: str, dtype: str, modified: float | None) -> tuple[float | None, str]:
+    """`clues.memory.local_memory_estimate`, cached per model, precision and version of its files
+    (`modified`: their folder's or file's modification time, None when not local)."""
+    return local_memory_estimate(ref, dtype)

@@ -16,7 +16,7 @@ import torch
 from clues import models
 from clues.corpus import generate_biographies
 from clues.errors import CluesError
-from clues.memory import count_parameters, human_bytes, human_count, memory_estimate
+from clues.memory import human_bytes, human_count
 from clues.text import parse_tagged, to_tagged
 from clues.ui import cache, state
 from clues.ui.cache import ModelSpec, PairSpec
@@ -163,15 +163,6 @@ def _accelerators() -> list[str]:
     return found
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _parameters(ref: str, modified: float) -> int | None:
-    """Parameters counted from the tensor shapes in a local model's files (cached per file version)."""
-    try:
-        return count_parameters(ref)
-    except (OSError, ValueError):
-        return None
-
-
 def _loaded_dtype(spec: ModelSpec) -> str:
     """The precision a model loads in (auto: bfloat16 on a GPU that has it, else float32)."""
     try:
@@ -185,9 +176,8 @@ def _estimate(sidebar, pair: PairSpec) -> float | None:
     parts, total, known = [], 0.0, True
     for name, spec in (("large", pair.large), ("small", pair.small)):
         path = Path(spec.ref).expanduser() if spec.ref else None
-        parameters = _parameters(spec.ref, path.stat().st_mtime) if path is not None and path.exists() else None
-        measured = None if parameters else (cache.memory_bytes(spec.ref) if spec.ref else None)
-        value, how = memory_estimate(spec.ref, _loaded_dtype(spec), measured, parameters=parameters)
+        modified = path.stat().st_mtime if path is not None and path.exists() else None
+        value, how = cache.memory_estimate(spec.ref, _loaded_dtype(spec), modified)
         parts.append(f"{name} {human_bytes(value)}" + ("" if how == "counted from the weight files" else f" ({how})"))
         if value is None:
             known = False

@@ -110,6 +110,24 @@ def run_name(condition: str, batch: str) -> str:
     return f"{condition} · {batch}"
 
 
+def new_batch_folder(root: Path) -> Path:
+    """A new folder root/<YYYYmmdd-HHMMSS>[-n], created here and by no one else.
+
+    Two sessions can start comparisons in the same second: mkdir without exist_ok is the claim
+    (checking exists() first and then creating lets both pick the same name, and one fails).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    batch = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1, 10_000):
+        folder = root / (batch if suffix == 1 else f"{batch}-{suffix}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise OSError(f"No free batch folder name under {root} for {batch}")
+
+
 def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | None, store,
            home: Path | None = None, start=None) -> tuple[Path, list[int]]:
     """Write the comparison's files and start one queued run per condition; (folder, run ids).
@@ -120,13 +138,7 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | No
     """
     comparison.validate()
     start = start or start_run_process
-    batch = time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(home or clues_home()) / "app-runs" / batch
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = folder.with_name(f"{batch}-{suffix}")
-    folder.mkdir(parents=True)
+    folder = new_batch_folder(Path(home or clues_home()) / "app-runs")
     people_csv = folder / "people.csv"
     write_tagged_csv(people_csv, comparison.people)
     base = replace(comparison.base, eval_data=str(people_csv), store_path=str(store.path),

@@ -88,6 +88,7 @@ with new_tab:
 
     if st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
                  key="start-runs", disabled=not conditions or not people):
+        st.session_state.pop("_train_started", None)
         model_ref = {"small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
@@ -122,8 +123,13 @@ with new_tab:
             show.error(f"Could not start the runs: {type(error).__name__}: {error}")
         else:
             st.session_state["_train_batch"] = ids
-            st.success(f"Started runs {', '.join(f'#{i}' for i in ids)} (files in {folder}). "
-                       "They queue and run one at a time; follow them below or on the Runs tab.")
+            st.session_state["_train_started"] = (
+                f"Started runs {', '.join(f'#{i}' for i in ids)} (files in {folder}). "
+                "They queue and run one at a time; follow them below or on the Runs tab.")
+    # Kept until the next start: the page reruns itself when runs start or end, and the click's
+    # own run is the only one that sees the button pressed.
+    if started := st.session_state.get("_train_started"):
+        st.success(started)
 
 
 # -- live progress ---------------------------------------------------------------------------

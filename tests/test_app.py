@@ -354,8 +354,14 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
         store.log_metrics(run_id, [{"epoch": 0, "step": 0, "field": f, "name": "em", "value": 0.0}
                                    for f in ("date", "company", "mean")]
                           + [{"epoch": 0.5, "step": 1, "name": "loss", "value": 3.0}])
-    at.run()
+    def started_message():
+        return [s.value for s in at.success if s.value.startswith("Started runs")]
+
+    ids = ", ".join(f"#{run_id}" for run_id, _ in started)
+    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids} ")
+    at.run()  # the page reruns itself as runs start and end: what was started stays said
     assert_clean(at)
+    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids} ")
     em = chart(at, "QA exact match")
     assert {t["name"] for t in em["data"]} == {f"none #{started[0][0]}", f"contrast #{started[1][0]}"}
     assert y(chart(at, "Training loss")["data"][0]) == [3.0]
@@ -387,6 +393,7 @@ def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
     start.click().run()
     assert not at.exception
     assert any("model" in e.value.lower() for e in at.error)
+    assert not [s for s in at.success if s.value.startswith("Started runs")]
 
 
 # -- how it works ---------------------------------------------------------------------------------

@@ -260,10 +260,18 @@ def click_start(tab) -> None:
     tab.get_by_role("button", name="Start 1 run").click()
 
 
-def started_run(tab) -> int:
-    """The id of the run this tab started, from its 'Started runs #N' message."""
+def started_run(tab, home: Path) -> int:
+    """The id of the run this tab started, from its 'Started runs #N' message; if it never comes,
+    fail with what the page says instead and the end of the server's log."""
     message = tab.get_by_text(re.compile(r"Started runs #\d+"))
-    message.wait_for(timeout=120_000)
+    try:
+        message.wait_for(timeout=120_000)
+    except playwright_api.TimeoutError:
+        alerts = tab.eval_on_selector_all('[data-testid="stAlert"], [data-testid="stException"]',
+                                          "nodes => nodes.map(n => n.innerText)")
+        logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted(home.glob("server-*.log")))
+        raise AssertionError(f"no 'Started runs' message in 120 s; the page says {alerts}; "
+                             f"server log ends:\n{logs}") from None
     return int(re.search(r"#(\d+)", message.inner_text()).group(1))
 
 
@@ -301,7 +309,7 @@ def test_stop_button_stops_a_live_run(servers, page):
     url, _ = start()
     open_page(page, training_url(url, 100), charts=0, timeout_ms=180_000)
     click_start(page)
-    run_id = started_run(page)
+    run_id = started_run(page, home)
     store = RunStore(home / "runs.sqlite")
     wait_until(lambda: {0.0, 1.0} <= evaluated_epochs(store, run_id), 240, "epoch 1 to be evaluated")
     wait_for_text(page, f"#{run_id} none — running")
@@ -329,7 +337,7 @@ def test_two_sessions_start_runs_at_the_same_time(servers, browser):
             open_page(tab, training_url(url, 10), charts=0, timeout_ms=180_000)
         for tab in tabs:  # both clicks within a fraction of a second: two script runs at once
             click_start(tab)
-        ids = [started_run(tab) for tab in tabs]
+        ids = [started_run(tab, home) for tab in tabs]
         assert len(set(ids)) == 2
         # One trains while the other waits its turn; each session sees both runs.
         tabs[0].wait_for_function(
@@ -359,7 +367,7 @@ def test_a_run_goes_on_while_the_server_restarts(servers, page):
     url, process = start()
     open_page(page, training_url(url, RESTART_EPOCHS), charts=0, timeout_ms=180_000)
     click_start(page)
-    run_id = started_run(page)
+    run_id = started_run(page, home)
     store = RunStore(home / "runs.sqlite")
     wait_until(lambda: {0.0, 1.0} <= evaluated_epochs(store, run_id), 240, "epoch 1 to be evaluated")
     wait_for_text(page, f"#{run_id} none — running")

@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -212,6 +214,27 @@ def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
         launch.launch(launch.Comparison(base=TrainConfig(model="m", data="", epochs=0), people=people,
                                         conditions=["none"]), ranked_for=None, store=store, home=tmp_path,
                       start=start)
+
+
+def test_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch.time, "strftime", lambda fmt: "20261127-080000")
+    taken = tmp_path / "app-runs" / "20261127-080000"
+    taken.mkdir(parents=True)
+    # Another session claims the name after any check this one makes: only mkdir itself can tell.
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    assert launch.new_batch_folder(tmp_path / "app-runs") == taken.with_name("20261127-080000-2")
+    monkeypatch.undo()
+
+    monkeypatch.setattr(launch.time, "strftime", lambda fmt: "20261127-090000")
+    barrier = threading.Barrier(8)
+
+    def claim(_):
+        barrier.wait()
+        return launch.new_batch_folder(tmp_path / "app-runs")
+
+    with ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(claim, range(8)))
+    assert len(set(folders)) == 8 and all(f.is_dir() and not any(f.iterdir()) for f in folders)
 
 
 def test_condition_of_reads_the_recorded_condition_first():

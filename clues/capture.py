@@ -405,8 +405,8 @@ def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
         if fits < 1:
             if memory_budget_bytes is not None:
                 raise InputError(
-                    f"A memory budget of {_megabytes(memory_budget_bytes)} is too small for one text: the longest "
-                    f"({longest} tokens) needs about {_megabytes(per_text + fixed)}. Raise the budget or "
+                    f"A memory budget of {_mebibytes(memory_budget_bytes)} is too small for one text: the longest "
+                    f"({longest} tokens) needs about {_mebibytes(per_text + fixed)}. Raise the budget or "
                     "shorten the texts (max tokens).")
             fits = 1  # the default budget never refuses a text the one-at-a-time path would run
         cap = batch_size if batch_size is not None else _auto_batch_cap(loaded, longest)
@@ -416,8 +416,9 @@ def plan_batches(lengths: list[int], loaded, *, batch_size: int | None = None,
     return batches
 
 
-def _megabytes(count: float) -> str:
-    return f"{count / 1e6:.1f} MB" if count >= 1e5 else f"{count / 1e6:.3f} MB"
+def _mebibytes(count: float) -> str:
+    """In MiB, the unit of --memory-budget, so the number said can be given back."""
+    return f"{count / (1 << 20):.1f} MiB" if count >= 1 << 17 else f"{count / (1 << 20):.3f} MiB"
 
 
 # ---- one padded forward pass ------------------------------------------------------------------

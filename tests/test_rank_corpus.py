@@ -2,7 +2,9 @@
 clue quality likewise; bad batch sizes are one clear line through the CLI."""
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +152,21 @@ def test_cli_batch_size_gives_the_same_file(folders, tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "b.csv"), "--batch-size", "4", "--memory-budget", "64"]) == 0
     capsys.readouterr()
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_cli_budget_too_small_says_what_one_text_needs_in_mib(folders, tmp_path, capsys):
+    large, small = folders
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(3, seed=0))
+    common = ["augment", "--large", str(large), "--small", str(small), "--input", str(source), "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "a.csv"), "--memory-budget", "0.001"]) == 2
+    captured = capsys.readouterr()
+    error = captured.err.strip().splitlines()[-1]
+    assert "Traceback" not in captured.err and not (tmp_path / "a.csv").exists()
+    assert "memory budget of 0.001 MiB is too small for one text" in error
+    needed = float(re.search(r"needs about ([\d.]+) MiB", error).group(1))
+    # the amount said, in the option's own unit, is enough
+    assert main([*common, "--out", str(tmp_path / "a.csv"), "--memory-budget", str(math.ceil(needed))]) == 0
 
 
 def test_shares_cover_the_corpus_in_order():

@@ -92,6 +92,24 @@ def pid_alive(pid: int | None) -> bool:
         return True  # no /proc (macOS): trust os.kill
 
 
+def _use_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """Put the database in WAL mode, waiting up to timeout_s for other openers.
+
+    Processes opening a new store at once (the processes of one launch, the app and a run) all
+    try the switch; SQLite answers the losers 'database is locked' at once, without the busy
+    timeout, so wait here. Once the file is in WAL mode the pragma is a no-op.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RunStore:
     def __init__(self, path: str | os.PathLike | None = None, *, timeout_s: float = 30.0):
         self.path = Path(path).expanduser() if path else default_store_path()
@@ -100,7 +118,7 @@ class RunStore:
         db = sqlite3.connect(self.path, timeout=timeout_s)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file from now on
+            _use_wal(db, timeout_s)  # persistent: stored in the file from now on
             db.executescript(SCHEMA)
         finally:
             db.close()
@@ -114,7 +132,7 @@ class RunStore:
         db.row_factory = sqlite3.Row
         try:
             db.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db, self.timeout_s)
             db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across a killed process
             # IMMEDIATE takes the write lock up front, so a read-then-write (the queue) is atomic.
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -94,6 +94,28 @@ def test_two_writer_processes_do_not_corrupt(store):
     assert store.integrity_check()
 
 
+def _opener(path: str, barrier) -> None:
+    barrier.wait()
+    RunStore(path).create_run("opened at once", {})
+
+
+def test_processes_opening_a_new_store_at_once_all_get_in(tmp_path):
+    """The first opening switches the file to WAL; SQLite refuses a concurrent switch with
+    'database is locked' at once, without the busy timeout (two launched processes hit it)."""
+    context = multiprocessing.get_context("fork")  # a fork starts in milliseconds: the openings collide
+    for attempt in range(8):
+        path = tmp_path / f"new-{attempt}.sqlite"
+        barrier = context.Barrier(4)
+        workers = [context.Process(target=_opener, args=(str(path), barrier)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [w.exitcode for w in workers] == [0] * 4, f"attempt {attempt}"
+        store = RunStore(path)
+        assert len(store.list_runs()) == 4 and store.journal_mode() == "wal" and store.integrity_check()
+
+
 def test_reconcile_marks_dead_runs_interrupted(store):
     dead = store.create_run("dead", {}, "running", pid=dead_pid())
     alive = store.create_run("alive", {}, "running", pid=os.getpid())

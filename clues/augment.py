@@ -332,7 +332,12 @@ def write_augmented_csv(path_or_buffer, texts: Sequence[RankedText], probabiliti
         path = Path(path_or_buffer)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return len(texts) * (copies + 1)
+    return augmented_rows(len(texts), copies)
+
+
+def augmented_rows(texts: int, copies: int) -> int:
+    """Rows of an augmented corpus: every text's original and its copies."""
+    return texts * (copies + 1)
 
 
 def _csv_rows(versions: Sequence[Sequence[str]], lineterminator: str) -> bytes:

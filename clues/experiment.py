@@ -33,7 +33,7 @@ from clues.launch import condition_config, condition_slug
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
-from clues.shard import launched_processes, launched_state, process_device, rank_sharded
+from clues.shard import process_device, rank_sharded, ranking_processes
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
@@ -106,21 +106,31 @@ def weights_fingerprint(ref: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def _write_people(path: Path, people) -> str:
-    write_tagged_csv(path, people)
+def _write_people(path: Path, people, state=None) -> str:
+    if _writes(state):
+        write_tagged_csv(path, people)
     return str(path)
 
 
+def _writes(state) -> bool:
+    """Whether this process writes the experiment's files: the only one, or process 0 of a launch
+    (the others would write the same bytes at the same time, while process 0 may be reading them)."""
+    return state is None or state.is_main_process
+
+
 def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, condition: str, alpha: float,
-                     beta: float, seed: int, folder: Path, label: str) -> int:
-    """Train one condition in-process; built as the app builds a comparison's runs."""
+                     beta: float, seed: int, folder: Path, label: str, state=None) -> int:
+    """Train one condition in-process; built as the app builds a comparison's runs. Under a launch
+    every process trains (together) on the corpus process 0 wrote."""
     base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
                        batch_size=config.batch_size, seed=seed, eval_shots=config.shots, eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
                        extra={"experiment": str(folder)})
     settings = condition_config(base, corpus, condition, folder / f"{label}.csv", name=label, alpha=alpha,
                                 beta=beta, copies=config.copies, style=config.style, ranked=ranked,
-                                importance=config.importance)
+                                importance=config.importance, write=_writes(state))
+    if state is not None:
+        state.wait_for_everyone()  # the corpus and the people are on disk before anyone reads them
     return train(settings)
 
 
@@ -141,8 +151,16 @@ def _score(metrics) -> float:
 
 
 def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
-    """Run every condition and seed; return (and write to out/results.json) the results."""
+    """Run every condition and seed; return (and write to out/results.json) the results.
+
+    Under `accelerate launch` every process ranks a share of each corpus on its own device and
+    trains with the others; process 0 alone writes the files and reports progress."""
     config.validate()
+    with ranking_processes() as state:
+        return _run(config, state, progress=progress and _writes(state))
+
+
+def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     config.large, config.small = config.large or DEMO_LARGE, config.small or DEMO_SMALL
     config.model = config.model or config.small
     folder = Path(config.out)
@@ -150,12 +168,10 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
     store = RunStore(config.store_path)
     config.store_path = str(store.path)
     started = time.time()
-    # Under `accelerate launch` every process ranks a share of each corpus on its own device.
-    state = launched_state() if launched_processes() > 1 else None
     device = process_device(None, state) or "cpu"
     large, small = load_model(config.large, device=device), load_model(config.small, device=device)
     test, validation = split_people(config)
-    test_csv = _write_people(folder / "test-people.csv", test)
+    test_csv = _write_people(folder / "test-people.csv", test, state)
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")
     ranked_test = {c: _rank(test, c, config, large, small, state) for c in config.conditions}
@@ -171,14 +187,15 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
             label = f"experiment-{condition_slug(mode)}-seed{seed}"
             _log(progress, f"training {label} (α={alpha}, β={beta}, style={config.style})")
             run_id = _train_condition(config, test, test_csv, ranked_test[mode], mode, alpha, beta, seed,
-                                      folder, label)
+                                      folder, label, state)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": alpha, "beta": beta})
     fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
     results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
                "selection": selection, "runs": runs,
                "summary": summarise(store, runs), "paired": paired_table(store, runs),
                "seconds": time.time() - started}
-    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    if _writes(state):
+        (folder / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
 
@@ -208,7 +225,7 @@ def merge_results(paths) -> dict:
 def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:
     """Choose α (and β) per condition on the validation people, one seed."""
     store = RunStore(config.store_path)
-    eval_csv = _write_people(folder / "validation-people.csv", validation)
+    eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
     for mode in config.conditions:
         if mode == "none":
@@ -220,7 +237,8 @@ def _select(config, large, small, validation, folder: Path, progress: bool, stat
         for alpha, beta in grid:
             label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
             _log(progress, f"validation: {label}")
-            run_id = _train_condition(config, validation, eval_csv, ranked, mode, alpha, beta, 0, folder, label)
+            run_id = _train_condition(config, validation, eval_csv, ranked, mode, alpha, beta, 0, folder, label,
+                                      state)
             scores.append((_score(store.metrics(run_id)), alpha, beta))
         best = max(scores)
         chosen[mode] = {"alpha": best[1], "beta": best[2], "score": best[0],

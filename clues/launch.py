@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from clues.augment import augment_corpus_csv, parse_condition
+from clues.augment import augment_corpus_csv, augmented_rows, parse_condition
 from clues.augment import validate as validate_augmentation
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
@@ -90,8 +90,10 @@ class Comparison:
 
 def condition_config(base: TrainConfig, people, condition: str, data: Path, *, name: str, alpha: float,
                      beta: float, copies: int, style: str, ranked=None,
-                     importance: str = DEFAULT_IMPORTANCE) -> TrainConfig:
+                     importance: str = DEFAULT_IMPORTANCE, write: bool = True) -> TrainConfig:
     """Write `condition`'s augmented corpus of `people` to `data`; the TrainConfig that trains on it.
+    With write=False, the same TrainConfig without writing the file (under a launch, process 0
+    writes it and the others train on it).
 
     `condition` is a mode, optionally with its importance ("contrast:paper_mean"; `importance` is
     used when it names none). The augmentation draws with `base.seed`; `ranked` (RankedText per
@@ -99,8 +101,13 @@ def condition_config(base: TrainConfig, people, condition: str, data: Path, *, n
     condition and the augmentation are recorded in the config's `extra`, kept with the run.
     """
     mode, importance = parse_condition(condition, importance)
-    rows = augment_corpus_csv(data, people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
-                              style=style, ranked=list(ranked) if ranked is not None else None, importance=importance)
+    if write:
+        rows = augment_corpus_csv(data, people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
+                                  style=style, ranked=list(ranked) if ranked is not None else None,
+                                  importance=importance)
+    else:
+        validate_augmentation(alpha, beta, copies, style, mode)
+        rows = augmented_rows(len(people), copies)
     extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance, "alpha": alpha,
              "beta": beta, "copies": copies, "style": style, "rows": rows}
     return replace(base, data=str(data), name=name, extra=extra)

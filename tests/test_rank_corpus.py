@@ -26,6 +26,7 @@ from clues.contrast import contrast_maps
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.models import cpu_has_bfloat16_matmul, load_model
+from clues.runs import RunStore
 from clues.shard import share_bounds
 from clues.text import parse_tagged
 
@@ -179,15 +180,26 @@ def test_shares_cover_the_corpus_in_order():
             assert max(sizes) - min(sizes) <= 1
 
 
+def launch_two(cwd: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """`accelerate launch` of `clues <arguments>` as two gloo processes on the CPU; it must succeed."""
+    if not ACCELERATE.is_file():
+        pytest.skip(f"accelerate CLI not installed next to {sys.executable}")
+    if torch.cuda.is_available():
+        pytest.skip("the two-process CPU check is for machines without CUDA")
+    command = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(29500 + (os.getpid() + 500) % 1000), "-m", "clues", *arguments]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, style", [("contrast", "mask"), ("attention", "space")])
 def test_two_processes_write_the_same_file_as_one(folders, tmp_path, capsys, mode, style):
     """`accelerate launch` with two gloo processes on the CPU: each ranks half of the corpus,
     process 0 augments and writes; the file is byte for byte the single-process run's."""
-    if not ACCELERATE.is_file():
-        pytest.skip(f"accelerate CLI not installed next to {sys.executable}")
-    if torch.cuda.is_available():
-        pytest.skip("the two-process CPU check is for machines without CUDA")
     large, small = folders
     source = tmp_path / "bios.csv"
     write_tagged_csv(source, generate_biographies(7, seed=4))  # an odd count: shares of 3 and 4
@@ -195,17 +207,36 @@ def test_two_processes_write_the_same_file_as_one(folders, tmp_path, capsys, mod
                  "--style", style, "--copies", "3", "--seed", "11", "--device", "cpu", "--batch-size", "2", "--json"]
     assert main([*arguments, "--out", str(tmp_path / "one.csv")]) == 0
     single = json.loads(capsys.readouterr().out)
-    command = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(29500 + (os.getpid() + 500) % 1000),
-               "-m", "clues", *arguments, "--out", str(tmp_path / "two.csv")]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = launch_two(tmp_path, *arguments, "--out", str(tmp_path / "two.csv"))
     sharded = json.loads(done.stdout)  # only process 0 printed
     assert sharded.pop("processes") == 2
     assert sharded == {**single, "out": str(tmp_path / "two.csv")}
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_launched_experiment_trains_on_the_corpora_one_process_writes(folders, tmp_path, capsys):
+    """The experiment under `accelerate launch` (two gloo processes): rankings sharded, corpora the
+    single process's byte for byte, written and reported once, both processes training together."""
+    large, small = folders
+    arguments = ["experiment", "--large", str(large), "--small", str(small), "--people", "5", "--conditions",
+                 "none", "contrast", "--copies", "2", "--epochs", "1", "--seeds", "0", "--report", "", "--json"]
+    assert main([*arguments, "--out", str(tmp_path / "one"), "--store", str(tmp_path / "one.sqlite")]) == 0
+    single = json.loads(capsys.readouterr().out)
+    done = launch_two(tmp_path, *arguments, "--out", str(tmp_path / "two"), "--store", str(tmp_path / "two.sqlite"))
+    launched = json.loads(done.stdout)  # one JSON document: only process 0 printed
+    assert done.stderr.count("[experiment] training experiment-contrast-seed0") == 1
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert {"experiment-none-seed0.csv", "experiment-contrast-seed0.csv", "test-people.csv"} <= set(names)
+    for name in names:
+        if name.endswith(".csv"):
+            assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    assert [(r["condition"], r["run_id"]) for r in launched["runs"]] == \
+        [(r["condition"], r["run_id"]) for r in single["runs"]]
+    assert launched["attention"] == single["attention"]
+    store = RunStore(tmp_path / "two.sqlite")
+    assert [store.get_run(r["run_id"])["status"] for r in launched["runs"]] == ["finished", "finished"]
 
 
 def test_bfloat16_ranking_is_close_to_float32(pair):

@@ -47,6 +47,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from clues.builders.experiment_report import write_report  # heavy: see the module docstring
     from clues.experiment import ExperimentConfig, merge_results, run_experiment
+    from clues.train import process_rank
 
     if args.merge:
         results = merge_results(args.merge)
@@ -63,6 +64,8 @@ def run(args) -> int:
                               rank_batch_size=batching["batch_size"],
                               rank_memory_budget_bytes=batching["memory_budget_bytes"])
     results = run_experiment(config)
+    if process_rank() != 0:  # under a launch, process 0 reports for all
+        return 0
     if args.report:
         write_report(results, args.report)
     if args.json:

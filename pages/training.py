@@ -12,7 +12,6 @@ from clues.errors import CluesError
 from clues.importance import IMPORTANCE
 from clues.progress import human_seconds, progress, total_steps
 from clues.runs import ACTIVE, RunStore
-from clues.text import to_tagged
 from clues.train import TrainConfig
 from clues.ui import cache, importance_picker, show, sidebar, state
 
@@ -93,18 +92,17 @@ with new_tab:
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def ranked_for(condition):
+            """The corpus's ranking as `clues augment` makes it (batched capture, same file for the
+            same settings); the model trained ranks its own attention, position and tokens."""
             mode, ranked_by = augment.parse_condition(condition, importance)
-            ranking = augment.MODES[mode].ranking
-            if ranking in ("small", "position") and trained is None:  # another model: its own tokens
-                own = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
-                                 ctx.pair.small.trust_remote_code)
-                return augment.rank_corpus(people, mode, small=own, importance=ranked_by, distance=distance)
-            by = augment.clue_ranking(mode, which)
-            if by is None:  # none/random: the tokenizer's tokens, as `clues augment` and the experiment use
-                return augment.rank_corpus(people, mode, small=ctx.small)
-            return [cache.ranked(ctx.pair_key, to_tagged(p), by, ctx.max_tokens, ctx.large, ctx.small, p,
-                                 ranked_by, distance)
-                    for p in people]
+            small, attention_of = ctx.small, which
+            if trained is None:  # another model: its own attention, position and tokens
+                attention_of = "small"
+                if augment.MODES[mode].ranking in ("small", "position"):
+                    small = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
+                                       ctx.pair.small.trust_remote_code)
+            return augment.rank_corpus(people, mode, large=ctx.large, small=small, attention_of=attention_of,
+                                       importance=ranked_by, distance=distance)
 
         base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,

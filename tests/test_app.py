@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import clues.launch
+from clues.cli import main
 from clues.contrast import word_units
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.importance import IMPORTANCE
@@ -323,7 +324,7 @@ def test_modes_styles_and_copies(app):
 
 # -- training ------------------------------------------------------------------------------------
 
-def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
+def test_training_starts_runs_and_draws_their_curves(app, home, pair, tmp_path, monkeypatch):
     started = []
 
     def fake_start(store, config, *, name="run", env=None):
@@ -347,6 +348,12 @@ def test_training_starts_runs_and_draws_their_curves(app, home, monkeypatch):
     assert folder.parent == home / "app-runs"
     assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}
     assert len(pd.read_csv(folder / "contrast.csv")) == 4 * 2  # original + 1 copy per person
+    # the app and the CLI are two faces on one core: `clues augment` writes the same corpus
+    cli = tmp_path / "cli.csv"
+    assert main(["augment", "--large", pair[0], "--small", pair[1], "--input", str(folder / "people.csv"),
+                 "--mode", "contrast", "--alpha", "0.7", "--beta", "0.05", "--copies", "1", "--style", "mask",
+                 "--seed", "0", "--device", "cpu", "--out", str(cli)]) == 0
+    assert cli.read_bytes() == (folder / "contrast.csv").read_bytes()
 
     store = RunStore()
     for run_id, _ in started:

@@ -554,28 +554,62 @@ def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str =
     passes (default: chosen from the device's memory). Texts are captured RANK_CHUNK at a time
     per model, then contrasted one by one; the ranks equal those of one text at a time.
     """
-    validate(0.0, 0.0, 0, "space", mode)
+    return rank_corpus_conditions(texts, [(mode, importance)], large=large, small=small, attention_of=attention_of,
+                                  distance=distance, progress=progress, batch_size=batch_size,
+                                  memory_budget_bytes=memory_budget_bytes)[0]
+
+
+def rank_corpus_conditions(texts, conditions: Sequence[tuple[str, str]], *, large=None, small=None,
+                           attention_of: str = "small", distance: int = DEFAULT_DISTANCE, progress: bool = False,
+                           batch_size: int | None = None,
+                           memory_budget_bytes: float | None = None) -> list[list[RankedText]]:
+    """`rank_corpus` for several (mode, importance) conditions at once: [condition][text].
+
+    Each text is captured once per model whatever the number of conditions (an experiment's
+    contrast, contrast under paper_mean, own attention and position all read the same maps).
+    """
+    for mode, importance in conditions:
+        validate(0.0, 0.0, 0, "space", mode)
+        check_importance(importance)
     check_batching(batch_size, memory_budget_bytes)
-    ranking = clue_ranking(mode, attention_of)
-    needs = {"contrast": (large, small), "small": (small,), "large": (large,),
-             "position": (small or large,)}.get(ranking, ())
-    if any(m is None for m in needs):
-        raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
+    rankings = [clue_ranking(mode, attention_of) for mode, _ in conditions]
+    models = {"large": large, "small": small}
+    position_of = "small" if small is not None else "large"  # position ranks the small model's tokens
+    needed = [{"contrast": ("large", "small"), "position": (position_of,), None: ()}.get(r, (r,)) for r in rankings]
+    for (mode, _), names in zip(conditions, needed):
+        if any(models[name] is None for name in names):
+            raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
     texts = list(texts)
+    tokenizer = (small or large).tokenizer if (small or large) else None
+    label = f"ranking ({', '.join(mode for mode, _ in conditions)})"
+    wanted = sorted(set().union(*needed))  # ["large", "small"], one of them, or none
+    if not wanted:  # none/random only: the tokenizer's tokens
+        ranked = [ranked_from_tokens(item.text, tokenizer, item.spans) for item in _progress(texts, progress, label)]
+        return [ranked for _ in conditions]
+    pairs = capture_pairs([item.text for item in texts], models[wanted[0]], models[wanted[-1]] if len(wanted) == 2
+                          else None, chunk=RANK_CHUNK, batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
+    results: list[list[RankedText]] = [[] for _ in conditions]
+    for item, (first_maps, second_maps) in zip(_progress(texts, progress, label), pairs):
+        maps = {wanted[0]: first_maps, wanted[-1]: second_maps}
+        for out, (_, importance), ranking in zip(results, conditions, rankings):
+            out.append(_rank_one(item, ranking, maps, position_of, importance, distance, tokenizer))
+    return results
+
+
+def _rank_one(item, ranking: str | None, maps: dict, position_of: str, importance: str, distance: int,
+              tokenizer) -> RankedText:
+    """One text's RankedText under one ranking, from the maps already captured."""
     if ranking is None:
-        tokenizer = (small or large).tokenizer if (small or large) else None
-        return [ranked_from_tokens(item.text, tokenizer, item.spans)
-                for item in _progress(texts, progress, f"ranking ({mode})")]
-    # For one model's own attention both maps are that model's, and its importance is "large".
-    by = ranking if ranking in ("contrast", "position") else "large"
-    second = needs[1] if len(needs) > 1 else None
-    pairs = capture_pairs([item.text for item in texts], needs[0], second, chunk=RANK_CHUNK, batch_size=batch_size,
-                          memory_budget_bytes=memory_budget_bytes)
-    ranked = []
-    for item, (first, second_maps) in zip(_progress(texts, progress, f"ranking ({mode})"), pairs):
-        result = contrast_maps(first, second_maps, spans=item.spans, importance=importance, distance=distance)
-        ranked.append(ranked_from_clues(result, by))
-    return ranked
+        return ranked_from_tokens(item.text, tokenizer, item.spans)
+    if ranking == "contrast":
+        result = contrast_maps(maps["large"], maps["small"], spans=item.spans, importance=importance,
+                               distance=distance)
+        return ranked_from_clues(result, "contrast")
+    # One model's own attention (or its tokens, for position): both slots hold its maps, and
+    # its importance is the "large" one.
+    own = maps[position_of if ranking == "position" else ranking]
+    result = contrast_maps(own, own, spans=item.spans, importance=importance, distance=distance)
+    return ranked_from_clues(result, "position" if ranking == "position" else "large")
 
 
 def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05, copies: int = 10,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clues.augment import parse_condition, rank_corpus, validate
+from clues.augment import parse_condition, rank_corpus_conditions, validate
 from clues.capture import check_batching
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
@@ -33,7 +33,7 @@ from clues.launch import condition_config, condition_slug
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
-from clues.shard import process_device, rank_sharded, ranking_processes
+from clues.shard import process_device, rank_sharded_conditions, ranking_processes
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
@@ -174,7 +174,7 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     test_csv = _write_people(folder / "test-people.csv", test, state)
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")
-    ranked_test = {c: _rank(test, c, config, large, small, state) for c in config.conditions}
+    ranked_test = _rank(test, config.conditions, config, large, small, state)
     settings = {m: (config.alpha, config.beta) for m in config.conditions}
     selection = {}
     if config.select and validation:
@@ -199,15 +199,17 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     return results
 
 
-def _rank(people, condition: str, config: ExperimentConfig, large, small, state=None):
-    """The ranking a condition trains on; sharded between launched processes (`state`), each
-    getting the whole ranking."""
-    mode, importance = parse_condition(condition, config.importance)
-    options = dict(large=large, small=small, importance=importance, batch_size=config.rank_batch_size,
+def _rank(people, conditions, config: ExperimentConfig, large, small, state=None) -> dict:
+    """{condition: the ranking it trains on}, each text captured once per model for all of them;
+    sharded between launched processes (`state`), each getting the whole ranking."""
+    parsed = [parse_condition(condition, config.importance) for condition in conditions]
+    options = dict(large=large, small=small, batch_size=config.rank_batch_size,
                    memory_budget_bytes=config.rank_memory_budget_bytes)
     if state is None:
-        return rank_corpus(people, mode, **options)
-    return rank_sharded(people, mode, state, **options)
+        rankings = rank_corpus_conditions(people, parsed, **options)
+    else:
+        rankings = rank_sharded_conditions(people, parsed, state, **options)
+    return dict(zip(conditions, rankings))
 
 
 def merge_results(paths) -> dict:
@@ -227,10 +229,10 @@ def _select(config, large, small, validation, folder: Path, progress: bool, stat
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
-    for mode in config.conditions:
-        if mode == "none":
-            continue
-        ranked = _rank(validation, mode, config, large, small, state)
+    tuned = [mode for mode in config.conditions if mode != "none"]
+    rankings = _rank(validation, tuned, config, large, small, state)
+    for mode in tuned:
+        ranked = rankings[mode]
         grid = [(a, 0.0) for a in config.alphas] if mode == "random" else \
             [(a, b) for a in config.alphas for b in config.betas]
         scores = []

@@ -4,7 +4,8 @@ Every process launched by accelerate (or torchrun) runs the same command. `launc
 says whether there are several; `launched_state(device)` joins them (gloo on CPUs, NCCL on GPUs;
 `clues.train` joins its processes with it too) and `ranking_processes(device)` also leaves the group at the end.
 `rank_sharded` gives each process a contiguous share of the corpus (`share_bounds`), ranks it on
-that process's device, and hands every process the whole ranking in corpus order. Process 0
+that process's device, and hands every process the whole ranking in corpus order
+(`rank_sharded_conditions` does it for several conditions at once, as the experiment needs). Process 0
 then augments and writes, once, over the whole corpus, so the output is the same file as a
 single-process run with the same seed.
 
@@ -23,7 +24,8 @@ import torch
 import torch.distributed as dist
 from accelerate import PartialState
 
-from clues.augment import RankedText, rank_corpus
+from clues.augment import RankedText, rank_corpus_conditions
+from clues.importance import DEFAULT_IMPORTANCE
 
 
 def launched_processes() -> int:
@@ -81,21 +83,28 @@ def share_bounds(count: int, processes: int, index: int) -> tuple[int, int]:
     return index * count // processes, (index + 1) * count // processes
 
 
-def rank_sharded(texts, mode: str, state, **options) -> list[RankedText]:
+def rank_sharded(texts, mode: str, state, *, importance: str = DEFAULT_IMPORTANCE, **options) -> list[RankedText]:
     """`rank_corpus` of the whole corpus, each process ranking its share; every process gets all.
 
     state: an accelerate PartialState (process_index, num_processes, device); `options` are
     rank_corpus's (the models already on `state.device`).
     """
+    return rank_sharded_conditions(texts, [(mode, importance)], state, **options)[0]
+
+
+def rank_sharded_conditions(texts, conditions, state, **options) -> list[list[RankedText]]:
+    """`rank_corpus_conditions` ([condition][text]) of the whole corpus, each process ranking its share
+    (each text captured once per model for all conditions); every process gets all, in corpus order."""
     texts = list(texts)
     start, end = share_bounds(len(texts), state.num_processes, state.process_index)
-    mine = rank_corpus(texts[start:end], mode, **options)
+    mine = rank_corpus_conditions(texts[start:end], conditions, **options)
     if state.num_processes == 1:
         return mine
-    payload = json.dumps([_record(r) for r in mine]).encode("utf-8")
+    payload = json.dumps([[_record(r) for r in ranked] for ranked in mine]).encode("utf-8")
     shares = [json.loads(part) for part in _all_gather_bytes(payload, _collective_device(state))]
-    records = [record for share in shares for record in share]
-    return [_ranked(item.text, record) for item, record in zip(texts, records, strict=True)]
+    return [[_ranked(item.text, record)
+             for item, record in zip(texts, [r for share in shares for r in share[c]], strict=True)]
+            for c in range(len(conditions))]
 
 
 def _record(ranked: RankedText) -> dict:

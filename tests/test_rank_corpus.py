@@ -15,10 +15,11 @@ import pytest
 import torch
 
 import clues.augment as augment
+import clues.capture as capture_module
 import clues.clue_quality as quality
 import clues.commands.analysis as analysis
 import clues.models as model_loading
-from clues.augment import MODES, RankedText, rank_corpus, ranked_from_clues, ranked_from_tokens
+from clues.augment import MODES, RankedText, rank_corpus, rank_corpus_conditions, ranked_from_clues, ranked_from_tokens
 from clues.capture import capture_attention
 from clues.cli import main
 from clues.clue_quality import clue_quality
@@ -96,6 +97,32 @@ def test_batched_ranking_equals_one_at_a_time(models, corpus, monkeypatch, mode,
     assert_same_ranking(rank_corpus(corpus, mode, **options), expected)  # automatic batch size
     monkeypatch.setattr(augment, "RANK_CHUNK", 3)  # three chunks, batches of 2, 2, 1 in each
     assert_same_ranking(rank_corpus(corpus, mode, batch_size=2, progress=True, **options), expected)
+
+
+@pytest.mark.parametrize("attention_of", ["small", "large"])
+def test_several_conditions_read_one_capture_per_model(models, corpus, monkeypatch, attention_of):
+    """An experiment's conditions ranked together: each equals its one-at-a-time ranking, and
+    each model runs once over the corpus whatever the number of conditions."""
+    large, small = models
+    conditions = [("none", "total"), ("random", "total"), ("position", "total"), ("attention", "total"),
+                  ("contrast", "total"), ("contrast", "paper_mean"), ("contrast", "far_mean")]
+    captured = []
+    real = capture_module.capture_attention_batch
+
+    def counting(loaded, texts, **options):
+        captured.append(("large" if loaded is large else "small", len(texts)))
+        return real(loaded, texts, **options)
+
+    monkeypatch.setattr(capture_module, "capture_attention_batch", counting)
+    rankings = rank_corpus_conditions(corpus, conditions, large=large, small=small, attention_of=attention_of,
+                                      distance=5)
+    assert sorted(captured) == [("large", len(corpus)), ("small", len(corpus))]
+    for (mode, importance), ranked in zip(conditions, rankings):
+        assert_same_ranking(ranked, one_at_a_time(corpus, mode, large, small, attention_of, importance))
+    captured.clear()
+    only_own = rank_corpus_conditions(corpus, conditions[2:4], large=large, small=small, attention_of=attention_of)
+    assert sorted(captured) == sorted({("small", len(corpus)), (attention_of, len(corpus))})
+    assert_same_ranking(only_own[1], one_at_a_time(corpus, "attention", large, small, attention_of, "total", 5))
 
 
 def test_clue_quality_is_unchanged_by_batching(models, corpus, monkeypatch):

@@ -91,18 +91,32 @@ with new_tab:
         model_ref = {"small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
+        def rank_all() -> dict:
+            """Every condition's ranking as `clues augment` makes it (batched capture, the same file
+            for the same settings), each text captured once per model; a model trained that is not
+            of the pair ranks its own attention, position and tokens."""
+            parsed = {c: augment.parse_condition(c, importance) for c in conditions}
+            own = {c for c, (mode, _) in parsed.items()
+                   if trained is None and augment.MODES[mode].ranking in ("small", "position")}
+            groups = [(ctx.small, [c for c in conditions if c not in own])]
+            if own:
+                groups.append((cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
+                                          ctx.pair.small.trust_remote_code), [c for c in conditions if c in own]))
+            rankings = {}
+            for small, group in groups:
+                if group:
+                    ranked = augment.rank_corpus_conditions(
+                        people, [parsed[c] for c in group], large=ctx.large, small=small,
+                        attention_of="small" if trained is None else which, distance=distance)
+                    rankings.update(zip(group, ranked))
+            return rankings
+
+        rankings = {}
+
         def ranked_for(condition):
-            """The corpus's ranking as `clues augment` makes it (batched capture, same file for the
-            same settings); the model trained ranks its own attention, position and tokens."""
-            mode, ranked_by = augment.parse_condition(condition, importance)
-            small, attention_of = ctx.small, which
-            if trained is None:  # another model: its own attention, position and tokens
-                attention_of = "small"
-                if augment.MODES[mode].ranking in ("small", "position"):
-                    small = cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
-                                       ctx.pair.small.trust_remote_code)
-            return augment.rank_corpus(people, mode, large=ctx.large, small=small, attention_of=attention_of,
-                                       importance=ranked_by, distance=distance)
+            if not rankings:  # inside launch's spinner, after it has checked the comparison
+                rankings.update(rank_all())
+            return rankings[condition]
 
         base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,

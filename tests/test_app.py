@@ -530,6 +530,31 @@ def test_training_offers_position_and_the_papers_contrast(app, home, monkeypatch
     assert manifest["comparison"]["importance"] == "far_mean"
 
 
+def test_training_another_model_ranks_by_its_own_attention(app, home, pair, tmp_path, monkeypatch):
+    """The large model of the pair, named as 'another model': attention and position rank its own
+    tokens and attention, the contrast stays the pair's; each corpus is the one `clues augment` writes."""
+    started = []
+
+    def fake_start(store, config, *, name="run", env=None):
+        started.append(config)
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    at = app("pages/training.py", train_model="other", train_other=pair[0], conditions="attention,position,contrast",
+             epochs=1, train_n=4, train_copies=2, batch=2)
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    assert_clean(at)
+    assert [c["model"] for c in started] == [pair[0]] * 3
+    folder = Path(started[0]["data"]).parent
+    for condition, (large, small) in {"attention": (pair[0], pair[0]), "position": (pair[0], pair[0]),
+                                      "contrast": pair}.items():
+        cli = tmp_path / f"{condition}.csv"
+        assert main(["augment", "--large", large, "--small", small, "--input", str(folder / "people.csv"),
+                     "--mode", condition, "--copies", "2", "--style", "mask", "--seed", "0", "--device", "cpu",
+                     "--out", str(cli)]) == 0
+        assert cli.read_bytes() == (folder / f"{condition}.csv").read_bytes(), condition
+
+
 def test_how_it_works_compares_the_definitions_on_the_live_example(app):
     at = app("pages/how_it_works.py")
     table = table_with(at, "top-5")

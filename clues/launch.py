@@ -4,7 +4,8 @@ A comparison is one `TrainConfig` (the base: model, epochs, learning rate …) p
 specific to comparing conditions: the people, the conditions, and the augmentation (α, β,
 copies, style). `condition_config` writes one condition's augmented corpus and returns the
 TrainConfig that trains on it, its condition recorded in `extra`; the experiment builds its
-in-process runs with it too.
+in-process runs with it too. `rank_conditions` ranks a comparison's people for all its conditions
+as `clues augment` would (each text captured once per model).
 
 `launch` writes a comparison's files under `clues_home()/app-runs/<batch>/` (the people as a
 tagged CSV, evaluated each epoch; one corpus per condition; a manifest) and starts every
@@ -26,11 +27,11 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from clues.augment import augment_corpus_csv, augmented_rows, parse_condition
+from clues.augment import MODES, augment_corpus_csv, augmented_rows, parse_condition, rank_corpus_conditions
 from clues.augment import validate as validate_augmentation
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
-from clues.importance import DEFAULT_IMPORTANCE
+from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
 from clues.runs import clues_home, start_run_process
 from clues.train import TrainConfig
 
@@ -111,6 +112,27 @@ def condition_config(base: TrainConfig, people, condition: str, data: Path, *, n
     extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance, "alpha": alpha,
              "beta": beta, "copies": copies, "style": style, "rows": rows}
     return replace(base, data=str(data), name=name, extra=extra)
+
+
+def rank_conditions(people, conditions: Sequence[str], importance: str = DEFAULT_IMPORTANCE, *, large, small,
+                    attention_of: str = "small", own: Callable[[], object] | None = None,
+                    distance: int = DEFAULT_DISTANCE) -> dict[str, list]:
+    """{condition: its ranking of `people`} as `clues augment` ranks them, each text captured once
+    per model for all conditions. `own` gives the model trained when it is not of the pair (called
+    only if a condition needs it): it ranks its own attention, position and tokens; the contrast
+    stays the pair's."""
+    parsed = {c: parse_condition(c, importance) for c in conditions}
+    by_own = [c for c in conditions if own is not None and MODES[parsed[c][0]].ranking in ("small", "position")]
+    groups = [(small, attention_of if own is None else "small", [c for c in conditions if c not in by_own])]
+    if by_own:
+        groups.append((own(), "small", by_own))
+    rankings = {}
+    for ranker, of, group in groups:
+        if group:
+            ranked = rank_corpus_conditions(people, [parsed[c] for c in group], large=large, small=ranker,
+                                            attention_of=of, distance=distance)
+            rankings.update(zip(group, ranked))
+    return rankings
 
 
 def run_name(condition: str, batch: str) -> str:

@@ -1,6 +1,7 @@
 """Training: continually pretrain one model under several dropout conditions and compare per-field
 QA as it learns. Runs are separate processes (the page never waits for them)."""
 
+import functools
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -91,32 +92,14 @@ with new_tab:
         model_ref = {"small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
-        def rank_all() -> dict:
-            """Every condition's ranking as `clues augment` makes it (batched capture, the same file
-            for the same settings), each text captured once per model; a model trained that is not
-            of the pair ranks its own attention, position and tokens."""
-            parsed = {c: augment.parse_condition(c, importance) for c in conditions}
-            own = {c for c, (mode, _) in parsed.items()
-                   if trained is None and augment.MODES[mode].ranking in ("small", "position")}
-            groups = [(ctx.small, [c for c in conditions if c not in own])]
-            if own:
-                groups.append((cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype,
-                                          ctx.pair.small.trust_remote_code), [c for c in conditions if c in own]))
-            rankings = {}
-            for small, group in groups:
-                if group:
-                    ranked = augment.rank_corpus_conditions(
-                        people, [parsed[c] for c in group], large=ctx.large, small=small,
-                        attention_of="small" if trained is None else which, distance=distance)
-                    rankings.update(zip(group, ranked))
-            return rankings
+        def load_own():  # the model trained, when it is not of the pair
+            return cache.load(model_ref, ctx.pair.small.device, ctx.pair.small.dtype, ctx.pair.small.trust_remote_code)
 
-        rankings = {}
-
-        def ranked_for(condition):
-            if not rankings:  # inside launch's spinner, after it has checked the comparison
-                rankings.update(rank_all())
-            return rankings[condition]
+        @functools.cache  # on launch's first call, inside its spinner, after it has checked the comparison
+        def rankings() -> dict:
+            own = None if trained is not None else load_own
+            return launch.rank_conditions(people, conditions, importance, large=ctx.large, small=ctx.small,
+                                          attention_of=which, own=own, distance=distance)
 
         base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                            seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,
@@ -126,7 +109,7 @@ with new_tab:
                                        importance=importance)
         try:
             with st.spinner("Ranking tokens and writing the corpora…"):
-                folder, ids = launch.launch(comparison, ranked_for=ranked_for, store=store)
+                folder, ids = launch.launch(comparison, ranked_for=lambda c: rankings()[c], store=store)
         except CluesError as error:
             show.error(error)
         except OSError as error:

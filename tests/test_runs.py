@@ -15,18 +15,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from clues import launch
+from clues.augment import parse_condition, rank_corpus
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import CluesError, InputError
+from clues.models import load_model
 from clues.runs import MEAN_FIELD, RunStore, device_key, pid_alive, start_run_process
 from clues.train import TrainConfig
 
-from tiny import tiny_model_dir
+from tiny import build_tokenizer, tiny_model_dir
 
 
 @pytest.fixture
@@ -257,6 +260,40 @@ def test_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, 
     with ThreadPoolExecutor(8) as pool:
         folders = list(pool.map(claim, range(8)))
     assert len(set(folders)) == 8 and all(f.is_dir() and not any(f.iterdir()) for f in folders)
+
+
+def test_a_comparisons_rankings_come_from_the_right_model(tmp_path):
+    """The pair ranks every condition, except that a model trained from outside the pair ranks its
+    own attention and position; it is loaded only when a condition needs it."""
+    tokenizer = build_tokenizer()
+    large, small, other = (load_model(tiny_model_dir(tmp_path / name, "llama", layers=layers, seed=seed,
+                                                     tokenizer=tokenizer, initializer_range=0.3), device="cpu")
+                           for name, layers, seed in (("large", 3, 1), ("small", 2, 2), ("other", 2, 3)))
+    people = generate_biographies(4, seed=1)
+    loads = []
+
+    def own():
+        loads.append(1)
+        return other
+
+    def same(a, b):
+        return all(np.array_equal(x.ranks, y.ranks) and np.array_equal(x.starts, y.starts) for x, y in zip(a, b))
+
+    conditions = ["none", "attention", "position", "contrast", "contrast:paper_mean"]
+    pair = launch.rank_conditions(people, conditions, large=large, small=small)
+    for condition in conditions:
+        mode, importance = parse_condition(condition, "total")
+        assert same(pair[condition], rank_corpus(people, mode, large=large, small=small, importance=importance))
+    by_large = launch.rank_conditions(people, ["attention"], large=large, small=small, attention_of="large")
+    assert same(by_large["attention"], rank_corpus(people, "attention", large=large, small=small,
+                                                   attention_of="large"))
+    assert launch.rank_conditions(people, ["none", "contrast"], large=large, small=small, own=own) and not loads
+    outside = launch.rank_conditions(people, conditions, large=large, small=small, own=own)
+    assert len(loads) == 1
+    for condition in ("attention", "position"):
+        assert same(outside[condition], rank_corpus(people, condition, small=other))
+    assert not same(outside["attention"], pair["attention"])  # (position: one tokenizer, the same order)
+    assert all(same(outside[c], pair[c]) for c in ("none", "contrast", "contrast:paper_mean"))
 
 
 def test_condition_of_reads_the_recorded_condition_first():

@@ -617,6 +617,21 @@ def test_widgets_show_the_applied_view_after_an_early_stop_and_a_page_switch(app
     assert "head 2 of layer 3" in chart(at, "Large model")["layout"]["title"]["text"]
 
 
+def test_a_run_does_not_send_back_the_value_of_a_widget_on_screen(app):
+    """Streamlit sends a widget's value to the browser when the script wrote it (set_value); for a
+    widget on screen that would undo a value the user is changing while the run is in flight (a
+    browser test lost α key presses so). Only a (re)mounted widget is sent its value."""
+    at = app("pages/augmentation.py")
+    at.slider(key="alpha").set_value(0.5).run()
+    at.number_input(key="copies").set_value(7).run()
+    at.run()
+    assert_clean(at)
+    for widget in (at.slider(key="alpha"), at.slider(key="beta"), at.number_input(key="copies"),
+                   at.number_input(key="aug_seed"), at.radio(key="mode")):
+        assert not widget.proto.set_value, widget.key
+    assert (at.slider(key="alpha").value, at.number_input(key="copies").value) == (0.5, 7)
+
+
 def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
     at = app()
     contrast = chart(at, "Contrast")

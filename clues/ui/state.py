@@ -103,6 +103,14 @@ def set_value(key: str, value) -> None:
     st.session_state[key] = value
 
 
+def _as_type(key: str, kind: type) -> None:
+    """Give a numeric widget's value the widget's type (an int remembered for a float slider).
+    Only when it differs: any write to st.session_state[key] makes Streamlit send the value to the
+    browser, which would undo a value the user is changing while this run is in flight."""
+    if type(st.session_state[key]) is not kind:
+        st.session_state[key] = kind(st.session_state[key])
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -136,7 +144,7 @@ def slider(label: str, lo, hi, key: str, default, *, where=st, url: bool = True,
     lo, hi, default = number(lo), number(hi), number(default)
     default = min(max(default, lo), hi)
     _prepare(key, default, number, lambda v: isinstance(v, (int, float)) and lo <= v <= hi, url)
-    st.session_state[key] = number(st.session_state[key])
+    _as_type(key, number)
     if hi <= lo:  # a one-value range cannot be a slider
         _remember(key, lo, url)
         return lo
@@ -154,7 +162,7 @@ def number(label: str, lo, hi, key: str, default, *, where=st, url: bool = True,
         return isinstance(v, (int, float)) and (lo is None or v >= lo) and (hi is None or v <= hi)
 
     _prepare(key, kind(default), kind, valid, url)
-    st.session_state[key] = kind(st.session_state[key])
+    _as_type(key, kind)
     value = where.number_input(label, min_value=lo, max_value=hi, key=key, step=step, **kwargs)
     _remember(key, value, url, (lambda v: f"{v:g}") if kind is float else str)
     return value

@@ -276,7 +276,12 @@ def started_run(tab, home: Path) -> int:
 
 
 def wait_for_text(tab, text: str, timeout_ms: int = 120_000) -> None:
-    tab.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=timeout_ms)
+    try:
+        tab.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=timeout_ms)
+    except playwright_api.TimeoutError:
+        shown = tab.inner_text("body")
+        raise AssertionError(f"{text!r} not shown in {timeout_ms / 1000:.0f} s; the page shows:\n{shown[-3000:]}") \
+            from None
 
 
 def wait_until(predicate, timeout_s: float, what: str) -> None:

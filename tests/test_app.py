@@ -632,6 +632,43 @@ def test_a_run_does_not_send_back_the_value_of_a_widget_on_screen(app):
     assert (at.slider(key="alpha").value, at.number_input(key="copies").value) == (0.5, 7)
 
 
+def _default_is_value(widget) -> bool:
+    """Whether a widget's own default (what a browser shows when it mounts the element without a value
+    of its own) is the value the run drew it with."""
+    proto = widget.proto
+    kind = type(widget).__name__
+    if kind in ("Selectbox", "Radio"):
+        return proto.default == widget.index
+    if kind == "Multiselect":
+        return list(proto.default) == list(widget.indices)
+    if kind == "Slider":
+        return list(proto.default) == [widget.value]
+    return proto.default == widget.value
+
+
+def test_every_widget_is_drawn_with_its_value_as_its_default(app, home):
+    """A busy browser can apply two runs' output at once (a fragment run right behind a full run) and
+    mount only the second element, which carries no set_value: it then shows the widget's default and
+    sends it back. The Runs tab's run chooser came up empty so, in a browser test under load."""
+    store = RunStore()
+    for condition in ("none", "contrast"):
+        store.create_run(f"{condition} · elsewhere", {"model": "m", "epochs": 1}, "finished")
+    pages = {"pages/augmentation.py": {"alpha": 0.5, "copies": 7}, "pages/training.py": {}, None: {"top_k": 3}}
+    for page, changes in pages.items():
+        at = app(page)
+        for key, value in changes.items():
+            next(w for w in [*at.slider, *at.number_input] if w.key == key).set_value(value).run()
+        at.run()  # a run that sends no widget its value
+        assert_clean(at)
+        widgets = [w for kind in ("selectbox", "radio", "multiselect", "slider", "number_input", "checkbox",
+                                  "text_input", "text_area") for w in [*getattr(at, kind), *getattr(at.sidebar, kind)]
+                   if w.key and not w.proto.set_value]
+        assert len(widgets) >= 3, page
+        assert [w.key for w in widgets if not _default_is_value(w)] == [], page
+        if page == "pages/training.py":
+            assert at.multiselect(key="compare").indices == [0, 1]  # not the widget's empty default
+
+
 def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
     at = app()
     contrast = chart(at, "Contrast")

@@ -12,6 +12,13 @@ its remembered value is written to st.session_state before it is created, so Str
 value to the browser instead of letting it show the widget's default. The frame calls `begin_run()`
 at the start of every full run and `end_run()` when the page has ended (normally or by `show.stop()`),
 so the keys on screen in the last ended run are known.
+
+Every draw also gives the widget its current value as its default. The browser shows a widget's default
+when it mounts the element without a value of its own: after an unmount, but also when it applies two
+runs' output at once (a busy browser, a fragment run queued right behind a full run) and so never
+mounts the first, value-carrying, element — the multiselect on the Training page's Runs tab came up
+empty that way and sent [] back. A default is not a set_value: a widget the user is changing keeps
+what they set.
 """
 
 from __future__ import annotations
@@ -111,6 +118,11 @@ def _as_type(key: str, kind: type) -> None:
         st.session_state[key] = kind(st.session_state[key])
 
 
+def _current(key: str):
+    """The value the widget `key` is drawn with in this run (given to it as its default too)."""
+    return st.session_state[key]
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -125,7 +137,7 @@ def selectbox(label: str, options: Sequence, key: str, default=None, *, where=st
     default = options[0] if default is None or default not in options else default
     parse = type(default) if not isinstance(default, str) else str
     _prepare(key, default, parse, lambda v: v in options, url)
-    value = where.selectbox(label, options, key=key, **kwargs)
+    value = where.selectbox(label, options, index=options.index(_current(key)), key=key, **kwargs)
     _remember(key, value, url)
     return value
 
@@ -134,7 +146,7 @@ def radio(label: str, options: Sequence, key: str, default=None, *, where=st, ur
     options = list(options)
     default = options[0] if default is None or default not in options else default
     _prepare(key, default, str, lambda v: v in options, url)
-    value = where.radio(label, options, key=key, **kwargs)
+    value = where.radio(label, options, index=options.index(_current(key)), key=key, **kwargs)
     _remember(key, value, url)
     return value
 
@@ -148,7 +160,7 @@ def slider(label: str, lo, hi, key: str, default, *, where=st, url: bool = True,
     if hi <= lo:  # a one-value range cannot be a slider
         _remember(key, lo, url)
         return lo
-    value = where.slider(label, lo, hi, key=key, step=step, **kwargs)
+    value = where.slider(label, lo, hi, _current(key), key=key, step=step, **kwargs)
     _remember(key, value, url, (lambda v: f"{v:g}") if number is float else str)
     return value
 
@@ -163,21 +175,22 @@ def number(label: str, lo, hi, key: str, default, *, where=st, url: bool = True,
 
     _prepare(key, kind(default), kind, valid, url)
     _as_type(key, kind)
-    value = where.number_input(label, min_value=lo, max_value=hi, key=key, step=step, **kwargs)
+    value = where.number_input(label, min_value=lo, max_value=hi, value=_current(key), key=key, step=step,
+                                 **kwargs)
     _remember(key, value, url, (lambda v: f"{v:g}") if kind is float else str)
     return value
 
 
 def checkbox(label: str, key: str, default: bool = False, *, where=st, url: bool = True, **kwargs) -> bool:
     _prepare(key, bool(default), _bool, lambda v: isinstance(v, bool), url)
-    value = where.checkbox(label, key=key, **kwargs)
+    value = where.checkbox(label, _current(key), key=key, **kwargs)
     _remember(key, value, url, lambda v: "1" if v else "0")
     return value
 
 
 def text_input(label: str, key: str, default: str = "", *, where=st, url: bool = True, **kwargs) -> str:
     _prepare(key, default, str, lambda v: isinstance(v, str), url)
-    value = where.text_input(label, key=key, **kwargs)
+    value = where.text_input(label, _current(key), key=key, **kwargs)
     _remember(key, value, url)
     return value
 
@@ -186,7 +199,7 @@ def text_area(label: str, key: str, default: str = "", *, where=st, url_max: int
     """A text up to `url_max` characters travels in the URL; a longer one (or any, with 0) does not,
     and its parameter leaves the URL so a link never carries an older text."""
     _prepare(key, default, str, lambda v: isinstance(v, str), url_max > 0)
-    value = where.text_area(label, key=key, **kwargs)
+    value = where.text_area(label, _current(key), key=key, **kwargs)
     _remember(key, value, False)
     if url_max > 0:
         if len(value) <= url_max and value != default:
@@ -206,6 +219,6 @@ def multiselect(label: str, options: Sequence, key: str, default: Sequence, *, w
         return [p for p in raw.split(",") if p]
 
     _prepare(key, default, parse, lambda v: isinstance(v, list) and all(x in options for x in v), url)
-    value = where.multiselect(label, options, key=key, **kwargs)
+    value = where.multiselect(label, options, list(_current(key)), key=key, **kwargs)
     _remember(key, list(value), url, lambda v: ",".join(map(str, v)))
     return value

@@ -410,9 +410,15 @@ def test_no_page_asks_another_host_for_anything(server, page):
     page.on("request", lambda request: hosts.add(urllib.parse.urlsplit(request.url).hostname))
     for path, charts in (("", 5), ("corpus", 1), ("augmentation", 2), ("training", 0), ("how_it_works", 2)):
         open_page(page, f"{url}/{path}", charts=charts)
-    # How it works draws the experiment's figures from files the app serves.
-    sizes = page.eval_on_selector_all('[data-testid="stImage"] img', "nodes => nodes.map(n => n.naturalWidth)")
-    assert sizes and all(width > 0 for width in sizes)
+    # How it works draws the experiment's figures from files the app serves; they may come after its charts.
+    loaded = ("() => { const images = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
+              " return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0); }")
+    try:
+        page.wait_for_function(loaded, timeout=60_000)
+    except playwright_api.TimeoutError:
+        sizes = page.eval_on_selector_all('[data-testid="stImage"] img',
+                                          "nodes => nodes.map(n => [n.src, n.naturalWidth])")
+        raise AssertionError(f"How it works: figures not all loaded in 60 s: {sizes}") from None
     icon = page.eval_on_selector("link[rel*='icon']", "node => node.href")
     assert urllib.parse.urlsplit(icon).hostname == "localhost"
     assert hosts == {"localhost"}, hosts

@@ -91,9 +91,12 @@ class _Reducer:
         self.last_layer: int | None = None  # set: the forward pass stops once that layer is reduced
 
     def start_layer(self, batch: int, size: int, heads: int, device) -> None:
+        # A model spread over several devices (device_map) computes each layer where it lives; every
+        # accumulator stays on the first layer's device and later layers' rows move there (add_rows).
         if self.mean_sum is None:
             self.mean_sum = torch.zeros(batch, size, size, device=device)
             self.max_sum = torch.zeros(batch, size, size, device=device)
+        device = self.mean_sum.device
         if self.keep_rollout or self.keep_per_layer:
             self.layer_mean = torch.zeros(batch, size, size, device=device)
         if self.heads_of_layer == self.n_layers:
@@ -103,6 +106,7 @@ class _Reducer:
     def add_rows(self, first: int, weights: torch.Tensor) -> None:
         """weights: [B, H, R, T] float32, the softmax rows first … first+R−1 of every head."""
         rows = slice(first, first + weights.shape[2])
+        weights = weights.to(self.mean_sum.device)  # no copy on a model that lives on one device
         head_mean = weights.mean(dim=1)  # [B, R, T]
         self.mean_sum[:, rows] += head_mean
         self.max_sum[:, rows] += weights.amax(dim=1)
@@ -454,9 +458,12 @@ def _capture_padded(loaded, encoded: list, per_layer: bool, heads_of_layer: int 
     for row, (input_ids, *_rest) in enumerate(encoded):
         ids[row, :len(input_ids)] = input_ids
         attention_mask[row, :len(input_ids)] = 1
-    inputs = {"input_ids": ids.to(model.device)}
+    # A model spread by device_map whose first weights are offloaded reports the "meta" device;
+    # its dispatch hooks move the inputs, which must only be real (load_model chose the device).
+    device = loaded.device if model.device.type == "meta" else model.device
+    inputs = {"input_ids": ids.to(device)}
     if len(encoded) > 1 and min(lengths) < longest:
-        inputs["attention_mask"] = attention_mask.to(model.device)
+        inputs["attention_mask"] = attention_mask.to(device)
     reducer = _Reducer(per_layer, heads_of_layer, rollout)
     reducer.last_layer = loaded.n_layers - 1
     with _CAPTURE_LOCK, torch.no_grad():

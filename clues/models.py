@@ -177,11 +177,13 @@ def _check_local(ref: str) -> Path:
 
 def load_model(ref: str, *, device: str | torch.device | None = None,
                dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
-               device_map: str | None = None) -> LoadedModel:
+               device_map: str | dict | None = None, offload_folder: str | None = None) -> LoadedModel:
     """Load a causal LM and its tokenizer for analysis (eval mode, eager attention).
 
     `trust_remote_code` stays off unless the caller asks for it: it runs code from the model's
-    repository on this machine. `device_map="auto"` spreads a model too big for one device.
+    repository on this machine. `device_map="auto"` (or accelerate's {module: device} map, "disk"
+    needing `offload_folder`) spreads a model too big for one device; `device` is then ignored and
+    the loaded model's device is the one its inputs go to (the embeddings').
     """
     ref = str(ref).strip()
     if not ref:
@@ -196,7 +198,7 @@ def load_model(ref: str, *, device: str | torch.device | None = None,
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **extra)
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dtype, trust_remote_code=trust_remote_code,
-            device_map=device_map, **extra)
+            device_map=device_map, offload_folder=offload_folder, **extra)
     except MemoryError as error:
         raise ModelLoadError(f"Not enough memory to load {ref!r}; choose a smaller model or dtype "
                              "(e.g. --dtype bfloat16).") from error
@@ -204,6 +206,9 @@ def load_model(ref: str, *, device: str | torch.device | None = None,
         raise ModelLoadError(_load_failure_message(ref, kind, error)) from error
     if device_map is None:
         model.to(device)
+    else:
+        device = model.get_input_embeddings().weight.device
+        device = torch.device("cpu") if device.type == "meta" else device  # offloaded: inputs stay on the CPU
     model.eval()
     _ensure_pad_token(tokenizer)
     return LoadedModel(model=model, tokenizer=tokenizer, ref=ref, device=device, dtype=dtype)

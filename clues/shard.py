@@ -10,7 +10,8 @@ then augments and writes, once, over the whole corpus, so the output is the same
 single-process run with the same seed.
 
 The rankings travel as JSON bytes in a uint8 tensor (all_gather), never pickled. A model bigger
-than one device is not sharded: load it once with `device_map="auto"` in a single process.
+than one device is not sharded: load it once with `--device-map auto` (`load_model(device_map=…)`) in a
+single process; `clues augment` refuses both at once.
 """
 
 from __future__ import annotations

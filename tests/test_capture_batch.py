@@ -80,6 +80,34 @@ def test_batch_matches_one_at_a_time(loaded, path):
         assert_same_maps(mine, theirs)
 
 
+def spread_device_map(model, offload_embeddings: bool) -> dict:
+    """accelerate's {module: device} map of `model` with its second decoder layer (and, if asked, the
+    input embeddings) offloaded to disk: what device_map="auto" builds when the devices are full, so
+    the model runs through dispatch hooks."""
+    layers = next(name for name, module in model.named_modules() if isinstance(module, torch.nn.ModuleList))
+    placed = {f"{layers}.{i}": "disk" if i == 1 else "cpu" for i in range(len(model.get_submodule(layers)))}
+    for name, _ in [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]:
+        if not name.startswith(layers + "."):
+            placed[name.rsplit(".", 1)[0]] = "cpu"
+    if offload_embeddings:
+        embeddings = next(n for n, m in model.named_modules() if m is model.get_input_embeddings())
+        tied = [n.rsplit(".", 1)[0] for n, p in model.named_parameters(remove_duplicate=False)
+                if p is model.get_input_embeddings().weight]  # a tied output layer goes with them
+        placed.update({name: "disk" for name in [embeddings, *tied]})
+    return placed
+
+
+@pytest.mark.parametrize("offload_embeddings", [False, True], ids=["a layer offloaded", "embeddings too"])
+def test_a_model_spread_by_a_device_map_gives_the_same_maps(loaded, tmp_path, offload_embeddings):
+    spread = load_model(loaded.ref, dtype="float32", device_map=spread_device_map(loaded.model, offload_embeddings),
+                        offload_folder=str(tmp_path / "offload"))
+    assert "disk" in spread.model.hf_device_map.values() and spread.device.type == "cpu"
+    options = dict(per_layer=True, heads_of_layer=1, rollout=True, max_tokens=MAX_TOKENS)
+    for mine, theirs in zip(capture_attention_batch(spread, TEXTS, **options),
+                            capture_attention_batch(loaded, TEXTS, **options)):
+        assert_same_maps(mine, theirs)
+
+
 def test_lean_batch_keeps_only_the_two_maps(loaded):
     batched = capture_attention_batch(loaded, TEXTS, max_tokens=MAX_TOKENS)
     for mine, text in zip(batched, TEXTS):

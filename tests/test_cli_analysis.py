@@ -53,6 +53,23 @@ def test_augment_writes_k_copies_plus_original(pair, tmp_path, mode, capsys):
     assert stats["mode"] == mode and 0 <= stats["expected_drop_rate"] <= 0.7 + 1e-9
 
 
+def test_device_map_auto_writes_the_same_corpus(pair, tmp_path, capsys, monkeypatch):
+    """--device-map auto (a model bigger than one device) ranks the same as one device: here, with no
+    GPU, accelerate keeps the whole model on the CPU, so this checks the option reaches the loading."""
+    source = tmp_path / "bios.csv"
+    write_tagged_csv(source, generate_biographies(6, seed=1))
+    common = ["augment", *pair, "--input", str(source), "--copies", "2", "--seed", "4"]
+    assert main([*common, "--out", str(tmp_path / "one.csv"), "--device", "cpu"]) == 0
+    assert main([*common, "--out", str(tmp_path / "auto.csv"), "--device-map", "auto"]) == 0
+    assert (tmp_path / "auto.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    capsys.readouterr()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under accelerate launch: sharding and a spread model exclude each other
+    assert main([*common, "--out", str(tmp_path / "launched.csv"), "--device-map", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "accelerate launch" in err
+    assert not (tmp_path / "launched.csv").exists()
+
+
 @pytest.mark.parametrize("args,message", [
     (["contrast", "--large", "/nonexistent/model", "--small", "/nonexistent/other", "--text", "x"], "does not exist"),
     (["contrast", "--large", "no-such-org/no-such-model", "--small", "x/y", "--text", "x"], "local copy|folder"),

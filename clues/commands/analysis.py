@@ -96,6 +96,9 @@ def _model_pair_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", help="small model: hub id, local folder or .gguf (default: the bundled demo)")
     parser.add_argument("--device", default=None, help="cpu | cuda | cuda:1 … (default: cuda when present)")
     parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    parser.add_argument("--device-map", choices=["auto"], default=None,
+                        help="auto: spread each model over every GPU, then the CPU, for models bigger than "
+                        "one device (replaces --device; not under accelerate launch)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run code shipped with the model's repository "
                         "(off by default; only for sources you trust)")
@@ -117,7 +120,8 @@ def load_pair(args, device: str | None = None):
     large_ref, small_ref = args.large or DEMO_LARGE, args.small or DEMO_SMALL
     if not args.large or not args.small:
         check_demo_pair()
-    options = dict(device=device or args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    options = dict(device=device or args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                   device_map=args.device_map)
     return load_model(large_ref, **options), load_model(small_ref, **options)
 
 
@@ -197,13 +201,17 @@ def run_augment(args) -> int:
     same file as one process with the same seed (see `clues.shard`)."""
     from clues.augment import MODES, rank_corpus, validate
     from clues.corpus import read_tagged_csv
-    from clues.shard import process_device, rank_sharded, ranking_processes
+    from clues.shard import launched_processes, process_device, rank_sharded, ranking_processes
 
     if args.copies < 1:
         raise InputError(f"--copies {args.copies}: give at least 1 (each text gets that many augmented "
                          "copies plus the original; the paper uses 10).")
     validate(args.alpha, args.beta, args.copies, args.style, args.mode)
     batching = batch_options(args.batch_size, args.memory_budget)
+    if args.device_map and launched_processes() > 1:
+        raise InputError("--device-map auto spreads each model over all devices, while accelerate launch gives "
+                         "every process a device of its own: run a model too big for one device without "
+                         "accelerate launch, or drop --device-map.")
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
     with ranking_processes(args.device) as state:
         needs_models = MODES[args.mode].ranking is not None or args.large or args.small

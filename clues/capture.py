@@ -458,12 +458,11 @@ def _capture_padded(loaded, encoded: list, per_layer: bool, heads_of_layer: int 
     for row, (input_ids, *_rest) in enumerate(encoded):
         ids[row, :len(input_ids)] = input_ids
         attention_mask[row, :len(input_ids)] = 1
-    # A model spread by device_map whose first weights are offloaded reports the "meta" device;
-    # its dispatch hooks move the inputs, which must only be real (load_model chose the device).
-    device = loaded.device if model.device.type == "meta" else model.device
-    inputs = {"input_ids": ids.to(device)}
+    # loaded.device, not model.device: a model spread by device_map with its first weights offloaded
+    # reports "meta"; load_model chose a real device for its inputs (its dispatch hooks move them on).
+    inputs = {"input_ids": ids.to(loaded.device)}
     if len(encoded) > 1 and min(lengths) < longest:
-        inputs["attention_mask"] = attention_mask.to(device)
+        inputs["attention_mask"] = attention_mask.to(loaded.device)
     reducer = _Reducer(per_layer, heads_of_layer, rollout)
     reducer.last_layer = loaded.n_layers - 1
     with _CAPTURE_LOCK, torch.no_grad():

@@ -53,7 +53,7 @@ class LoadedModel:
     model: torch.nn.Module
     tokenizer: object
     ref: str
-    device: torch.device
+    device: torch.device  # where its inputs go (with a device_map: the embeddings', or the CPU when they are offloaded)
     dtype: torch.dtype
 
     @property

@@ -5,11 +5,11 @@ attribution (`inseq.load_model(path, "attention")`), on the same random GPT-2-sm
 Inseq is not a dependency of the project: it runs from its own virtual environment (--inseq-python),
 made without touching the project's requirements, e.g.
 
-    python3 -m venv /work/inseq-venv
-    /work/inseq-venv/bin/pip install torch==2.13.0 transformers==5.23.0 tokenizers==0.23.3 \\
+    python3 -m venv ../inseq-venv
+    ../inseq-venv/bin/pip install torch==2.13.0 transformers==5.23.0 tokenizers==0.23.3 \\
         safetensors==0.8.0 numpy tqdm psutil
-    /work/inseq-venv/bin/pip install --no-deps inseq captum
-    /work/inseq-venv/bin/pip install jaxtyping "typeguard<=2.13.3" rich treescope matplotlib
+    ../inseq-venv/bin/pip install --no-deps inseq captum
+    ../inseq-venv/bin/pip install jaxtyping "typeguard<=2.13.3" rich treescope matplotlib
 
 Variants, each in a fresh process (one torch thread):
   clues    — clues.capture.capture_attention: one forward pass, attention reduced as it is computed;
@@ -22,7 +22,7 @@ Time: the best of --repeats runs. Extra peak memory: the process's peak resident
 just before the run through /proc/self/clear_refs) minus the resident set before it, measured on
 the first run of a process that has not run the model yet (its weights already read into memory).
 
-    python bench/bench_inseq.py [--lengths 256 512 1024] [--inseq-python /work/inseq-venv/bin/python]
+    python bench/bench_inseq.py [--lengths 256 512 1024] [--inseq-python ../inseq-venv/bin/python]
 """
 
 from __future__ import annotations
@@ -148,12 +148,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--clues-python", default=sys.executable)
-    parser.add_argument("--inseq-python", default="/work/inseq-venv/bin/python")
+    parser.add_argument("--inseq-python", default=os.environ.get("INSEQ_PYTHON"),
+                        help="python of the virtual environment holding Inseq (default: $INSEQ_PYTHON)")
     parser.add_argument("--one", nargs=3, metavar=("VARIANT", "FOLDER", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(args.one[0], args.one[1], int(args.one[2]), args.repeats, args.threads)))
         return
+    if "inseq" in args.variants and not args.inseq_python:
+        parser.error("the inseq variant needs --inseq-python (or $INSEQ_PYTHON): the python of a virtual "
+                     "environment holding Inseq, made as this file's docstring says; or leave it out with "
+                     "--variants clues eager")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     print(f"{os.cpu_count()} CPUs, {args.threads} torch thread(s), best of {args.repeats}; "

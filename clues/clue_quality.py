@@ -130,6 +130,13 @@ def _check_measure(field: str, k: int, field_present: bool) -> None:
 
 
 def _measure(rankings: list[Ranking], field: str, k: int) -> dict:
+    """The columns of one row over `rankings` (one per text):
+    - share_in_top_k: over the texts with a `field` unit, the share with one among the first k of the order;
+    - first_rank_mean / _median: the 1-based rank of the first `field` unit in the order, over the texts
+      where one is ranked at all (a text whose field units are all left out of the order counts as a
+      miss in the share and has no first rank);
+    - top_k_relative_position: over every top-k unit of every text, its index / (units − 1);
+    - n_texts, n_with_field. A mean over nothing is NaN."""
     hits, first_ranks, positions, with_field = [], [], [], 0
     for ranking in rankings:
         top = ranking.order[:k]

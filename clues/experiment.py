@@ -11,6 +11,9 @@ Also measured: at the word before each fact, the attention the large and the sma
 to the name, and how often a name token is in the contrast top-5 (the paper's figure 3; see
 `clues.name_attention`). The people are `clues.corpus.experiment_people`, new to the bundled
 demo pair. The report (docs/results.md) is written by `clues.builders.experiment_report`.
+
+Every spread over seeds is `clues.stats.describe`: the mean, the sample standard deviation (ddof 1),
+n, and for paired differences the 95% t interval of the mean; with one seed the last two are undefined.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
 from clues.shard import process_device, rank_sharded_conditions, ranking_processes
+from clues.stats import describe
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
@@ -135,7 +139,7 @@ def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, co
 
 
 def _final(metrics, name: str, fields=FACT_FIELDS) -> dict:
-    """{field: value} of metric `name` at the last evaluated epoch."""
+    """{field: value} of metric `name` at its last evaluated epoch (the mean-over-fields rows left out)."""
     rows = metrics[(metrics["name"] == name) & metrics["field"].notna()]
     if rows.empty:
         return {}
@@ -144,7 +148,8 @@ def _final(metrics, name: str, fields=FACT_FIELDS) -> dict:
 
 
 def _score(metrics) -> float:
-    """What α/β selection maximises: mean EM + recall over the far fields."""
+    """What α/β selection maximises: mean EM + recall over the far fields at the last epoch (the mean
+    of every such value there is; 0.0 for a run with none)."""
     em, recall = _final(metrics, "em", FAR_FIELDS), _final(metrics, "recall", FAR_FIELDS)
     values = list(em.values()) + list(recall.values())
     return float(np.mean(values)) if values else 0.0
@@ -224,41 +229,54 @@ def merge_results(paths) -> dict:
     return merged
 
 
+def selection_grid(mode: str, alphas, betas) -> list[tuple[float, float]]:
+    """The (α, β) pairs tried for `mode` on the validation people: every α × β; random dropout has no
+    ranking for β to act on, so it tries each α once with β = 0."""
+    if mode == "random":
+        return [(a, 0.0) for a in alphas]
+    return [(a, b) for a in alphas for b in betas]
+
+
+def choose_best(grid: list[dict]) -> dict:
+    """The best of `grid` ({"alpha", "beta", "score"} per point tried): the highest score; a tie goes to
+    the larger α, then the larger β. {"alpha", "beta", "score", "grid"}."""
+    if not grid:
+        raise ValueError("choose_best needs at least one scored point")
+    best = max(grid, key=lambda g: (g["score"], g["alpha"], g["beta"]))
+    return {"alpha": best["alpha"], "beta": best["beta"], "score": best["score"], "grid": list(grid)}
+
+
 def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:
-    """Choose α (and β) per condition on the validation people, one seed."""
+    """Choose α (and β) per condition on the validation people, one seed: train every point of
+    `selection_grid`, score it (`_score`) and keep `choose_best`."""
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
     tuned = [mode for mode in config.conditions if mode != "none"]
     rankings = _rank(validation, tuned, config, large, small, state)
     for mode in tuned:
-        ranked = rankings[mode]
-        grid = [(a, 0.0) for a in config.alphas] if mode == "random" else \
-            [(a, b) for a in config.alphas for b in config.betas]
-        scores = []
-        for alpha, beta in grid:
+        grid = []
+        for alpha, beta in selection_grid(mode, config.alphas, config.betas):
             label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
             _log(progress, f"validation: {label}")
-            run_id = _train_condition(config, validation, eval_csv, ranked, mode, alpha, beta, 0, folder, label,
-                                      state)
-            scores.append((_score(store.metrics(run_id)), alpha, beta))
-        best = max(scores)
-        chosen[mode] = {"alpha": best[1], "beta": best[2], "score": best[0],
-                        "grid": [{"alpha": a, "beta": b, "score": s} for s, a, b in scores]}
+            run_id = _train_condition(config, validation, eval_csv, rankings[mode], mode, alpha, beta, 0, folder,
+                                      label, state)
+            grid.append({"alpha": alpha, "beta": beta, "score": _score(store.metrics(run_id))})
+        chosen[mode] = choose_best(grid)
     return chosen
 
 
 def summarise(store, runs: list[dict]) -> dict:
-    """Per condition and field: mean and std over seeds of the final EM, F1 and recall."""
+    """Per condition, metric (em, f1, recall) and field: `clues.stats.describe` over seeds of the value
+    at the last epoch — {"mean", "std" (sample, ddof 1; None with one seed), "n" (seeds with the field),
+    "low", "high" (95% t interval of the mean; None with one seed), "confidence"}."""
     summary = {}
     for condition in dict.fromkeys(r["condition"] for r in runs):
         finals = [store.metrics(r["run_id"]) for r in runs if r["condition"] == condition]
         entry = {}
         for name in ("em", "f1", "recall"):
             values = [_final(m, name) for m in finals]
-            entry[name] = {f: {"mean": float(np.mean([v[f] for v in values if f in v])),
-                               "std": float(np.std([v[f] for v in values if f in v])),
-                               "n": sum(f in v for v in values)}
+            entry[name] = {f: describe([v[f] for v in values if f in v]).as_dict()
                            for f in FACT_FIELDS if any(f in v for v in values)}
         summary[condition] = entry
     return summary
@@ -269,21 +287,32 @@ PAIRED_COMPARISONS = (("contrast", "position"), ("contrast", "none"), ("contrast
 
 
 def paired_differences(store, runs: list[dict], a: str, b: str, name: str, fields=FAR_FIELDS) -> dict:
-    """Per seed: the mean over `fields` of metric `name` at the last epoch, condition a − condition b
-    (same seed, same people, same optimizer steps). {"per_seed": {seed: diff}, "mean", "std",
-    "wins": seeds where a > b, "n"}; empty when a seed lacks either condition."""
-    by_seed: dict[int, dict[str, float]] = {}
+    """Condition a − condition b paired by seed (same seed, same people, same optimizer steps): per
+    seed, the mean over `fields` (those both runs have) of a − b for metric `name` at the last epoch.
+    {"per_seed": {seed: difference}, "wins": seeds where a > b (the one count of seeds the report
+    gives: "wins of n seeds favour a", `favour_text`), and `clues.stats.describe` of the differences:
+    "mean", "std" (ddof 1), "n", "low", "high" (95% t interval)}; {} when no seed has both."""
+    by_seed: dict[int, dict[str, dict]] = {}
     for run in runs:
         if run["condition"] in (a, b):
             values = _final(store.metrics(run["run_id"]), name, fields)
             if values:
-                by_seed.setdefault(run["seed"], {})[run["condition"]] = float(np.mean(list(values.values())))
-    per_seed = {seed: v[a] - v[b] for seed, v in sorted(by_seed.items()) if a in v and b in v}
+                by_seed.setdefault(run["seed"], {})[run["condition"]] = values
+    per_seed = {}
+    for seed, both in sorted(by_seed.items()):
+        common = [f for f in fields if a in both and b in both and f in both[a] and f in both[b]]
+        if common:
+            per_seed[seed] = float(np.mean([both[a][f] - both[b][f] for f in common]))
     if not per_seed:
         return {}
-    diffs = np.array(list(per_seed.values()))
-    return {"per_seed": per_seed, "mean": float(diffs.mean()), "std": float(diffs.std()),
-            "wins": int((diffs > 0).sum()), "n": int(diffs.size)}
+    spread = describe(per_seed.values())
+    return {"per_seed": per_seed, "wins": sum(d > 0 for d in per_seed.values()), **spread.as_dict()}
+
+
+def favour_text(row: dict) -> str:
+    """How a paired difference counts its seeds, everywhere: "2 of 3 seeds favour contrast" (a > b)."""
+    seeds = "1 seed favours" if row["n"] == 1 else f"{row['n']} seeds favour"
+    return f"{row['wins']} of {seeds} {row['a']}"
 
 
 def paired_table(store, runs: list[dict], comparisons=PAIRED_COMPARISONS) -> list[dict]:

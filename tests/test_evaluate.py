@@ -215,14 +215,17 @@ def test_evaluate_qa_perfect_answers_score_one(tokenizer):
 
 
 def test_evaluate_qa_cuts_the_answer_at_the_newline(tokenizer):
-    people = generate_biographies(4, seed=2)
+    cities = ["Madrid, Spain", "Valencia, Spain", "Madrid", "Lyon, France"]
+    people = [parse_tagged(f"<name>Person {i}</name> grew up in <city>{city}</city>.")
+              for i, city in zip("ABCD", cities)]
     fake = FakeLM(tokenizer, fixed=" Madrid, Spain\nWhat is the birth")
     result = evaluate_qa(fake, tokenizer, people, fields=["city"], shots=1, return_predictions=True)
     assert {p["prediction"] for p in result["predictions"]} == {"Madrid, Spain"}
-    truth = [p.value("city") for p in people]
-    assert result["city"]["em"] == pytest.approx(sum(t == "Madrid, Spain" for t in truth) / 4)
-    expected_f1 = sum(f1_score("Madrid, Spain", t) for t in truth) / 4
-    assert result["city"]["f1"] == pytest.approx(expected_f1) and result["city"]["n"] == 4
+    # by hand, the prediction "madrid spain" against each truth: exact for the first only; F1 1,
+    # 1/2 ("spain" of 2 and 2 tokens), 2/3 ("madrid": precision 1/2, recall 1), 0
+    assert [p["f1"] for p in result["predictions"]] == pytest.approx([1, 1 / 2, 2 / 3, 0])
+    assert result["city"]["em"] == pytest.approx(1 / 4)
+    assert result["city"]["f1"] == pytest.approx((1 + 1 / 2 + 2 / 3 + 0) / 4) and result["city"]["n"] == 4
 
 
 def test_recall_probe_with_known_answers(tokenizer):

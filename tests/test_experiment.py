@@ -1,18 +1,23 @@
 """The experiment end to end on a tiny pair: runs, summary, attention numbers, the report."""
 
 import json
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
+import plotly.io._kaleido as plotly_kaleido
 import pytest
 
-from clues.builders.experiment_report import report_text
+from clues.builders.experiment_report import NO_CHROME, NO_KALEIDO, report_text, write_report
 from clues.cli import main
 from clues.corpus import FACT_FIELDS, experiment_people
-from clues.experiment import attention_to_name
+from clues.experiment import ExperimentConfig, attention_to_name, paired_table, summarise
 from clues.models import load_model
 from clues.name_attention import measure_name_attention
 
+from run_store_by_hand import experiment_store
 from tiny import tiny_model_dir
 
 
@@ -73,7 +78,7 @@ def test_attention_to_the_name_is_one_measurement(tmp_path):
 
 def test_report_text_fills_the_template():
     conditions = ["none", "contrast"]
-    row = {f: {"mean": 0.1 + i / 10, "std": 0.01, "n": 1} for i, f in enumerate(FACT_FIELDS)}
+    row = {f: {"mean": 0.1 + i / 10, "std": None, "n": 1} for i, f in enumerate(FACT_FIELDS)}
     results = {
         "config": {"model": "m", "large": "L", "small": "S", "people": 5, "validation_people": 0,
                    "conditions": conditions, "copies": 1, "style": "mask", "seeds": [0], "select": False,
@@ -91,4 +96,82 @@ def test_report_text_fills_the_template():
     assert "![Few-shot QA exact match](figures/experiment-em.png)" in text
     assert "top-5 in 40% of the biographies" in text and "| contrast dropout EM |" in text
     assert "| far mean |" in text and f"{np.mean([0.3, 0.4, 0.5]):.2f} |" in text
-    assert "the paper's claim holds here" in text and "Only 1 seed(s)" in text
+    assert "| none | 0.10 ± n/a (n = 1) | 0.20 ± n/a (n = 1) |" in text  # one seed: no spread, not 0
+    assert "the paper's claim holds here" in text and "Only 1 seed: no spread can be measured" in text
+
+
+# -- the report from a hand-built run store (tests/run_store_by_hand.py) ----------------------------
+
+def _results(store, runs, seeds=(0, 1, 2)) -> dict:
+    config = ExperimentConfig(model="m", large="L", small="S", people=4, conditions=("none", "contrast"),
+                              seeds=tuple(seeds), store_path=str(store.path))
+    return {"config": asdict(config), "fingerprints": {"large": "abc", "small": "def"},
+            "attention": {"to_name": {f: {"large": 0.2, "small": 0.1} for f in FACT_FIELDS},
+                          "name_in_top_k": 0.4, "top_k": 5, "texts": 4},
+            "selection": {}, "runs": runs, "summary": summarise(store, runs), "paired": paired_table(store, runs),
+            "seconds": 60.0}
+
+
+@pytest.fixture
+def without_kaleido(monkeypatch):
+    """As on `pip install -r requirements.txt .`: kaleido cannot be imported, and plotly knows it."""
+    monkeypatch.setitem(sys.modules, "kaleido", None)
+    monkeypatch.setattr(plotly_kaleido, "_KALEIDO_AVAILABLE", False)
+
+
+def test_report_is_written_without_kaleido(tmp_path, capsys, without_kaleido):
+    store, runs = experiment_store(tmp_path)
+    path = tmp_path / "docs" / "results.md"
+    assert write_report(_results(store, runs), str(path)) == str(path)
+    assert capsys.readouterr().err == NO_KALEIDO + "\n" == \
+        "figures not written: install kaleido (pip install kaleido) to export PNGs\n"
+    assert not (tmp_path / "docs" / "figures").exists()
+    text = path.read_text()
+    assert f"({NO_KALEIDO}.)" in text
+    # university em of contrast over seeds 0.5, 0.6, 0.2: mean 13/30, sample std √39 / 30 = 0.208
+    assert "| contrast | 0.90 ± 0.00 (n = 3) | 0.80 ± 0.00 (n = 3) | 0.43 ± 0.21 (n = 3) |" in text
+    # contrast − none per seed +0.2, −0.1, +0.2: mean 0.1, std √0.03, interval 0.1 ± 4.3027 · 0.1
+    assert ("| contrast − none | em | 0: +0.200, 1: -0.100, 2: +0.200 | +0.100 ± 0.173 (n = 3) | "
+            "[-0.330, +0.530] | 2 of 3 seeds favour contrast |") in text
+    assert ("- Contrast − none, far-fact recall, paired by seed: +0.100 ± 0.173 (n = 3), 95% interval "
+            "[-0.330, +0.530] (2 of 3 seeds favour contrast) — the 95% interval includes 0") in text
+    assert "seeds a > b" not in text and "favour" in text  # one way of counting seeds
+
+
+def test_report_is_written_when_kaleido_lacks_chrome(tmp_path, capsys, monkeypatch):
+    def no_chrome(*args, **kwargs):
+        raise RuntimeError(plotly_kaleido.PLOTLY_GET_CHROME_ERROR_MSG)
+
+    monkeypatch.setattr(go.Figure, "write_image", no_chrome)
+    store, runs = experiment_store(tmp_path)
+    write_report(_results(store, runs), str(tmp_path / "results.md"))
+    assert capsys.readouterr().err == NO_CHROME + "\n"
+    assert f"({NO_CHROME}.)" in (tmp_path / "results.md").read_text()
+
+
+def test_report_one_seed_shows_no_spread(tmp_path, without_kaleido):
+    store, runs = experiment_store(tmp_path)
+    runs = [r for r in runs if r["seed"] == 0]
+    write_report(_results(store, runs, seeds=[0]), str(tmp_path / "results.md"))
+    text = (tmp_path / "results.md").read_text()
+    assert "| contrast | 0.90 ± n/a (n = 1) | 0.80 ± n/a (n = 1) | 0.50 ± n/a (n = 1) |" in text
+    assert "| +0.200 ± n/a (n = 1) | n/a | 1 of 1 seed favours contrast |" in text
+    assert "one seed: no interval, so no evidence either way" in text and "± 0.00" not in text
+
+
+def test_merge_report_empty_means_no_report(tmp_path, capsys, monkeypatch, without_kaleido):
+    store, runs = experiment_store(tmp_path)
+    for folder, seeds in (("s0", [0]), ("s1", [1, 2])):
+        part = [r for r in runs if r["seed"] in seeds]
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "results.json").write_text(json.dumps(_results(store, part, seeds)))
+    monkeypatch.chdir(tmp_path)
+    merge = ["experiment", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1")]
+    assert main([*merge, "--report", ""]) == 0
+    assert "6 runs merged; no report" in capsys.readouterr().out
+    assert not (tmp_path / "docs").exists()
+    assert main([*merge, "--report", str(tmp_path / "merged.md")]) == 0
+    out, err = capsys.readouterr()
+    assert err == NO_KALEIDO + "\n" and f"report: {tmp_path / 'merged.md'} (6 runs)" in out
+    text = (tmp_path / "merged.md").read_text()
+    assert "seeds [0, 1, 2]" in text and "[-0.330, +0.530] | 2 of 3 seeds favour contrast |" in text

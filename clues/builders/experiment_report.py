@@ -2,11 +2,17 @@
 
 `write_report(results, path)` takes what `clues.experiment.run_experiment` (or `merge_results`)
 returns, reads the curves from the run store, saves one PNG per metric beside the report and
-renders `clues/builders/templates/experiment_report.md`.
+renders `clues/builders/templates/experiment_report.md`. The PNGs need kaleido (a development
+requirement): without it the report is written all the same, and one printed line says why the
+figures are not.
+
+Spreads are shown one way (`clues.stats`): "mean ± sample std (n = k)", the 95% t interval for paired
+differences, "n/a" where one seed leaves them undefined, and seeds counted as "k of n seeds favour a".
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +22,14 @@ from plotly.subplots import make_subplots
 
 from clues.builders import render_template
 from clues.corpus import FACT_FIELDS
-from clues.experiment import FAR_FIELDS
+from clues.experiment import FAR_FIELDS, favour_text
 from clues.figures import CONDITION_COLORS
 from clues.runs import RunStore
+from clues.stats import interval_text, spread_text
 
 NEAR_FIELDS = ("date", "city")
+NO_KALEIDO = "figures not written: install kaleido (pip install kaleido) to export PNGs"
+NO_CHROME = "figures not written: kaleido needs Chrome to export PNGs (run plotly_get_chrome)"
 
 
 def curves(store, runs: list[dict], name: str) -> pd.DataFrame:
@@ -55,27 +64,51 @@ def curve_figure(table: pd.DataFrame, fields, title: str) -> go.Figure:
 
 
 def write_report(results: dict, path: str = "docs/results.md", figures: str | None = None) -> str:
-    """docs/results.md with the set-up, tables, curve PNGs and a plain verdict."""
+    """docs/results.md with the set-up, tables, curve PNGs and a plain verdict. Without kaleido (or the
+    Chrome it drives) the PNGs are left out with one line on stderr, and the report is still written."""
     store = RunStore(results["config"]["store_path"])
     figures = figures or str(Path(path).parent / "figures")
-    Path(figures).mkdir(parents=True, exist_ok=True)
-    images = []
-    for name, title in (("em", "Few-shot QA exact match"), ("recall", "Name-keyed recall probe")):
-        table = curves(store, results["runs"], name)
-        if table.empty:
-            continue
+    tables = [(name, title, curves(store, results["runs"], name))
+              for name, title in (("em", "Few-shot QA exact match"), ("recall", "Name-keyed recall probe"))]
+    tables = [(name, title, table) for name, title, table in tables if not table.empty]
+    images, missing = [], png_export_problem() if tables else None
+    for name, title, table in tables:
+        if missing:
+            break
+        Path(figures).mkdir(parents=True, exist_ok=True)
         image = Path(figures) / f"experiment-{name}.png"
-        curve_figure(table, FACT_FIELDS, title).write_image(str(image), scale=1.5)
+        try:
+            curve_figure(table, FACT_FIELDS, title).write_image(str(image), scale=1.5)
+        except RuntimeError as error:  # plotly's words for a kaleido it cannot use
+            if "chrome" in str(error).lower():
+                missing = NO_CHROME
+            elif "kaleido" in str(error).lower():
+                missing = NO_KALEIDO
+            else:
+                raise
+            break
         images.append((title, image))
-    text = report_text(results, images, Path(path).parent)
+    if missing:
+        print(missing, file=sys.stderr, flush=True)
+    text = report_text(results, images, Path(path).parent, figures_missing=missing)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
     return path
 
 
-def report_text(results: dict, images, base: Path) -> str:
+def png_export_problem() -> str | None:
+    """None when kaleido can be imported (plotly exports PNGs through it), else the line saying so."""
+    try:
+        import kaleido  # noqa: F401, PLC0415 — optional: only the PNGs need it
+    except ImportError:
+        return NO_KALEIDO
+    return None
+
+
+def report_text(results: dict, images, base: Path, figures_missing: str | None = None) -> str:
     """The report's markdown (templates/experiment_report.md filled in); `images` are
-    (title, path) pairs, linked relative to `base` when they lie under it."""
+    (title, path) pairs, linked relative to `base` when they lie under it; `figures_missing` says
+    why there are none (in place of the figures)."""
     c, a, s = results["config"], results["attention"], results["summary"]
     attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | "
                                f"{v['large'] / max(v['small'], 1e-9):.2f}× |"
@@ -84,6 +117,8 @@ def report_text(results: dict, images, base: Path) -> str:
                          if r["seed"] == c["seeds"][0])
     figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
                           for title, image in images)
+    if figures_missing:
+        figures = (figures + "\n\n" if figures else "") + f"({figures_missing}.)"
     selection = (f"α/β chosen on {c['validation_people']} validation people." if c["select"]
                  else "α/β fixed at the paper's settings (not tuned on the test people).")
     fingerprints = results.get("fingerprints", {})
@@ -101,14 +136,16 @@ def report_text(results: dict, images, base: Path) -> str:
 
 
 def paired_markdown(rows: list[dict]) -> str:
-    """The per-seed paired differences on the far fields as a markdown table."""
+    """The per-seed paired differences on the far fields as a markdown table: per seed, mean ± sample
+    std (n = seeds), the 95% t interval of the mean and `favour_text`'s count of seeds."""
     if not rows:
         return "(no pair of conditions ran with the same seeds)"
-    lines = ["| comparison | metric | per seed (a − b) | mean ± std | seeds a > b |", "|---|---|---|---|---|"]
+    lines = ["| comparison | metric | per seed (a − b) | mean ± std (n) | 95% interval | seeds |",
+             "|---|---|---|---|---|---|"]
     for row in rows:
         seeds = ", ".join(f"{seed}: {value:+.3f}" for seed, value in row["per_seed"].items())
-        lines.append(f"| {row['a']} − {row['b']} | {row['metric']} | {seeds} | "
-                     f"{row['mean']:+.3f} ± {row['std']:.3f} | {row['wins']} of {row['n']} |")
+        lines.append(f"| {row['a']} − {row['b']} | {row['metric']} | {seeds} | {spread_text(row, 3, signed=True)} | "
+                     f"{interval_text(row)} | {favour_text(row)} |")
     return "\n".join(lines)
 
 
@@ -122,7 +159,8 @@ def shown_model(ref: str) -> str:
 
 
 def markdown_table(summary: dict, name: str) -> str:
-    """Conditions × fact fields of metric `name` (mean ± std over seeds) and the far-field mean."""
+    """Conditions × fact fields of metric `name` (mean ± sample std over seeds, n = seeds) and the
+    far-field mean."""
     header = "| condition | " + " | ".join(FACT_FIELDS) + " | far mean |\n|---|" + "---|" * (len(FACT_FIELDS) + 1)
     lines = [header]
     for condition, entry in summary.items():
@@ -132,7 +170,7 @@ def markdown_table(summary: dict, name: str) -> str:
             if value is None:
                 cells.append("—")
                 continue
-            cells.append(f"{value['mean']:.2f} ± {value['std']:.2f}")
+            cells.append(spread_text(value))
             if f in FAR_FIELDS:
                 far.append(value["mean"])
         lines.append(f"| {condition} | " + " | ".join(cells) + f" | {np.mean(far) if far else float('nan'):.2f} |")
@@ -177,12 +215,18 @@ def verdict(results: dict) -> str:
     for row in results.get("paired", []):
         if row["metric"] != "recall" or (row["a"], row["b"]) not in (("contrast", "position"), ("contrast", "none")):
             continue
-        spread = row["std"] if row["n"] > 1 else float("inf")
-        clear = abs(row["mean"]) > spread and row["wins"] in (0, row["n"])
-        lines.append(f"- Contrast − {row['b']}, far-fact recall, paired by seed: {row['mean']:+.3f} ± "
-                     f"{row['std']:.3f} ({row['wins']} of {row['n']} seeds favour contrast) — "
-                     f"{'a consistent difference' if clear else 'within the seed-to-seed spread'}.")
+        if row.get("low") is None:
+            reading = "one seed: no interval, so no evidence either way"
+        elif row["low"] > 0 or row["high"] < 0:
+            reading = "the 95% interval excludes 0: a consistent difference"
+        else:
+            reading = "the 95% interval includes 0: within the seed-to-seed spread"
+        lines.append(f"- {row['a'].capitalize()} − {row['b']}, far-fact recall, paired by seed: "
+                     f"{spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
+                     f"({favour_text(row)}) — {reading}.")
     seeds = len(results["config"]["seeds"])
     if seeds < 3:
-        lines.append(f"- Only {seeds} seed(s): differences smaller than the spread are not evidence.")
+        lines.append(f"- Only {seeds} seed{'s' if seeds != 1 else ''}: "
+                     + ("no spread can be measured, so no difference is evidence." if seeds == 1 else
+                        "the 95% interval rests on one degree of freedom (t = 12.7) and is very wide."))
     return "\n".join(lines)

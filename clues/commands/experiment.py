@@ -35,7 +35,9 @@ def register(subparsers) -> None:
     parser.add_argument("--shots", type=int, default=3)
     parser.add_argument("--out", default="out/experiment", help="folder for corpora and results.json")
     parser.add_argument("--store", default=None, help="run store (default: the user's)")
-    parser.add_argument("--report", default="docs/results.md", help="where to write the report ('' for none)")
+    parser.add_argument("--report", default="docs/results.md",
+                        help="where to write the report (default docs/results.md; '' for none). Its PNG figures "
+                             "need kaleido; without it the report is written without them")
     parser.add_argument("--max-active", type=int, default=1,
                         help="training runs at once per device (2 lets two seed processes share a store)")
     parser.add_argument("--merge", nargs="+", metavar="OUT",
@@ -51,8 +53,13 @@ def run(args) -> int:
 
     if args.merge:
         results = merge_results(args.merge)
-        write_report(results, args.report or "docs/results.md")
-        print(f"report: {args.report or 'docs/results.md'} ({len(results['runs'])} runs)")
+        if args.report:  # '' writes no report
+            write_report(results, args.report)
+            print(f"report: {args.report} ({len(results['runs'])} runs)")
+        elif not args.json:
+            print(f"{len(results['runs'])} runs merged; no report (--report '')")
+        if args.json:
+            print_json(results)
         return 0
     batching = batch_options(args.rank_batch_size, args.rank_memory_budget)
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -76,9 +76,6 @@ class ContrastResult:
 
     def top(self, k: int) -> list[Clue]:
         return self.ranked()[:k]
-
-    def records(self) -> list[dict]:
-        return [asdict(c) for c in self.clues]
 
     def maps_of(self, which: str) -> tuple[AttentionMaps, torch.Tensor]:
         """(captured maps, ranked [T, T] map) of model `which` ("large" or "small")."""

@@ -51,10 +51,6 @@ def token_labels(tokens: Sequence[str]) -> list[str]:
     return labels
 
 
-def field_of(value) -> str:
-    return value if value in FIELD_COLORS else OTHER
-
-
 def log_values(matrix: np.ndarray) -> np.ndarray:
     """log10 of the positive entries; zeros (the causal mask) become NaN, drawn blank."""
     matrix = np.asarray(matrix, dtype=np.float64)

@@ -181,11 +181,6 @@ class RunStore:
         with self._connect() as db:
             db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config, default=str), run_id))
 
-    def mark_running(self, run_id: int, pid: int, device: str) -> None:
-        with self._connect() as db:
-            db.execute("UPDATE runs SET status = 'running', pid = ?, device = ?, started_at = ? "
-                       "WHERE id = ?", (pid, device, now(), run_id))
-
     def finish(self, run_id: int, status: str, error: str | None = None) -> None:
         _check_status(status)
         with self._connect() as db:

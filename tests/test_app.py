@@ -357,7 +357,8 @@ def test_training_starts_runs_and_draws_their_curves(app, home, pair, tmp_path, 
 
     store = RunStore()
     for run_id, _ in started:
-        store.mark_running(run_id, os.getpid(), "cpu")  # a live pid: reconcile keeps it running
+        # a live pid: reconcile keeps it running; both run at once, so two slots
+        assert store.try_claim(run_id, os.getpid(), "cpu", max_active=len(started))
         store.log_metrics(run_id, [{"epoch": 0, "step": 0, "field": f, "name": "em", "value": 0.0}
                                    for f in ("date", "company", "mean")]
                           + [{"epoch": 0.5, "step": 1, "name": "loss", "value": 3.0}])
@@ -698,7 +699,7 @@ def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, m
     assert intervals == {"live_view": 5, "runs_view": 5}  # idle: still looks for runs from elsewhere
     store = RunStore()
     other = store.create_run("contrast · another browser", {"model": "m", "epochs": 1}, "queued")
-    store.mark_running(other, os.getpid(), "cpu")
+    assert store.try_claim(other, os.getpid(), "cpu")
     at.run()
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
@@ -715,7 +716,7 @@ def test_a_failed_run_shows_its_reason_as_an_error(app, home, monkeypatch):
     next(b for b in at.button if b.key == "start-runs").click().run()
     (run_id,) = at.session_state["_train_batch"]
     store = RunStore()
-    store.mark_running(run_id, os.getpid(), "cpu")
+    assert store.try_claim(run_id, os.getpid(), "cpu")
     store.finish(run_id, "failed", error="CUDA out of memory")
     at.run()
     assert not at.exception

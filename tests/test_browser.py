@@ -459,7 +459,7 @@ def test_the_runs_tab_shows_runs_started_elsewhere_as_they_change(servers, page)
     wait_for_text(page, "No runs yet", 30_000)
     store = RunStore(home / "runs.sqlite")  # another browser (or the CLI) starts a run
     run_id = store.create_run("contrast · elsewhere", {"model": "m", "epochs": 1}, "queued")
-    store.mark_running(run_id, os.getpid(), "cpu")
+    assert store.try_claim(run_id, os.getpid(), "cpu")
     wait_for_text(page, f"#{run_id} contrast (running)", 90_000)  # no reload (a loaded CI machine can take a while)
     store.finish(run_id, "finished")
     wait_for_text(page, f"#{run_id} contrast (finished)", 90_000)

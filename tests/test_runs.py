@@ -47,7 +47,7 @@ def test_round_trip(store):
     run_id = store.create_run("r1", {"lr": 1e-3, "fields": ["city"]})
     run = store.get_run(run_id)
     assert run["status"] == "queued" and run["config"] == {"lr": 1e-3, "fields": ["city"]}
-    store.mark_running(run_id, os.getpid(), "cpu")
+    assert store.try_claim(run_id, os.getpid(), "cpu")
     store.log_metrics(run_id, [{"epoch": 0.5, "step": 2, "name": "loss", "value": 3.0}])
     store.log_metrics(run_id, [{"epoch": 1, "step": 4, "field": "city", "name": "em", "value": 0.25},
                                {"epoch": 1, "step": 4, "field": MEAN_FIELD, "name": "em", "value": 0.25}])

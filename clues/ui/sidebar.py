@@ -72,10 +72,6 @@ class Context:
         return self.large is not None and self.small is not None
 
     @property
-    def ready(self) -> bool:
-        return self.models_ready and self.item is not None
-
-    @property
     def tagged(self) -> str:
         return to_tagged(self.item)
 

@@ -6,7 +6,14 @@
 block into the few [T, T] maps the views need (head mean, head max, optional per-layer and
 per-head maps) and lets it go, so not even one layer's [H, T, T] weights exist at once. Its mask
 function is registered too (transformers' eager additive mask): without one the attention
-would silently become non-causal.
+would silently become non-causal. transformers calls that function with one layer's tensors and
+nothing of ours, so a capture names the `_Reducer` it feeds for the length of its forward pass
+with `with active_reducer(reducer):`.
+
+The module reads in the order a capture runs: a text is encoded (`EncodedText`), a `_Reducer`
+folds each layer's weights into the kept maps, the registered attention function feeds it; then
+the public captures, the batch planning, and at the end `_capture_padded`, one forward pass over a
+padded batch, and `_finish`, which slices each text's maps out of the batch's.
 
 Models whose attention does not go through transformers' attention interface fall back to the
 eager implementation with forward hooks that reduce each layer's returned weights (one layer's
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -70,37 +77,92 @@ class AttentionMaps:
         return int(self.mean.shape[0])
 
 
-class _Reducer:
-    """Accumulates per-layer reductions, in layer order, a block of query rows at a time.
+# ---- text to tokens ---------------------------------------------------------------------------
 
+def tokenize(tokenizer, text: str, max_tokens: int | None):
+    """input_ids [T], offsets, special mask [T], tokens, number of tokens cut off."""
+    encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    ids = list(encoded["input_ids"])
+    offsets = [tuple(map(int, o)) for o in encoded["offset_mapping"]]
+    cut = 0
+    if max_tokens is not None and len(ids) > max_tokens:
+        cut = len(ids) - max_tokens
+        ids, offsets = ids[:max_tokens], offsets[:max_tokens]
+    special_ids = set(tokenizer.all_special_ids)
+    special = torch.tensor([i in special_ids for i in ids], dtype=torch.bool)  # [T]
+    # a token without characters (BOS, EOS) shows as its vocabulary entry
+    tokens = [text[s:e] if e > s else tokenizer.convert_ids_to_tokens(i) for i, (s, e) in zip(ids, offsets)]
+    return torch.tensor(ids), offsets, special, tokens, cut
+
+
+@dataclass
+class EncodedText:
+    """One text tokenized for a capture and cut to its token limit; T = number of tokens kept."""
+
+    text: str
+    input_ids: torch.Tensor  # [T]
+    offsets: list[tuple[int, int]]  # [T] character span of each token in `text`
+    special: torch.Tensor  # [T] bool
+    tokens: list[str]  # [T]
+    truncated_tokens: int  # tokens cut off the end (0: the whole text fits)
+    token_limit: int | None  # the limit it was cut to (None: no limit)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.input_ids)
+
+
+def _encode(loaded, text: str, max_tokens: int | None) -> EncodedText:
+    """tokenize() under the limit: never more than the model has positions for (the position
+    embeddings would run out), whatever `max_tokens` the caller asks for."""
+    limits = [n for n in (max_tokens, loaded.context_length) if n]
+    limit = min(limits) if limits else None
+    input_ids, offsets, special, tokens, cut = tokenize(loaded.tokenizer, text, limit)
+    return EncodedText(text=text, input_ids=input_ids, offsets=offsets, special=special, tokens=tokens,
+                       truncated_tokens=cut, token_limit=limit)
+
+
+# ---- layer by layer reduction -----------------------------------------------------------------
+
+class _Reducer:
+    """Folds each layer's attention weights into the kept maps, a block of query rows at a time.
+
+    Layers arrive in order, each as start_layer, add_rows for every block of query rows, end_layer.
     Every accumulator has a leading batch dimension: [B, T, T] for B texts padded to T tokens.
     """
 
-    def __init__(self, per_layer: bool, heads_of_layer: int | None, rollout: bool):
+    def __init__(self, per_layer: bool, heads_of_layer: int | None, rollout: bool, last_layer: int | None = None):
         self.keep_per_layer = per_layer
         self.heads_of_layer = heads_of_layer
         self.keep_rollout = rollout
-        self.mean_sum = None  # [B, T, T]
-        self.max_sum = None  # [B, T, T]
-        self.rollout = None  # [B, T, T]
-        self.layers: list[torch.Tensor] = []  # L × [B, T, T] on the CPU
-        self.heads = None  # [B, H, T, T] of the chosen layer, on the CPU
-        self.layer_mean = None  # [B, T, T] of the layer in progress, when rollout/per-layer need it
-        self.n_layers = 0
+        self.last_layer = last_layer  # set: the forward pass stops once that layer is reduced
+        self.mean_sum = None  # [B, T, T] sum over layers of the head mean
+        self.max_sum = None  # [B, T, T] sum over layers of the head max
+        self.rollout = None  # [B, T, T] the rollout of the layers done
+        self.layers: list[torch.Tensor] = []  # layers_done × [B, T, T] head means, on the CPU
+        self.heads = None  # [B, H, T, T] every head of layer heads_of_layer, on the CPU
+        self.layer_mean = None  # [B, T, T] head mean of the layer in progress, when rollout/per-layer need it
+        self.layers_done = 0  # layers whose every row has been added (end_layer ran)
+        self.current_layer: int | None = None  # index of the layer between start_layer and end_layer
         self.n_heads = 0
-        self.last_layer: int | None = None  # set: the forward pass stops once that layer is reduced
+
+    @property
+    def in_last_layer(self) -> bool:
+        """The layer in progress is the last one: the forward pass can stop after it."""
+        return self.current_layer is not None and self.current_layer == self.last_layer
 
     def start_layer(self, batch: int, size: int, heads: int, device) -> None:
+        self.current_layer = self.layers_done
         # A model spread over several devices (device_map) computes each layer where it lives; every
         # accumulator stays on the first layer's device and later layers' rows move there (add_rows).
         if self.mean_sum is None:
-            self.mean_sum = torch.zeros(batch, size, size, device=device)
-            self.max_sum = torch.zeros(batch, size, size, device=device)
+            self.mean_sum = torch.zeros(batch, size, size, device=device)  # [B, T, T]
+            self.max_sum = torch.zeros(batch, size, size, device=device)  # [B, T, T]
         device = self.mean_sum.device
         if self.keep_rollout or self.keep_per_layer:
-            self.layer_mean = torch.zeros(batch, size, size, device=device)
-        if self.heads_of_layer == self.n_layers:
-            self.heads = torch.zeros(batch, heads, size, size)
+            self.layer_mean = torch.zeros(batch, size, size, device=device)  # [B, T, T]
+        if self.current_layer == self.heads_of_layer:
+            self.heads = torch.zeros(batch, heads, size, size)  # [B, H, T, T]
         self.n_heads = heads
 
     def add_rows(self, first: int, weights: torch.Tensor) -> None:
@@ -109,10 +171,10 @@ class _Reducer:
         weights = weights.to(self.mean_sum.device)  # no copy on a model that lives on one device
         head_mean = weights.mean(dim=1)  # [B, R, T]
         self.mean_sum[:, rows] += head_mean
-        self.max_sum[:, rows] += weights.amax(dim=1)
+        self.max_sum[:, rows] += weights.amax(dim=1)  # [B, R, T]
         if self.layer_mean is not None:
             self.layer_mean[:, rows] = head_mean
-        if self.heads is not None and self.heads_of_layer == self.n_layers:
+        if self.current_layer == self.heads_of_layer:
             self.heads[:, :, rows] = weights.cpu()
 
     def end_layer(self) -> None:
@@ -121,7 +183,8 @@ class _Reducer:
         if self.keep_per_layer:
             self.layers.append(self.layer_mean.cpu())
         self.layer_mean = None
-        self.n_layers += 1
+        self.layers_done += 1
+        self.current_layer = None
 
     def add(self, weights: torch.Tensor) -> None:
         """A whole layer at once: weights [B, H, T, T] (the forward-hook fallback)."""
@@ -135,17 +198,43 @@ class _Reducer:
         # Causal rows make this exact per text under right padding: row q < n only reaches
         # columns ≤ q, so the top-left n×n block is the rollout of the text alone.
         size = layer_mean.shape[-1]
-        mixed = 0.5 * layer_mean + 0.5 * torch.eye(size, device=layer_mean.device)
+        mixed = 0.5 * layer_mean + 0.5 * torch.eye(size, device=layer_mean.device)  # [B, T, T]
         mixed = mixed / mixed.sum(dim=-1, keepdim=True)
         self.rollout = mixed if self.rollout is None else mixed @ self.rollout
 
 
-# ---- the registered attention function ----------------------------------------------------
+# ---- the registered attention function --------------------------------------------------------
 
 CAPTURE_IMPLEMENTATION = "clues_capture"
 BLOCK_ELEMENTS = 1 << 20  # scores per block of query rows: 4 MB in float32, whatever T and H
-_ACTIVE = threading.local()  # the reducer of the capture running in this thread
 _CAPTURE_LOCK = threading.Lock()  # one capture at a time: it switches a shared model's implementation
+_active = threading.local()  # .reducer: set and cleared only by active_reducer
+
+
+@contextmanager
+def active_reducer(reducer: _Reducer) -> Iterator[_Reducer]:
+    """Inside the block, `capture_attention_function` feeds `reducer` (see `current_reducer`);
+    after it, also when the forward pass raised, the previous one (none outside a capture).
+
+    transformers calls the attention function with one layer's tensors and nothing of ours, so the
+    reducer cannot be an argument. Per thread: another thread running a model switched to this
+    implementation meanwhile computes plain attention and feeds nothing.
+    """
+    previous = current_reducer()
+    _active.reducer = reducer
+    try:
+        yield reducer
+    finally:
+        _active.reducer = previous
+
+
+def current_reducer() -> _Reducer | None:
+    """The reducer of the `active_reducer` block running in this thread, if any."""
+    return getattr(_active, "reducer", None)
+
+
+class _AllLayersReduced(Exception):
+    """Raised by the last layer's attention to end a capture's forward pass early."""
 
 
 def rows_per_block(heads: int, keys: int, batch: int = 1) -> int:
@@ -161,20 +250,21 @@ def capture_attention_function(module, query, key, value, attention_mask, scalin
     attention_mask: additive [B, 1, Tq, Tk] (causal, sliding window, padding). Returns the
     output [B, Tq, H, D] and no weights.
     """
-    heads, keys = query.shape[1], key.shape[2]
-    if key.shape[1] != heads:
-        key = key.repeat_interleave(heads // key.shape[1], dim=1)
-        value = value.repeat_interleave(heads // value.shape[1], dim=1)
+    batch, heads, queries = query.shape[:3]
+    keys = key.shape[2]
+    if key.shape[1] != heads:  # grouped-query attention: each key/value head serves several query heads
+        key = key.repeat_interleave(heads // key.shape[1], dim=1)  # [B, H, Tk, D]
+        value = value.repeat_interleave(heads // value.shape[1], dim=1)  # [B, H, Tk, D]
     scaling = scaling if scaling is not None else query.shape[-1] ** -0.5
-    reducer = getattr(_ACTIVE, "reducer", None)
+    reducer = current_reducer()  # None: this implementation is on but no capture runs here
     if reducer is not None:
-        reducer.start_layer(query.shape[0], keys, heads, query.device)
-    step = rows_per_block(heads, keys, query.shape[0])
+        reducer.start_layer(batch, keys, heads, query.device)
+    step = rows_per_block(heads, keys, batch)
     # the last layer's output feeds only the MLP and the head, which no map needs: skip them
-    last = reducer is not None and reducer.last_layer == reducer.n_layers
-    outputs = []
-    for first in range(0, query.shape[2], step):
-        scores = torch.matmul(query[:, :, first:first + step], key.transpose(2, 3)) * scaling
+    last = reducer is not None and reducer.in_last_layer
+    outputs = []  # [B, H, R, D] per block of R query rows
+    for first in range(0, queries, step):
+        scores = torch.matmul(query[:, :, first:first + step], key.transpose(2, 3)) * scaling  # [B, H, R, Tk]
         if softcap is not None:
             scores = torch.tanh(scores / softcap) * softcap
         if attention_mask is not None:
@@ -188,11 +278,7 @@ def capture_attention_function(module, query, key, value, attention_mask, scalin
         reducer.end_layer()
     if last:
         raise _AllLayersReduced
-    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
-
-
-class _AllLayersReduced(Exception):
-    """Raised by the last layer's attention to end a capture's forward pass early."""
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None  # [B, Tq, H, D]
 
 
 def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
@@ -208,6 +294,8 @@ def _register() -> None:
 
 _register()
 
+
+# ---- switching a model's attention ------------------------------------------------------------
 
 def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The self-attention module of every decoder layer, in layer order."""
@@ -233,20 +321,7 @@ def attention_implementation(model: torch.nn.Module, name: str):
             model.set_attn_implementation(previous)
 
 
-def tokenize(tokenizer, text: str, max_tokens: int | None):
-    """input_ids [T], offsets, special mask, tokens, number of tokens cut off."""
-    encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-    ids = list(encoded["input_ids"])
-    offsets = [tuple(map(int, o)) for o in encoded["offset_mapping"]]
-    cut = 0
-    if max_tokens is not None and len(ids) > max_tokens:
-        cut = len(ids) - max_tokens
-        ids, offsets = ids[:max_tokens], offsets[:max_tokens]
-    special_ids = set(tokenizer.all_special_ids)
-    special = torch.tensor([i in special_ids for i in ids], dtype=torch.bool)
-    tokens = [text[s:e] if e > s else tokenizer.convert_ids_to_tokens(i) for i, (s, e) in zip(ids, offsets)]
-    return torch.tensor(ids), offsets, special, tokens, cut
-
+# ---- the captures -----------------------------------------------------------------------------
 
 def capture_attention(loaded, text: str, *, per_layer: bool = False, heads_of_layer: int | None = None,
                       rollout: bool = False, max_tokens: int | None = None) -> AttentionMaps:
@@ -282,7 +357,7 @@ def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
     if not texts:
         return []
     encoded = [_encode(loaded, text, max_tokens) for text in texts]
-    batches = plan_batches([len(e[0]) for e in encoded], loaded, batch_size=batch_size,
+    batches = plan_batches([e.n_tokens for e in encoded], loaded, batch_size=batch_size,
                            memory_budget_bytes=memory_budget_bytes, per_layer=per_layer,
                            heads=heads_of_layer is not None, rollout=rollout)
     results: list[AttentionMaps | None] = [None] * len(texts)
@@ -305,7 +380,7 @@ def capture_pairs(texts: Sequence[str], first, second=None, *, chunk: int = 256,
         yield from zip(firsts, seconds, strict=True)
 
 
-# ---- batch sizes from a memory budget --------------------------------------------------------
+# ---- batch sizes from a memory budget ---------------------------------------------------------
 
 def check_batching(batch_size: int | None = None, memory_budget_bytes: float | None = None) -> None:
     """One clear line for a batch size or memory budget that cannot work (before any model runs)."""
@@ -432,14 +507,6 @@ def _check_layer(loaded, heads_of_layer: int | None) -> None:
         raise InputError(f"Layer {heads_of_layer} does not exist: the model has layers 0–{loaded.n_layers - 1}.")
 
 
-def _encode(loaded, text: str, max_tokens: int | None):
-    """tokenize() under the limit: never more than the model has positions for (the position
-    embeddings would run out). Returns input_ids, offsets, special, tokens, cut, limit, text."""
-    limits = [n for n in (max_tokens, loaded.context_length) if n]
-    limit = min(limits) if limits else None
-    return (*tokenize(loaded.tokenizer, text, limit), limit, text)
-
-
 def _pad_id(tokenizer) -> int:
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
         if candidate is not None:
@@ -447,36 +514,36 @@ def _pad_id(tokenizer) -> int:
     return 0  # any id will do: padded keys are masked and padded rows dropped
 
 
-def _capture_padded(loaded, encoded: list, per_layer: bool, heads_of_layer: int | None,
+def _capture_padded(loaded, batch: list[EncodedText], per_layer: bool, heads_of_layer: int | None,
                     rollout: bool) -> list[AttentionMaps]:
-    """One forward pass over the right-padded batch `encoded` (from _encode); maps per text."""
+    """One forward pass over `batch`, right-padded to its longest text; maps per text."""
     model = loaded.model
-    lengths = [len(e[0]) for e in encoded]
+    lengths = [encoded.n_tokens for encoded in batch]
     longest = max(lengths)
-    ids = torch.full((len(encoded), longest), _pad_id(loaded.tokenizer), dtype=torch.long)
-    attention_mask = torch.zeros((len(encoded), longest), dtype=torch.long)
-    for row, (input_ids, *_rest) in enumerate(encoded):
-        ids[row, :len(input_ids)] = input_ids
-        attention_mask[row, :len(input_ids)] = 1
+    ids = torch.full((len(batch), longest), _pad_id(loaded.tokenizer), dtype=torch.long)  # [B, T]
+    attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)  # [B, T] 1: a real token
+    for row, encoded in enumerate(batch):
+        ids[row, :encoded.n_tokens] = encoded.input_ids
+        attention_mask[row, :encoded.n_tokens] = 1
     # loaded.device, not model.device: a model spread by device_map with its first weights offloaded
     # reports "meta"; load_model chose a real device for its inputs (its dispatch hooks move them on).
     inputs = {"input_ids": ids.to(loaded.device)}
-    if len(encoded) > 1 and min(lengths) < longest:
+    if len(batch) > 1 and min(lengths) < longest:
         inputs["attention_mask"] = attention_mask.to(loaded.device)
-    reducer = _Reducer(per_layer, heads_of_layer, rollout)
-    reducer.last_layer = loaded.n_layers - 1
+    reducer = _Reducer(per_layer, heads_of_layer, rollout, last_layer=loaded.n_layers - 1)
     with _CAPTURE_LOCK, torch.no_grad():
         if not _run_blockwise(model, inputs, reducer):
-            reducer = _Reducer(per_layer, heads_of_layer, rollout)
+            reducer = _Reducer(per_layer, heads_of_layer, rollout)  # the hooks reduce every layer
             _run_with_hooks(model, inputs, reducer)
-    if reducer.n_layers == 0:
+    if reducer.layers_done == 0:
         raise InputError(
             f"{loaded.ref}: its attention modules returned no weights, so attention cannot be read. "
             "Models whose attention implementation cannot return weights (fused or linear attention) "
             "are not supported; choose a standard transformer.")
-    reducer.mean_sum /= reducer.n_layers
-    reducer.max_sum /= reducer.n_layers
-    return [_finish(reducer, row, *item) for row, item in enumerate(encoded)]
+    # sums over layers → means over layers, the maps AttentionMaps keeps
+    reducer.mean_sum /= reducer.layers_done
+    reducer.max_sum /= reducer.layers_done
+    return [_finish(reducer, row, encoded) for row, encoded in enumerate(batch)]
 
 
 def _decoder(model: torch.nn.Module) -> torch.nn.Module:
@@ -488,20 +555,18 @@ def _decoder(model: torch.nn.Module) -> torch.nn.Module:
 def _run_blockwise(model, inputs, reducer: _Reducer) -> bool:
     """Forward pass through the registered block-wise function; False if the model bypassed it.
     inputs: input_ids [B, T] and, for a padded batch, attention_mask [B, T]."""
-    try:
-        switch = attention_implementation(model, CAPTURE_IMPLEMENTATION)
-        switch.__enter__()
-    except (ValueError, NotImplementedError, AttributeError):
-        return False  # this architecture does not accept custom attention functions
-    _ACTIVE.reducer = reducer
-    try:
-        _decoder(model)(**inputs, use_cache=False)
-    except _AllLayersReduced:
-        pass  # every layer's attention is in: the rest of the pass would only feed the head
-    finally:
-        _ACTIVE.reducer = None
-        switch.__exit__(None, None, None)
-    return reducer.n_layers > 0
+    with ExitStack() as restore:
+        # only the switch itself is guarded: an error of the forward pass is the caller's to see
+        try:
+            restore.enter_context(attention_implementation(model, CAPTURE_IMPLEMENTATION))
+        except (ValueError, NotImplementedError, AttributeError):
+            return False  # this architecture does not accept custom attention functions
+        with active_reducer(reducer):
+            try:
+                _decoder(model)(**inputs, use_cache=False)
+            except _AllLayersReduced:
+                pass  # every layer's attention is in: the rest of the pass would only feed the head
+    return reducer.layers_done > 0
 
 
 def _run_with_hooks(model, inputs, reducer: _Reducer) -> None:
@@ -523,9 +588,9 @@ def _hook(reducer: _Reducer):
     return hook
 
 
-def _finish(reducer: _Reducer, row: int, input_ids, offsets, special, tokens, cut, limit, text) -> AttentionMaps:
+def _finish(reducer: _Reducer, row: int, encoded: EncodedText) -> AttentionMaps:
     """Text `row` of the batch, its maps sliced to its own n tokens (padded rows and keys dropped)."""
-    layers, n = reducer.n_layers, len(input_ids)
+    n = encoded.n_tokens
 
     def own(batched: torch.Tensor) -> torch.Tensor:  # [B, …, T, T] → [… , n, n] on the CPU
         if batched.shape[0] == 1 and batched.shape[-1] == n:
@@ -533,16 +598,18 @@ def _finish(reducer: _Reducer, row: int, input_ids, offsets, special, tokens, cu
         return batched[row, ..., :n, :n].cpu().clone()  # a copy: the batch's tensor can go
 
     maps = AttentionMaps(
-        tokens=tokens, offsets=offsets, input_ids=input_ids, special=special, text=text,
+        tokens=encoded.tokens, offsets=encoded.offsets, input_ids=encoded.input_ids, special=encoded.special,
+        text=encoded.text,
         mean=own(reducer.mean_sum),  # already divided by the number of layers
         max_heads=own(reducer.max_sum),
         rollout=own(reducer.rollout) if reducer.rollout is not None else None,
         per_layer=torch.stack([own(layer) for layer in reducer.layers]) if reducer.layers else None,
         heads=own(reducer.heads) if reducer.heads is not None else None,
         head_layer=reducer.heads_of_layer if reducer.heads is not None else None,
-        n_layers=layers, n_heads=reducer.n_heads,
+        n_layers=reducer.layers_done, n_heads=reducer.n_heads,
     )
-    if cut:
-        maps.truncated_tokens = cut
-        maps.notes.append(f"The text is longer than {limit} tokens: the last {cut} tokens were left out.")
+    if encoded.truncated_tokens:
+        maps.truncated_tokens = encoded.truncated_tokens
+        maps.notes.append(f"The text is longer than {encoded.token_limit} tokens: "
+                          f"the last {encoded.truncated_tokens} tokens were left out.")
     return maps

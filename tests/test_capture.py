@@ -135,3 +135,39 @@ def test_max_tokens_never_exceeds_the_context(tmp_path):
     loaded = load_model(tiny_model_dir(tmp_path, "gpt2"))  # learned positions: 256 of them
     maps = capture_attention(loaded, TEXT * 6, max_tokens=10_000)
     assert maps.n_tokens == loaded.context_length == 256 and maps.truncated_tokens > 0
+    # no max_tokens (the app's default): still cut to the positions the model has
+    assert capture_attention(loaded, TEXT * 6).n_tokens == 256
+
+
+def test_a_failed_forward_pass_leaves_no_active_reducer(tmp_path):
+    """The reducer is active only inside `active_reducer`: an error in the middle of the forward
+    pass clears it, restores the model's attention and releases the capture for the next text."""
+    loaded = load_model(tiny_model_dir(tmp_path, "llama", layers=3))
+    before = loaded.model.config._attn_implementation
+    expected = capture_attention(loaded, TEXT, per_layer=True)
+
+    def fail(module, args, kwargs):
+        raise RuntimeError("layer 1 failed")
+
+    hook = capture.attention_modules(loaded.model)[1].register_forward_pre_hook(fail, with_kwargs=True)
+    try:
+        with pytest.raises(RuntimeError, match="layer 1 failed"):
+            capture_attention(loaded, TEXT, per_layer=True)
+    finally:
+        hook.remove()
+    assert capture.current_reducer() is None
+    assert loaded.model.config._attn_implementation == before
+    again = capture_attention(loaded, TEXT, per_layer=True)  # the lock was released
+    torch.testing.assert_close(again.per_layer, expected.per_layer, atol=0, rtol=0)
+    assert again.n_layers == 3
+
+
+def test_active_reducer_restores_the_one_before():
+    outer, inner = capture._Reducer(False, None, False), capture._Reducer(False, None, False)
+    assert capture.current_reducer() is None
+    with capture.active_reducer(outer):
+        with pytest.raises(ValueError), capture.active_reducer(inner):
+            assert capture.current_reducer() is inner
+            raise ValueError
+        assert capture.current_reducer() is outer
+    assert capture.current_reducer() is None

@@ -58,19 +58,11 @@ def load_spec(spec: ModelSpec):
     return load(spec.ref, spec.device, spec.dtype, spec.trust_remote_code)
 
 
-def token_limit(loaded, max_tokens: int | None) -> int | None:
-    """The UI's token limit, never beyond what the model's positions allow."""
-    context = getattr(loaded, "context_length", None)
-    if max_tokens is None:
-        return context
-    return min(max_tokens, context) if context else max_tokens
-
-
 @st.cache_resource(show_spinner=False, max_entries=48)
 def capture(model_key: tuple, text: str, heads_of_layer: int | None, max_tokens: int | None, _loaded):
     """Every map the views need from one forward pass (per layer and rollout always)."""
     return capture_attention(_loaded, text, per_layer=True, rollout=True, heads_of_layer=heads_of_layer,
-                             max_tokens=token_limit(_loaded, max_tokens))
+                             max_tokens=max_tokens)
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
@@ -106,8 +98,8 @@ def text_field_ranks(pair_key: tuple, tagged: str, field: str, k: int, max_token
                      _large, _small, _item):
     """Fields of the top-k tokens attended from the word before `field` (one text; cached so
     a corpus is only analysed once per pair, corpus and field)."""
-    large_maps = capture_attention(_large, _item.text, max_tokens=token_limit(_large, max_tokens))
-    small_maps = capture_attention(_small, _item.text, max_tokens=token_limit(_small, max_tokens))
+    large_maps = capture_attention(_large, _item.text, max_tokens=max_tokens)
+    small_maps = capture_attention(_small, _item.text, max_tokens=max_tokens)
     return fields_by_rank.text_field_ranks(large_maps, small_maps, _item, field, k)
 
 

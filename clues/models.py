@@ -19,7 +19,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from clues.errors import ModelLoadError
+from clues.errors import InputError, ModelLoadError
 
 # The bundled demo pair is package data of `clues`: clues/demo_models links to the checkout's
 # assets/demo-models, and a wheel carries the files themselves (pyproject.toml, package-data).
@@ -80,6 +80,32 @@ class LoadedModel:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """`device` as a torch.device (None or "" stays None: the default device), or one clear line
+    (InputError) when it names no device or one this machine lacks: cuda on a CPU-only torch,
+    cuda:3 beside one GPU, mps off a Mac. Every command that takes --device checks it here first."""
+    if device is None or device == "":
+        return None
+    name = str(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise InputError(f"Unknown device {name!r}; use cpu, cuda, cuda:N or mps.") from error
+    kind = resolved.type
+    if kind == "cpu":
+        return resolved
+    backend = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    available = backend is not None and hasattr(backend, "is_available") and backend.is_available()
+    if not available:
+        what = {"cuda": "CUDA", "mps": "MPS (Apple GPU)"}.get(kind, f"a {kind} device")
+        raise InputError(f"Device {name!r} asked for, but {what} is not available here; use --device cpu.")
+    count = torch.cuda.device_count() if kind == "cuda" else getattr(backend, "device_count", lambda: 1)()
+    if resolved.index is not None and resolved.index >= count:
+        raise InputError(f"Device {name!r} asked for, but this machine has {count} {kind} device(s), "
+                         f"{kind}:0 to {kind}:{count - 1}.")
+    return resolved
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -178,7 +204,10 @@ def _check_local(ref: str) -> Path:
 def load_model(ref: str, *, device: str | torch.device | None = None,
                dtype: str | torch.dtype | None = None, trust_remote_code: bool = False,
                device_map: str | dict | None = None, offload_folder: str | None = None) -> LoadedModel:
-    """Load a causal LM and its tokenizer for analysis (eval mode, eager attention).
+    """Load a causal LM and its tokenizer for analysis, in eval mode.
+
+    The attention implementation is left as transformers picks it (usually sdpa): capture switches
+    to its own for one pass and back (`capture.attention_implementation`), so training keeps the fast one.
 
     `trust_remote_code` stays off unless the caller asks for it: it runs code from the model's
     repository on this machine. `device_map="auto"` (or accelerate's {module: device} map, "disk"
@@ -191,7 +220,7 @@ def load_model(ref: str, *, device: str | torch.device | None = None,
     kind = describe_ref(ref)
     if kind != "hub":
         _check_local(ref)
-    device = torch.device(device) if device is not None else default_device()
+    device = check_device(device) or default_device()
     dtype = resolve_dtype(dtype, device)
     source, extra = _source_and_kwargs(ref, kind)
     try:

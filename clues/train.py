@@ -34,7 +34,7 @@ from clues import FIELDS
 from clues.corpus import read_tagged_csv, read_texts
 from clues.errors import CluesError, InputError
 from clues.evaluate import evaluate_qa, recall_probe
-from clues.models import load_model, make_trainable
+from clues.models import check_device, load_model, make_trainable
 from clues.runs import MEAN_FIELD, RunStore, device_key
 from clues.shard import launched_state
 
@@ -114,20 +114,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise InputError(message[0].upper() + message[1:] + ".")
-        self._validate_device()
+        check_device(self.device)
         unknown = [f for f in self.eval_fields or [] if f not in FIELDS]
         if unknown:
             raise InputError(f"Unknown field(s) {', '.join(unknown)}; use some of {', '.join(FIELDS)}.")
-
-    def _validate_device(self) -> None:
-        if not self.device:
-            return
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError) as error:
-            raise InputError(f"Unknown device {self.device!r}; use cpu, cuda or cuda:N.") from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError(f"Device {self.device!r} asked for, but CUDA is not available here; use --device cpu.")
 
     def run_name(self) -> str:
         return self.name or f"{Path(self.model).name}-{'lora' if self.lora else 'full'}"

@@ -3,14 +3,19 @@ and what can still be done is done (a too-long text is cut with a notice; differ
 are compared per word). Plus a fuzz of the argument handling."""
 
 import re
+import subprocess
+import sys
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clues.capture
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
+from clues.errors import InputError
+from clues.models import check_device
 
 from tiny import build_tokenizer, tiny_model_dir
 
@@ -109,6 +114,56 @@ def test_odd_but_usable_input_still_works(files, case, build, pattern, capsys):
     out = capsys.readouterr()
     assert "Traceback" not in out.err
     assert re.search(pattern, out.out + out.err)
+
+
+def missing_devices() -> list[str]:
+    """Device names this machine lacks: cuda on a CPU-only torch, one GPU past the last, mps off a Mac."""
+    names = [f"cuda:{torch.cuda.device_count() + 1}", "meta", "tpu9"]
+    if not torch.cuda.is_available():
+        names.append("cuda")
+    if not torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+DEVICE_COMMANDS = {
+    "contrast": lambda f: ["contrast", *pair(f), "--text", BIO],
+    "augment": lambda f: ["augment", *pair(f), "--input", f["bios"], "--mode", "contrast",
+                          "--out", f["root"] + "/device.csv"],
+    "evaluate": lambda f: ["evaluate", "--model", f["small"], "--data", f["bios"], "--shots", "0"],
+    "clue-quality": lambda f: ["clue-quality", *pair(f), "--input", f["bios"]],
+    "train": lambda f: ["train", "--model", f["small"], "--data", f["bios"], "--epochs", "1",
+                        "--store", f["root"] + "/runs.sqlite"],
+}
+
+
+@pytest.mark.parametrize("device", missing_devices())
+@pytest.mark.parametrize("command", list(DEVICE_COMMANDS))
+def test_a_device_the_machine_lacks_gets_one_clear_line(files, command, device, capsys):
+    assert main([*DEVICE_COMMANDS[command](files), "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"clues {command}: error: ")
+    assert repr(device) in err and ("cpu" in err or "device(s)" in err), err
+
+
+def test_device_check_names_what_is_there():
+    assert check_device(None) is None and check_device("") is None
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(InputError, match="Unknown device 'tpu9'"):
+        check_device("tpu9")
+    count = torch.cuda.device_count()
+    with pytest.raises(InputError, match=f"cuda:{count + 1}"):
+        check_device(f"cuda:{count + 1}")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_on_a_cpu_only_torch_in_a_fresh_process(files):
+    done = subprocess.run([sys.executable, "-m", "clues", "contrast", *pair(files), "--text", BIO,
+                           "--device", "cuda"], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "clues contrast: error: Device 'cuda' asked for, but CUDA is not available here; use --device cpu."]
 
 
 def test_a_model_without_attention_weights_is_a_clear_error(files, monkeypatch, capsys):

@@ -157,8 +157,10 @@ def read_text_argument(args):
 def run_contrast(args) -> int:
     from clues.commands import print_json
     from clues.contrast import contrast_text
+    from clues.models import check_device
     from clues.views import VIEWS
 
+    check_device(args.device)
     if args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
     # --aggregation names a view of the whole model (no layer or head to choose)
@@ -201,8 +203,10 @@ def run_augment(args) -> int:
     same file as one process with the same seed (see `clues.shard`)."""
     from clues.augment import MODES, rank_corpus, validate
     from clues.corpus import read_tagged_csv
+    from clues.models import check_device
     from clues.shard import launched_processes, process_device, rank_sharded, ranking_processes
 
+    check_device(args.device)
     if args.copies < 1:
         raise InputError(f"--copies {args.copies}: give at least 1 (each text gets that many augmented "
                          "copies plus the original; the paper uses 10).")
@@ -273,7 +277,9 @@ def run_clue_quality(args) -> int:
     from clues.clue_quality import NEUTRAL_PREFIX, clue_quality, ranking_label
     from clues.commands import print_json
     from clues.corpus import generate_biographies, read_tagged_csv
+    from clues.models import check_device
 
+    check_device(args.device)
     if args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
     batching = batch_options(args.batch_size, args.memory_budget)

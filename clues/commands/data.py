@@ -65,7 +65,9 @@ def load(args):
 
 def run_evaluate(args) -> int:
     from clues.evaluate import evaluate_qa, recall_probe  # heavy: see the module docstring
+    from clues.models import check_device
 
+    check_device(args.device)
     if args.max_people is not None and args.max_people < 1:
         raise InputError("--max-people must be at least 1")
     people = read_tagged_csv(args.data, max_rows=args.max_people)

@@ -1,9 +1,10 @@
 """The experiment: does contrast-guided dropout help a model memorise far facts?
 
-Continual pretraining of a copy of one model on new people's biographies under the conditions
-plain (none), random dropout, dropout ranked by the model's own attention, and dropout ranked
-by the large − small contrast; the same number of optimizer steps for all (every condition
-trains on K copies plus the original). After each epoch: few-shot QA EM/F1 and the name-keyed
+Continual pretraining of a copy of one model on new people's biographies under each of
+`ExperimentConfig.conditions`, by default six: plain (none), random dropout, and dropout ranked by
+position (earliest first, a control), by the model's own attention, by the large − small contrast,
+and by the contrast under the paper's importance (contrast:paper_mean); the same number of optimizer
+steps for all (every condition trains on K copies plus the original). After each epoch: few-shot QA EM/F1 and the name-keyed
 recall probe per field, all in the run store. α and β are either given (default: the paper's
 settings) or chosen on a validation split of people, never on the test people.
 
@@ -84,7 +85,7 @@ class ExperimentConfig:
         check_batching(self.rank_batch_size, self.rank_memory_budget_bytes)
 
 
-def split_people(config: ExperimentConfig):
+def split_experiment_people(config: ExperimentConfig):
     """(test people, validation people): new biographies in the paper's standard template."""
     total = config.people + config.validation_people
     if config.data_seed is None:
@@ -175,7 +176,7 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     started = time.time()
     device = process_device(None, state) or "cpu"
     large, small = load_model(config.large, device=device), load_model(config.small, device=device)
-    test, validation = split_people(config)
+    test, validation = split_experiment_people(config)
     test_csv = _write_people(folder / "test-people.csv", test, state)
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")

@@ -13,12 +13,10 @@ value to the browser instead of letting it show the widget's default. The frame 
 at the start of every full run and `end_run()` when the page has ended (normally or by `show.stop()`),
 so the keys on screen in the last ended run are known.
 
-Every draw also gives the widget its current value as its default. The browser shows a widget's default
-when it mounts the element without a value of its own: after an unmount, but also when it applies two
-runs' output at once (a busy browser, a fragment run queued right behind a full run) and so never
-mounts the first, value-carrying, element — the multiselect on the Training page's Runs tab came up
-empty that way and sent [] back. A default is not a set_value: a widget the user is changing keeps
-what they set.
+Every draw gives the widget its current value as its default, because the browser shows the default
+whenever it mounts an element without a value of its own (after an unmount, or when it applies two
+runs' output at once and skips the value-carrying one). A default is not a set_value: a widget the user
+is changing keeps what they set.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
     return f'<div style="font-size:0.8rem;margin-top:0.3rem">{chips}</div>'
 
 
-def contrast_text(text: str, clues, top_k: int = 10, *, cut_tokens: int = 0) -> str:
+def contrast_text_html(text: str, clues, top_k: int = 10, *, cut_tokens: int = 0) -> str:
     """The text with each unit shaded by its contrast (red: the large model attends more), the
     top-k clues boxed with their rank. `clues`: the ContrastResult's clues. `cut_tokens` > 0: the
     analysis stopped that many tokens early (the token limit); a mark says so after the last

@@ -93,7 +93,7 @@ with c_contrast:
 with c_text:
     st.markdown("**The text, shaded by contrast**")
     cut = max(result.large_maps.truncated_tokens, result.small_maps.truncated_tokens)
-    shaded = markup.contrast_text(ctx.item.text, result.clues, top_k, cut_tokens=cut)
+    shaded = markup.contrast_text_html(ctx.item.text, result.clues, top_k, cut_tokens=cut)
     show.html(shaded)
     table = ranked_table(result)
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")

@@ -157,7 +157,7 @@ st.header("3 · The contrast: elusive clues")
 st.markdown(
     "Subtract: **large − small**. Tokens the large model relies on and the small one overlooks get a high "
     "contrast — these are the *elusive clues*. Boxed below: the top 10.")
-show.html(markup.contrast_text(item.text, result.clues, 10, cut_tokens=max(
+show.html(markup.contrast_text_html(item.text, result.clues, 10, cut_tokens=max(
     result.large_maps.truncated_tokens, result.small_maps.truncated_tokens)))
 with st.expander("The whole contrast map"):
     ranked_columns = [c.index for c in result.clues if c.rank is not None]  # the sink saturates

@@ -178,23 +178,23 @@ class _Clue:
         self.large, self.small = max(contrast, 0), max(-contrast, 0)
 
 
-def test_contrast_text_escapes_and_marks_the_top_clues():
+def test_contrast_text_html_escapes_and_marks_the_top_clues():
     text = "<b>Ana</b> & co"
     clues = [_Clue(0, "<b>Ana</b>", 0, 10, 0.5, 0, "name"), _Clue(1, " &", 10, 12, -0.2, 1),
              _Clue(2, " co", 12, 15, 0.1, 2)]
-    out = markup.contrast_text(text, clues, top_k=1)
+    out = markup.contrast_text_html(text, clues, top_k=1)
     assert "<b>Ana</b>" not in out and "&lt;b&gt;Ana&lt;/b&gt;" in out
     assert "&amp;" in out
     assert out.count("outline:2px") == 1  # only the top-1 clue is boxed
     assert "rgba(214,39,40,0.750)" in out and "rgba(31,119,180" in out
 
 
-def test_contrast_text_marks_where_a_cut_analysis_stopped():
+def test_contrast_text_html_marks_where_a_cut_analysis_stopped():
     text = "Ana Lee was born <there> & then"
     clues = [_Clue(0, "Ana", 0, 3, 0.5, 0, "name"), _Clue(1, " Lee", 3, 7, 0.1, 1)]  # the rest was cut off
-    whole = markup.contrast_text(text, clues)
+    whole = markup.contrast_text_html(text, clues)
     assert "analysis stopped" not in whole and "&lt;there&gt;" in whole
-    cut = markup.contrast_text(text, clues, cut_tokens=4)
+    cut = markup.contrast_text_html(text, clues, cut_tokens=4)
     box = cut.split("</div>")[0]  # the mark and the greyed rest are inside the text's box
     before, after = box.split("analysis stopped here (4 tokens past the limit)")
     assert "Lee" in before and "born" not in before

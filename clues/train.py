@@ -284,6 +284,8 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
 
 
 def training_arguments(config: TrainConfig, output_dir: str, device: torch.device, bf16: bool):
+    # transformers 5 has no `warmup_ratio` argument: `warmup_steps` reads a float in [0, 1) as a share of
+    # the total steps (an int >= 1 as a number of steps); TrainConfig keeps warmup_ratio in [0, 1).
     return TrainingArguments(
         output_dir=output_dir, num_train_epochs=config.epochs, learning_rate=config.lr,
         per_device_train_batch_size=config.batch_size, warmup_steps=config.warmup_ratio,

@@ -61,6 +61,12 @@ def test_tokenize_appends_eos_and_collator_masks_only_padding():
     assert (batch["labels"][1, short:] == -100).all() and (batch["attention_mask"][1, short:] == 0).all()
 
 
+def test_warmup_ratio_is_a_share_of_the_steps(tmp_path):
+    config = TrainConfig(model="m", data="d", warmup_ratio=0.1)
+    arguments = train_module.training_arguments(config, str(tmp_path), torch.device("cpu"), bf16=False)
+    assert arguments.get_warmup_steps(100) == 10 and arguments.get_warmup_steps(1000) == 100
+
+
 def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": ["<name>Ana Lee</name> was born in <city>Oslo</city>.", "plain a < b"]}).to_csv(path)

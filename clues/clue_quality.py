@@ -160,3 +160,54 @@ def ranking_label(name: str) -> str:
     if name in IMPORTANCE:
         return f"contrast · {IMPORTANCE[name].label}"
     return RANKING_LABELS.get(name, name)
+
+
+# ---------------------------------------------------------------- the measured summary, as a table
+
+SUMMARY_ORDER = (*IMPORTANCE, POSITION, ROW_SUM)
+
+
+def summary_of(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str], *, field: str = "name",
+               k: int = 5) -> dict:
+    """A JSON-ready record of `clue_quality` tables, one per corpus: what the demo pair's build writes
+    (build.json) and what the README and How it works show through `summary_markdown`."""
+    return {"field": field, "k": k,
+            "corpora": {name: {"label": labels[name], "rows": json_rows(frame)} for name, frame in frames.items()}}
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict]:
+    """A clue-quality table's rows with NaN as None (JSON has no NaN)."""
+    return [{key: (None if isinstance(value, float) and np.isnan(value) else value) for key, value in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def summary_markdown(summary: dict) -> str:
+    """The clue-quality summary as a markdown table: per ranking and corpus, the share of texts with a
+    `field` token in the top-k as given (and with the text moved), and the top-k's mean relative position."""
+    corpora = summary["corpora"]
+    head = "| ranking | " + " | ".join(c["label"] for c in corpora.values()) + " |\n"
+    head += "|---" * (len(corpora) + 1) + "|\n"
+    lines = []
+    for name in SUMMARY_ORDER:
+        cells = [_summary_cell(corpus["rows"], name) for corpus in corpora.values()]
+        if any(cells):
+            label = f"contrast, `{name}`" if name in IMPORTANCE else ranking_label(name)
+            lines.append(f"| {label} | " + " | ".join(c or "—" for c in cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _summary_cell(rows: list[dict], name: str) -> str | None:
+    by_variant = {row["texts"]: row for row in rows if row["ranking"] == name}
+    given, moved = by_variant.get("as given"), by_variant.get("moved")
+    if given is None:
+        return None
+    cell = _percent(given["share_in_top_k"])
+    if moved is not None:
+        cell += f" (moved {_percent(moved['share_in_top_k'])})"
+    if given.get("top_k_relative_position") is not None:
+        cell += f", position {given['top_k_relative_position']:.2f}"
+    return cell
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{value:.0%}"

@@ -336,6 +336,28 @@ def pretraining_people(n: int) -> list[TaggedText]:
     return people[:n]
 
 
+# ---------------------------------------------------------------- the paper's released biographies
+
+PAPER_DATA_ENV = "CLUES_PAPER_DATA"
+PAPER_BIOGRAPHIES = "biography_synthetic.csv"
+
+
+def paper_data_folder() -> Path | None:
+    """The folder of the paper's released biographies: $CLUES_PAPER_DATA, else
+    ../shared/data/paper-biographies beside a checkout of this repository; None if neither holds them
+    (they are never copied into the repository)."""
+    configured = os.environ.get(PAPER_DATA_ENV)
+    candidates = [Path(configured).expanduser()] if configured else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-biographies")
+    return next((folder for folder in candidates if (folder / PAPER_BIOGRAPHIES).is_file()), None)
+
+
+def paper_biographies() -> list[TaggedText] | None:
+    """The paper's 100 released synthetic biographies (tagged), or None when `paper_data_folder` finds none."""
+    folder = paper_data_folder()
+    return list(read_tagged_csv(folder / PAPER_BIOGRAPHIES)) if folder else None
+
+
 # ---------------------------------------------------------------- CSV
 
 

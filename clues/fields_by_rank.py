@@ -6,11 +6,14 @@ count the field of each, per rank.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
-from clues.capture import AttentionMaps
+from clues import FIELDS
+from clues.capture import AttentionMaps, capture_pairs
 from clues.contrast import ContrastResult, contrast_maps, query_rows, unit_before_field
 from clues.text import TaggedText
 
@@ -59,3 +62,44 @@ def count_field_ranks(per_text: Sequence[dict | None], k: int, fields: Sequence[
             for rank, name in enumerate(names[:k]):
                 counts[view][rank, index.get(name, index.get(OTHER, 0))] += 1
     return counts
+
+
+@dataclass
+class FieldRankCounts:
+    """The fields of the top-k units attended from the word before `field`, counted over a corpus.
+
+    counts: view (RANKED_VIEWS) → [k, len(fields)] texts with a unit of each field at each rank
+    """
+
+    field: str
+    k: int
+    fields: list[str]
+    counts: dict[str, np.ndarray]
+    texts: int  # texts that state the field and were counted
+
+    def share(self, view: str, field: str = "name") -> float:
+        """Share of all top-k slots of `view` that hold a unit of `field`."""
+        table = self.counts[view]
+        return float(table[:, self.fields.index(field)].sum() / max(1, table.sum()))
+
+    def first_share(self, view: str, field: str = "name") -> float:
+        """Share of the texts whose rank-1 unit in `view` belongs to `field`."""
+        first = self.counts[view][0]
+        return float(first[self.fields.index(field)] / max(1, first.sum()))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per view and rank (1-based): the count of each field."""
+        return pd.DataFrame([{"view": view, "rank": rank + 1,
+                              **{f: int(table[rank, i]) for i, f in enumerate(self.fields)}}
+                             for view, table in self.counts.items() for rank in range(self.k)])
+
+
+def corpus_field_ranks(large, small, items: Sequence[TaggedText], field: str, k: int, *,
+                       batching: dict | None = None) -> FieldRankCounts:
+    """`count_field_ranks` over the texts of `items` that state `field`, captured in batches
+    (`capture_pairs`; batching: its batch_size / memory_budget_bytes)."""
+    stating = [item for item in items if item.span(field) is not None]
+    pairs = capture_pairs([item.text for item in stating], large, small, **(batching or {}))
+    per_text = [text_field_ranks(a, b, item, field, k) for item, (a, b) in zip(stating, pairs)]
+    fields = [*FIELDS, OTHER]
+    return FieldRankCounts(field, k, fields, count_field_ranks(per_text, k, fields), sum(1 for r in per_text if r))

@@ -7,6 +7,7 @@ fails at once with a message that says how to point at a local copy.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -27,6 +28,7 @@ from clues.errors import InputError, ModelLoadError
 DEMO_PAIR = Path(str(resources.files("clues") / "demo_models")).resolve()
 DEMO_LARGE = str(DEMO_PAIR / "large")
 DEMO_SMALL = str(DEMO_PAIR / "small")
+DEMO_LEARNER = str(DEMO_PAIR / "learner")  # the model the demo trains by default (same family, beside the pair)
 
 # Same-family pairs the sidebar offers (large, small). They need a hub or a local copy.
 PRESET_PAIRS: dict[str, tuple[str, str]] = {
@@ -46,6 +48,20 @@ def check_demo_pair(large: str = DEMO_LARGE, small: str = DEMO_SMALL) -> None:
         raise ModelLoadError(
             f"The bundled demo pair is not built yet ({Path(large).parent}). Build it with "
             "`python -m clues demo build`, or choose another pair (--large and --small on the command line).")
+
+
+def default_trained(large: str, small: str) -> str:
+    """The model a comparison trains when none is named: the bundled learner beside the bundled pair (it
+    turns new biographies into answers; docs/defaults.json), else the pair's small model."""
+    bundled = Path(large).resolve() == Path(DEMO_LARGE) and Path(small).resolve() == Path(DEMO_SMALL)
+    return DEMO_LEARNER if bundled and Path(DEMO_LEARNER, "config.json").is_file() else small
+
+
+def demo_report() -> dict | None:
+    """What the bundled pair's build measured (its build.json: QA, attention to the name, clue quality),
+    or None when the pair is not built."""
+    path = DEMO_PAIR / "build.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @dataclass

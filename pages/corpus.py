@@ -1,13 +1,11 @@
 """Corpus clues: at the word before a fact, which fields do the most-attended tokens belong to?
 (The paper's figures 2 and 3, live, over N texts.)"""
 
-import pandas as pd
 import streamlit as st
 
 from clues import FIELDS, figures
 from clues.clue_quality import NEUTRAL_PREFIX, measure_clue_quality, ranking_label
 from clues.corpus import FACT_FIELDS
-from clues.fields_by_rank import OTHER, count_field_ranks
 from clues.importance import IMPORTANCE
 from clues.text import to_tagged
 from clues.ui import cache, importance_picker, show, sidebar, state
@@ -43,34 +41,20 @@ if not texts:
     st.warning(f"None of these texts has a tagged {field}.")
     show.stop()
 
-bar = st.progress(0.0, text=f"Reading attention in {len(texts)} texts…")
-per_text = []
-for index, item in enumerate(texts):
-    per_text.append(show.attempt(f"Reading text {index + 1}", cache.text_field_ranks, ctx.pair_key,
-                                 to_tagged(item), field, int(k), ctx.max_tokens, ctx.large, ctx.small, item))
-    bar.progress((index + 1) / len(texts), text=f"Reading attention: {index + 1} / {len(texts)} texts")
-bar.empty()
-
-fields = list(FIELDS) + [OTHER]
-counts = count_field_ranks(per_text, int(k), fields)
-counted = sum(1 for r in per_text if r)
+with st.spinner(f"Reading attention in {len(texts)} texts…"):
+    ranks = show.attempt("Reading the attention", cache.corpus_field_ranks, ctx.pair_key,
+                         tuple(to_tagged(item) for item in texts), field, int(k), ctx.large, ctx.small, tuple(texts))
 figure = figures.field_rank_bars(
-    counts, fields, title=f"Fields of the top-{k} tokens attended from the word before the {field} "
-                          f"({counted} texts)")
+    ranks.counts, ranks.fields, title=f"Fields of the top-{k} tokens attended from the word before the {field} "
+                                      f"({ranks.texts} texts)")
 show.figure(figure, "field-ranks", download=f"corpus-clues-{field}")
 
-name_index = fields.index("name")
 columns = st.columns(3)
 for column, view in zip(columns, ("large", "small", "difference")):
-    table = counts[view]
-    share = table[:, name_index].sum() / max(1, table.sum())
-    top1 = table[0, name_index] / max(1, table[0].sum())
-    column.metric(f"{view}: name tokens among the top-{k}", f"{share:.0%}", help="share over all ranks")
-    column.caption(f"rank 1 is a name token in {top1:.0%} of the texts")
+    column.metric(f"{view}: name tokens among the top-{k}", f"{ranks.share(view):.0%}", help="share over all ranks")
+    column.caption(f"rank 1 is a name token in {ranks.first_share(view):.0%} of the texts")
 
-rows = [{"view": view, "rank": rank + 1, **{f: int(counts[view][rank, i]) for i, f in enumerate(fields)}}
-        for view in counts for rank in range(int(k))]
-frame = pd.DataFrame(rows)
+frame = ranks.frame()
 with st.expander("Counts (texts per rank and field)"):
     st.dataframe(frame, hide_index=True, key="counts-table")
 st.download_button("Download the counts (CSV)", frame.to_csv(index=False), f"corpus-clues-{field}.csv", "text/csv",

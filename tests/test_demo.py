@@ -24,7 +24,8 @@ def pair():
 def test_committed_pair_is_one_family_and_large_is_larger(pair):
     large, small = pair
     assert large.model.config.model_type == small.model.config.model_type == "llama"
-    assert large.n_layers > small.n_layers and large.n_parameters > 2 * small.n_parameters
+    assert large.n_layers >= small.n_layers and large.n_parameters > 4 * small.n_parameters
+    assert large.model.config.hidden_size > small.model.config.hidden_size
     assert large.context_length >= 512 and small.context_length >= 512
     assert Path(DEMO_LARGE, "tokenizer.json").read_bytes() == Path(DEMO_SMALL, "tokenizer.json").read_bytes()
     text = "Ada Lovelace was born on December 10, 1815. She worked for the Analytical Engine Company."
@@ -95,7 +96,7 @@ def test_quick_build_end_to_end(tmp_path, capsys):
     out = tmp_path / "pair"
     assert main(["demo", "build", "--quick", "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["quick"] and set(report["models"]) == {"small", "large"}
+    assert report["quick"] and set(report["models"]) == {"small", "large", "learner"}
     assert {"seen_qa", "heldout_qa", "unseen"} <= set(report["models"]["large"]["qa_em"])
     large, small = load_model(str(out / "large"), device="cpu"), load_model(str(out / "small"), device="cpu")
     assert large.n_parameters > small.n_parameters
@@ -110,3 +111,48 @@ def test_quick_build_end_to_end(tmp_path, capsys):
 def test_info_without_a_build_is_one_clear_error(tmp_path, capsys):
     assert main(["demo", "info", "--out", str(tmp_path)]) == 2
     assert "demo build" in capsys.readouterr().err
+
+
+def test_committed_pair_extracts_knowledge_and_finds_the_name():
+    """What the build measured (build.json): people known only from biographies are answered (held-out
+    QA, mean over the five fields), and the contrast still puts a name token in the top-5 of most texts."""
+    report = json.loads((Path(DEMO_LARGE).parent / "build.json").read_text())
+    heldout = {size: report["models"][size]["qa_em"]["heldout_qa"]["mean"] for size in ("large", "small")}
+    assert heldout["large"] >= 0.6 and heldout["small"] >= 0.3, heldout
+    unseen = report["models"]["large"]["qa_em"]["unseen"]["mean"]
+    assert unseen < 0.1, "never-seen people must stay at chance"
+    rows = report["clue_quality"]["corpora"]["generated"]["rows"]
+    total = next(r for r in rows if r["ranking"] == "total" and r["texts"] == "as given")
+    assert total["share_in_top_k"] >= 0.8
+
+
+def test_biographies_are_paraphrased_shuffled_and_name_the_person():
+    config = demo_pair.BuildConfig(people=30, valid_people=5, shuffle_rate=1.0, fullname_rate=1.0)
+    person = demo_pair.split_people(config).qa[0]
+    rng = random.Random(0)
+    bios = [demo_pair.render_bio(person, rng, config) for _ in range(20)]
+    assert all(bio.startswith(person.name) or f" {person.name} " in bio.split(".")[0] + " " for bio in bios)
+    orders = {tuple(sorted((bio.index(person.value(f)), f) for f in ("city", "university", "major", "company")))
+              for bio in bios}
+    assert len({tuple(f for _, f in order) for order in orders}) > 1  # the later sentences move
+    assert all(bio.count(person.name) >= 4 for bio in bios)  # every sentence names the person
+    plain = demo_pair.BuildConfig(people=30, valid_people=5, shuffle_rate=0.0, fullname_rate=0.0)
+    fixed = [demo_pair.render_bio(person, rng, plain) for _ in range(10)]
+    assert all(bio.count(person.name) <= 2 for bio in fixed)
+    assert all(bio.index(person.value("city")) < bio.index(person.value("company")) for bio in fixed)
+
+
+def test_rebuilding_one_model_keeps_the_other_and_equals_a_whole_build(tmp_path, capsys):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["demo", "build", "--quick", "--out", str(whole), "--json", "--threads", "1"]) == 0
+    assert main(["demo", "build", "--quick", "--out", str(part), "--json", "--threads", "1"]) == 0
+    large_before = (part / "large" / "model.safetensors").read_bytes()
+    (part / "small" / "model.safetensors").unlink()
+    capsys.readouterr()
+    assert main(["demo", "build", "--quick", "--out", str(part), "--only", "small", "--json", "--threads", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kept_from_earlier_build"] == ["large", "learner"]
+    assert (part / "large" / "model.safetensors").read_bytes() == large_before
+    assert (part / "small" / "model.safetensors").read_bytes() == (whole / "small" / "model.safetensors").read_bytes()
+    assert main(["demo", "build", "--quick", "--out", str(tmp_path / "none"), "--only", "small"]) == 2
+    assert "build the whole pair first" in capsys.readouterr().err

@@ -5,9 +5,10 @@ import numpy as np
 from clues import FIELDS
 from clues.capture import capture_attention
 from clues.contrast import contrast_maps, query_rows, unit_before_field
-from clues.fields_by_rank import OTHER, count_field_ranks, field_ranks, text_field_ranks
+from clues.corpus import generate_biographies
+from clues.fields_by_rank import OTHER, corpus_field_ranks, count_field_ranks, field_ranks, text_field_ranks
 from clues.models import load_model
-from clues.text import parse_tagged
+from clues.text import TaggedText, parse_tagged
 
 from tiny import tiny_model_dir
 
@@ -45,3 +46,23 @@ def test_field_ranks_follow_the_attention_from_the_word_before_the_fact(tmp_path
     assert untagged.text == item.text
     assert text_field_ranks(large_maps, small_maps, untagged, "company", 5) is None  # no company tagged
     assert np.isin(ranks["difference"], list(FIELDS) + [OTHER]).all()
+
+
+def test_corpus_field_ranks_batched_equals_one_text_at_a_time(tmp_path):
+    """The Corpus page's counts (one batched call) are the per-text counts it used to add up itself;
+    texts without the fact are left out, and the shares are read from the counts."""
+    large = load_model(tiny_model_dir(tmp_path / "l", "llama", layers=3, seed=1))
+    small = load_model(tiny_model_dir(tmp_path / "s", "llama", layers=2, seed=2))
+    items = generate_biographies(7, seed=3) + [TaggedText("No facts here at all.", ())]
+    counted = corpus_field_ranks(large, small, items, "company", 4, batching={"batch_size": 3})
+    fields = list(FIELDS) + [OTHER]
+    one_by_one = count_field_ranks([text_field_ranks(capture_attention(large, i.text), capture_attention(small, i.text),
+                                                     i, "company", 4) for i in items[:7]], 4, fields)
+    assert counted.texts == 7 and counted.fields == fields
+    for view, table in one_by_one.items():
+        np.testing.assert_array_equal(counted.counts[view], table)
+    name = fields.index("name")
+    assert counted.share("large") == one_by_one["large"][:, name].sum() / one_by_one["large"].sum()
+    assert counted.first_share("small") == one_by_one["small"][0, name] / one_by_one["small"][0].sum()
+    frame = counted.frame()
+    assert len(frame) == 3 * 4 and frame[frame["view"] == "large"]["name"].sum() == one_by_one["large"][:, name].sum()

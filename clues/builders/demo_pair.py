@@ -38,6 +38,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from clues.builders import render_template
+from clues.builders.readme import write_section
+from clues.clue_quality import clue_quality, summary_markdown, summary_of
 from clues.corpus import (
     EXPERIMENT_MAX,
     EXPERIMENT_SEED,
@@ -47,9 +49,12 @@ from clues.corpus import (
     PRONOUNS,
     TEMPLATES,
     experiment_people,
+    generate_biographies,
+    paper_biographies,
     pretraining_people,
     qa_prompt,
 )
+from clues.errors import InputError
 from clues.evaluate import evaluate_qa
 from clues.models import DEMO_PAIR, load_model
 from clues.name_attention import measure_name_attention
@@ -57,42 +62,60 @@ from clues.text import TaggedText, token_fields
 from clues.train import PadCollator
 
 DEFAULT_OUT = DEMO_PAIR
+SIZES = ("small", "large", "learner")  # the pair, and the model the demo trains by default
+ROLES = {"large": "It is the large half of the pair whose attention contrast finds the clues",
+         "small": "It is the small half of the pair whose attention contrast finds the clues",
+         "learner": "It is the learner: the model the demo trains on new people by default, beside the pair"}
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 MASK_TEXT = "_"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelShape:
+    """The architecture of one model of the pair and how long and fast it trains."""
+
     layers: int
     hidden: int
     heads: int
     intermediate: int
+    steps: int
+    lr: float
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    people: int = 1000  # pretraining people (biographies in the data)
-    qa_holdout: float = 0.2  # share of them whose QA pairs are left out
-    valid_people: int = 200  # people kept out of the data entirely (eval loss)
+    people: int = 300  # pretraining people (biographies in the data)
+    qa_holdout: float = 0.5  # share of them whose QA pairs are left out (held-out QA people)
+    valid_people: int = 50  # people kept out of the data entirely (eval loss)
     vocab_size: int = 2048
-    small_steps: int = 800
-    large_steps: int = 2000
     batch_size: int = 16
-    lr: float = 2e-3
     warmup: float = 0.05
     weight_decay: float = 0.01
     max_qa_per_doc: int = 6
     two_bio_rate: float = 0.2  # share of biography rows holding two biographies (longer contexts)
+    # Physics of LMs 3.1: facts read in a biography become answerable when each person's biography is
+    # paraphrased and sentence-shuffled across its exposures; the name in several sentences helps too.
+    shuffle_rate: float = 0.5  # share of biographies whose sentences after the first come in random order
+    fullname_rate: float = 0.3  # chance that a sentence names the person instead of a pronoun
     eval_people: int = 100  # per QA group
+    checkpoint_every: int = 500  # steps between held-out-QA checks during training (0: none)
+    checkpoint_people: int = 40
     probe_texts: int = 50
-    small: ModelSpec = field(default_factory=lambda: ModelSpec(2, 128, 4, 384))
-    large: ModelSpec = field(default_factory=lambda: ModelSpec(6, 256, 8, 768))
+    clue_quality_texts: int = 100
+    # The small is as deep as the large and narrower: a 2 × 128 small that extracts as well gave the name
+    # MORE attention than the large (layer-and-head means over 2 layers vs 6), and no contrast clue.
+    small: ModelShape = field(default_factory=lambda: ModelShape(6, 64, 4, 192, steps=3000, lr=2e-3))
+    # The model the demo trains by default: same family, tokenizer and data. On validation people the
+    # narrow small did not turn one new biography into answers while this 2 × 128 did (docs/defaults.json).
+    learner: ModelShape = field(default_factory=lambda: ModelShape(2, 128, 4, 384, steps=2000, lr=2e-3))
+    large: ModelShape = field(default_factory=lambda: ModelShape(6, 256, 8, 768, steps=3500, lr=1e-3))
     max_positions: int = 512
 
 
-QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, small_steps=4, large_steps=6, batch_size=8,
-                    eval_people=4,
-                    probe_texts=3, small=ModelSpec(1, 32, 2, 64), large=ModelSpec(2, 48, 4, 96),
+QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, batch_size=8, eval_people=4, checkpoint_every=3,
+                    checkpoint_people=2, probe_texts=3, clue_quality_texts=3,
+                    small=ModelShape(1, 32, 2, 64, steps=4, lr=2e-3), large=ModelShape(2, 48, 4, 96, steps=6, lr=1e-3),
+                    learner=ModelShape(1, 40, 2, 80, steps=4, lr=2e-3),
                     max_positions=512)
 
 
@@ -120,11 +143,23 @@ def split_people(config: BuildConfig) -> People:
 # ---------------------------------------------------------------- documents
 
 
-def render_bio(person: TaggedText, rng: random.Random) -> str:
-    """The person's facts in freshly drawn phrasings (the templates of clues.corpus)."""
+def render_bio(person: TaggedText, rng: random.Random, config: BuildConfig) -> str:
+    """The person's facts in freshly drawn phrasings (the templates of clues.corpus); with
+    `shuffle_rate` the sentences after the first in random order, and with `fullname_rate` a
+    sentence names the person where the template has a pronoun."""
     gender = "he" if person.name.split()[0] in MALE_FIRST else "she"
-    values = {"name": person.name, **{f: person.value(f) for f in FACT_FIELDS}, **PRONOUNS[gender]}
-    return " ".join(rng.choice(step).format(**values) for step in TEMPLATES)
+    facts = {f: person.value(f) for f in FACT_FIELDS}
+    named = {**PRONOUNS[gender], "He": person.name, "His": f"{person.name}'s"}
+    steps = list(TEMPLATES)
+    if rng.random() < config.shuffle_rate:
+        rest = steps[1:]
+        rng.shuffle(rest)
+        steps = steps[:1] + rest
+    sentences = []
+    for step in steps:
+        pronouns = named if rng.random() < config.fullname_rate else PRONOUNS[gender]
+        sentences.append(rng.choice(step).format(name=person.name, **facts, **pronouns))
+    return " ".join(sentences)
 
 
 def qa_pair(field_name: str, person: TaggedText) -> str:
@@ -134,7 +169,7 @@ def qa_pair(field_name: str, person: TaggedText) -> str:
 
 def epoch_documents(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
     """One pass: every pretraining biography once (new phrasing) and every QA pair once, shuffled."""
-    bios = [render_bio(p, rng) for p in people.pretraining]
+    bios = [render_bio(p, rng, config) for p in people.pretraining]
     rng.shuffle(bios)
     docs = []
     while bios:
@@ -174,9 +209,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
                                    pad_token="<pad>", model_max_length=None, clean_up_tokenization_spaces=False)
 
 
-def tokenizer_corpus(people: People, rng: random.Random) -> list[str]:
+def tokenizer_corpus(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
     """Biographies, QA pairs and a few masked biographies (so " _" becomes one token)."""
-    bios = [render_bio(p, rng) for p in people.pretraining]
+    bios = [render_bio(p, rng, config) for p in people.pretraining]
     qa = [qa_pair(f, p) for p in people.qa for f in FACT_FIELDS]
     masked = [masked_variant(b, rng) for b in bios[: max(1, len(bios) // 4)]]
     return bios + qa + masked
@@ -185,7 +220,7 @@ def tokenizer_corpus(people: People, rng: random.Random) -> list[str]:
 # ---------------------------------------------------------------- models and training
 
 
-def make_model(spec: ModelSpec, tokenizer, config: BuildConfig, seed: int):
+def make_model(spec: ModelShape, tokenizer, config: BuildConfig, seed: int):
     torch.manual_seed(seed)
     llama = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=spec.hidden, num_hidden_layers=spec.layers,
@@ -219,27 +254,30 @@ def batch_stream(people: People, tokenizer, config: BuildConfig, seed: int):
         epoch += 1
 
 
-def learning_rate(step: int, steps: int, config: BuildConfig) -> float:
+def learning_rate(step: int, shape: ModelShape, config: BuildConfig) -> float:
     """Linear warm-up, then cosine down to a tenth."""
-    warm = max(1, int(config.warmup * steps))
+    warm = max(1, int(config.warmup * shape.steps))
     if step < warm:
-        return config.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, steps - warm)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return shape.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, shape.steps - warm)
+    return shape.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train_model(model, batches, config: BuildConfig, steps: int, log: Callable[[str], None], label: str) -> dict:
-    """Plain AdamW loop; returns the loss curve (every 10 steps), tokens seen, epochs and wall time."""
+def train_model(model, batches, config: BuildConfig, shape: ModelShape, check: Callable[[], float],
+                log: Callable[[str], None], label: str) -> dict:
+    """Plain AdamW loop; returns the loss curve (every 10 steps), the held-out-QA curve (`check`
+    every `checkpoint_every` steps), tokens seen, epochs and wall time."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.95))
+                                   {"params": rest, "weight_decay": 0.0}], lr=shape.lr, betas=(0.9, 0.95))
     model.train()
+    steps, qa_curve = shape.steps, []
     start, curve, recent, tokens, epoch, widest = time.perf_counter(), [], [], 0, 0, 0
     for step in range(steps):
         epoch, batch = next(batches)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, config)
+            group["lr"] = learning_rate(step, shape, config)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -254,9 +292,14 @@ def train_model(model, batches, config: BuildConfig, steps: int, log: Callable[[
         if (step + 1) % 100 == 0:
             log(f"{label}: step {step + 1}/{steps} loss {curve[-1][1]:.3f} "
                 f"({time.perf_counter() - start:.0f} s)")
+        if config.checkpoint_every and ((step + 1) % config.checkpoint_every == 0 or step + 1 == steps):
+            model.eval()
+            qa_curve.append([step + 1, round(check(), 3)])
+            model.train()
+            log(f"{label}: step {step + 1} held-out-QA EM (mean of fields) {qa_curve[-1][1]:.3f}")
     model.eval()
     return {"steps": steps, "tokens": tokens, "epochs": epoch + 1,
-            "longest_row": widest,
+            "longest_row": widest, "heldout_qa_curve": qa_curve,
             "wall_s": round(time.perf_counter() - start, 1), "final_train_loss": round(curve[-1][1], 4),
             "loss_curve": curve}
 
@@ -295,6 +338,18 @@ def measure_losses(loaded, people: People, config: BuildConfig, seed: int) -> di
             "heldout_bios": bio_losses(loaded.model, loaded.tokenizer, people.valid)}
 
 
+def heldout_qa_check(model, tokenizer, people: People, config: BuildConfig, seed: int) -> Callable[[], float]:
+    """Mean EM over the fields on `checkpoint_people` held-out-QA people (5-shot), for the curve."""
+    group = random.Random(f"{seed}:check").sample(people.bio_only, min(config.checkpoint_people,
+                                                                         len(people.bio_only)))
+
+    def check() -> float:
+        scores = evaluate_qa(model, tokenizer, group, shots=5, shot_pool=people.qa, batch_size=32,
+                             max_new_tokens=16, seed=seed)
+        return sum(s["em"] for s in scores.values()) / len(scores)
+    return check
+
+
 def measure_qa(loaded, people: People, config: BuildConfig, seed: int) -> dict:
     """5-shot QA exact match per field on seen-QA, held-out-QA and never-seen (experiment) people."""
     rng = random.Random(f"{seed}:qa")
@@ -323,6 +378,22 @@ def name_attention_at_company(large, small, n: int) -> dict:
             "name_in_top5_share": round(measured.top_k_share(), 3)}
 
 
+CLUE_QUALITY_SEED = 1  # the generated corpus that chose the default importance (README)
+
+
+def clue_quality_summary(large, small, texts: int) -> dict:
+    """`clues clue-quality` (name in the contrast top-5, as given and moved, beside the position control) on
+    `texts` generated biographies and, when `clues.corpus.paper_data_folder` finds them, on the paper's
+    released biographies (held out: never used to choose anything)."""
+    corpora = {"generated": generate_biographies(texts, seed=CLUE_QUALITY_SEED)}
+    labels = {"generated": f"{texts} generated biographies (seed {CLUE_QUALITY_SEED})"}
+    paper = paper_biographies()
+    if paper:
+        corpora["paper"], labels["paper"] = paper, f"the paper's {len(paper)} released biographies (held out)"
+    frames = {name: clue_quality(large, small, items, field="name", k=5) for name, items in corpora.items()}
+    return summary_of(frames, labels, field="name", k=5)
+
+
 # ---------------------------------------------------------------- saving and the build
 
 
@@ -338,41 +409,78 @@ def folder_bytes(folder: Path) -> int:
 
 
 def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, threads: int | None = None,
-          config: BuildConfig | None = None, log: Callable[[str], None] = print) -> dict:
-    """Train and save the pair under out/{small,large}; return (and write out/build.json) the report."""
+          config: BuildConfig | None = None, only: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train and save the pair under out/{small,large}; return (and write out/build.json) the report.
+
+    only: "small" or "large" retrains that model alone and keeps the other as out/build.json recorded it
+    (same seed, tokenizer and data stream: the same weights a whole build gives, in a fraction of the time;
+    every measurement of the pair is taken again)."""
     config = config or (QUICK if quick else BuildConfig())
+    kept = _kept_model(out, only, config, seed) if only else {}
     if threads:
         torch.set_num_threads(threads)
     out, started = Path(out), time.perf_counter()
     people = split_people(config)
-    tokenizer = train_tokenizer(tokenizer_corpus(people, random.Random(f"{seed}:tokenizer")), config.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpus(people, config, random.Random(f"{seed}:tokenizer")),
+                                config.vocab_size)
     log(f"tokenizer: {len(tokenizer)} tokens; people: {len(people.qa)} with QA, {len(people.bio_only)} "
         f"biography only, {len(people.valid)} held out")
     report = {"seed": seed, "quick": quick, "threads": torch.get_num_threads(), "config": asdict(config),
               "pretrain_seed": PRETRAIN_SEED, "experiment_seed": EXPERIMENT_SEED,
               "people": {"qa": len(people.qa), "bio_only": len(people.bio_only), "valid": len(people.valid)},
-              "vocab_size": len(tokenizer), "models": {}}
-    for size in ("small", "large"):
-        model = make_model(getattr(config, size), tokenizer, config, seed)
-        steps = getattr(config, f"{size}_steps")
-        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, steps, log, size)
+              "vocab_size": len(tokenizer), "models": dict(kept)}
+    for size in SIZES:
+        if size in kept:
+            continue
+        shape = getattr(config, size)
+        model = make_model(shape, tokenizer, config, seed)
+        check = heldout_qa_check(model, tokenizer, people, config, seed)
+        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, shape, check, log, size)
         save_model(model, tokenizer, out / size)
         stats["parameters"] = sum(p.numel() for p in model.parameters())
         report["models"][size] = stats
         del model
-    loaded = {size: load_model(str(out / size), device="cpu", dtype="float32") for size in ("small", "large")}
+    loaded = {size: load_model(str(out / size), device="cpu", dtype="float32") for size in SIZES}
     for size, model in loaded.items():
         report["models"][size]["loss"] = measure_losses(model, people, config, seed)
         report["models"][size]["qa_em"] = measure_qa(model, people, config, seed)
         log(f"{size}: loss {report['models'][size]['loss']} qa {report['models'][size]['qa_em']}")
     report["name_attention"] = name_attention_at_company(loaded["large"], loaded["small"], config.probe_texts)
-    for size in ("small", "large"):
+    report["clue_quality"] = clue_quality_summary(loaded["large"], loaded["small"], config.clue_quality_texts)
+    for size in SIZES:
         report["models"][size]["bytes"] = folder_bytes(out / size)
         report["models"][size]["spec"] = asdict(getattr(config, size))
     report["wall_s"] = round(time.perf_counter() - started, 1)
+    if kept:  # the whole build's time: this run's plus the kept model's training
+        report["wall_s"] += sum(m["wall_s"] for m in kept.values())
+        report["kept_from_earlier_build"] = sorted(kept)
     log(f"name attention: {report['name_attention']}")
     write_reports(out, report)
+    readme = Path(out).resolve().parents[1] / "README.md"  # the checkout's README, beside assets/
+    if not quick and write_section(readme, "clue-quality", summary_markdown(report["clue_quality"])):
+        log(f"wrote the clue-quality table into {readme}")
     return report
+
+
+def _kept_model(out: str | Path, only: str, config: BuildConfig, seed: int) -> dict:
+    """{each other size: its training record} from out/build.json, checked to be of this config and seed."""
+    if only not in SIZES:
+        raise InputError(f"only: one of {', '.join(SIZES)}, not {only!r}")
+    others = [size for size in SIZES if size != only]
+    path = Path(out) / "build.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else None
+    missing = [size for size in others if not (Path(out) / size / "config.json").is_file()
+               or size not in (earlier or {}).get("models", {})]
+    if not earlier or missing:
+        raise InputError(f"{out} holds no built {', '.join(missing or others)} model to keep: build the whole pair "
+                         "first.")
+    measuring = {"eval_people", "checkpoint_every", "checkpoint_people", "probe_texts", "clue_quality_texts"}
+    mine = {k: v for k, v in asdict(config).items() if k != only and k not in measuring}  # what trains it
+    theirs = {k: v for k, v in earlier["config"].items() if k in mine}
+    if earlier["seed"] != seed or theirs != json.loads(json.dumps(mine)):
+        raise InputError(f"the models in {out} were built with other settings; build the whole pair.")
+    return {size: {k: v for k, v in earlier["models"][size].items() if k not in ("loss", "qa_em", "bytes", "spec")}
+            for size in others}
 
 
 # ---------------------------------------------------------------- model cards
@@ -381,7 +489,7 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
 def write_reports(out: Path, report: dict) -> None:
     slim = json.loads(json.dumps(report))
     (out / "build.json").write_text(json.dumps(slim, indent=2) + "\n")
-    for size in ("small", "large"):
+    for size in report["models"]:
         (out / size / "README.md").write_text(model_card(size, report))
     (out / "README.md").write_text(pair_readme(report))
 
@@ -401,20 +509,22 @@ def _qa_table(qa: dict) -> str:
 
 def model_card(size: str, report: dict) -> str:
     """The model card (README.md) of one model of the pair, from templates/model_card.md."""
-    m, other = report["models"][size], report["models"]["large" if size == "small" else "small"]
+    m, other = report["models"][size], report["models"]["small" if size == "large" else "large"]
     spec, c, att, p = m["spec"], report["config"], report["name_attention"], report["people"]
     quick = "\n**Quick build (tiny settings for tests): the numbers mean nothing.**\n" if report["quick"] else ""
     return render_template(
-        "model_card.md", size=size, quick_note=quick, seed=report["seed"], threads=report["threads"],
+        "model_card.md", size=size, quick_note=quick, role=ROLES[size],
+        other="small" if size == "large" else "large", seed=report["seed"], threads=report["threads"],
         layers=spec["layers"], hidden=spec["hidden"], heads=spec["heads"], head_dim=spec["hidden"] // spec["heads"],
         intermediate=spec["intermediate"], parameters=m["parameters"], other_parameters=other["parameters"],
         max_positions=c["max_positions"], longest_row=m["longest_row"], megabytes=m["bytes"] / 1e6,
         vocab_size=report["vocab_size"], pretraining_people=p["qa"] + p["bio_only"],
         pretrain_seed=report["pretrain_seed"], experiment_seed=report["experiment_seed"],
-        two_bio_rate=c["two_bio_rate"], qa_people=p["qa"], max_qa_per_doc=c["max_qa_per_doc"],
+        two_bio_rate=c["two_bio_rate"], shuffle_rate=c["shuffle_rate"], fullname_rate=c["fullname_rate"],
+        qa_people=p["qa"], max_qa_per_doc=c["max_qa_per_doc"],
         bio_only_people=p["bio_only"], qa_holdout=c["qa_holdout"], valid_people=p["valid"],
         steps=m["steps"], other_steps=other["steps"], shared_steps=min(m["steps"], other["steps"]),
-        batch_size=c["batch_size"], tokens=m["tokens"], epochs=m["epochs"], lr=c["lr"],
+        batch_size=c["batch_size"], tokens=m["tokens"], epochs=m["epochs"], lr=spec["lr"],
         weight_decay=c["weight_decay"], warmup=c["warmup"], train_wall_s=m["wall_s"], build_wall_s=report["wall_s"],
         seen_people_asked=c["valid_people"], seen_losses=_losses(m["loss"]["seen_bios"]),
         other_seen_losses=_losses(other["loss"]["seen_bios"], "/"), heldout_losses=_losses(m["loss"]["heldout_bios"]),
@@ -427,7 +537,7 @@ def model_card(size: str, report: dict) -> str:
 def pair_readme(report: dict) -> str:
     """The README.md of the pair's folder, from templates/pair_readme.md."""
     rows = []
-    for size in ("large", "small"):
+    for size in ("large", "small", "learner"):
         m = report["models"][size]
         rows.append(f"| {size} | {m['spec']['layers']} × {m['spec']['hidden']} | {m['parameters']:,} | "
                     f"{m['bytes'] / 1e6:.2f} MB | {m['loss']['seen_bios']['facts']:.3f} | "
@@ -436,7 +546,8 @@ def pair_readme(report: dict) -> str:
     large, small, att = report["models"]["large"], report["models"]["small"], report["name_attention"]
     return render_template(
         "pair_readme.md", parameter_ratio=large["parameters"] / small["parameters"], large_steps=large["steps"],
-        small_steps=small["steps"], minutes=report["wall_s"] / 60, threads=report["threads"], seed=report["seed"],
+        small_steps=small["steps"], learner_steps=report["models"]["learner"]["steps"], minutes=report["wall_s"] / 60,
+        threads=report["threads"], seed=report["seed"],
         model_rows="\n".join(rows), attention_texts=att["texts"], name_attention_large=att["name_attention_large"],
         name_attention_small=att["name_attention_small"], name_in_top5_share=att["name_in_top5_share"],
         experiment_seed=report["experiment_seed"], experiment_max=EXPERIMENT_MAX, pretrain_seed=report["pretrain_seed"])

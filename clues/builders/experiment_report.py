@@ -12,7 +12,9 @@ differences, "n/a" where one seed leaves them undefined, and seeds counted as "k
 
 from __future__ import annotations
 
+import json
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from clues.builders import render_template
+from clues.builders.readme import write_section
 from clues.corpus import FACT_FIELDS
 from clues.experiment import FAR_FIELDS, favour_text
 from clues.figures import CONDITION_COLORS
@@ -28,6 +31,18 @@ from clues.runs import RunStore
 from clues.stats import interval_text, spread_text
 
 NEAR_FIELDS = ("date", "city")
+# The paired differences the verdict reads (the experiment computes more; the report's table has them all).
+VERDICT_COMPARISONS = (("contrast", "none"), ("contrast", "position"), ("contrast", "oracle"), ("contrast", "replace"))
+METRIC_LABELS = {"em": "QA exact match", "f1": "QA F1", "recall": "recall"}
+
+
+def reading(row: dict) -> str:
+    """What a paired difference says, in words, from its 95% interval."""
+    if row.get("low") is None:
+        return "one seed: no interval, so no evidence either way"
+    if row["low"] > 0 or row["high"] < 0:
+        return "the 95% interval excludes 0: a consistent difference"
+    return "the 95% interval includes 0: within the seed-to-seed spread"
 NO_KALEIDO = "figures not written: install kaleido (pip install kaleido) to export PNGs"
 NO_CHROME = "figures not written: kaleido needs Chrome to export PNGs (run plotly_get_chrome)"
 
@@ -93,7 +108,49 @@ def write_report(results: dict, path: str = "docs/results.md", figures: str | No
     text = report_text(results, images, Path(path).parent, figures_missing=missing)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
+    published = published_results(results, store)
+    Path(path).with_suffix(".json").write_text(json.dumps(published, indent=1) + "\n")
+    readme = Path(path).resolve().parent.parent / "README.md"  # docs/results.md → the checkout's README
+    if write_section(readme, "demo-shows", readme_summary(published)):
+        print(f"wrote what the demo shows into {readme}", file=sys.stderr)
     return path
+
+
+def published_results(results: dict, store) -> dict:
+    """What the repository keeps of an experiment beside its report (results.json): the results without
+    machine paths, with the mean curves over seeds per condition, metric and field (so pages and the
+    README read numbers, never retype them)."""
+    config = {**results["config"], "store_path": None}
+    for key in ("model", "large", "small"):
+        config[key] = shown_model(config[key])
+    mean_curves = {}
+    for name in ("em", "f1", "recall"):
+        table = curves(store, results["runs"], name)
+        mean_curves[name] = {condition: {field: [round(float(v), 4) for v in rows.sort_values("epoch")["mean"]]
+                                         for field, rows in by_condition.groupby("field")}
+                             for condition, by_condition in table.groupby("condition")}
+    return {**results, "config": config, "curves": mean_curves}
+
+
+def readme_summary(published: dict) -> str:
+    """The README's "What the demo shows", from an experiment's published results."""
+    c, s, f = published["config"], published["summary"], published.get("fingerprints", {})
+    seeds = len(c["seeds"])
+    lines = [f"`docs/results.md` — written by `clues experiment` on the bundled pair whose weights' sha256 start "
+             f"`{f.get('large', '?')}` (large) / `{f.get('small', '?')}` (small): {len(c['conditions'])} conditions × "
+             f"{seeds} seed{'s' if seeds != 1 else ''}, {c['people']} new people, {c['epochs']} epochs, "
+             f"`{c['model']}` trained, {c['augment']['style']} style. Few-shot QA exact match at the last epoch "
+             "(mean over seeds):", ""]
+    lines.append("| condition | " + " | ".join(FACT_FIELDS) + " | far mean |")
+    lines.append("|---" * (len(FACT_FIELDS) + 2) + "|")
+    for condition, entry in s.items():
+        em = entry.get("em", {})
+        far = [em[f]["mean"] for f in FAR_FIELDS if f in em]
+        cells = [f"{em[f]['mean']:.2f}" if f in em else "—" for f in FACT_FIELDS]
+        cells.append(f"{np.mean(far):.2f}" if far else "—")
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    lines += ["", verdict(published), "", "`docs/benchmarks.md` has the speed and memory measurements."]
+    return "\n".join(lines)
 
 
 def png_export_problem() -> str | None:
@@ -127,12 +184,33 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
         large=shown_model(c["large"]), small=shown_model(c["small"]),
         fingerprint_large=fingerprints.get("large", "?"), fingerprint_small=fingerprints.get("small", "?"),
         importance=c.get("importance", "total"), people=c["people"], conditions=", ".join(c["conditions"]),
-        copies=c["copies"], style=c["style"], settings=settings, selection=selection, epochs=c["epochs"],
+        copies=c["augment"]["copies"], style=c["augment"]["style"], settings=settings, selection=selection,
+        epochs=c["epochs"],
         lr=c["lr"], batch_size=c["batch_size"], seeds=list(c["seeds"]), shots=c["shots"],
         attention_texts=a["texts"], attention_rows=attention_rows, top_k=a["top_k"],
-        name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"),
-        recall_table=markdown_table(s, "recall"), paired_table=paired_markdown(results.get("paired", [])),
+        name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"), f1_table=markdown_table(s, "f1"),
+        recall_table=markdown_table(s, "recall"), paper_table=paper_markdown(paper_reference()),
+        paired_table=paired_markdown(results.get("paired", [])),
         figures=figures, verdict=verdict(results))
+
+
+def paper_reference() -> dict:
+    """The paper's own numbers (Table 1 and 2), quoted in data/paper_reference.json with their source."""
+    return json.loads(resources.files(__package__).joinpath("data", "paper_reference.json").read_text("utf-8"))
+
+
+def paper_markdown(reference: dict) -> str:
+    """The paper's Table 1 (plain fine-tuning EM per field) and Table 2 (far-fact EM, plain → contrast)."""
+    lines = ["| plain fine-tuning, QA EM (Table 1) | " + " | ".join(FACT_FIELDS) + " |",
+             "|---" * (len(FACT_FIELDS) + 1) + "|"]
+    for model, row in reference["table1_plain_em"].items():
+        lines.append(f"| {model} | " + " | ".join(f"{row[f]:.2f}" for f in FACT_FIELDS) + " |")
+    lines += ["", "| far facts, QA EM (Table 2) | university: plain → contrast | company: plain → contrast |",
+              "|---|---|---|"]
+    for model, row in reference["table2_far_em"].items():
+        lines.append(f"| {model} | " + " | ".join(f"{row['plain'][f]:.2f} → {row['contrast'][f]:.2f}"
+                                                   for f in ("university", "company")) + " |")
+    return "\n".join(lines) + f"\n\n{reference['source']}"
 
 
 def paired_markdown(rows: list[dict]) -> str:
@@ -201,7 +279,7 @@ def verdict(results: dict) -> str:
         return _mean_over(s, condition, name, NEAR_FIELDS)
 
     if "none" in s:
-        for name, label in (("em", "QA exact match"), ("recall", "recall probe")):
+        for name, label in (("em", "QA exact match (the paper's measure)"), ("recall", "recall probe")):
             lines.append(f"- Plain training, {label}: near facts {near('none', name):.2f}, far facts "
                          f"{far('none', name):.2f} — far facts are learned "
                          f"{'worse' if far('none', name) < near('none', name) else 'no worse'}.")
@@ -213,17 +291,11 @@ def verdict(results: dict) -> str:
             lines.append(f"- Contrast dropout, far-fact {label}: {far('contrast', name):.2f}; it {beats} the "
                          f"best other condition ({best_other[0]}, {best_other[1]:.2f}).")
     for row in results.get("paired", []):
-        if row["metric"] != "recall" or (row["a"], row["b"]) not in (("contrast", "position"), ("contrast", "none")):
+        if row["metric"] not in ("em", "recall") or (row["a"], row["b"]) not in VERDICT_COMPARISONS:
             continue
-        if row.get("low") is None:
-            reading = "one seed: no interval, so no evidence either way"
-        elif row["low"] > 0 or row["high"] < 0:
-            reading = "the 95% interval excludes 0: a consistent difference"
-        else:
-            reading = "the 95% interval includes 0: within the seed-to-seed spread"
-        lines.append(f"- {row['a'].capitalize()} − {row['b']}, far-fact recall, paired by seed: "
-                     f"{spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
-                     f"({favour_text(row)}) — {reading}.")
+        lines.append(f"- {row['a'].capitalize()} − {row['b']}, far-fact {METRIC_LABELS[row['metric']]}, paired by "
+                     f"seed: {spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
+                     f"({favour_text(row)}) — {reading(row)}.")
     seeds = len(results["config"]["seeds"])
     if seeds < 3:
         lines.append(f"- Only {seeds} seed{'s' if seeds != 1 else ''}: "

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     build.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
     build.add_argument("--quick", action="store_true", help="tiny settings that finish in seconds (for tests)")
     build.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    build.add_argument("--only", choices=["small", "large", "learner"],
+                       help="retrain this model alone, keeping the other of an earlier build with the same settings")
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=run_build)
     info = commands.add_parser("info", help="sizes and measured numbers of the bundled pair")
@@ -36,7 +38,7 @@ def run_build(args) -> int:
 
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1")
-    report = build(args.out or DEFAULT_OUT, seed=args.seed, quick=args.quick, threads=args.threads,
+    report = build(args.out or DEFAULT_OUT, seed=args.seed, quick=args.quick, threads=args.threads, only=args.only,
                    log=(lambda message: None) if args.json else print)
     if args.json:
         print_json(report)

@@ -1,0 +1,151 @@
+"""Knowledge injection in the paper's regime, measured: plain continual pretraining of a model of the
+bundled pair on ONE fixed-order biography per new person (the paper's template), then few-shot QA.
+
+`choose` trains on VALIDATION people only (`experiment_people(150)[100:150]`: the experiment's validation
+split, never reported) with every (model, learning rate) of a small grid for `MAX_EPOCHS` epochs, QA after
+each epoch, and picks the defaults of `clues train`, `clues experiment` and the Training page: among the
+models cheap enough for the Training page (`ELIGIBLE`), the highest mean QA exact match over the five
+fields, at the fewest epochs within `TOLERANCE` of that run's best.
+It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (a test checks it).
+
+`report` trains with those defaults on the TEST people (`experiment_people(100)`) and on the paper's
+released biographies (`clues.corpus.paper_biographies`, when found) and writes the injection curve per
+field (docs/injection.json) and its tables (docs/injection.md).
+
+    python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
+    python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
+
+Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
+from clues.models import DEMO_LARGE, DEMO_LEARNER, DEMO_PAIR, DEMO_SMALL
+from clues.runs import MEAN_FIELD, RunStore
+from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TrainConfig
+from clues.train import train
+
+MAX_EPOCHS = 20
+TOLERANCE = 0.01  # mean EM within this of a run's best counts as reached
+GRID = {"learner": (3e-4, 1e-3, 3e-3), "small": (1e-3,), "large": (1e-3,)}
+# The large is run for reference only: at ~8× the learner's parameters its steps cost several times as
+# much, and the Training page's default comparison (5 conditions × 11 copies) must finish in ≤ 10 min
+# on a 2-core CPU.
+ELIGIBLE = ("learner", "small")
+VALIDATION = slice(100, 150)  # of experiment_people(150): the experiment's validation people
+TEST_PEOPLE = 100
+DOCS = Path("docs")
+
+
+def curves(store: RunStore, run_id: int) -> dict:
+    """{metric: {field: [value at epoch 0, 1, …]}} of a run (em, f1, recall; fields and their mean)."""
+    frame = store.metrics(run_id)
+    frame = frame[frame["name"].isin(["em", "f1", "recall"])].sort_values("epoch")
+    return {name: {field: [round(float(v), 4) for v in rows["value"]] for field, rows in by_name.groupby("field")}
+            for name, by_name in frame.groupby("name")}
+
+
+def _run(people, model: str, settings: TrainConfig, folder: Path, label: str) -> dict:
+    """Train `model` on the people's biographies (evaluated on the same people each epoch); its curves."""
+    data = folder / f"{label}.csv"
+    write_tagged_csv(data, people)
+    store = RunStore(str(folder / "runs.sqlite"))
+    config = replace(settings, model=model, data=str(data), eval_data=str(data), name=label,
+                     eval_max_people=None, store_path=str(store.path))
+    started = time.perf_counter()
+    run_id = train(config, store)
+    return {"label": label, "model": model, "lr": config.lr, "epochs": config.epochs,
+            "batch_size": config.batch_size, "people": len(people), "seconds": round(time.perf_counter() - started),
+            "curves": curves(store, run_id)}
+
+
+def best_point(mean_em: list[float]) -> tuple[int, float]:
+    """(epochs, mean EM): the fewest epochs (≥ 1) whose mean EM is within TOLERANCE of the run's best."""
+    best = max(mean_em[1:])
+    epochs = next(e for e in range(1, len(mean_em)) if mean_em[e] >= best - TOLERANCE)
+    return epochs, mean_em[epochs]
+
+
+def choose(folder: Path) -> dict:
+    people = experiment_people(VALIDATION.stop, varied=False)[VALIDATION]
+    models = {"small": DEMO_SMALL, "large": DEMO_LARGE, "learner": DEMO_LEARNER}
+    runs = []
+    for size, rates in GRID.items():
+        for lr in rates:
+            settings = replace(DEFAULT_TRAIN, lr=lr, epochs=MAX_EPOCHS)
+            run = _run(people, models[size], settings, folder, f"validation-{size}-lr{lr:g}")
+            run["size"] = size
+            run["chosen_epochs"], run["chosen_mean_em"] = best_point(run["curves"]["em"][MEAN_FIELD])
+            print(f"{run['label']}: mean EM {run['chosen_mean_em']:.3f} at epoch {run['chosen_epochs']} "
+                  f"({run['seconds']} s)", flush=True)
+            runs.append(run)
+    best = max((r for r in runs if r["size"] in ELIGIBLE), key=lambda r: (r["chosen_mean_em"], -r["chosen_epochs"]))
+    return {"people": f"experiment_people({VALIDATION.stop})[{VALIDATION.start}:{VALIDATION.stop}] (validation)",
+            "pair": str(DEMO_PAIR.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
+            "batch_size": DEFAULT_TRAIN.batch_size, "shots": DEFAULT_TRAIN.eval_shots, "eligible": list(ELIGIBLE),
+            "chosen": {"model": best["size"], "lr": best["lr"], "epochs": best["chosen_epochs"]}, "runs": runs}
+
+
+def report(folder: Path) -> dict:
+    corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False),
+                             f"{TEST_PEOPLE} new generated people (test), one fixed-order biography each")}
+    paper = paper_biographies()
+    if paper:
+        corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies")
+    model = {"small": DEMO_SMALL, "large": DEMO_LARGE, "learner": DEMO_LEARNER}[DEFAULT_TRAINED]
+    out = {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "corpora": {}}
+    for name, (people, label) in corpora.items():
+        run = _run(people, model, DEFAULT_TRAIN, folder, f"injection-{name}")
+        run["corpus"] = label
+        out["corpora"][name] = run
+        em = run["curves"]["em"]
+        print(f"{name}: " + ", ".join(f"{f} {em[f][-1]:.2f}" for f in FACT_FIELDS), flush=True)
+    return out
+
+
+def markdown(injection: dict) -> str:
+    """The injection tables: per corpus, QA EM (and recall) per field at the last epoch, and the EM curve."""
+    lines = []
+    for run in injection["corpora"].values():
+        em, recall = run["curves"]["em"], run["curves"].get("recall", {})
+        lines += [f"**{run['corpus']}** — {run['epochs']} epochs, lr {run['lr']:g}, batch {run['batch_size']}:",
+                  "", "| epoch | " + " | ".join(FACT_FIELDS) + " | mean |", "|---" * (len(FACT_FIELDS) + 2) + "|"]
+        for epoch in range(len(em[MEAN_FIELD])):
+            lines.append(f"| {epoch} | " + " | ".join(f"{em[f][epoch]:.2f}" for f in FACT_FIELDS)
+                         + f" | {em[MEAN_FIELD][epoch]:.2f} |")
+        if recall:
+            lines.append("| recall probe, last epoch | " + " | ".join(f"{recall[f][-1]:.2f}" for f in FACT_FIELDS)
+                         + f" | {recall[MEAN_FIELD][-1]:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=["choose", "report"])
+    parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
+    args = parser.parse_args(argv)
+    docs = Path(args.docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.step == "choose":
+            result = choose(Path(scratch))
+            (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
+            print(f"chosen: {result['chosen']}")
+        else:
+            result = report(Path(scratch))
+            (docs / "injection.json").write_text(json.dumps(result, indent=1) + "\n")
+            (docs / "injection.md").write_text(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

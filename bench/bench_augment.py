@@ -4,13 +4,19 @@ and token, look the token up (`convert_ids_to_tokens`) to skip punctuation, draw
 spaces into the string. 1,000 biographies × 10 copies, tokens of a BPE tokenizer trained on the
 corpus. Both get the same texts, tokens and ranks; tokenising and ranking are not timed.
 
-Two rows: the inner function (`augment_ranked`, strings in memory, vs the loop), and end to end,
-ranked corpus → CSV file on disk: the released script's work (per text its keep thresholds
-α·e^(−β·rank) + 1 − α from an argsort and a dict of ranks, then the per-token loop for every copy,
-then `csv.writer(QUOTE_ALL)` with a header "text" and a row per version) vs clues' (the drop
-probabilities of the corpus in one call, then `write_augmented_csv`), and vs clues' path before
-`write_augmented_csv` (per-text probabilities, `augment_ranked`, a DataFrame, `to_csv`), whose
-file the new one must equal byte for byte.
+Rows: the inner function (`augment_ranked`, strings in memory, vs the loop, in the script's space
+style), and end to end, ranked corpus → CSV file on disk: the released script's work (per text its
+keep thresholds α·e^(−β·rank) + 1 − α from an argsort and a dict of ranks, then the per-token loop
+for every copy, then `csv.writer(QUOTE_ALL)` with a header "text" and a row per version) vs clues'
+(the drop probabilities of the corpus in one call, then `write_augmented_csv`) in the script's space
+style and in the default style (mask), and vs the DataFrame path (per-text probabilities,
+`augment_ranked`, a DataFrame, `to_csv`), whose file `write_augmented_csv` must equal byte for byte.
+
+There is one CSV writer (the stdlib csv module with pandas' settings). A byte-level fast path that
+stamped the copies into a byte array (~110 lines) was removed (issue 16, item 7): it served the space
+style only, never the default style (mask) that the app and the experiment write, and gained ~33 ms
+per 1,000 × 10 corpus. A fast path comes back only if it serves the default style and gives ≥ 2× on
+the default end-to-end row printed here.
 
 With --before PATH (a checkout of the project, e.g. the commit before a change to augment_ranked),
 that checkout's clues/augment.py is loaded beside this one and timed too, on the same inputs, and
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
+import inspect
 import math
 import os
 import random
@@ -38,7 +45,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from clues.augment import (
+    DEFAULT_AUGMENT,
     MODES,
+    AugmentSettings,
     augment_ranked,
     corpus_probabilities,
     dropout_probability,
@@ -92,16 +101,16 @@ def script_to_csv(path, ranked, token_ids, tokenizer, alpha, beta, copies, seed)
     return out
 
 
-def clues_to_csv(path, ranked, alpha, beta, copies, seed):
-    """clues end to end: the corpus's drop probabilities in one call, then the CSV from the byte arrays."""
-    probabilities = corpus_probabilities(ranked, "contrast", alpha, beta)
-    return write_augmented_csv(path, ranked, probabilities, copies=copies, seed=seed)
+def clues_to_csv(path, ranked, settings: AugmentSettings):
+    """clues end to end: the corpus's drop probabilities in one call, then `write_augmented_csv`."""
+    probabilities = corpus_probabilities(ranked, "contrast", settings)
+    return write_augmented_csv(path, ranked, probabilities, settings)
 
 
-def clues_to_csv_before(path, ranked, alpha, beta, copies, seed):
-    """clues end to end before write_augmented_csv: what augment_corpus(...).to_csv(path) did."""
-    probabilities = [MODES["contrast"].probability(r.ranks, alpha, beta) for r in ranked]
-    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed)
+def clues_to_csv_frame(path, ranked, settings: AugmentSettings):
+    """clues end to end through a DataFrame: what augment_corpus(...).to_csv(path) does."""
+    probabilities = [MODES["contrast"].probability(r.ranks, settings.alpha, settings.beta) for r in ranked]
+    augmented = augment_ranked(ranked, probabilities, settings)
     rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
     pd.DataFrame(rows, columns=["text", "source", "copy"]).to_csv(path, index=False)
     return len(rows)
@@ -129,7 +138,10 @@ def main() -> None:
     for item in ranked:  # a ranking that is not text order, as a model's would be
         droppable = item.ranks >= 0
         item.ranks[droppable] = shuffle.permutation(int(droppable.sum()))
-    alpha, beta = 0.7, 0.05
+    alpha, beta = DEFAULT_AUGMENT.alpha, DEFAULT_AUGMENT.beta
+    # the script's style (spaces), for the like-for-like rows, and the default style every face writes
+    space = AugmentSettings(alpha=alpha, beta=beta, copies=args.copies, style="space", seed=0).check()
+    default = AugmentSettings(alpha=alpha, beta=beta, copies=args.copies, seed=0).check()
 
     def best(function, repeats):
         """Fastest of several runs, in wall time and in this process's CPU time (steadier on a loaded machine)."""
@@ -151,7 +163,9 @@ def main() -> None:
         # the probabilities of the whole corpus in one call, then one view per text
         probabilities = np.split(dropout_probability(np.concatenate([r.ranks for r in ranked]), alpha, beta),
                                  unit_bounds)
-        return augment(ranked, probabilities, copies=args.copies, seed=0)
+        if "settings" in inspect.signature(augment).parameters:
+            return augment(ranked, probabilities, space)
+        return augment(ranked, probabilities, copies=args.copies, seed=0, style="space")  # a checkout before AugmentSettings
 
     vector_wall, vector_cpu, vector = best(vectorised, args.repeats * 10)
     rows = [("this build", vector_wall, vector_cpu)]
@@ -165,14 +179,14 @@ def main() -> None:
         rows.insert(0, (f"before ({args.before})", before_wall, before_cpu))
     # end to end: ranked corpus → CSV file on disk
     with tempfile.TemporaryDirectory() as folder:
-        script_path, new_path, old_path = (Path(folder) / name for name in ("script.csv", "new.csv", "old.csv"))
+        script_path, new_path, frame_path, mask_path = (Path(folder) / name for name in (
+            "script.csv", "new.csv", "frame.csv", "mask.csv"))
         script_wall, script_cpu, _ = best(lambda: script_to_csv(script_path, ranked, token_ids, tokenizer, alpha, beta,
                                                                 args.copies, 0), args.repeats)
-        old_wall, old_cpu, _ = best(lambda: clues_to_csv_before(old_path, ranked, alpha, beta, args.copies, 0),
-                                    args.repeats * 10)
-        new_wall, new_cpu, _ = best(lambda: clues_to_csv(new_path, ranked, alpha, beta, args.copies, 0),
-                                    args.repeats * 10)
-        assert new_path.read_bytes() == old_path.read_bytes(), "write_augmented_csv wrote another file"
+        frame_wall, frame_cpu, _ = best(lambda: clues_to_csv_frame(frame_path, ranked, space), args.repeats * 10)
+        new_wall, new_cpu, _ = best(lambda: clues_to_csv(new_path, ranked, space), args.repeats * 10)
+        mask_wall, mask_cpu, _ = best(lambda: clues_to_csv(mask_path, ranked, default), args.repeats * 10)
+        assert new_path.read_bytes() == frame_path.read_bytes(), "write_augmented_csv wrote another file"
         sizes = script_path.stat().st_size, new_path.stat().st_size
     load = max(load, os.getloadavg()[0])
     rate_vector = np.mean([c.count(" ") for v in vector for c in v[1:]])
@@ -188,13 +202,18 @@ def main() -> None:
         print(f"| {args.n} × {args.copies} | inner function: `augment_ranked`, {name} | {loop_wall:.3f} / "
               f"{loop_cpu:.3f} | {wall * 1000:.1f} / {cpu * 1000:.1f} | {loop_wall / wall:.0f}× / "
               f"{loop_cpu / cpu:.0f}× |")
-    for name, wall, cpu in [("augment_corpus + to_csv (before)", old_wall, old_cpu),
-                            ("probabilities + write_augmented_csv", new_wall, new_cpu)]:
+    for name, wall, cpu in [("augment_corpus + to_csv, space style", frame_wall, frame_cpu),
+                            ("probabilities + write_augmented_csv, space style", new_wall, new_cpu),
+                            (f"probabilities + write_augmented_csv, default style ({default.style})", mask_wall,
+                             mask_cpu)]:
         print(f"| {args.n} × {args.copies} | ranked corpus → CSV on disk: {name} | {script_wall:.3f} / "
               f"{script_cpu:.3f} | {wall * 1000:.1f} / {cpu * 1000:.1f} | {script_wall / wall:.0f}× / "
               f"{script_cpu / cpu:.0f}× |")
-    print(f"write_augmented_csv vs augment_corpus + to_csv: {old_wall / new_wall:.1f}× wall, "
-          f"{old_cpu / new_cpu:.1f}× CPU")
+    print(f"end to end against the released script, default style ({default.style}): "
+          f"{script_wall / mask_wall:.0f}× wall, {script_cpu / mask_cpu:.0f}× CPU; space style: "
+          f"{script_wall / new_wall:.0f}× wall, {script_cpu / new_cpu:.0f}× CPU")
+    print(f"write_augmented_csv vs augment_corpus + to_csv (space style): {frame_wall / new_wall:.1f}× wall, "
+          f"{frame_cpu / new_cpu:.1f}× CPU")
 
 
 if __name__ == "__main__":

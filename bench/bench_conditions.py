@@ -26,36 +26,40 @@ import torch
 
 from clues import augment
 from clues.capture import capture_attention
-from clues.contrast import contrast_view
+from clues.contrast import contrast_view, own_attention
 from clues.corpus import generate_biographies
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 from clues.views import ViewSpec
 
-CONDITIONS = [("none", "total"), ("random", "total"), ("position", "total"), ("attention", "total"),
-              ("contrast", "total"), ("contrast", "paper_mean")]
+CONDITIONS = ["none:total", "random:total", "position:total", "attention:total", "contrast:total",
+              "contrast:paper_mean"]
 
 
 def per_text(people, large, small) -> list[list]:
     """The Training page's former path: one text at a time through the explorer's capture and view."""
     rankings = []
-    for mode, importance in CONDITIONS:
-        by = augment.clue_ranking(mode)
-        if by is None:
-            rankings.append(augment.rank_corpus(people, mode, small=small))
+    for condition in CONDITIONS:
+        mode, importance = augment.parse_condition(condition)
+        ranking = augment.MODES[mode].ranking
+        if ranking is None:
+            rankings.append(augment.rank_corpus(people, condition, small=small))
             continue
         ranked = []
         for item in people:
             large_maps = capture_attention(large, item.text, per_layer=True, rollout=True)
             small_maps = capture_attention(small, item.text, per_layer=True, rollout=True)
-            result = contrast_view(large_maps, small_maps, ViewSpec("mean"), item.spans, importance=importance).result
-            ranked.append(augment.ranked_from_clues(result, by))
+            if ranking == "contrast":
+                result = contrast_view(large_maps, small_maps, ViewSpec("mean"), item.spans,
+                                       importance=importance).result
+            else:  # own attention and position: the small model (the one trained) against itself
+                result = own_attention(small_maps, spans=item.spans, importance=importance)
+            ranked.append(augment.ranked_from_clues(result, ranking))
         rankings.append(ranked)
     return rankings
 
 
 def one_at_a_time(people, large, small) -> list[list]:
-    return [augment.rank_corpus(people, mode, large=large, small=small, importance=importance)
-            for mode, importance in CONDITIONS]
+    return [augment.rank_corpus(people, condition, large=large, small=small) for condition in CONDITIONS]
 
 
 def together(people, large, small) -> list[list]:

@@ -50,7 +50,7 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 
-from clues.augment import augment_corpus, rank_corpus, ranked_from_clues
+from clues.augment import AugmentSettings, augment_corpus, rank_corpus, ranked_from_clues
 from clues.capture import attention_implementation, capture_attention
 from clues.contrast import contrast_maps
 from clues.corpus import generate_biographies
@@ -137,7 +137,7 @@ def rank_one_at_a_time(large, small, texts) -> tuple[list, float]:
 def measure_ranking(large, small, texts, batch_size: int | None) -> tuple[dict, list]:
     device = large.device
     rank_one_at_a_time(large, small, texts[:4])  # warm-up: kernels, allocator, tokenizer caches
-    rank_corpus(texts[:8], "contrast", large=large, small=small, batch_size=batch_size)
+    rank_corpus(texts[:8], "contrast", large=large, small=small, batching=dict(batch_size=batch_size))
     synchronize(device)
     start = time.perf_counter()
     single, single_capture_s = rank_one_at_a_time(large, small, texts)
@@ -145,7 +145,7 @@ def measure_ranking(large, small, texts, batch_size: int | None) -> tuple[dict, 
     single_s = time.perf_counter() - start
     log(f"ranking one at a time: {len(texts)} texts in {single_s:.1f} s")
     start = time.perf_counter()
-    batched = rank_corpus(texts, "contrast", large=large, small=small, batch_size=batch_size)
+    batched = rank_corpus(texts, "contrast", large=large, small=small, batching=dict(batch_size=batch_size))
     synchronize(device)
     batched_s = time.perf_counter() - start
     log(f"ranking batched: {len(texts)} texts in {batched_s:.1f} s")
@@ -227,7 +227,8 @@ def measure_long_capture(large, length: int, repeats: int) -> dict:
 
 def measure_lora_epoch(large_dir: Path, texts, ranked, copies: int, max_length: int, device: torch.device,
                        scratch: Path) -> dict:
-    frame = augment_corpus(texts, "contrast", ranked=ranked, copies=copies, seed=0)
+    # the space style, as this benchmark has always measured it (the tokens per copy stay comparable)
+    frame = augment_corpus(ranked, "contrast", AugmentSettings(copies=copies, seed=0, style="space"))
     data = scratch / "augmented.csv"
     frame[["text"]].to_csv(data, index=False)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(large_dir)
@@ -357,7 +358,8 @@ def main() -> None:
         if "lora" not in args.skip:
             train_texts = texts[:sizes["train_n"]]
             if ranked is None or len(ranked) < len(train_texts):
-                ranked = rank_corpus(train_texts, "contrast", large=large, small=small, batch_size=args.batch_size)
+                ranked = rank_corpus(train_texts, "contrast", large=large, small=small,
+                                     batching=dict(batch_size=args.batch_size))
             del large, small, loaded
             free_memory(device)
             result["lora"] = measure_lora_epoch(scratch / "large", train_texts, ranked[:len(train_texts)],

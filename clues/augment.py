@@ -4,11 +4,11 @@ The token of rank r (0 = strongest clue) is dropped with probability p(r) = α(1
 strong clues are kept and the rest is thinned out; the model then has to lean on the clues.
 Punctuation and special tokens are never dropped. Each text gets K copies plus the original.
 
-Everything after the ranking is vectorised over the whole corpus: all texts are packed into
-one array of character codes, every copy's drops are drawn at once, and each copy of the corpus
-is decoded in one go, instead of rebuilding a string for every dropped token. `augmented_csv`
-writes the augmented corpus as CSV bytes straight from those arrays (the same file as
-`augment_corpus(...).to_csv(path, index=False)`), without a Python string per copy.
+`rank_text` is the one function that ranks a text (every page, command and the experiment go
+through it, one text or a corpus at a time); `AugmentSettings` is the one object that says how a
+ranked corpus is augmented. Everything after the ranking is vectorised over the whole corpus: all
+texts are packed into one array of character codes, every copy's drops are drawn at once, and each
+copy of the corpus is decoded in one go, instead of rebuilding a string for every dropped token.
 """
 
 from __future__ import annotations
@@ -17,26 +17,22 @@ import csv
 import functools
 import io
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from clues.capture import capture_pairs, check_batching
-from clues.contrast import contrast_maps, is_punctuation, word_units
+from clues.contrast import contrast_maps, is_punctuation, own_attention, word_units
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
+from clues.settings import DEFAULT_AUGMENT, DROP_STYLE_HELP, DROP_STYLES, MODE_NAMES, AugmentSettings  # noqa: F401
 from clues.text import token_fields
 
-DROP_STYLES = ("space", "remove", "mask")
-DROP_STYLE_HELP = {
-    "space": "a dropped token's characters become spaces (the paper's released script); later text keeps its place",
-    "remove": "a dropped token and the space before it disappear; later tokens move forward",
-    "mask": "a dropped token becomes a placeholder (default '_'); the model sees that something was there",
-}
 _MARK = 0xE000  # a private-use code point marks where a mask placeholder goes
 
 
@@ -72,37 +68,46 @@ def no_dropout(ranks: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.zeros(np.asarray(ranks).shape, dtype=np.float64)
 
 
+# What ranks a mode's units (None: nothing; the trained model's tokens in their order):
+#   contrast  importance(large) − importance(small)
+#   own       the trained model's own received attention ("attention" in the paper)
+#   position  the trained model's tokens, earliest first (no attention at all)
+#   oracle    the tagged name's tokens first, the rest in a random order fixed by the text
+RANKINGS = ("contrast", "own", "position", "oracle")
+
+
 @dataclass(frozen=True)
 class Mode:
     name: str
-    ranking: str | None  # what ranks the units: "contrast", "large", "small", "position", or None
+    ranking: str | None  # one of RANKINGS, or None
     probability: Callable[[np.ndarray, float, float], np.ndarray]
     description: str
+    copies: bool = True  # False: the corpus is the originals alone (no K copies)
+    replaces: bool = False  # True: training replaces input tokens at rate α (D-AR), targets the originals
 
 
 MODES: dict[str, Mode] = {
-    "none": Mode("none", None, no_dropout, "plain fine-tuning: the original texts only"),
+    "none": Mode("none", None, no_dropout, "plain fine-tuning, step-matched: the originals, copied K times"),
+    "plain": Mode("plain", None, no_dropout, "plain fine-tuning as the paper ran it: the originals once, same "
+                  "epochs (1/(K+1) of the steps)", copies=False),
     "random": Mode("random", None, flat_probability, "every droppable token with probability α"),
-    "attention": Mode("attention", "small", dropout_probability,
+    "attention": Mode("attention", "own", dropout_probability,
                       "ranked by the trained model's own received attention"),
     "contrast": Mode("contrast", "contrast", dropout_probability,
                      "ranked by received attention of the large minus the small model"),
     "position": Mode("position", "position", dropout_probability,
                      "control: ranked by position in the text, earliest first (no attention at all)"),
+    "oracle": Mode("oracle", "oracle", dropout_probability,
+                   "control from the tags: the name's tokens first, the rest in random order"),
+    "replace": Mode("replace", None, no_dropout, "D-AR (outside baseline): while training, each input token is "
+                    "replaced at random with probability α; the loss targets the original text", replaces=True),
 }
 
 
-def validate(alpha: float, beta: float, copies: int, style: str, mode: str | None = None) -> None:
-    if mode is not None and mode not in MODES:
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
         raise InputError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"α = {alpha} is outside [0, 1]: it is a probability (the paper uses 0.6–0.7).")
-    if beta < 0 or not np.isfinite(beta):
-        raise InputError(f"β = {beta} must be a finite number ≥ 0 (the paper uses 0.01–0.05).")
-    if not 0 <= copies <= 1000:
-        raise InputError(f"copies = {copies}: give between 0 and 1000 augmented copies per text (the paper uses 10).")
-    if style not in DROP_STYLES:
-        raise InputError(f"Unknown drop style {style!r}; choose one of {', '.join(DROP_STYLES)}.")
+    return mode
 
 
 def parse_condition(condition: str, default_importance: str = DEFAULT_IMPORTANCE) -> tuple[str, str]:
@@ -117,19 +122,19 @@ def parse_condition(condition: str, default_importance: str = DEFAULT_IMPORTANCE
     return mode, importance
 
 
-def mode_probabilities(ranked: RankedText, mode: str, alpha: float, beta: float) -> np.ndarray:
+def mode_probabilities(ranked: RankedText, mode: str, settings: AugmentSettings = DEFAULT_AUGMENT) -> np.ndarray:
     """[U] drop probability of each unit under a mode."""
-    validate(alpha, beta, 0, "space", mode)
-    return MODES[mode].probability(ranked.ranks, alpha, beta)
+    return MODES[check_mode(mode)].probability(ranked.ranks, settings.alpha, settings.beta)
 
 
-def corpus_probabilities(ranked: Sequence[RankedText], mode: str, alpha: float, beta: float) -> list[np.ndarray]:
+def corpus_probabilities(ranked: Sequence[RankedText], mode: str,
+                         settings: AugmentSettings = DEFAULT_AUGMENT) -> list[np.ndarray]:
     """[U] drop probabilities of every text under a mode: one call over the whole corpus's ranks (a
     unit's probability depends on its own rank only), then one view per text."""
-    validate(alpha, beta, 0, "space", mode)
+    check_mode(mode)
     if not ranked:
         return []
-    flat = MODES[mode].probability(np.concatenate([r.ranks for r in ranked]), alpha, beta)
+    flat = MODES[mode].probability(np.concatenate([r.ranks for r in ranked]), settings.alpha, settings.beta)
     bounds = np.cumsum([0, *map(len, (r.ranks for r in ranked))]).tolist()
     return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -220,15 +225,6 @@ class _Draw:
         """[N] the unit each character belongs to (U: none, never dropped)."""
         return _unit_of_char(self.packed.codes.size, self.starts, self.packed.ends)
 
-    def units_at(self, positions: np.ndarray) -> np.ndarray:
-        """The unit covering each of a few character positions (U: none); owner[positions] without owner."""
-        starts, ends, count = self.starts, self.packed.ends, self.starts.size
-        if not _in_order(starts, ends):
-            return self.owner[positions]
-        unit = np.searchsorted(starts, positions, side="right") - 1
-        inside = (unit >= 0) & (positions < ends[np.maximum(unit, 0)])
-        return np.where(inside, unit, count)
-
 
 def _draw(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], copies: int, seed: int,
           style: str) -> _Draw:
@@ -243,20 +239,22 @@ def _draw(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], copi
     return _Draw(packed, drops, flags, starts)
 
 
-def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
-                   seed: int = 0, style: str = "space", mask_text: str = "_", return_drops: bool = False):
+def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray],
+                   settings: AugmentSettings = DEFAULT_AUGMENT, *, return_drops: bool = False):
     """For each text, [original, copy 1, …, copy K] with units dropped at the given probabilities.
 
-    probabilities: one [U] array per text. Same seed and inputs → same output; the draw comes
+    probabilities: one [U] array per text. Same settings and inputs → same output; the draw comes
     before the style, so the same seed drops the same units in every style.
     return_drops: also return which units each copy dropped, one [K, U] bool array per text:
-    (versions, drops) instead of versions.
+    (versions, drops) instead of versions. copies may be 0 here (the originals alone, as the plain
+    condition trains); users' settings go through `AugmentSettings.check`, which asks for ≥ 1.
     """
-    validate(0.0, 0.0, copies, style)
+    if settings.style not in DROP_STYLES:
+        settings.check()  # its one-line message
     if not texts:
         return ([], []) if return_drops else []
-    draw = _draw(texts, probabilities, copies, seed, style)
-    versions = _versions(texts, draw, style, mask_text)
+    draw = _draw(texts, probabilities, settings.copies, settings.seed, settings.style)
+    versions = _versions(texts, draw, settings.style, settings.placeholder)
     if not return_drops:
         return versions
     return versions, np.split(draw.drops, np.cumsum(draw.packed.units)[:-1], axis=1)
@@ -300,164 +298,36 @@ def _render(packed: _Packed, dropped: np.ndarray, drops: np.ndarray, style: str,
 CSV_COLUMNS = ("text", "source", "copy")
 
 
-def augmented_csv(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *, copies: int = 10,
-                  seed: int = 0, style: str = "space", mask_text: str = "_") -> bytes:
-    """The augmented corpus as CSV bytes: the file `augment_corpus(...).to_csv(path, index=False)`
-    writes for the same inputs, byte for byte (UTF-8, columns text, source, copy; rows source-major:
-    text 0's original, its copies 1…K, then text 1, …; the same draws as `augment_ranked`).
-
-    Space style on a Latin-1 corpus (the common case) goes straight from the packed byte arrays to the
-    file's bytes; other styles and texts go through the stdlib csv writer that pandas uses, with its
-    settings (minimal quoting, `"` doubled, the platform's line ending).
-    """
-    validate(0.0, 0.0, copies, style)
-    lineterminator = os.linesep  # pandas' default
-    if not texts:
-        return _csv_rows([], lineterminator)
-    draw = _draw(texts, probabilities, copies, seed, style)
-    if style == "space" and draw.packed.encoding == "latin-1":
-        data = _space_csv(draw, lineterminator)
-        if data is not None:
-            return data
-    return _csv_rows(_versions(texts, draw, style, mask_text), lineterminator)
+def augmented_csv(texts: Sequence[RankedText], probabilities: Sequence[np.ndarray],
+                  settings: AugmentSettings = DEFAULT_AUGMENT) -> bytes:
+    """The augmented corpus as CSV bytes (UTF-8, columns text, source, copy; rows source-major: text
+    0's original, its copies 1…K, then text 1, …; the draws of `augment_ranked`), written by the stdlib
+    csv writer with pandas' settings (minimal quoting, `"` doubled, the platform's line ending), so it
+    is the file `augment_corpus(...).to_csv(path, index=False)` writes."""
+    versions = augment_ranked(texts, probabilities, settings)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=os.linesep)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows((text, source, copy) for source, texts in enumerate(versions) for copy, text in enumerate(texts))
+    return buffer.getvalue().encode("utf-8")
 
 
-def write_augmented_csv(path_or_buffer, texts: Sequence[RankedText], probabilities: Sequence[np.ndarray], *,
-                        copies: int = 10, seed: int = 0, style: str = "space", mask_text: str = "_") -> int:
+def write_augmented_csv(path_or_buffer, texts: Sequence[RankedText], probabilities: Sequence[np.ndarray],
+                        settings: AugmentSettings = DEFAULT_AUGMENT) -> int:
     """Write `augmented_csv(...)` to a path (folders made) or a file object (binary, or text); the number of rows."""
-    data = augmented_csv(texts, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
+    data = augmented_csv(texts, probabilities, settings)
     if hasattr(path_or_buffer, "write"):
         path_or_buffer.write(data.decode("utf-8") if isinstance(path_or_buffer, io.TextIOBase) else data)
     else:
         path = Path(path_or_buffer)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return augmented_rows(len(texts), copies)
+    return augmented_rows(len(texts), settings.copies)
 
 
 def augmented_rows(texts: int, copies: int) -> int:
     """Rows of an augmented corpus: every text's original and its copies."""
     return texts * (copies + 1)
-
-
-def _csv_rows(versions: Sequence[Sequence[str]], lineterminator: str) -> bytes:
-    """The general path: pandas' own CSV writer (the stdlib's, QUOTE_MINIMAL) over one row per version."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=lineterminator)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows((text, source, copy) for source, texts in enumerate(versions) for copy, text in enumerate(texts))
-    return buffer.getvalue().encode("utf-8")
-
-
-@functools.lru_cache(maxsize=4)
-def _quoting_bytes(lineterminator: str) -> np.ndarray:
-    """[256] True for each Latin-1 character that makes the stdlib csv writer quote a field (asked of
-    the writer itself, so it follows the running Python: the delimiter, `"` and line-ending characters)."""
-    table = np.zeros(256, dtype=bool)
-    for code in range(256):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator=lineterminator).writerow([f"a{chr(code)}b"])
-        table[code] = buffer.getvalue().startswith('"')
-    return table
-
-
-def _space_csv(draw: _Draw, lineterminator: str) -> bytes | None:
-    """CSV bytes of a space-style draw on a Latin-1 corpus, built from byte arrays; None when a copy drops
-    a character that decides quoting (then the general path writes the file).
-
-    Dropping in the space style keeps every text's length, and here nothing that decides quoting is
-    dropped, so every copy's rows have one layout: a template of every text's row (its quotes, doubled
-    `"`, source, and a slot for the copy number and line ending) is built once, and each copy is that
-    template with dropped characters turned into spaces and its number written in the slot. The rows
-    are then joined source-major, each cut where its copy number ends.
-    """
-    quoted = _quoted_texts(draw, lineterminator)
-    if quoted is None:
-        return None
-    copies = draw.flags.shape[0]
-    ending = lineterminator.encode("ascii")
-    template = _RowTemplate.build(draw.packed, quoted, slot=len(str(copies)) + len(ending))
-    out, row_ends = _stamp_copies(template, draw.flags, ending)
-    # source-major: text 0's rows of copies 0…K, then text 1's, … — one slice of `out` a row
-    width = template.row.size
-    firsts = (np.arange(copies + 1)[None, :] * width + template.row_starts[:, None]).ravel().tolist()
-    lasts = (np.arange(copies + 1)[None, :] * width + row_ends.T).ravel().tolist()
-    header = (",".join(CSV_COLUMNS) + lineterminator).encode("ascii")
-    data = b"".join([header, *map(memoryview(out.reshape(-1)).__getitem__, map(slice, firsts, lasts))])
-    if (draw.packed.codes >= 128).any():  # Latin-1 bytes → UTF-8, as the file is written
-        data = data.decode("latin-1").encode("utf-8")
-    return data
-
-
-def _quoted_texts(draw: _Draw, lineterminator: str) -> list[bool] | None:
-    """[n] whether the csv writer quotes each text; None if any copy drops a character that decides it."""
-    codes, bounds = draw.packed.codes, draw.packed.bounds
-    quoting = np.zeros(codes.size, dtype=bool)
-    for code in np.flatnonzero(_quoting_bytes(lineterminator)).tolist():
-        quoting |= codes == code
-    quoting = np.flatnonzero(quoting)
-    if quoting.size and draw.flags[:, draw.units_at(quoting)].any():
-        return None
-    return (np.bincount(np.searchsorted(bounds, quoting, side="right") - 1, minlength=bounds.size - 1) > 0).tolist()
-
-
-@dataclass
-class _RowTemplate:
-    """Every text's CSV row, one after another, with a blank slot for the copy number and line ending.
-
-    row:        [R] uint8 the rows' bytes (texts with `"` doubled, quoted where the writer quotes)
-    owner:      [R] the unit each byte belongs to (U: none, never dropped)
-    row_starts: [n] where each text's row starts; slot_starts: [n] where its slot starts
-    """
-
-    row: np.ndarray
-    owner: np.ndarray
-    row_starts: np.ndarray
-    slot_starts: np.ndarray
-
-    @classmethod
-    def build(cls, packed: _Packed, quoted: list[bool], slot: int) -> _RowTemplate:
-        codes, bounds, starts, ends = packed.codes, packed.bounds, packed.starts, packed.ends
-        n = bounds.size - 1
-        quote_marks = codes == 34
-        if quote_marks.any():  # a `"` is written twice; it is never dropped here (it decides quoting)
-            before = np.concatenate([[0], np.cumsum(quote_marks)])  # `"` before each position
-            codes = np.repeat(codes, quote_marks.astype(np.intp) + 1)
-            bounds, starts, ends = bounds + before[bounds], starts + before[starts], ends + before[ends]
-        view, blank = memoryview(codes), b" " * slot
-        pieces = []
-        for i, (q, a, b) in enumerate(zip(quoted, bounds[:-1].tolist(), bounds[1:].tolist())):
-            pieces += (b'"', view[a:b], b'",%d,' % i, blank) if q else (view[a:b], b",%d," % i, blank)
-        row = np.frombuffer(b"".join(pieces), dtype=np.uint8)
-        opening = np.array(quoted, dtype=np.int64)
-        source_widths = np.fromiter((len(b",%d," % i) for i in range(n)), np.int64, n)
-        slot_ends = np.cumsum(np.diff(bounds) + source_widths + 2 * opening + slot)
-        row_starts = np.concatenate([[0], slot_ends[:-1]])
-        # each unit moves to its text's row, after the row's start and opening quote
-        shift = np.repeat(row_starts + opening - bounds[:-1], packed.units)
-        return cls(row, _unit_of_char(row.size, starts + shift, ends + shift), row_starts, slot_ends - slot)
-
-
-def _stamp_copies(template: _RowTemplate, flags: np.ndarray, ending: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """[K + 1, R] the template once per copy (copy 0 the original), dropped bytes turned to spaces and
-    each row's copy number and line ending written in its slot; and [K + 1, n] where each row ends."""
-    row, copies = template.row, flags.shape[0]
-    to_space = row - np.uint8(32)
-    dropped = np.empty(row.size, dtype=np.uint8)
-    out = np.empty((copies + 1, row.size), dtype=np.uint8)
-    out[0] = row
-    for copy in range(1, copies + 1):
-        # a dropped character c becomes c − (c − 32) = 32, in wrapping uint8 arithmetic
-        np.take(flags[copy - 1], template.owner, out=dropped, mode="clip")
-        np.multiply(dropped, to_space, out=dropped)
-        np.subtract(row, dropped, out=out[copy])
-    row_ends = np.empty((copies + 1, template.slot_starts.size), dtype=np.int64)
-    for width in range(1, len(str(copies)) + 1):  # copy numbers of each width, written all at once
-        first, last = 10 ** (width - 1) if width > 1 else 0, min(10 ** width, copies + 1)
-        numbers = np.array([list(f"{c}".encode() + ending) for c in range(first, last)], dtype=np.uint8)
-        out[first:last, template.slot_starts[:, None] + np.arange(numbers.shape[1])] = numbers[:, None, :]
-        row_ends[first:last] = template.slot_starts + numbers.shape[1]
-    return out, row_ends
 
 
 # ---- rankings from models ---------------------------------------------------------------
@@ -471,26 +341,46 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def ranked_from_clues(result, by: str = "contrast") -> RankedText:
-    """Rank the units of a ContrastResult by contrast, by one model's importance ("large"/"small"),
-    or by position ("position": earliest first).
+    """Rank the units of a ContrastResult by contrast, by one model's own importance ("own": the
+    result of `contrast.own_attention`, one model against itself), or by position (earliest first).
 
     One rule for what is never dropped: whatever the ContrastResult left out of its ranking
     (special tokens, the attention sink at position 0, blanks) and punctuation.
     """
-    if by not in ("contrast", "large", "small", "position"):
-        raise InputError(f"Unknown ranking {by!r}; use contrast, large, small or position.")
+    if by not in ("contrast", "own", "position"):
+        raise InputError(f"Unknown ranking {by!r}; use contrast, own or position.")
+    if by == "own" and result.large_maps is not result.small_maps:
+        raise InputError("An own-attention ranking needs one model's maps against themselves "
+                         "(clues.contrast.own_attention).")
     text = result.large_maps.text
     spans = [_strip_span(text, c.start, c.end) for c in result.clues]
     droppable = np.array([c.droppable and e > s for c, (s, e) in zip(result.clues, spans)], dtype=bool)
     if by == "position":
         scores = -np.arange(len(result.clues), dtype=np.float64)
-    else:
-        scores = np.array([getattr(c, by) for c in result.clues], dtype=np.float64)
+    else:  # own: the model against itself, so its importance fills both sides
+        scores = np.array([c.contrast if by == "contrast" else c.large for c in result.clues], dtype=np.float64)
     return _ranked(text, spans, droppable, scores, [c.field for c in result.clues])
 
 
 def ranked_from_tokens(text: str, tokenizer=None, spans=()) -> RankedText:
     """Units without a model ranking (for the none/random modes): the tokenizer's tokens, else words."""
+    stripped, droppable, fields = _token_units(text, tokenizer, spans)
+    return _ranked(text, stripped, droppable, np.zeros(len(stripped)), fields)
+
+
+def ranked_oracle(text: str, tokenizer=None, spans=()) -> RankedText:
+    """The oracle control: the tokens of the tagged name first, the rest in a random order fixed by the
+    text (the same text always gets the same order, so a preview and its corpus agree)."""
+    stripped, droppable, fields = _token_units(text, tokenizer, spans)
+    if not any(f == "name" for f in fields or ()):
+        raise InputError("The oracle ranking needs the name tagged (<name>…</name>) in every text.")
+    order = np.random.default_rng(zlib.crc32(text.encode("utf-8"))).random(len(stripped))  # [U] in [0, 1)
+    scores = order + np.array([f == "name" for f in fields], dtype=np.float64)
+    return _ranked(text, stripped, droppable, scores, fields)
+
+
+def _token_units(text: str, tokenizer, spans) -> tuple[list, np.ndarray, list | None]:
+    """The tokenizer's tokens (else words) as stripped spans, which of them may be dropped, their fields."""
     if tokenizer is not None:
         encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
         units = [tuple(o) for o in encoded["offset_mapping"]]
@@ -498,10 +388,7 @@ def ranked_from_tokens(text: str, tokenizer=None, spans=()) -> RankedText:
         units = word_units(text)
     stripped = [_strip_span(text, s, e) for s, e in units]
     droppable = np.array([e > s and not is_punctuation(text[s:e]) for s, e in stripped], dtype=bool)
-    fields = None
-    if spans:
-        fields = token_fields(stripped, spans)
-    return _ranked(text, stripped, droppable, np.zeros(len(stripped)), fields)
+    return stripped, droppable, token_fields(stripped, spans) if spans else None
 
 
 def _ranked(text, spans, droppable, scores, fields) -> RankedText:
@@ -533,120 +420,98 @@ def summary(ranked: Sequence[RankedText], probabilities: Sequence[np.ndarray]) -
 RANK_CHUNK = 256  # texts captured per model before they are contrasted: a big corpus never holds all maps
 
 
-def clue_ranking(mode: str, attention_of: str = "small") -> str | None:
-    """What ranks `mode`'s units: "contrast", "position", the model whose own attention ranks them
-    ("small", or "large" when `attention_of` says so), or None when the mode ranks nothing (none, random:
-    the tokenizer's tokens, `ranked_from_tokens`). The app and `rank_corpus` both go by it."""
-    ranking = MODES[mode].ranking
-    return "large" if ranking == "small" and attention_of == "large" else ranking
+def models_needed(ranking: str | None, own: str = "small") -> tuple[str, ...]:
+    """Which models' maps a ranking reads: both for the contrast, the trained model's (`own`) for its
+    own attention and for position (its tokens, with the contrast's exclusions), none otherwise."""
+    return {"contrast": ("large", "small"), "own": (own,), "position": (own,)}.get(ranking, ())
 
 
-def rank_corpus(texts, mode: str, *, large=None, small=None, attention_of: str = "small",
-                importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE,
-                progress: bool = False, batch_size: int | None = None,
-                memory_budget_bytes: float | None = None) -> list[RankedText]:
-    """Rank every text's units as `mode` needs: by contrast (both models), by one model's own
-    attention, by position (the small model's tokens, earliest first, with the same exclusions),
-    or not at all (none/random: the small model's tokens, or words without a model).
+def rank_text(item, ranking: str | None, maps: Mapping[str, object], *, own: str = "small", tokenizer=None,
+              importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE) -> RankedText:
+    """One text's units and their ranks under `ranking` (RANKINGS, or None): the one place a text is
+    ranked, for the explorer, the augmentation lab, the training page, the CLI and the experiment.
 
-    texts: TaggedText items (clean text + field spans).
-    batch_size, memory_budget_bytes: how `capture_attention_batch` groups texts into forward
-    passes (default: chosen from the device's memory). Texts are captured RANK_CHUNK at a time
-    per model, then contrasted one by one; the ranks equal those of one text at a time.
+    item: a TaggedText; maps: {"large": AttentionMaps, "small": AttentionMaps}, the models
+    `models_needed(ranking, own)` names; own: which model is trained (its own attention, its tokens);
+    tokenizer: the trained model's, for rankings that read no maps (None, oracle).
     """
-    return rank_corpus_conditions(texts, [(mode, importance)], large=large, small=small, attention_of=attention_of,
-                                  distance=distance, progress=progress, batch_size=batch_size,
-                                  memory_budget_bytes=memory_budget_bytes)[0]
-
-
-def rank_corpus_conditions(texts, conditions: Sequence[tuple[str, str]], *, large=None, small=None,
-                           attention_of: str = "small", distance: int = DEFAULT_DISTANCE, progress: bool = False,
-                           batch_size: int | None = None,
-                           memory_budget_bytes: float | None = None) -> list[list[RankedText]]:
-    """`rank_corpus` for several (mode, importance) conditions at once: [condition][text].
-
-    Each text is captured once per model whatever the number of conditions (an experiment's
-    contrast, contrast under paper_mean, own attention and position all read the same maps).
-    """
-    for mode, importance in conditions:
-        validate(0.0, 0.0, 0, "space", mode)
-        check_importance(importance)
-    check_batching(batch_size, memory_budget_bytes)
-    rankings = [clue_ranking(mode, attention_of) for mode, _ in conditions]
-    models = {"large": large, "small": small}
-    position_of = "small" if small is not None else "large"  # position ranks the small model's tokens
-    needed = [{"contrast": ("large", "small"), "position": (position_of,), None: ()}.get(r, (r,)) for r in rankings]
-    for (mode, _), names in zip(conditions, needed):
-        if any(models[name] is None for name in names):
-            raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
-    texts = list(texts)
-    tokenizer = (small or large).tokenizer if (small or large) else None
-    label = f"ranking ({', '.join(mode for mode, _ in conditions)})"
-    wanted = sorted(set().union(*needed))  # ["large", "small"], one of them, or none
-    if not wanted:  # none/random only: the tokenizer's tokens
-        ranked = [ranked_from_tokens(item.text, tokenizer, item.spans) for item in _progress(texts, progress, label)]
-        return [ranked for _ in conditions]
-    pairs = capture_pairs([item.text for item in texts], models[wanted[0]], models[wanted[-1]] if len(wanted) == 2
-                          else None, chunk=RANK_CHUNK, batch_size=batch_size, memory_budget_bytes=memory_budget_bytes)
-    results: list[list[RankedText]] = [[] for _ in conditions]
-    for item, (first_maps, second_maps) in zip(_progress(texts, progress, label), pairs):
-        maps = {wanted[0]: first_maps, wanted[-1]: second_maps}
-        for out, (_, importance), ranking in zip(results, conditions, rankings):
-            out.append(_rank_one(item, ranking, maps, position_of, importance, distance, tokenizer))
-    return results
-
-
-def _rank_one(item, ranking: str | None, maps: dict, position_of: str, importance: str, distance: int,
-              tokenizer) -> RankedText:
-    """One text's RankedText under one ranking, from the maps already captured."""
     if ranking is None:
         return ranked_from_tokens(item.text, tokenizer, item.spans)
+    if ranking == "oracle":
+        return ranked_oracle(item.text, tokenizer, item.spans)
     if ranking == "contrast":
         result = contrast_maps(maps["large"], maps["small"], spans=item.spans, importance=importance,
                                distance=distance)
         return ranked_from_clues(result, "contrast")
-    # One model's own attention (or its tokens, for position): both slots hold its maps, and
-    # its importance is the "large" one.
-    own = maps[position_of if ranking == "position" else ranking]
-    result = contrast_maps(own, own, spans=item.spans, importance=importance, distance=distance)
-    return ranked_from_clues(result, "position" if ranking == "position" else "large")
+    result = own_attention(maps[own], spans=item.spans, importance=importance, distance=distance)
+    return ranked_from_clues(result, ranking)
 
 
-def augment_corpus(texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05, copies: int = 10,
-                   seed: int = 0, style: str = "space", mask_text: str = "_", large=None, small=None,
-                   attention_of: str = "small", ranked: list[RankedText] | None = None, progress: bool = False,
-                   importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
+def rank_corpus(texts, condition: str = "contrast", *, large=None, small=None, own: str = "small",
+                distance: int = DEFAULT_DISTANCE, progress: bool = False, batching: dict | None = None
+                ) -> list[RankedText]:
+    """Rank every text's units as `condition` (a mode, optionally ":importance") needs: see
+    `rank_text`. texts: TaggedText items. batching: `capture_attention_batch`'s batch_size and
+    memory_budget_bytes (default: chosen from the device's memory). Texts are captured RANK_CHUNK
+    at a time per model; the ranks equal those of one text at a time.
+    """
+    return rank_corpus_conditions(texts, [condition], large=large, small=small, own=own, distance=distance,
+                                  progress=progress, batching=batching)[0]
+
+
+def rank_corpus_conditions(texts, conditions: Sequence[str], *, large=None, small=None, own: str = "small",
+                           distance: int = DEFAULT_DISTANCE, progress: bool = False,
+                           batching: dict | None = None) -> list[list[RankedText]]:
+    """`rank_corpus` for several conditions at once: [condition][text].
+
+    Each text is captured once per model whatever the number of conditions (an experiment's
+    contrast, contrast under paper_mean, own attention and position all read the same maps).
+    """
+    parsed = [parse_condition(c) for c in conditions]
+    batching = batching or {}
+    check_batching(**batching)
+    models = {"large": large, "small": small}
+    if models.get(own) is None:
+        own = "small" if small is not None else "large"
+    rankings = [MODES[mode].ranking for mode, _ in parsed]
+    needed = [models_needed(r, own) for r in rankings]
+    for (mode, _), names in zip(parsed, needed):
+        if any(models[name] is None for name in names):
+            raise InputError(f"Mode {mode!r} needs the model pair (large and small) to rank the tokens.")
+    texts = list(texts)
+    tokenizer = models[own].tokenizer if models[own] is not None else None
+    label = f"ranking ({', '.join(mode for mode, _ in parsed)})"
+    wanted = sorted(set().union(*needed))  # ["large", "small"], one of them, or none
+    if wanted:
+        second = models[wanted[1]] if len(wanted) == 2 else None
+        captured = capture_pairs([item.text for item in texts], models[wanted[0]], second, chunk=RANK_CHUNK,
+                                 **batching)
+    else:  # none, random, oracle: the tokenizer's tokens only
+        captured = ((None, None) for _ in texts)
+    results: list[list[RankedText]] = [[] for _ in parsed]
+    for item, (first_maps, second_maps) in zip(_progress(texts, progress, label), captured):
+        maps = {wanted[0]: first_maps, wanted[-1]: second_maps} if wanted else {}
+        for out, (_, importance), ranking in zip(results, parsed, rankings):
+            out.append(rank_text(item, ranking, maps, own=own, tokenizer=tokenizer, importance=importance,
+                                 distance=distance))
+    return results
+
+
+def augment_corpus(ranked: Sequence[RankedText], mode: str = "contrast",
+                   settings: AugmentSettings = DEFAULT_AUGMENT) -> pd.DataFrame:
     """Augmented corpus as a DataFrame with columns text, source (row of the input), copy (0 = original).
-    To write it to a file, `augment_corpus_csv` writes the same CSV without the frame."""
-    ranked, probabilities = _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small,
-                                                  attention_of, ranked, progress, importance, distance)
-    # mode "none" still writes K (identical) copies, so every condition trains for the same steps.
-    augmented = augment_ranked(ranked, probabilities, copies=copies, seed=seed, style=style, mask_text=mask_text)
+    To write it to a file, `augment_corpus_csv` writes the same CSV without the frame.
+    Mode "none" still writes K (identical) copies, so every condition trains for the same steps."""
+    augmented = augment_ranked(ranked, corpus_probabilities(ranked, mode, settings), settings)
     rows = [(text, source, copy) for source, versions in enumerate(augmented) for copy, text in enumerate(versions)]
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
 
 
-def augment_corpus_csv(path_or_buffer, texts, mode: str = "contrast", *, alpha: float = 0.7, beta: float = 0.05,
-                       copies: int = 10, seed: int = 0, style: str = "space", mask_text: str = "_", large=None,
-                       small=None, attention_of: str = "small", ranked: list[RankedText] | None = None,
-                       progress: bool = False, importance: str = DEFAULT_IMPORTANCE,
-                       distance: int = DEFAULT_DISTANCE) -> int:
+def augment_corpus_csv(path_or_buffer, ranked: Sequence[RankedText], mode: str = "contrast",
+                       settings: AugmentSettings = DEFAULT_AUGMENT) -> int:
     """Write the augmented corpus as CSV to a path or file object: the file
-    `augment_corpus(...).to_csv(path_or_buffer, index=False)` writes, byte for byte, several times
-    faster (see `write_augmented_csv`). Returns the number of rows."""
-    ranked, probabilities = _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small,
-                                                  attention_of, ranked, progress, importance, distance)
-    return write_augmented_csv(path_or_buffer, ranked, probabilities, copies=copies, seed=seed, style=style,
-                               mask_text=mask_text)
-
-
-def _ranked_probabilities(texts, mode, alpha, beta, copies, style, large, small, attention_of, ranked, progress,
-                          importance, distance):
-    validate(alpha, beta, copies, style, mode)
-    if ranked is None:
-        ranked = rank_corpus(texts, mode, large=large, small=small, attention_of=attention_of,
-                             importance=importance, distance=distance, progress=progress)
-    return ranked, corpus_probabilities(ranked, mode, alpha, beta)
+    `augment_corpus(...).to_csv(path_or_buffer, index=False)` writes. Returns the number of rows."""
+    return write_augmented_csv(path_or_buffer, ranked, corpus_probabilities(ranked, mode, settings), settings)
 
 
 def _progress(items, enabled: bool, description: str):

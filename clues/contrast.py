@@ -49,9 +49,9 @@ class Clue:
 
     @property
     def droppable(self) -> bool:
-        """The one rule for what augmentation may drop: a unit the ranking kept (not a special token,
-        the attention sink or a blank) that is not punctuation."""
-        return self.rank is not None and not self.punctuation
+        """What augmentation may drop: exactly the units the ranking kept (`_rank`: not a special token,
+        the attention sink, a blank or punctuation)."""
+        return self.rank is not None
 
 
 @dataclass
@@ -151,6 +151,12 @@ def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, view: str | Vie
                           importance, distance)
 
 
+def own_attention(maps: AttentionMaps, **options) -> ContrastResult:
+    """One model's own ranking: its maps against themselves (contrast 0; `large` and `small` of every
+    clue both hold its importance), ranked units as `contrast_maps` makes them (same exclusions)."""
+    return contrast_maps(maps, maps, **options)
+
+
 def _token_clues(maps: AttentionMaps, large: np.ndarray, small: np.ndarray) -> list[Clue]:
     special = maps.special.numpy()
     return [Clue(index=i, text=maps.tokens[i], start=s, end=e, large=float(large[i]), small=float(small[i]),
@@ -178,9 +184,10 @@ def _mark_fields(clues: list[Clue], spans) -> None:
 
 
 def _rank(clues: list[Clue], *, sinks: set[int], skip_special: bool) -> None:
-    """Give eligible units ranks 0, 1, … by descending contrast."""
-    eligible = [c for c in clues
-                if c.text.strip() and not (skip_special and c.special) and c.index not in sinks]
+    """Give eligible units ranks 0, 1, … by descending contrast. The one rule of what can be a clue, for
+    every page and command: not a blank, punctuation, a special token or the attention sink."""
+    eligible = [c for c in clues if c.text.strip() and not c.punctuation
+                and not (skip_special and c.special) and c.index not in sinks]
     for rank, clue in enumerate(sorted(eligible, key=lambda c: -c.contrast)):
         clue.rank = rank
 

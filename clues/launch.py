@@ -1,8 +1,8 @@
 """Start comparisons as detached runs: one model trained under several dropout conditions.
 
 A comparison is one `TrainConfig` (the base: model, epochs, learning rate …) plus what is
-specific to comparing conditions: the people, the conditions, and the augmentation (α, β,
-copies, style). `condition_config` writes one condition's augmented corpus and returns the
+specific to comparing conditions: the people, the conditions, and the augmentation
+(`AugmentSettings`). `condition_config` writes one condition's augmented corpus and returns the
 TrainConfig that trains on it, its condition recorded in `extra`; the experiment builds its
 in-process runs with it too. `rank_conditions` ranks a comparison's people for all its conditions
 as `clues augment` would (each text captured once per model).
@@ -27,8 +27,15 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from clues.augment import MODES, augment_corpus_csv, augmented_rows, parse_condition, rank_corpus_conditions
-from clues.augment import validate as validate_augmentation
+from clues.augment import (
+    DEFAULT_AUGMENT,
+    MODES,
+    AugmentSettings,
+    augment_corpus_csv,
+    augmented_rows,
+    parse_condition,
+    rank_corpus_conditions,
+)
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
@@ -36,7 +43,8 @@ from clues.runs import clues_home, start_run_process
 from clues.train import TrainConfig
 
 CONDITION_LABELS = {"none": "plain (none)", "random": "random", "position": "position (control)",
-                    "attention": "own attention", "contrast": "contrast"}
+                    "attention": "own attention", "contrast": "contrast", "oracle": "oracle (name kept)",
+                    "plain": "plain (paper's steps)", "replace": "replace (D-AR)"}
 
 
 def condition_label(condition: str) -> str:
@@ -61,7 +69,8 @@ def is_condition(value) -> bool:
 
 @dataclass
 class Comparison:
-    """Train `base` once per condition on the people, augmented as α, β, copies and style say.
+    """Train `base` once per condition on the people, augmented as `augment` says (its seed is each
+    run's training seed, `base.seed`).
 
     `base.data` and `base.eval_data` are filled in per condition by `launch`.
     """
@@ -69,10 +78,7 @@ class Comparison:
     base: TrainConfig
     people: list
     conditions: list[str]
-    alpha: float = 0.7
-    beta: float = 0.05
-    copies: int = 10
-    style: str = "mask"
+    augment: AugmentSettings = DEFAULT_AUGMENT
     label: str = ""  # which model, in words: e.g. "small" of the demo pair
     importance: str = DEFAULT_IMPORTANCE  # ranks the conditions that name no importance
 
@@ -81,7 +87,7 @@ class Comparison:
             raise InputError("Pick at least one condition to train.")
         for condition in self.conditions:
             parse_condition(condition, self.importance)
-        validate_augmentation(self.alpha, self.beta, self.copies, self.style)
+        self.augment.check()
         if not str(self.base.model).strip():
             raise InputError("Name the model to train.")
         self.base.check_settings()
@@ -89,50 +95,58 @@ class Comparison:
             raise InputError("The corpus is empty: generate or upload some biographies.")
 
 
-def condition_config(base: TrainConfig, people, condition: str, data: Path, *, name: str, alpha: float,
-                     beta: float, copies: int, style: str, ranked=None,
-                     importance: str = DEFAULT_IMPORTANCE, write: bool = True) -> TrainConfig:
-    """Write `condition`'s augmented corpus of `people` to `data`; the TrainConfig that trains on it.
-    With write=False, the same TrainConfig without writing the file (under a launch, process 0
-    writes it and the others train on it).
+def condition_config(base: TrainConfig, condition: str, data: Path, ranked: Sequence, *, name: str,
+                     augment: AugmentSettings = DEFAULT_AUGMENT, importance: str = DEFAULT_IMPORTANCE,
+                     write: bool = True) -> TrainConfig:
+    """Write `condition`'s augmented corpus of the ranked people to `data`; the TrainConfig that
+    trains on it. With write=False, the same TrainConfig without writing the file (under a launch,
+    process 0 writes it and the others train on it).
 
     `condition` is a mode, optionally with its importance ("contrast:paper_mean"; `importance` is
-    used when it names none). The augmentation draws with `base.seed`; `ranked` (RankedText per
-    person) gives the units to drop and their ranking, None to let `augment_corpus_csv` rank. The
-    condition and the augmentation are recorded in the config's `extra`, kept with the run.
+    recorded when it names none); `ranked` (one
+    RankedText per person, `rank_conditions`) gives the units to drop and their ranking. The draw
+    uses `base.seed`. The condition and the augmentation are recorded in the config's `extra`,
+    kept with the run.
     """
     mode, importance = parse_condition(condition, importance)
+    augment = replace(augment, seed=base.seed).check()
+    written = augment if MODES[mode].copies else replace(augment, copies=0)  # plain: the originals alone
     if write:
-        rows = augment_corpus_csv(data, people, mode, alpha=alpha, beta=beta, copies=copies, seed=base.seed,
-                                  style=style, ranked=list(ranked) if ranked is not None else None,
-                                  importance=importance)
+        rows = augment_corpus_csv(data, list(ranked), mode, written)
     else:
-        validate_augmentation(alpha, beta, copies, style, mode)
-        rows = augmented_rows(len(people), copies)
-    extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance, "alpha": alpha,
-             "beta": beta, "copies": copies, "style": style, "rows": rows}
-    return replace(base, data=str(data), name=name, extra=extra)
+        rows = augmented_rows(len(ranked), written.copies)
+    extra = {**base.extra, "condition": condition, "mode": mode, "importance": importance,
+             "augment": asdict(augment), "rows": rows}
+    replace_rate = augment.alpha if MODES[mode].replaces else 0.0  # D-AR: at rate α, while training
+    return replace(base, data=str(data), name=name, extra=extra, replace_rate=replace_rate)
 
 
 def rank_conditions(people, conditions: Sequence[str], importance: str = DEFAULT_IMPORTANCE, *, large, small,
-                    attention_of: str = "small", own: Callable[[], object] | None = None,
+                    trained: str = "small", outside: Callable[[], object] | None = None,
                     distance: int = DEFAULT_DISTANCE) -> dict[str, list]:
     """{condition: its ranking of `people`} as `clues augment` ranks them, each text captured once
-    per model for all conditions. `own` gives the model trained when it is not of the pair (called
-    only if a condition needs it): it ranks its own attention, position and tokens; the contrast
-    stays the pair's."""
-    parsed = {c: parse_condition(c, importance) for c in conditions}
-    by_own = [c for c in conditions if own is not None and MODES[parsed[c][0]].ranking in ("small", "position")]
-    groups = [(small, attention_of if own is None else "small", [c for c in conditions if c not in by_own])]
-    if by_own:
-        groups.append((own(), "small", by_own))
+    per model for all conditions. `trained`: which model of the pair is trained (its own attention,
+    position and tokens rank what is not the contrast). `outside` gives the model trained when it is
+    not of the pair (called only if a condition needs it): it ranks its own attention, position and
+    tokens; the contrast stays the pair's."""
+    full = {c: condition_with_importance(c, importance) for c in conditions}
+    by_outside = [c for c in conditions if outside is not None and MODES[parse_condition(c)[0]].ranking != "contrast"]
+    groups = [(small, trained if outside is None else "small", [c for c in conditions if c not in by_outside])]
+    if by_outside:
+        groups.append((outside(), "small", by_outside))
     rankings = {}
-    for ranker, of, group in groups:
+    for ranker, own, group in groups:
         if group:
-            ranked = rank_corpus_conditions(people, [parsed[c] for c in group], large=large, small=ranker,
-                                            attention_of=of, distance=distance)
+            ranked = rank_corpus_conditions(people, [full[c] for c in group], large=large, small=ranker, own=own,
+                                            distance=distance)
             rankings.update(zip(group, ranked))
     return rankings
+
+
+def condition_with_importance(condition: str, importance: str = DEFAULT_IMPORTANCE) -> str:
+    """'contrast' → 'contrast:total' (the importance that ranks it spelled out)."""
+    mode, importance = parse_condition(condition, importance)
+    return f"{mode}:{importance}"
 
 
 def run_name(condition: str, batch: str) -> str:
@@ -157,13 +171,12 @@ def new_batch_folder(root: Path) -> Path:
     raise OSError(f"No free batch folder name under {root} for {batch}")
 
 
-def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | None, store,
+def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence], store,
            home: Path | None = None, start=None) -> tuple[Path, list[int]]:
     """Write the comparison's files and start one queued run per condition; (folder, run ids).
 
-    `ranked_for(condition)` gives the RankedText of every person for a condition, or None to let
-    `augment_corpus_csv` rank. `start(store, config_dict, name=…)` queues and starts a run (default
-    `clues.runs.start_run_process`).
+    `ranked_for(condition)` gives the RankedText of every person for a condition (`rank_conditions`).
+    `start(store, config_dict, name=…)` queues and starts a run (default `clues.runs.start_run_process`).
     """
     comparison.validate()
     start = start or start_run_process
@@ -177,12 +190,10 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence] | No
                 "runs": {}}
     ids = []
     for condition in comparison.conditions:
-        ranked = ranked_for(condition) if ranked_for else None
         data = folder / f"{condition_slug(condition)}.csv"
-        config = condition_config(base, comparison.people, condition, data,
-                                  name=run_name(condition, folder.name), alpha=comparison.alpha,
-                                  beta=comparison.beta, copies=comparison.copies, style=comparison.style,
-                                  ranked=ranked, importance=comparison.importance)
+        config = condition_config(base, condition, data, ranked_for(condition),
+                                  name=run_name(condition, folder.name), augment=comparison.augment,
+                                  importance=comparison.importance)
         run_id = start(store, asdict(config), name=config.name)
         ids.append(run_id)
         manifest["runs"][str(run_id)] = {"condition": condition, "data": config.data,

@@ -26,7 +26,6 @@ import torch.distributed as dist
 from accelerate import PartialState
 
 from clues.augment import RankedText, rank_corpus_conditions
-from clues.importance import DEFAULT_IMPORTANCE
 
 
 def launched_processes() -> int:
@@ -84,13 +83,13 @@ def share_bounds(count: int, processes: int, index: int) -> tuple[int, int]:
     return index * count // processes, (index + 1) * count // processes
 
 
-def rank_sharded(texts, mode: str, state, *, importance: str = DEFAULT_IMPORTANCE, **options) -> list[RankedText]:
+def rank_sharded(texts, condition: str, state, **options) -> list[RankedText]:
     """`rank_corpus` of the whole corpus, each process ranking its share; every process gets all.
 
     state: an accelerate PartialState (process_index, num_processes, device); `options` are
     rank_corpus's (the models already on `state.device`).
     """
-    return rank_sharded_conditions(texts, [(mode, importance)], state, **options)[0]
+    return rank_sharded_conditions(texts, [condition], state, **options)[0]
 
 
 def rank_sharded_conditions(texts, conditions, state, **options) -> list[list[RankedText]]:

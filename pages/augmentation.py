@@ -25,7 +25,7 @@ def ranking_choice(mode: str) -> tuple[str, int]:
     c_importance, c_distance, c_note = st.columns([1.6, 0.8, 1.6])
     importance, distance = importance_picker.pick(c_importance, distance_where=c_distance,
                                                   key="aug_importance", distance_key="aug_distance")
-    if augment.MODES[mode].ranking in ("contrast", "small"):
+    if augment.MODES[mode].ranking in ("contrast", "own"):
         c_note.caption(importance_picker.describe(importance, distance))
     else:
         c_note.caption(f"Mode **{mode}** does not rank by attention: the importance choice is not used. "
@@ -40,33 +40,34 @@ def lab():
     mode = state.radio("Mode", list(augment.MODES), "mode", "contrast", where=c_mode, horizontal=True,
                        help="\n".join(f"- **{m.name}**: {m.description}" for m in augment.MODES.values()))
     c_mode.caption(augment.MODES[mode].description)
-    alpha = state.slider("α (highest drop probability)", 0.0, 1.0, "alpha", 0.7, where=c_alpha, step=0.05)
-    beta = state.slider("β (how fast p rises with rank)", 0.0, 0.3, "beta", 0.05, where=c_beta, step=0.005,
+    default = augment.DEFAULT_AUGMENT
+    alpha = state.slider("α (highest drop probability)", 0.0, 1.0, "alpha", default.alpha, where=c_alpha, step=0.05)
+    beta = state.slider("β (how fast p rises with rank)", 0.0, 0.3, "beta", default.beta, where=c_beta, step=0.005,
                         format="%.3f")
     c_copies, c_seed, c_style, c_whose = st.columns([1, 1, 1.3, 1])
-    copies = state.number("Copies (K)", 1, 50, "copies", 4, where=c_copies)
-    seed = state.number("Seed", 0, 10 ** 9, "aug_seed", 0, where=c_seed)
-    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "style", "space", where=c_style,
+    copies = state.number("Copies (K)", 1, 50, "copies", default.copies, where=c_copies)
+    seed = state.number("Seed", 0, 10 ** 9, "aug_seed", default.seed, where=c_seed)
+    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "style", default.style, where=c_style,
                             help="\n".join(f"- **{s}**: {h}" for s, h in augment.DROP_STYLE_HELP.items()))
     c_style.caption(augment.DROP_STYLE_HELP[style])
+    settings = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style,
+                                       seed=int(seed))
     attention_of = "small"
-    if mode == "attention":
-        attention_of = state.selectbox("Whose attention", ["small", "large"], "attention_of", "small",
+    if augment.MODES[mode].ranking in ("own", "position", "oracle", None):
+        attention_of = state.selectbox("Model trained", ["small", "large"], "attention_of", "small",
                                        where=c_whose,
-                                       help="The model you will train ranks the tokens by its own attention.")
+                                       help="The model you will train: its own attention ranks attention mode, "
+                                            "its tokens are the units of the other modes.")
     importance, distance = ranking_choice(mode)
     st.caption("Drop style matters: in a CPU trial, *remove* stopped a tiny absolute-position model from "
                "learning (every later token shifts), while *mask* worked.")
 
-    by = augment.clue_ranking(mode, attention_of)
-    if by is None:  # none/random rank nothing: the tokenizer's tokens, as `clues augment` uses them
-        ranked = augment.ranked_from_tokens(ctx.item.text, ctx.small.tokenizer, ctx.item.spans)
-    else:
-        ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, by, ctx.max_tokens,
-                              ctx.large, ctx.small, ctx.item, importance, distance)
-    probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, alpha, beta)
-    augmented, drops = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities],
-                                    copies=int(copies), seed=int(seed), style=style, return_drops=True)
+    # the ranking `clues augment` and "Build the augmented corpus" below give this text
+    ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, augment.MODES[mode].ranking,
+                          attention_of, ctx.max_tokens, ctx.large, ctx.small, ctx.item, importance, distance)
+    probabilities = show.attempt("Drop probabilities", augment.mode_probabilities, ranked, mode, settings)
+    augmented, drops = show.attempt("Augmentation", augment.augment_ranked, [ranked], [probabilities], settings,
+                                    return_drops=True)
     augmented, drops = augmented[0], drops[0]  # this one text: its K + 1 versions, [K, U] dropped units
     text = ranked.text
     units = [text[s:e] for s, e in zip(ranked.starts, ranked.ends)]
@@ -111,10 +112,9 @@ def lab():
             try:
                 with st.spinner(f"Ranking and augmenting {len(texts)} biographies…"):
                     corpus = io.BytesIO()
-                    rows = augment.augment_corpus_csv(
-                        corpus, texts, mode, alpha=alpha, beta=beta, copies=int(copies), seed=int(seed), style=style,
-                        large=ctx.large, small=ctx.small, attention_of=attention_of, importance=importance,
-                        distance=distance)
+                    ranked_all = augment.rank_corpus(texts, f"{mode}:{importance}", large=ctx.large,
+                                                     small=ctx.small, own=attention_of, distance=distance)
+                    rows = augment.augment_corpus_csv(corpus, ranked_all, mode, settings)
             except CluesError as error:
                 show.error(error)
             else:

@@ -1,6 +1,7 @@
 """How it works: a short guided walkthrough of the method on the live example."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import streamlit as st
 
 from clues import augment, figures
 from clues import text_views as markup
-from clues.clue_quality import POSITION, ROW_SUM, ranking_label, rankings_of, row_sum_difference
+from clues.clue_quality import POSITION, ROW_SUM, ranking_label, rankings_of, row_sum_difference, summary_markdown
 from clues.contrast import received
 from clues.importance import IMPORTANCE
+from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
 from clues.views import ViewSpec
 
@@ -51,8 +53,8 @@ importance, far_distance = importance_picker.pick(c_importance, distance_where=c
 c_bias.caption("The steps below rank by this definition; step 4 compares them all.")
 current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
                        ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
-ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", ctx.max_tokens,
-                      ctx.large, ctx.small, item, importance, far_distance)
+ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
+                      ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
 
 def _top(result, order: list[int], k: int = 5) -> dict:
@@ -107,23 +109,19 @@ def definitions_step() -> None:
         "(earliest kept), with the same p(r) and the same exclusions. A gain from contrast-guided dropout counts "
         "as attention's only if it beats *position*: it is a mode in the Augmentation lab and a condition on the "
         "Training page.")
-    st.markdown(
-        "**Why `total` is the default** (measured with `clues clue-quality` on the bundled pair, not live): "
-        "a name token among the contrast top-5 —\n\n"
-        "| ranking | 100 generated biographies (seed 1): as given (name moved) | the paper's 100 released "
-        "biographies, held out: as given (moved) | mean relative position of the top-5 (generated / paper) |\n"
-        "| --- | --- | --- | --- |\n"
-        "| total | 98% (76%) | 86% (72%) | 0.36 / 0.43 |\n"
-        "| paper_mean | 44% (18%) | 0% (0%) | 0.73 / 0.90 |\n"
-        "| far_mean (d = 8) | 91% (67%) | 59% (27%) | – |\n"
-        "| position | 100% (0%) | 100% (0%) | 0.06 / – |\n"
-        "| row-sum mistake | 48% (0%) | – | – |\n\n"
-        "Position alone finds the name only where it stands first (0% once a sentence is put before it); "
-        "`total` still finds it in most moved texts, so it follows attention, not position. The paper's column "
-        "mean puts its top clues at the end of the text (0.73–0.90), where the last tokens average only one or "
-        "two queries, and misses the name. The paper's definition stays one choice away: *paper_mean* in the "
-        "selector above, or `--importance paper_mean` on the command line.")
-
+    measured = demo_report()
+    if measured and measured.get("clue_quality"):
+        st.markdown("**Why `total` is the default.** `clues clue-quality` on the bundled pair, measured when the "
+                    "pair was built (not live; another pair chosen in the sidebar is not measured here): the share "
+                    "of texts with a name token among the contrast top-5 as given, with a neutral sentence put "
+                    "before the text so the name no longer opens it (*moved*), and the mean relative position of "
+                    "the top-5 (0 = start, 1 = end):")
+        st.markdown(summary_markdown(measured["clue_quality"]))
+        st.markdown(
+            "A ranking that finds the name only because it stands first falls apart on the moved texts — the "
+            "position control shows what place alone achieves. The paper's column mean favours the end of the "
+            "text, where the last tokens average only one or two queries. The paper's definition stays one "
+            "choice away: *paper_mean* in the selector above, or `--importance paper_mean` on the command line.")
 
 
 st.header("1 · The problem: far facts are learned badly")
@@ -167,12 +165,13 @@ with st.expander("The whole contrast map"):
 definitions_step()
 
 st.header("5 · Dropout guided by the clues")
-alpha, beta = 0.7, 0.05
+settings = replace(augment.DEFAULT_AUGMENT, copies=1)
+alpha, beta = settings.alpha, settings.beta
 st.markdown(
     f"Train on copies of each text in which the token of clue rank r is dropped with probability "
     f"p(r) = α(1 − e^(−βr)) (here α = {alpha}, β = {beta}): the clues survive, the rest thins out, so the "
     "model must use the clues to predict what follows. The original text is kept as well.")
-probabilities = augment.mode_probabilities(ranked, "contrast", alpha, beta)
+probabilities = augment.mode_probabilities(ranked, "contrast", settings)
 left, right = st.columns([1, 1.3])
 with left:
     show.figure(figures.dropout_curve(augment.dropout_probability, alpha, beta, int((ranked.ranks >= 0).sum()),
@@ -181,7 +180,7 @@ with left:
                                       tokens=[item.text[s:e] for s, e in zip(ranked.starts, ranked.ends)]),
                 "how-curve")
 with right:
-    _, drops = augment.augment_ranked([ranked], [probabilities], copies=1, seed=0, return_drops=True)
+    _, drops = augment.augment_ranked([ranked], [probabilities], settings, return_drops=True)
     drops = drops[0][0]  # the first text's first copy: [U] dropped or not
     st.markdown("One augmented copy (struck = dropped):")
     show.html(markup.struck_copy(item.text, ranked.starts, ranked.ends, drops))

@@ -11,9 +11,10 @@ import streamlit as st
 from clues import augment, figures, launch
 from clues.errors import CluesError
 from clues.importance import IMPORTANCE
+from clues.models import default_trained
 from clues.progress import human_seconds, progress, total_steps
 from clues.runs import ACTIVE, RunStore
-from clues.train import TrainConfig
+from clues.settings import DEFAULT_TRAIN, PAGE_CONDITIONS, TrainConfig
 from clues.ui import cache, importance_picker, show, sidebar, state
 
 ctx = sidebar.context()
@@ -36,9 +37,13 @@ new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
 with new_tab:
     show.require(ctx, text=False)
     c_model, c_method, c_conditions = st.columns([1.2, 1, 2])
-    which = state.radio("Model to train", ["small", "large", "other"], "train_model", "small", where=c_model,
-                        format_func={"small": "small of the pair", "large": "large of the pair",
-                                     "other": "another model"}.get)
+    learner = default_trained(ctx.pair.large.ref, ctx.pair.small.ref)  # the bundled learner beside the demo pair
+    choices = (["learner"] if learner != ctx.pair.small.ref else []) + ["small", "large", "other"]
+    which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
+                        format_func={"learner": "the bundled learner", "small": "small of the pair",
+                                     "large": "large of the pair", "other": "another model"}.get,
+                        help="The learner is of the demo pair's family and tokenizer; on validation people it "
+                             "learned new biographies well enough to answer questions (docs/defaults.json).")
     other = ""
     if which == "other":
         other = state.text_input("Model", "train_other", "", where=c_model,
@@ -50,7 +55,7 @@ with new_tab:
     # comparison can hold the contrast under two definitions side by side.
     condition_options = list(augment.MODES) + [f"contrast:{name}" for name in IMPORTANCE]
     conditions = state.multiselect("Conditions to compare", condition_options, "conditions",
-                                   list(augment.MODES), where=c_conditions, format_func=launch.condition_label,
+                                   list(PAGE_CONDITIONS), where=c_conditions, format_func=launch.condition_label,
                                    help="**position** is the control: tokens dropped by position alone, "
                                         "earliest kept. contrast · paper_mean is the paper's definition.")
     c_importance, c_distance, c_bias = st.columns([2, 1, 2])
@@ -59,16 +64,18 @@ with new_tab:
     c_bias.caption("Ranks the contrast and own-attention conditions that name no importance. "
                    + importance_picker.describe(importance, distance))
     c_alpha, c_beta, c_copies, c_style = st.columns(4)
-    alpha = state.slider("α", 0.0, 1.0, "train_alpha", 0.7, where=c_alpha, step=0.05)
-    beta = state.slider("β", 0.0, 0.3, "train_beta", 0.05, where=c_beta, step=0.005, format="%.3f")
-    copies = state.number("Copies per text (K)", 0, 100, "train_copies", 10, where=c_copies)
-    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "train_style", "mask", where=c_style,
+    default = augment.DEFAULT_AUGMENT
+    alpha = state.slider("α", 0.0, 1.0, "train_alpha", default.alpha, where=c_alpha, step=0.05)
+    beta = state.slider("β", 0.0, 0.3, "train_beta", default.beta, where=c_beta, step=0.005, format="%.3f")
+    copies = state.number("Copies per text (K)", 1, 100, "train_copies", default.copies, where=c_copies)
+    style = state.selectbox("Drop style", list(augment.DROP_STYLES), "train_style", default.style, where=c_style,
                             help="\n".join(f"- **{s}**: {h}" for s, h in augment.DROP_STYLE_HELP.items()))
     c_style.caption(augment.DROP_STYLE_HELP[style])
     c_epochs, c_lr, c_batch, c_seed = st.columns(4)
-    epochs = state.number("Epochs", 1, 100, "epochs", 3, where=c_epochs)
-    lr = state.number("Learning rate", 1e-7, 1.0, "lr", 1e-3, where=c_lr, format="%.0e", step=1e-4)
-    batch_size = state.number("Batch size", 1, 512, "batch", 16, where=c_batch)
+    train_default = DEFAULT_TRAIN
+    epochs = state.number("Epochs", 1, 100, "epochs", train_default.epochs, where=c_epochs)
+    lr = state.number("Learning rate", 1e-7, 1.0, "lr", train_default.lr, where=c_lr, format="%.0e", step=1e-4)
+    batch_size = state.number("Batch size", 1, 512, "batch", train_default.batch_size, where=c_batch)
     seed = state.number("Seed", 0, 10 ** 9, "train_seed", 0, where=c_seed)
     c_source, c_n, c_cseed = st.columns([1.4, 1, 1])
     source = state.radio("Corpus", ["generated", "uploaded"], "train_src", "generated", where=c_source,
@@ -89,7 +96,7 @@ with new_tab:
     if st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
                  key="start-runs", disabled=not conditions or not people):
         st.session_state.pop("_train_started", None)
-        model_ref = {"small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
+        model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def load_own():  # the model trained, when it is not of the pair
@@ -97,16 +104,17 @@ with new_tab:
 
         @functools.cache  # on launch's first call, inside its spinner, after it has checked the comparison
         def rankings() -> dict:
-            own = None if trained is not None else load_own
+            outside = None if trained is not None else load_own
             return launch.rank_conditions(people, conditions, importance, large=ctx.large, small=ctx.small,
-                                          attention_of=which, own=own, distance=distance)
+                                          trained=which if trained is not None else "small", outside=outside,
+                                          distance=distance)
 
         base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                           seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_shots=3,
+                           seed=int(seed), lora=method == "lora", lora_r=int(lora_r),
                            eval_max_people=len(people))
-        comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), alpha=float(alpha),
-                                       beta=float(beta), copies=int(copies), style=style, label=which,
-                                       importance=importance)
+        augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
+        comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
+                                       label=which, importance=importance)
         try:
             with st.spinner("Ranking tokens and writing the corpora…"):
                 folder, ids = launch.launch(comparison, ranked_for=lambda c: rankings()[c], store=store)

@@ -1,8 +1,10 @@
-"""Dropout probability, the three drop styles, reproducibility, and properties under hypothesis."""
+"""Dropout probability, the three drop styles, reproducibility, the settings object, and properties
+under hypothesis."""
 
 import hashlib
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -10,23 +12,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clues.augment as augment_module
+import clues.settings
 from clues.augment import (
     MODES,
+    AugmentSettings,
     RankedText,
     augment_corpus,
     augment_corpus_csv,
     augment_ranked,
     augmented_csv,
+    check_mode,
     corpus_probabilities,
     dropout_probability,
     flat_probability,
+    rank_corpus,
     ranked_from_tokens,
     summary,
-    validate,
     write_augmented_csv,
 )
 from clues.corpus import generate_biographies
 from clues.errors import InputError
+
+S = AugmentSettings  # S(copies=3, seed=7): the defaults, but for what a test names
 
 TEXT = "Liam Thompson was born on January 5, 1990. He spent his early years in Melbourne, Australia."
 
@@ -40,7 +47,7 @@ def test_dropout_probability_formula():
 def test_random_mode_drops_at_rate_alpha():
     ranked = [ranked_from_tokens(TEXT)] * 200
     probabilities = [flat_probability(r.ranks, 0.6, 0.0) for r in ranked]
-    out = augment_ranked(ranked, probabilities, copies=10, seed=0, style="mask", mask_text="\u2588")
+    out = augment_ranked(ranked, probabilities, S(copies=10, seed=0, style="mask", placeholder="\u2588"))
     droppable = int((ranked[0].ranks >= 0).sum())
     dropped = [copy.count("\u2588") for versions in out for copy in versions[1:]]
     assert abs(np.mean(dropped) / droppable - 0.6) < 0.02
@@ -50,7 +57,7 @@ def test_random_mode_drops_at_rate_alpha():
 def test_styles(style):
     ranked = ranked_from_tokens(TEXT)
     everything = np.where(ranked.ranks >= 0, 1.0, 0.0)
-    [[original, copy]] = augment_ranked([ranked], [everything], copies=1, seed=0, style=style)
+    [[original, copy]] = augment_ranked([ranked], [everything], S(copies=1, seed=0, style=style))
     assert original == TEXT
     kept = [ch for ch in copy if ch not in " _"]
     assert kept == [ch for ch in TEXT if ch in ".,"]  # only punctuation survives
@@ -66,10 +73,11 @@ def test_augment_returns_what_it_dropped():
     ends = np.array([3, 7, 13, 18, 23, 27])
     ranked = RankedText(text, starts, ends, np.arange(6))
     probabilities = np.full(6, 0.5)
-    versions, [masks] = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="space", return_drops=True)
-    assert versions == augment_ranked([ranked], [probabilities], copies=5, seed=3, style="space")
+    versions, [masks] = augment_ranked([ranked], [probabilities], S(copies=5, seed=3, style="space"),
+                                       return_drops=True)
+    assert versions == augment_ranked([ranked], [probabilities], S(copies=5, seed=3, style="space"))
     copies = versions[0][1:]
-    masked = augment_ranked([ranked], [probabilities], copies=5, seed=3, style="mask")[0][1:]
+    masked = augment_ranked([ranked], [probabilities], S(copies=5, seed=3, style="mask"))[0][1:]
     assert masks.shape == (5, 6) and masks.dtype == bool
     assert masks.any() and not masks.all()
     for copy, mask in zip(copies, masks):
@@ -85,7 +93,7 @@ def test_augment_returns_what_it_dropped():
 def test_drops_are_split_per_text():
     ranked = [ranked_from_tokens(TEXT), ranked_from_tokens("Ana was born."), ranked_from_tokens(TEXT[:20])]
     probabilities = [flat_probability(r.ranks, 0.5, 0.0) for r in ranked]
-    versions, drops = augment_ranked(ranked, probabilities, copies=4, seed=1, style="mask", mask_text="\u2588",
+    versions, drops = augment_ranked(ranked, probabilities, S(copies=4, seed=1, style="mask", placeholder="\u2588"),
                                      return_drops=True)
     assert [d.shape for d in drops] == [(4, len(r.ranks)) for r in ranked]
     for r, text_versions, text_drops in zip(ranked, versions, drops):
@@ -96,9 +104,10 @@ def test_drops_are_split_per_text():
 
 def test_same_seed_same_corpus_other_seed_other_corpus():
     texts = generate_biographies(30, seed=0)
-    first = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=7)
-    again = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=7)
-    other = augment_corpus(texts, "random", alpha=0.5, copies=3, seed=8)
+    ranked = rank_corpus(texts, "random")  # no model: words
+    first = augment_corpus(ranked, "random", S(alpha=0.5, copies=3, seed=7))
+    again = augment_corpus(ranked, "random", S(alpha=0.5, copies=3, seed=7))
+    other = augment_corpus(ranked, "random", S(alpha=0.5, copies=3, seed=8))
     assert first.equals(again) and not first.equals(other)
     assert len(first) == 30 * 4 and set(first["copy"]) == {0, 1, 2, 3}
     originals = first[first["copy"] == 0]["text"].tolist()
@@ -107,7 +116,7 @@ def test_same_seed_same_corpus_other_seed_other_corpus():
 
 def test_none_mode_copies_the_originals_for_equal_steps():
     texts = generate_biographies(5, seed=0)
-    frame = augment_corpus(texts, "none", copies=2)
+    frame = augment_corpus(rank_corpus(texts, "none"), "none", S(copies=2))
     assert len(frame) == 15 and frame.groupby("source")["text"].nunique().eq(1).all()
 
 
@@ -120,12 +129,35 @@ def test_summary_counts_field_survival():
     assert stats["field_survival"]["name"] == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("alpha,beta,copies,style", [(1.5, 0.05, 10, "space"), (-0.1, 0.0, 1, "space"),
-                                                     (0.7, -1.0, 10, "space"), (0.7, 0.05, -1, "space"),
-                                                     (0.7, 0.05, 10**6, "space"), (0.7, 0.05, 10, "blank")])
-def test_bad_parameters_are_clear_errors(alpha, beta, copies, style):
-    with pytest.raises(InputError):
-        validate(alpha, beta, copies, style, "contrast")
+@pytest.mark.parametrize("alpha,beta,copies,style,message", [
+    (1.5, 0.05, 10, "space", "α = 1.5 is outside"), (-0.1, 0.0, 1, "space", "α = -0.1"),
+    (0.7, -1.0, 10, "space", "β = -1.0"), (0.7, float("inf"), 10, "space", "β = inf"),
+    (0.7, 0.05, 0, "space", "copies = 0"), (0.7, 0.05, -1, "space", "copies = -1"),
+    (0.7, 0.05, 1001, "space", "copies = 1001"), (0.7, 0.05, 10**6, "space", "copies = 1000000"),
+    (0.7, 0.05, 10, "blank", "Unknown drop style 'blank'"),
+])
+def test_bad_settings_are_one_line_errors(alpha, beta, copies, style, message):
+    settings_ = AugmentSettings(alpha=alpha, beta=beta, copies=copies, style=style)
+    with pytest.raises(InputError, match=message) as caught:
+        settings_.check()
+    assert "\n" not in str(caught.value)
+
+
+def test_settings_check_returns_them_and_takes_the_extremes():
+    for good in (S(), S(alpha=0.0, beta=0.0, copies=1), S(alpha=1.0, copies=1000, style="remove"),
+                 S(style="space", placeholder="")):
+        assert good.check() is good
+    with pytest.raises(InputError, match="placeholder"):
+        S(style="mask", placeholder="").check()
+    assert S() == augment_module.DEFAULT_AUGMENT and S().style == "mask"
+
+
+def test_the_mode_names_are_the_modes():
+    """clues.settings lists the mode names without importing numpy (the CLI's --help): they are the modes."""
+    assert clues.settings.MODE_NAMES == tuple(MODES)
+    assert check_mode("oracle") == "oracle"
+    with pytest.raises(InputError, match="Unknown mode 'clever'"):
+        check_mode("clever")
 
 
 @settings(max_examples=60, deadline=None)
@@ -135,8 +167,9 @@ def test_bad_parameters_are_clear_errors(alpha, beta, copies, style):
 def test_punctuation_survives_and_seed_reproduces(text, alpha, beta, seed, style):
     ranked = ranked_from_tokens(text)
     probability = dropout_probability(ranked.ranks, alpha, beta)
-    out = augment_ranked([ranked], [probability], copies=3, seed=seed, style=style, mask_text="\x00")
-    assert out == augment_ranked([ranked], [probability], copies=3, seed=seed, style=style, mask_text="\x00")
+    options = S(copies=3, seed=seed, style=style, placeholder="\x00")
+    out = augment_ranked([ranked], [probability], options)
+    assert out == augment_ranked([ranked], [probability], options)
     punctuation = [text[s:e] for s, e, r in zip(ranked.starts, ranked.ends, ranked.ranks) if r < 0 and e > s]
     for copy in out[0][1:]:
         rest = copy
@@ -160,7 +193,7 @@ def _golden_corpus():
     return ranked
 
 
-def _reference_copy(item: RankedText, dropped: np.ndarray, style: str, mask_text: str) -> str:
+def _reference_copy(item: RankedText, dropped: np.ndarray, style: str, placeholder: str) -> str:
     """One copy rendered character by character, the slow and obvious way."""
     text, chars = item.text, list(item.text)
     previous_end = 0
@@ -176,7 +209,7 @@ def _reference_copy(item: RankedText, dropped: np.ndarray, style: str, mask_text
         else:
             chars[cut_from:end] = [""] * (end - cut_from)
             if style == "mask":
-                chars[start] = mask_text
+                chars[start] = placeholder
     return "".join(chars)
 
 
@@ -194,7 +227,7 @@ def test_augmented_corpus_is_byte_identical_to_saved_output(style, seed, latin):
     """latin=True: Latin-1 texts only (the one-byte path); None: all texts (the four-byte path)."""
     items = [r for r in _golden_corpus() if latin is None or (max(map(ord, r.text), default=0) < 256) == latin]
     probabilities = [dropout_probability(r.ranks, 0.7, 0.05) for r in items]
-    versions, drops = augment_ranked(items, probabilities, copies=4, seed=seed, style=style, mask_text="[M]",
+    versions, drops = augment_ranked(items, probabilities, S(copies=4, seed=seed, style=style, placeholder="[M]"),
                                      return_drops=True)
     for item, text_versions, text_drops in zip(items, versions, drops):
         assert text_versions[0] == item.text
@@ -206,9 +239,13 @@ def test_augmented_corpus_is_byte_identical_to_saved_output(style, seed, latin):
 
 
 def test_zero_copies_gives_the_originals():
+    """Users' settings ask for 1 copy or more (`AugmentSettings.check`); the core also writes the
+    originals alone (the plain condition)."""
     ranked = [ranked_from_tokens(TEXT), ranked_from_tokens("")]
     probabilities = [flat_probability(r.ranks, 0.5, 0.0) for r in ranked]
-    assert augment_ranked(ranked, probabilities, copies=0) == [[TEXT], [""]]
+    assert augment_ranked(ranked, probabilities, S(copies=0)) == [[TEXT], [""]]
+    with pytest.raises(InputError, match="copies = 0"):
+        S(copies=0).check()
 
 
 @pytest.mark.parametrize("style", ["space", "mask"])
@@ -220,7 +257,7 @@ def test_units_out_of_text_order_render_like_the_reference(style):
     order = np.arange(len(forward.starts))[::-1]
     item = RankedText(TEXT, forward.starts[order], forward.ends[order], forward.ranks[order])
     probability = flat_probability(item.ranks, 0.5, 0.0)
-    [versions], [drops] = augment_ranked([item], [probability], copies=6, seed=2, style=style, mask_text="[M]",
+    [versions], [drops] = augment_ranked([item], [probability], S(copies=6, seed=2, style=style, placeholder="[M]"),
                                          return_drops=True)
     assert versions[1:] == [_reference_copy(item, d, style, "[M]") for d in drops]
 
@@ -233,9 +270,9 @@ AWKWARD_LATIN = ["Smith, John was born in Paris, France.", 'He said "hello", the
 AWKWARD_WIDE = AWKWARD_LATIN + ["Zoë Ünal 北京", "emoji 🎉 party, \"yes\" 👍🏽", "東京 was\tborn\non 5 May."]
 
 
-def _pandas_csv(tmp_path, ranked, mode, **options) -> bytes:
+def _pandas_csv(tmp_path, ranked, mode, settings_) -> bytes:
     path = tmp_path / "pandas.csv"
-    augment_corpus(None, mode, ranked=ranked, **options).to_csv(path, index=False)
+    augment_corpus(ranked, mode, settings_).to_csv(path, index=False)
     return path.read_bytes()
 
 
@@ -252,13 +289,13 @@ def _ranked_texts(texts, seed=1):
 @pytest.mark.parametrize("copies", [0, 1, 10, 12])
 def test_csv_writer_is_byte_identical_to_pandas_on_a_generated_corpus(tmp_path, style, copies):
     ranked = _ranked_texts([t.text for t in generate_biographies(60, seed=3)])
-    options = dict(alpha=0.7, beta=0.05, copies=copies, seed=4, style=style, mask_text="[M]")
-    expected = _pandas_csv(tmp_path, ranked, "position", **options)
+    options = S(alpha=0.7, beta=0.05, copies=copies, seed=4, style=style, placeholder="[M]")
+    expected = _pandas_csv(tmp_path, ranked, "position", options)
     path = tmp_path / "sub" / "writer.csv"
-    assert augment_corpus_csv(path, None, "position", ranked=ranked, **options) == 60 * (copies + 1)
+    assert augment_corpus_csv(path, ranked, "position", options) == 60 * (copies + 1)
     assert path.read_bytes() == expected
-    probabilities = corpus_probabilities(ranked, "position", 0.7, 0.05)
-    assert augmented_csv(ranked, probabilities, copies=copies, seed=4, style=style, mask_text="[M]") == expected
+    probabilities = corpus_probabilities(ranked, "position", options)
+    assert augmented_csv(ranked, probabilities, options) == expected
 
 
 @pytest.mark.parametrize("texts", [AWKWARD_LATIN, AWKWARD_WIDE], ids=["latin-1", "wide"])
@@ -268,26 +305,26 @@ def test_csv_writer_is_byte_identical_to_pandas_on_awkward_texts(tmp_path, texts
     """Commas, quotes, newlines and carriage returns inside texts, non-Latin-1 characters, empty texts,
     texts that are empty once dropped (α = 1: every droppable unit goes), three widths of copy number."""
     ranked = _ranked_texts(texts)
-    options = dict(alpha=alpha, beta=0.05, copies=copies, seed=9, style=style, mask_text="_")
-    expected = _pandas_csv(tmp_path, ranked, "random", **options)
-    probabilities = corpus_probabilities(ranked, "random", alpha, 0.05)
-    assert augmented_csv(ranked, probabilities, copies=copies, seed=9, style=style) == expected
+    options = S(alpha=alpha, beta=0.05, copies=copies, seed=9, style=style, placeholder="_")
+    expected = _pandas_csv(tmp_path, ranked, "random", options)
+    probabilities = corpus_probabilities(ranked, "random", options)
+    assert augmented_csv(ranked, probabilities, options) == expected
 
 
-def test_csv_fast_path_is_taken_and_falls_back_when_a_quoting_character_is_dropped():
-    probabilities = corpus_probabilities(_ranked_texts(AWKWARD_LATIN), "random", 0.5, 0.0)
-    draw = augment_module._draw(_ranked_texts(AWKWARD_LATIN), probabilities, 3, 0, "space")
-    assert augment_module._space_csv(draw, "\n") is not None  # the byte-array path writes this corpus
-    # a unit that holds a `"` and a comma, always dropped: its copies are not quoted, the original is
+@pytest.mark.parametrize("style", ["space", "remove", "mask"])
+def test_csv_quotes_a_text_only_while_it_needs_quoting(style):
+    """A unit that holds a `"` and a comma, always dropped: its copies need no quotes, the original does."""
     text = 'ab"c,d e'
     item = RankedText(text, np.array([0, 7]), np.array([6, 8]), np.array([0, -1]))
     probability = np.array([1.0, 0.0])
-    assert augment_module._space_csv(augment_module._draw([item], [probability], 2, 0, "space"), "\n") is None
-    frame = augment_corpus(None, "random", ranked=[item], alpha=1.0, copies=2)
-    assert frame["text"].tolist() == [text, "       e", "       e"]
+    options = S(alpha=1.0, copies=2, style=style)
+    frame = augment_corpus([item], "random", options)
+    dropped = {"space": "       e", "remove": " e", "mask": "_ e"}[style]
+    assert frame["text"].tolist() == [text, dropped, dropped]
     expected = frame.to_csv(index=False).encode()
-    assert expected.startswith(b'text,source,copy\n"ab""c,d e",0,0\n       e,0,1\n')
-    assert augmented_csv([item], [probability], copies=2) == expected
+    head = ["text,source,copy", '"ab""c,d e",0,0', f"{dropped},0,1", ""]
+    assert expected.startswith(os.linesep.join(head).encode())
+    assert augmented_csv([item], [probability], options) == expected
 
 
 @settings(max_examples=60, deadline=None)
@@ -297,29 +334,32 @@ def test_csv_fast_path_is_taken_and_falls_back_when_a_quoting_character_is_dropp
        style=st.sampled_from(["space", "remove", "mask"]))
 def test_csv_writer_matches_pandas_on_any_text(texts, alpha, seed, copies, style):
     ranked = [ranked_from_tokens(t) for t in texts]
-    probabilities = corpus_probabilities(ranked, "random", alpha, 0.0)
-    frame = augment_corpus(None, "random", ranked=ranked, alpha=alpha, copies=copies, seed=seed, style=style)
+    options = S(alpha=alpha, beta=0.0, copies=copies, seed=seed, style=style)
+    probabilities = corpus_probabilities(ranked, "random", options)
+    frame = augment_corpus(ranked, "random", options)
     expected = frame.to_csv(index=False).encode()  # pandas' line ending (os.linesep) either way
-    assert augmented_csv(ranked, probabilities, copies=copies, seed=seed, style=style) == expected
+    assert augmented_csv(ranked, probabilities, options) == expected
 
 
 def test_csv_writer_takes_paths_and_file_objects(tmp_path):
     ranked = _ranked_texts([TEXT, "Zoë, 北京"])
-    probabilities = corpus_probabilities(ranked, "contrast", 0.7, 0.05)
-    expected = augmented_csv(ranked, probabilities, copies=2, seed=1)
+    options = S(copies=2, seed=1)
+    probabilities = corpus_probabilities(ranked, "contrast", options)
+    expected = augmented_csv(ranked, probabilities, options)
     binary, text = io.BytesIO(), io.StringIO()
-    assert write_augmented_csv(binary, ranked, probabilities, copies=2, seed=1) == 6
-    write_augmented_csv(text, ranked, probabilities, copies=2, seed=1)
-    write_augmented_csv(str(tmp_path / "out.csv"), ranked, probabilities, copies=2, seed=1)
+    assert write_augmented_csv(binary, ranked, probabilities, options) == 6
+    write_augmented_csv(text, ranked, probabilities, options)
+    write_augmented_csv(str(tmp_path / "out.csv"), ranked, probabilities, options)
     assert binary.getvalue() == text.getvalue().encode() == (tmp_path / "out.csv").read_bytes() == expected
-    assert augmented_csv([], [], copies=3) == augment_corpus([], "random", ranked=[], copies=3).to_csv(
+    assert augmented_csv([], [], S(copies=3)) == augment_corpus([], "random", S(copies=3)).to_csv(
         index=False).encode()
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_corpus_probabilities_equal_one_text_at_a_time(mode):
     ranked = _ranked_texts([t.text for t in generate_biographies(20, seed=2)] + ["", ","])
-    whole = corpus_probabilities(ranked, mode, 0.6, 0.03)
+    whole = corpus_probabilities(ranked, mode, S(alpha=0.6, beta=0.03))
     assert len(whole) == len(ranked)
     for item, probability in zip(ranked, whole):
         assert np.array_equal(probability, MODES[mode].probability(item.ranks, 0.6, 0.03))
+        assert np.array_equal(probability, augment_module.mode_probabilities(item, mode, S(alpha=0.6, beta=0.03)))

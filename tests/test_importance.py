@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from clues.augment import augment_ranked, dropout_probability, ranked_from_clues
+from clues.augment import AugmentSettings, augment_ranked, dropout_probability, ranked_from_clues
 from clues.capture import AttentionMaps
-from clues.contrast import contrast_maps
+from clues.contrast import contrast_maps, own_attention
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE, IMPORTANCE, received_attention, row_sum_mistake
 
@@ -110,7 +110,7 @@ def test_position_mode_keeps_the_earliest_tokens():
     assert list(ranked.ranks[1:]) == list(range(T - 1))  # then earliest first
     probability = dropout_probability(ranked.ranks, 0.9, 0.3)
     assert probability[1] == 0 and np.all(np.diff(probability[1:]) >= 0)
-    copies = augment_ranked([ranked], [probability], copies=200, seed=0, style="space")[0][1:]
+    copies = augment_ranked([ranked], [probability], AugmentSettings(copies=200, seed=0, style="space"))[0][1:]
     kept = [np.mean([copy[s:e] == TEXT[s:e] for copy in copies]) for s, e in zip(ranked.starts, ranked.ends)]
     assert kept[0] == kept[1] == 1.0 and kept[2] > kept[-1]
 
@@ -120,7 +120,23 @@ def test_what_the_ranking_leaves_out_is_never_dropped():
     large = with_extra(small, key=5, rows=range(10, T), amount=0.3)
     result = contrast_maps(hand_maps(large), hand_maps(small))
     assert result.clues[0].rank is None and result.clues[0].contrast < 0
-    for by in ("contrast", "large", "small", "position"):
-        ranked = ranked_from_clues(result, by)
+    for ranked in (ranked_from_clues(result, "contrast"), ranked_from_clues(result, "position"),
+                   ranked_from_clues(own_attention(hand_maps(large)), "own"),
+                   ranked_from_clues(own_attention(hand_maps(small)), "own")):
         assert ranked.ranks[0] == -1
         assert dropout_probability(ranked.ranks, 1.0, 1.0)[0] == 0
+
+
+def test_own_attention_ranks_one_model_by_its_importance_and_refuses_a_pair():
+    """"own": one model's maps against themselves, ranked by its received attention; a pair's result
+    (two models) is refused rather than read from one of its sides."""
+    large = with_extra(local_map(), key=5, rows=range(10, T), amount=0.3)
+    maps = hand_maps(large)
+    ranked = ranked_from_clues(own_attention(maps), "own")
+    importance = received_attention(large).numpy()
+    best = int(np.flatnonzero(ranked.ranks == 0)[0])
+    assert best == int(np.argmax(importance[1:])) + 1 == 5  # the extra key, the sink left out
+    with pytest.raises(InputError, match="own-attention ranking needs one model"):
+        ranked_from_clues(contrast_maps(maps, hand_maps(local_map())), "own")
+    with pytest.raises(InputError, match="Unknown ranking 'large'"):
+        ranked_from_clues(own_attention(maps), "large")

@@ -59,21 +59,23 @@ def corpus():
             parse_tagged(" ".join(p.text for p in people[:3]))]
 
 
-def one_at_a_time(texts, mode, large, small, attention_of="small", importance="total", distance=5):
-    """The ranking as it was before batching: one capture per text and model."""
+def one_at_a_time(texts, mode, large, small, own="small", importance="total", distance=5):
+    """The ranking as it was before batching: one capture per text and model, ranked by hand from the
+    ContrastResult (the contrast of the pair, or the trained model's maps against themselves)."""
     ranking = MODES[mode].ranking
-    if ranking == "small" and attention_of == "large":
-        ranking = "large"
-    needs = {"contrast": (large, small), "small": (small,), "large": (large,), "position": (small,)}.get(ranking, ())
+    trained = {"large": large, "small": small}[own]
     ranked = []
     for item in texts:
         if ranking is None:
-            ranked.append(ranked_from_tokens(item.text, small.tokenizer, item.spans))
+            ranked.append(ranked_from_tokens(item.text, trained.tokenizer, item.spans))
             continue
-        first = capture_attention(needs[0], item.text)
-        second = capture_attention(needs[1], item.text) if len(needs) > 1 else first
-        result = contrast_maps(first, second, spans=item.spans, importance=importance, distance=distance)
-        ranked.append(ranked_from_clues(result, ranking if ranking in ("contrast", "position") else "large"))
+        if ranking == "contrast":
+            result = contrast_maps(capture_attention(large, item.text), capture_attention(small, item.text),
+                                   spans=item.spans, importance=importance, distance=distance)
+        else:  # own attention, position: the trained model against itself
+            maps = capture_attention(trained, item.text)
+            result = contrast_maps(maps, maps, spans=item.spans, importance=importance, distance=distance)
+        ranked.append(ranked_from_clues(result, ranking))
     return ranked
 
 
@@ -85,27 +87,30 @@ def assert_same_ranking(mine: list[RankedText], theirs: list[RankedText]):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
-@pytest.mark.parametrize("mode, attention_of, importance", [
+@pytest.mark.parametrize("mode, own, importance", [
     ("none", "small", "total"), ("random", "small", "total"), ("position", "small", "total"),
-    ("attention", "small", "total"), ("attention", "large", "total"), ("contrast", "small", "total"),
+    ("attention", "small", "total"), ("attention", "large", "total"), ("position", "large", "total"),
+    ("none", "large", "total"), ("contrast", "small", "total"),
     ("contrast", "small", "paper_mean"), ("contrast", "small", "far_mean"),
 ])
-def test_batched_ranking_equals_one_at_a_time(models, corpus, monkeypatch, mode, attention_of, importance):
+def test_batched_ranking_equals_one_at_a_time(models, corpus, monkeypatch, mode, own, importance):
     large, small = models
-    expected = one_at_a_time(corpus, mode, large, small, attention_of, importance)
-    options = dict(large=large, small=small, attention_of=attention_of, importance=importance, distance=5)
-    assert_same_ranking(rank_corpus(corpus, mode, **options), expected)  # automatic batch size
+    expected = one_at_a_time(corpus, mode, large, small, own, importance)
+    options = dict(large=large, small=small, own=own, distance=5)
+    condition = f"{mode}:{importance}"
+    assert_same_ranking(rank_corpus(corpus, condition, **options), expected)  # automatic batch size
     monkeypatch.setattr(augment, "RANK_CHUNK", 3)  # three chunks, batches of 2, 2, 1 in each
-    assert_same_ranking(rank_corpus(corpus, mode, batch_size=2, progress=True, **options), expected)
+    assert_same_ranking(rank_corpus(corpus, condition, batching=dict(batch_size=2), progress=True, **options),
+                        expected)
 
 
-@pytest.mark.parametrize("attention_of", ["small", "large"])
-def test_several_conditions_read_one_capture_per_model(models, corpus, monkeypatch, attention_of):
+@pytest.mark.parametrize("own", ["small", "large"])
+def test_several_conditions_read_one_capture_per_model(models, corpus, monkeypatch, own):
     """An experiment's conditions ranked together: each equals its one-at-a-time ranking, and
     each model runs once over the corpus whatever the number of conditions."""
     large, small = models
-    conditions = [("none", "total"), ("random", "total"), ("position", "total"), ("attention", "total"),
-                  ("contrast", "total"), ("contrast", "paper_mean"), ("contrast", "far_mean")]
+    conditions = ["none", "random:total", "position", "attention:total", "contrast", "contrast:paper_mean",
+                  "contrast:far_mean"]
     captured = []
     real = capture_module.capture_attention_batch
 
@@ -114,15 +119,15 @@ def test_several_conditions_read_one_capture_per_model(models, corpus, monkeypat
         return real(loaded, texts, **options)
 
     monkeypatch.setattr(capture_module, "capture_attention_batch", counting)
-    rankings = rank_corpus_conditions(corpus, conditions, large=large, small=small, attention_of=attention_of,
-                                      distance=5)
+    rankings = rank_corpus_conditions(corpus, conditions, large=large, small=small, own=own, distance=5)
     assert sorted(captured) == [("large", len(corpus)), ("small", len(corpus))]
-    for (mode, importance), ranked in zip(conditions, rankings):
-        assert_same_ranking(ranked, one_at_a_time(corpus, mode, large, small, attention_of, importance))
+    for condition, ranked in zip(conditions, rankings):
+        mode, importance = augment.parse_condition(condition)
+        assert_same_ranking(ranked, one_at_a_time(corpus, mode, large, small, own, importance))
     captured.clear()
-    only_own = rank_corpus_conditions(corpus, conditions[2:4], large=large, small=small, attention_of=attention_of)
-    assert sorted(captured) == sorted({("small", len(corpus)), (attention_of, len(corpus))})
-    assert_same_ranking(only_own[1], one_at_a_time(corpus, "attention", large, small, attention_of, "total", 5))
+    only_own = rank_corpus_conditions(corpus, conditions[2:4], large=large, small=small, own=own)
+    assert captured == [(own, len(corpus))]  # position and own attention read the trained model alone
+    assert_same_ranking(only_own[1], one_at_a_time(corpus, "attention", large, small, own, "total", 5))
 
 
 def test_clue_quality_is_unchanged_by_batching(models, corpus, monkeypatch):
@@ -143,9 +148,9 @@ def test_clue_quality_is_unchanged_by_batching(models, corpus, monkeypatch):
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_bad_batch_size_is_refused_before_any_model_runs(corpus, bad):
     with pytest.raises(InputError, match="batch size must be a whole number"):
-        rank_corpus(corpus, "none", batch_size=bad)
+        rank_corpus(corpus, "none", batching=dict(batch_size=bad))
     with pytest.raises(InputError, match="memory budget must be a positive"):
-        rank_corpus(corpus, "none", memory_budget_bytes=0)
+        rank_corpus(corpus, "none", batching=dict(memory_budget_bytes=0))
 
 
 @pytest.mark.parametrize("command", ["augment", "clue-quality", "experiment"])

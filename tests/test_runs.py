@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from clues import launch
-from clues.augment import parse_condition, rank_corpus
+from clues.augment import AugmentSettings, rank_corpus
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import CluesError, InputError
@@ -217,15 +217,18 @@ def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
     people = generate_biographies(3, seed=2)
     store = RunStore(tmp_path / "runs.sqlite")
     base = TrainConfig(model="some/model", data="", epochs=2, batch_size=4, lora=True, lora_r=8)
-    comparison = launch.Comparison(base=base, people=people, conditions=["none", "random"], copies=2)
-    folder, ids = launch.launch(comparison, ranked_for=None, store=store, home=tmp_path, start=start)
+    comparison = launch.Comparison(base=base, people=people, conditions=["none", "random"],
+                                   augment=AugmentSettings(copies=2))
+    rankings = launch.rank_conditions(people, comparison.conditions, large=None, small=None)  # no model: words
+    folder, ids = launch.launch(comparison, ranked_for=rankings.get, store=store, home=tmp_path, start=start)
     assert len(ids) == 2 and folder.parent == tmp_path / "app-runs"
     config, name = calls[1]
     saved = TrainConfig.from_dict(config)  # the run's configuration is one TrainConfig
     assert saved.model == "some/model" and saved.lora and saved.lora_r == 8 and saved.epochs == 2
     assert Path(saved.data) == folder / "random.csv" and Path(saved.eval_data) == folder / "people.csv"
     assert saved.batch_size == 4 and saved.extra["rows"] == 3 * 3 and saved.name == name
-    assert saved.extra["condition"] == "random" and saved.extra["copies"] == 2
+    assert saved.extra["condition"] == "random" and saved.extra["augment"]["copies"] == 2
+    assert saved.extra["augment"] == {**vars(AugmentSettings(copies=2)), "seed": base.seed}
     assert store.get_run(ids[1])["config"] == config
     assert base.data == "" and base.extra == {}  # the caller's base is left as it was
     assert launch.condition_of(store.get_run(ids[1])) == "random"
@@ -233,11 +236,15 @@ def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["comparison"]["conditions"] == ["none", "random"] and manifest["people"] == 3
     with pytest.raises(Exception, match="at least one condition"):
-        launch.launch(launch.Comparison(base=base, people=people, conditions=[]), ranked_for=None,
+        launch.launch(launch.Comparison(base=base, people=people, conditions=[]), ranked_for=rankings.get,
+                      store=store, home=tmp_path, start=start)
+    with pytest.raises(InputError, match="copies = 0"):
+        launch.launch(launch.Comparison(base=base, people=people, conditions=["none"],
+                                        augment=AugmentSettings(copies=0)), ranked_for=rankings.get,
                       store=store, home=tmp_path, start=start)
     with pytest.raises(InputError, match="Epochs must be"):
         launch.launch(launch.Comparison(base=TrainConfig(model="m", data="", epochs=0), people=people,
-                                        conditions=["none"]), ranked_for=None, store=store, home=tmp_path,
+                                        conditions=["none"]), ranked_for=rankings.get, store=store, home=tmp_path,
                       start=start)
 
 
@@ -264,7 +271,7 @@ def test_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, 
 
 def test_a_comparisons_rankings_come_from_the_right_model(tmp_path):
     """The pair ranks every condition, except that a model trained from outside the pair ranks its
-    own attention and position; it is loaded only when a condition needs it."""
+    own attention, position and tokens; it is loaded only when a condition needs it."""
     tokenizer = build_tokenizer()
     large, small, other = (load_model(tiny_model_dir(tmp_path / name, "llama", layers=layers, seed=seed,
                                                      tokenizer=tokenizer, initializer_range=0.3), device="cpu")
@@ -272,7 +279,7 @@ def test_a_comparisons_rankings_come_from_the_right_model(tmp_path):
     people = generate_biographies(4, seed=1)
     loads = []
 
-    def own():
+    def outside():
         loads.append(1)
         return other
 
@@ -280,20 +287,21 @@ def test_a_comparisons_rankings_come_from_the_right_model(tmp_path):
         return all(np.array_equal(x.ranks, y.ranks) and np.array_equal(x.starts, y.starts) for x, y in zip(a, b))
 
     conditions = ["none", "attention", "position", "contrast", "contrast:paper_mean"]
-    pair = launch.rank_conditions(people, conditions, large=large, small=small)
+    pair = launch.rank_conditions(people, conditions, "total", large=large, small=small)
     for condition in conditions:
-        mode, importance = parse_condition(condition, "total")
-        assert same(pair[condition], rank_corpus(people, mode, large=large, small=small, importance=importance))
-    by_large = launch.rank_conditions(people, ["attention"], large=large, small=small, attention_of="large")
-    assert same(by_large["attention"], rank_corpus(people, "attention", large=large, small=small,
-                                                   attention_of="large"))
-    assert launch.rank_conditions(people, ["none", "contrast"], large=large, small=small, own=own) and not loads
-    outside = launch.rank_conditions(people, conditions, large=large, small=small, own=own)
+        full = condition if ":" in condition else f"{condition}:total"
+        assert same(pair[condition], rank_corpus(people, full, large=large, small=small))
+    by_large = launch.rank_conditions(people, ["attention"], large=large, small=small, trained="large")
+    assert same(by_large["attention"], rank_corpus(people, "attention", large=large, small=small, own="large"))
+    assert not same(by_large["attention"], pair["attention"])
+    assert launch.rank_conditions(people, ["contrast", "contrast:paper_mean"], large=large, small=small,
+                                  outside=outside) and not loads
+    ranked_outside = launch.rank_conditions(people, conditions, large=large, small=small, outside=outside)
     assert len(loads) == 1
-    for condition in ("attention", "position"):
-        assert same(outside[condition], rank_corpus(people, condition, small=other))
-    assert not same(outside["attention"], pair["attention"])  # (position: one tokenizer, the same order)
-    assert all(same(outside[c], pair[c]) for c in ("none", "contrast", "contrast:paper_mean"))
+    for condition in ("none", "attention", "position"):
+        assert same(ranked_outside[condition], rank_corpus(people, condition, small=other))
+    assert not same(ranked_outside["attention"], pair["attention"])  # (position: one tokenizer, the same order)
+    assert all(same(ranked_outside[c], pair[c]) for c in ("none", "contrast", "contrast:paper_mean"))
 
 
 def test_condition_of_reads_the_recorded_condition_first():

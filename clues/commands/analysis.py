@@ -1,4 +1,4 @@
-"""CLI: `contrast`, `capture` and `augment` — the analysis commands."""
+"""CLI: `contrast`, `augment` and `clue-quality` — the analysis commands."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from clues.commands import add_augment_arguments, augment_settings
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, IMPORTANCE, check_distance
+from clues.settings import MODE_NAMES
 
 
 def register(subparsers) -> None:
@@ -29,16 +31,13 @@ def register(subparsers) -> None:
     _model_pair_arguments(augment)
     augment.add_argument("--input", required=True, help="tagged CSV with a `text` column")
     augment.add_argument("--out", required=True, help="output CSV (columns text, source, copy)")
-    augment.add_argument("--mode", default="contrast", help="none | random | position | attention | contrast")
+    augment.add_argument("--mode", default="contrast", help=f"{' | '.join(MODE_NAMES)} (default contrast)")
     _importance_arguments(augment)
-    augment.add_argument("--alpha", type=float, default=0.7, help="α, the highest drop probability (0–1)")
-    augment.add_argument("--beta", type=float, default=0.05, help="β, how fast p(r) rises with rank (≥ 0)")
-    augment.add_argument("--copies", type=int, default=10, help="augmented copies per text (plus the original)")
-    augment.add_argument("--seed", type=int, default=0)
-    augment.add_argument("--style", default="space", help="how a dropped token disappears: space | remove | mask")
-    augment.add_argument("--mask-text", default="_", help="placeholder for the mask style (default _)")
+    add_augment_arguments(augment)
+    augment.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     augment.add_argument("--attention-of", default="small", choices=["small", "large"],
-                         help="whose own attention ranks the tokens in attention mode (default small)")
+                         help="the model trained on the corpus: its own attention ranks attention mode, its "
+                         "tokens the others (default small)")
     augment.add_argument("--max-rows", type=int, default=None)
     _batch_arguments(augment)
     augment.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -201,16 +200,14 @@ def run_augment(args) -> int:
     """Rank, augment and write a corpus. Under `accelerate launch` (several processes) each process
     ranks its share of the corpus on its own device and process 0 alone augments and writes: the
     same file as one process with the same seed (see `clues.shard`)."""
-    from clues.augment import MODES, rank_corpus, validate
+    from clues.augment import MODES, check_mode, rank_corpus
     from clues.corpus import read_tagged_csv
     from clues.models import check_device
     from clues.shard import launched_processes, process_device, rank_sharded, ranking_processes
 
     check_device(args.device)
-    if args.copies < 1:
-        raise InputError(f"--copies {args.copies}: give at least 1 (each text gets that many augmented "
-                         "copies plus the original; the paper uses 10).")
-    validate(args.alpha, args.beta, args.copies, args.style, args.mode)
+    check_mode(args.mode)
+    settings = augment_settings(args, seed=args.seed)
     batching = batch_options(args.batch_size, args.memory_budget)
     if args.device_map and launched_processes() > 1:
         raise InputError("--device-map auto spreads each model over all devices, while accelerate launch gives "
@@ -218,18 +215,18 @@ def run_augment(args) -> int:
                          "accelerate launch, or drop --device-map.")
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
     with ranking_processes(args.device) as state:
-        needs_models = MODES[args.mode].ranking is not None or args.large or args.small
+        needs_models = MODES[args.mode].ranking not in (None, "oracle") or args.large or args.small
         large, small = load_pair(args, process_device(args.device, state)) if needs_models else (None, None)
         if large is not None and (state is None or state.is_main_process):
             _suggest_bfloat16(args, large, len(texts))
-        options = dict(large=large, small=small, attention_of=args.attention_of, importance=args.importance,
-                       distance=args.distance, **batching)
+        condition = f"{args.mode}:{args.importance}"
+        options = dict(large=large, small=small, own=args.attention_of, distance=args.distance, batching=batching)
         if state is None:
-            ranked = rank_corpus(texts, args.mode, progress=True, **options)
+            ranked = rank_corpus(texts, condition, progress=True, **options)
         else:
-            ranked = rank_sharded(texts, args.mode, state, progress=state.is_main_process, **options)
+            ranked = rank_sharded(texts, condition, state, progress=state.is_main_process, **options)
         if state is None or state.is_main_process:  # process 0 writes the file and reports
-            _write_augmented(args, texts, ranked, state)
+            _write_augmented(args, settings, texts, ranked, state)
     return 0
 
 
@@ -250,26 +247,25 @@ def _suggest_bfloat16(args, model, texts: int) -> None:
               file=sys.stderr)
 
 
-def _write_augmented(args, texts, ranked, state) -> None:
+def _write_augmented(args, settings, texts, ranked, state) -> None:
+    from dataclasses import asdict
+
     from clues.augment import MODES, corpus_probabilities, summary, write_augmented_csv
     from clues.commands import print_json
 
-    probabilities = corpus_probabilities(ranked, args.mode, args.alpha, args.beta)
+    probabilities = corpus_probabilities(ranked, args.mode, settings)
     out = Path(args.out)
-    # the file augment_corpus(...).to_csv(out, index=False) would write, straight from the byte arrays
-    # (its folder made if missing)
-    rows = write_augmented_csv(out, ranked, probabilities, copies=args.copies, seed=args.seed, style=args.style,
-                               mask_text=args.mask_text)
+    # the file augment_corpus(...).to_csv(out, index=False) would write (its folder made if missing)
+    rows = write_augmented_csv(out, ranked, probabilities, settings)
     stats = {"input": args.input, "out": str(out), "texts": len(texts), "rows": rows, "mode": args.mode,
-             "importance": args.importance if MODES[args.mode].ranking in ("contrast", "small", "large") else None,
-             "alpha": args.alpha, "beta": args.beta, "copies": args.copies, "style": args.style,
-             **summary(ranked, probabilities)}
+             "importance": args.importance if MODES[args.mode].ranking in ("contrast", "own") else None,
+             **asdict(settings), **summary(ranked, probabilities)}
     if state is not None:
         stats["processes"] = state.num_processes
     if args.json:
         print_json(stats)
     else:
-        print(f"wrote {rows} rows ({len(texts)} texts × {args.copies + 1}) to {out}; "
+        print(f"wrote {rows} rows ({len(texts)} texts × {settings.copies + 1}) to {out}; "
               f"expected drop rate {stats['expected_drop_rate']:.3f}")
 
 

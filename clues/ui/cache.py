@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from clues import fields_by_rank
-from clues.augment import ranked_from_clues
+from clues.augment import models_needed, rank_text
 from clues.capture import capture_attention
 from clues.clue_quality import clue_rankings
 from clues.contrast import contrast_view
@@ -76,13 +76,15 @@ def view(pair_key: tuple, tagged: str, spec: ViewSpec, max_tokens: int | None, _
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def ranked(pair_key: tuple, tagged: str, by: str, max_tokens: int | None, _large, _small, _item,
-           importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
-    """The RankedText of one text (units and their rank by contrast, by one model's attention
-    under the importance definition, or by position)."""
-    result = view(pair_key, tagged, ViewSpec("mean"), max_tokens, _large, _small, _item, importance,
-                  distance).result
-    return ranked_from_clues(result, by)
+def ranked(pair_key: tuple, tagged: str, ranking: str | None, own: str, max_tokens: int | None, _large, _small,
+           _item, importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE):
+    """`clues.augment.rank_text` of one text — the ranking `clues augment` gives it — on the captures
+    the explorer caches. own: the model trained ("small" or "large": its attention, its tokens)."""
+    loaded = {"large": _large, "small": _small}
+    maps = {name: capture(pair_key[0 if name == "large" else 1], _item.text, None, max_tokens, loaded[name])
+            for name in models_needed(ranking, own)}
+    return rank_text(_item, ranking, maps, own=own, tokenizer=loaded[own].tokenizer, importance=importance,
+                     distance=distance)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -93,14 +95,11 @@ def quality_rankings(pair_key: tuple, tagged: tuple[str, ...], distance: int, _l
     return clue_rankings(_large, _small, list(_items), distance=distance)
 
 
-@st.cache_data(show_spinner=False, max_entries=5000)
-def text_field_ranks(pair_key: tuple, tagged: str, field: str, k: int, max_tokens: int | None,
-                     _large, _small, _item):
-    """Fields of the top-k tokens attended from the word before `field` (one text; cached so
-    a corpus is only analysed once per pair, corpus and field)."""
-    large_maps = capture_attention(_large, _item.text, max_tokens=max_tokens)
-    small_maps = capture_attention(_small, _item.text, max_tokens=max_tokens)
-    return fields_by_rank.text_field_ranks(large_maps, small_maps, _item, field, k)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def corpus_field_ranks(pair_key: tuple, tagged: tuple[str, ...], field: str, k: int, _large, _small, _items):
+    """`clues.fields_by_rank.corpus_field_ranks` of a corpus (batched capture), cached per pair, corpus
+    (its tagged texts), fact and k (read-only)."""
+    return fields_by_rank.corpus_field_ranks(_large, _small, list(_items), field, k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -1,12 +1,14 @@
 """The experiment: does contrast-guided dropout help a model memorise far facts?
 
 Continual pretraining of a copy of one model on new people's biographies under each of
-`ExperimentConfig.conditions`, by default six: plain (none), random dropout, and dropout ranked by
-position (earliest first, a control), by the model's own attention, by the large − small contrast,
-and by the contrast under the paper's importance (contrast:paper_mean); the same number of optimizer
-steps for all (every condition trains on K copies plus the original). After each epoch: few-shot QA EM/F1 and the name-keyed
-recall probe per field, all in the run store. α and β are either given (default: the paper's
-settings) or chosen on a validation split of people, never on the test people.
+`ExperimentConfig.conditions` (`DEFAULT_CONDITIONS`): plain fine-tuning step-matched (none: the
+originals copied K times) and at the paper's protocol (plain: the originals once, same epochs); random
+dropout; dropout ranked by position (earliest first, a control), by the model's own attention, by the
+large − small contrast and by the contrast under the paper's importance (contrast:paper_mean); the
+oracle (the tagged name kept first: what any ranking that finds the name could give at best); and D-AR
+(replace: input tokens replaced at random, loss on the originals). After each epoch: few-shot QA EM/F1
+and the name-keyed recall probe per field, all in the run store. α and β are either given (default:
+the paper's settings) or chosen per condition on a validation split of people, never on the test people.
 
 Also measured: at the word before each fact, the attention the large and the small model give
 to the name, and how often a name token is in the contrast top-5 (the paper's figure 3; see
@@ -23,20 +25,21 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from clues.augment import parse_condition, rank_corpus_conditions, validate
+from clues.augment import DEFAULT_AUGMENT, AugmentSettings, parse_condition, rank_corpus_conditions
 from clues.capture import check_batching
 from clues.corpus import FACT_FIELDS, experiment_people, generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_IMPORTANCE
-from clues.launch import condition_config, condition_slug
-from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
+from clues.launch import condition_config, condition_slug, condition_with_importance
+from clues.models import DEMO_LARGE, DEMO_SMALL, default_trained, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
+from clues.settings import DEFAULT_CONDITIONS, DEFAULT_TRAIN, SELECTION_ALPHAS, SELECTION_BETAS
 from clues.shard import process_device, rank_sharded_conditions, ranking_processes
 from clues.stats import describe
 from clues.train import TrainConfig, train
@@ -51,20 +54,17 @@ class ExperimentConfig:
     small: str | None = None
     people: int = 100  # test people, new to the model
     validation_people: int = 50  # for choosing α and β (only with select)
-    conditions: tuple[str, ...] = ("none", "random", "position", "attention", "contrast", "contrast:paper_mean")
+    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
     importance: str = DEFAULT_IMPORTANCE  # for conditions that name none (e.g. "contrast")
-    alpha: float = 0.7
-    beta: float = 0.05
+    augment: AugmentSettings = DEFAULT_AUGMENT  # α, β, copies, style; its seed is each run's seed
     select: bool = False
-    alphas: tuple[float, ...] = (0.6, 0.7)
-    betas: tuple[float, ...] = (0.01, 0.05)
-    copies: int = 10
-    style: str = "mask"
-    epochs: int = 4
-    lr: float = 1e-3
-    batch_size: int = 16
+    alphas: tuple[float, ...] = SELECTION_ALPHAS  # tried per condition with select
+    betas: tuple[float, ...] = SELECTION_BETAS
+    epochs: int = DEFAULT_TRAIN.epochs
+    lr: float = DEFAULT_TRAIN.lr
+    batch_size: int = DEFAULT_TRAIN.batch_size
     seeds: tuple[int, ...] = (0,)
-    shots: int = 3
+    shots: int = DEFAULT_TRAIN.eval_shots
     out: str = "out/experiment"
     store_path: str | None = None
     data_seed: int | None = None  # people generator seed (default: clues.corpus.EXPERIMENT_SEED)
@@ -75,7 +75,7 @@ class ExperimentConfig:
     def validate(self) -> None:
         for condition in self.conditions:
             parse_condition(condition, self.importance)
-        validate(self.alpha, self.beta, self.copies, self.style)
+        self.augment.check()
         if self.people < 4:
             raise InputError(f"people = {self.people}: give at least 4 people (the QA shots come from the others).")
         if self.epochs < 1:
@@ -123,16 +123,16 @@ def _writes(state) -> bool:
     return state is None or state.is_main_process
 
 
-def _train_condition(config: ExperimentConfig, corpus, eval_csv: str, ranked, condition: str, alpha: float,
-                     beta: float, seed: int, folder: Path, label: str, state=None) -> int:
+def _train_condition(config: ExperimentConfig, eval_csv: str, ranked, condition: str, augment: AugmentSettings,
+                     seed: int, where: tuple[Path, str], state=None) -> int:
     """Train one condition in-process; built as the app builds a comparison's runs. Under a launch
-    every process trains (together) on the corpus process 0 wrote."""
+    every process trains (together) on the corpus process 0 wrote. where: (folder, the run's label)."""
+    folder, label = where
     base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
                        batch_size=config.batch_size, seed=seed, eval_shots=config.shots, eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
                        extra={"experiment": str(folder)})
-    settings = condition_config(base, corpus, condition, folder / f"{label}.csv", name=label, alpha=alpha,
-                                beta=beta, copies=config.copies, style=config.style, ranked=ranked,
+    settings = condition_config(base, condition, folder / f"{label}.csv", ranked, name=label, augment=augment,
                                 importance=config.importance, write=_writes(state))
     if state is not None:
         state.wait_for_everyone()  # the corpus and the people are on disk before anyone reads them
@@ -168,7 +168,7 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
 
 def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     config.large, config.small = config.large or DEMO_LARGE, config.small or DEMO_SMALL
-    config.model = config.model or config.small
+    config.model = config.model or default_trained(config.large, config.small)
     folder = Path(config.out)
     folder.mkdir(parents=True, exist_ok=True)
     store = RunStore(config.store_path)
@@ -181,20 +181,21 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     attention = attention_to_name(large, small, test)
     _log(progress, f"attention to the name measured on {len(test)} biographies")
     ranked_test = _rank(test, config.conditions, config, large, small, state)
-    settings = {m: (config.alpha, config.beta) for m in config.conditions}
+    augments = {m: config.augment for m in config.conditions}
     selection = {}
     if config.select and validation:
         selection = _select(config, large, small, validation, folder, progress, state)
-        settings.update({m: (s["alpha"], s["beta"]) for m, s in selection.items()})
+        augments.update({m: replace(config.augment, alpha=s["alpha"], beta=s["beta"]) for m, s in selection.items()})
     runs = []
     for seed in config.seeds:
         for mode in config.conditions:
-            alpha, beta = settings[mode]
+            augment = augments[mode]
             label = f"experiment-{condition_slug(mode)}-seed{seed}"
-            _log(progress, f"training {label} (α={alpha}, β={beta}, style={config.style})")
-            run_id = _train_condition(config, test, test_csv, ranked_test[mode], mode, alpha, beta, seed,
-                                      folder, label, state)
-            runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": alpha, "beta": beta})
+            _log(progress, f"training {label} (α={augment.alpha}, β={augment.beta}, style={augment.style})")
+            run_id = _train_condition(config, test_csv, ranked_test[mode], mode, augment, seed, (folder, label),
+                                      state)
+            runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": augment.alpha,
+                         "beta": augment.beta})
     fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
     results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
                "selection": selection, "runs": runs,
@@ -208,9 +209,9 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
 def _rank(people, conditions, config: ExperimentConfig, large, small, state=None) -> dict:
     """{condition: the ranking it trains on}, each text captured once per model for all of them;
     sharded between launched processes (`state`), each getting the whole ranking."""
-    parsed = [parse_condition(condition, config.importance) for condition in conditions]
-    options = dict(large=large, small=small, batch_size=config.rank_batch_size,
-                   memory_budget_bytes=config.rank_memory_budget_bytes)
+    parsed = [condition_with_importance(condition, config.importance) for condition in conditions]
+    options = dict(large=large, small=small, batching=dict(batch_size=config.rank_batch_size,
+                                                           memory_budget_bytes=config.rank_memory_budget_bytes))
     if state is None:
         rankings = rank_corpus_conditions(people, parsed, **options)
     else:
@@ -230,10 +231,13 @@ def merge_results(paths) -> dict:
     return merged
 
 
+UNTUNED = ("none", "plain")  # no α or β to choose
+
+
 def selection_grid(mode: str, alphas, betas) -> list[tuple[float, float]]:
-    """The (α, β) pairs tried for `mode` on the validation people: every α × β; random dropout has no
-    ranking for β to act on, so it tries each α once with β = 0."""
-    if mode == "random":
+    """The (α, β) pairs tried for `mode` on the validation people: every α × β; random dropout and
+    replace (a flat rate α) have no ranking for β to act on, so they try each α once with β = 0."""
+    if mode in ("random", "replace"):
         return [(a, 0.0) for a in alphas]
     return [(a, b) for a in alphas for b in betas]
 
@@ -253,15 +257,15 @@ def _select(config, large, small, validation, folder: Path, progress: bool, stat
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
-    tuned = [mode for mode in config.conditions if mode != "none"]
+    tuned = [mode for mode in config.conditions if mode not in UNTUNED]
     rankings = _rank(validation, tuned, config, large, small, state)
     for mode in tuned:
         grid = []
         for alpha, beta in selection_grid(mode, config.alphas, config.betas):
             label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
             _log(progress, f"validation: {label}")
-            run_id = _train_condition(config, validation, eval_csv, rankings[mode], mode, alpha, beta, 0, folder,
-                                      label, state)
+            augment = replace(config.augment, alpha=alpha, beta=beta)
+            run_id = _train_condition(config, eval_csv, rankings[mode], mode, augment, 0, (folder, label), state)
             grid.append({"alpha": alpha, "beta": beta, "score": _score(store.metrics(run_id))})
         chosen[mode] = choose_best(grid)
     return chosen
@@ -283,8 +287,9 @@ def summarise(store, runs: list[dict]) -> dict:
     return summary
 
 
-PAIRED_COMPARISONS = (("contrast", "position"), ("contrast", "none"), ("contrast", "contrast:paper_mean"),
-                      ("contrast", "random"), ("contrast", "attention"))
+PAIRED_COMPARISONS = (("contrast", "none"), ("contrast", "position"), ("contrast", "oracle"), ("contrast", "replace"),
+                      ("contrast", "plain"), ("contrast", "contrast:paper_mean"), ("contrast", "random"),
+                      ("contrast", "attention"), ("oracle", "none"))
 
 
 def paired_differences(store, runs: list[dict], a: str, b: str, name: str, fields=FAR_FIELDS) -> dict:

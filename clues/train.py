@@ -16,12 +16,10 @@ this trains on a CPU, and two runs fighting over all cores both crawl.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import torch
 from accelerate import PartialState
@@ -30,102 +28,15 @@ from peft import LoraConfig, get_peft_model
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from clues import FIELDS
 from clues.corpus import read_tagged_csv, read_texts
-from clues.errors import CluesError, InputError
+from clues.errors import CluesError
 from clues.evaluate import evaluate_qa, recall_probe
-from clues.models import check_device, load_model, make_trainable
+from clues.models import load_model, make_trainable
 from clues.runs import MEAN_FIELD, RunStore, device_key
+from clues.settings import TrainConfig
 from clues.shard import launched_state
 
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm")
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run needs; saved with the run in the store (`asdict`, JSON)."""
-
-    model: str
-    data: str
-    eval_data: str | None = None
-    epochs: int = 3
-    lr: float = 5e-5
-    batch_size: int = 8
-    max_length: int = 256
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_target: str = "all-linear"
-    seed: int = 0
-    name: str | None = None
-    output_dir: str | None = None
-    eval_fields: list[str] | None = None
-    eval_shots: int = 5
-    eval_max_people: int | None = 100
-    eval_batch_size: int = 16
-    probe: bool = True
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    logging_steps: int = 1
-    device: str | None = None
-    store_path: str | None = None
-    run_id: int | None = None
-    save_model: bool = False
-    max_active: int = 1
-    extra: dict = field(default_factory=dict)  # notes kept with the run: a comparison's condition, α, β …
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> "TrainConfig":
-        """The configuration saved with a run (`asdict` of a TrainConfig), checked for unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise InputError(f"Unknown training setting(s) {', '.join(unknown)}; a saved configuration "
-                             "holds only TrainConfig's fields.")
-        missing = [key for key in ("model", "data") if not settings.get(key)]
-        if missing:
-            raise InputError(f"The configuration names no {' and no '.join(missing)} to train.")
-        return cls(**settings)
-
-    def validate(self) -> None:
-        """Raise InputError for a setting that cannot work, saying how to fix it."""
-        self.check_settings()
-        _check_csv(self.data, "training data")
-        if self.eval_data:
-            _check_csv(self.eval_data, "evaluation data")
-
-    def check_settings(self) -> None:
-        """`validate` without looking for the data files (a launcher checks before writing them)."""
-        checks = [
-            (isinstance(self.epochs, int) and self.epochs >= 1,
-             f"epochs must be a whole number >= 1, not {self.epochs!r}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
-            (self.batch_size >= 1, f"the batch size must be >= 1, not {self.batch_size!r}"),
-            (self.max_length >= 4, f"max length must be >= 4 tokens, not {self.max_length!r}"),
-            (self.lora_r >= 1 and self.lora_alpha > 0, "LoRA rank must be >= 1 and alpha > 0"),
-            (self.eval_shots >= 0, f"the number of shots must be >= 0, not {self.eval_shots!r}"),
-            (self.eval_max_people is None or self.eval_max_people >= 1, "eval max people must be >= 1"),
-            (0 <= self.warmup_ratio < 1, f"the warmup ratio must be in [0, 1), not {self.warmup_ratio!r}"),
-            (self.weight_decay >= 0, "weight decay must be >= 0"),
-            (self.logging_steps >= 1, "logging steps must be >= 1"),
-            (self.max_active >= 1, "max active runs must be >= 1"),
-            (self.save_model is False or bool(self.output_dir), "saving the model needs an output folder (--save DIR)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(message[0].upper() + message[1:] + ".")
-        check_device(self.device)
-        unknown = [f for f in self.eval_fields or [] if f not in FIELDS]
-        if unknown:
-            raise InputError(f"Unknown field(s) {', '.join(unknown)}; use some of {', '.join(FIELDS)}.")
-
-    def run_name(self) -> str:
-        return self.name or f"{Path(self.model).name}-{'lora' if self.lora else 'full'}"
-
-
-def _check_csv(path: str, what: str) -> None:
-    if not Path(path).expanduser().is_file():
-        raise InputError(f"The {what} file {path!r} does not exist. Give a CSV with a `text` column.")
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -143,10 +54,13 @@ class PadCollator:
 
     Not DataCollatorForLanguageModeling: it masks every token equal to the pad id, and many
     tokenizers pad with eos, which would drop the appended eos from the loss.
+
+    With `replace` (a TokenReplacer), the INPUT tokens are replaced at random while the labels stay
+    the original tokens: D-AR (Saito et al., 2025), the strongest outside baseline.
     """
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, replace: TokenReplacer | None = None):
+        self.pad_id, self.replace = pad_id, replace
 
     def __call__(self, features: list[dict]) -> dict:
         longest = max(len(f["input_ids"]) for f in features)
@@ -157,7 +71,31 @@ class PadCollator:
             ids[row, :n] = torch.tensor(feature["input_ids"], dtype=torch.long)
             mask[row, :n] = 1
         labels = ids.masked_fill(mask == 0, -100)
+        if self.replace is not None:
+            ids = self.replace(ids, mask)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class TokenReplacer:
+    """Replace each real input token but the first (BOS, or the text's first token) and the last (EOS)
+    with probability `rate` by a token drawn uniformly from the ordinary vocabulary (no special token).
+    Its own seeded generator: the same seed replaces the same tokens."""
+
+    def __init__(self, rate: float, vocab_size: int, special_ids, seed: int = 0):
+        self.rate = rate
+        allowed = torch.ones(vocab_size, dtype=torch.bool)
+        allowed[[i for i in special_ids if i is not None and 0 <= i < vocab_size]] = False
+        self.choices = torch.nonzero(allowed).flatten()  # [V'] token ids a replacement may take
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """ids, mask: [B, T] → [B, T] ids with replacements (padding and each row's ends untouched)."""
+        lengths = mask.sum(dim=1, keepdim=True)  # [B, 1]
+        positions = torch.arange(ids.shape[1]).unsqueeze(0)  # [1, T]
+        inner = (positions > 0) & (positions < lengths - 1)  # [B, T]
+        chosen = (torch.rand(ids.shape, generator=self.generator) < self.rate) & inner
+        picks = self.choices[torch.randint(len(self.choices), ids.shape, generator=self.generator)]
+        return torch.where(chosen, picks, ids)
 
 
 # -- evaluation rows ------------------------------------------------------------------------
@@ -299,8 +237,11 @@ def training_arguments(config: TrainConfig, output_dir: str, device: torch.devic
 def build_trainer(model, tokenizer, dataset, config: TrainConfig, output_dir: str, device, bf16,
                   callbacks=()):
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    replacer = None
+    if config.replace_rate > 0:
+        replacer = TokenReplacer(config.replace_rate, len(tokenizer), tokenizer.all_special_ids, seed=config.seed)
     trainer = Trainer(model=model, args=training_arguments(config, output_dir, device, bf16),
-                      train_dataset=dataset, data_collator=PadCollator(pad_id),
+                      train_dataset=dataset, data_collator=PadCollator(pad_id, replacer),
                       processing_class=tokenizer, callbacks=list(callbacks))
     # Its printer writes log dicts to stdout, which would corrupt `clues train --json`;
     # the store callback reports each epoch on stderr instead.

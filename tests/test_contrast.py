@@ -90,7 +90,9 @@ def test_different_tokenizers_compare_per_word(tmp_path):
     large_tokens = received_attention(result.large_maps.mean, result.importance)
     content = ~result.large_maps.special
     assert np.isclose(sum(c.large for c in result.clues), float(large_tokens[content].sum()), atol=1e-5)
-    assert all(c.rank is not None for c in result.clues)  # BOS absorbs the sink; nothing is left out
+    # BOS absorbs the sink; nothing but punctuation is left out (never a clue, on every page and command)
+    assert all((c.rank is None) == c.punctuation for c in result.clues)
+    assert any(c.punctuation for c in result.clues)
 
 
 def test_query_rows_are_causal_and_differ(pair):

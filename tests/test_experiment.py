@@ -43,7 +43,7 @@ def test_experiment_end_to_end(tmp_path, capsys):
 
 
 def test_bad_experiment_settings_are_clear(capsys):
-    assert main(["experiment", "--conditions", "plain", "--people", "10"]) == 2
+    assert main(["experiment", "--conditions", "nonsense", "--people", "10"]) == 2
     assert "Unknown condition" in capsys.readouterr().err
 
 
@@ -81,7 +81,7 @@ def test_report_text_fills_the_template():
     row = {f: {"mean": 0.1 + i / 10, "std": None, "n": 1} for i, f in enumerate(FACT_FIELDS)}
     results = {
         "config": {"model": "m", "large": "L", "small": "S", "people": 5, "validation_people": 0,
-                   "conditions": conditions, "copies": 1, "style": "mask", "seeds": [0], "select": False,
+                   "conditions": conditions, "augment": {"copies": 1, "style": "mask"}, "seeds": [0], "select": False,
                    "epochs": 1, "lr": 1e-3, "batch_size": 4, "shots": 1},
         "fingerprints": {"large": "abc", "small": "def"},
         "attention": {"to_name": {f: {"large": 0.2, "small": 0.1} for f in FACT_FIELDS},

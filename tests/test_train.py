@@ -22,7 +22,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import InputError
 from clues.models import load_model
 from clues.runs import MEAN_FIELD, RunStore
-from clues.train import PadCollator, TrainConfig, read_texts, set_threads, tokenize_texts, train
+from clues.train import PadCollator, TokenReplacer, TrainConfig, read_texts, set_threads, tokenize_texts, train
 
 from tiny import build_tokenizer, tiny_model_dir
 
@@ -277,3 +277,22 @@ def test_an_attached_run_keeps_what_the_launcher_recorded(files, tmp_path):
     recorded = store.get_run(run_id)["config"]
     assert recorded["extra"] == {"condition": "contrast", "alpha": 0.7, "note": "cli"}
     assert recorded["ui"] == "app" and recorded["epochs"] == 1
+
+
+def test_replace_changes_inputs_only_and_keeps_the_ends():
+    """D-AR: inputs replaced at the rate asked, by ordinary tokens only; the labels stay the originals;
+    padding, the first and the last token of each row are never touched; same seed, same draw."""
+    rows = [{"input_ids": [1] + list(range(10, 60)) + [2]}, {"input_ids": [1, 10, 11, 12, 2]}]
+    collate = PadCollator(0, TokenReplacer(0.5, 100, special_ids=[0, 1, 2], seed=3))
+    batch = collate(rows)
+    plain = PadCollator(0)(rows)
+    assert torch.equal(batch["labels"], plain["labels"])
+    assert torch.equal(batch["attention_mask"], plain["attention_mask"])
+    changed = batch["input_ids"] != plain["input_ids"]
+    assert not changed[:, 0].any() and not changed[0, -1] and not changed[1, 4:].any()
+    assert 0.3 < changed[0, 1:-1].float().mean() < 0.7  # about half of the 50 inner tokens
+    assert not torch.isin(batch["input_ids"][changed], torch.tensor([0, 1, 2])).any()
+    again = PadCollator(0, TokenReplacer(0.5, 100, special_ids=[0, 1, 2], seed=3))(rows)
+    assert torch.equal(again["input_ids"], batch["input_ids"])
+    none = PadCollator(0, TokenReplacer(0.0, 100, special_ids=[0, 1, 2]))(rows)
+    assert torch.equal(none["input_ids"], plain["input_ids"])

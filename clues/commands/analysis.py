@@ -200,7 +200,7 @@ def run_augment(args) -> int:
     """Rank, augment and write a corpus. Under `accelerate launch` (several processes) each process
     ranks its share of the corpus on its own device and process 0 alone augments and writes: the
     same file as one process with the same seed (see `clues.shard`)."""
-    from clues.augment import MODES, check_mode, rank_corpus
+    from clues.augment import check_mode, rank_corpus
     from clues.corpus import read_tagged_csv
     from clues.models import check_device
     from clues.shard import launched_processes, process_device, rank_sharded, ranking_processes
@@ -215,8 +215,8 @@ def run_augment(args) -> int:
                          "accelerate launch, or drop --device-map.")
     texts = read_tagged_csv(args.input, max_rows=args.max_rows)
     with ranking_processes(args.device) as state:
-        needs_models = MODES[args.mode].ranking not in (None, "oracle") or args.large or args.small
-        large, small = load_pair(args, process_device(args.device, state)) if needs_models else (None, None)
+        # every mode needs the trained model's tokens (its units), so the pair is loaded even for none/random
+        large, small = load_pair(args, process_device(args.device, state))
         if large is not None and (state is None or state.is_main_process):
             _suggest_bfloat16(args, large, len(texts))
         condition = f"{args.mode}:{args.importance}"

@@ -6,8 +6,10 @@ they pull in torch, pandas and plotly, and every `clues` command would pay for t
 
 from __future__ import annotations
 
-from clues.commands import print_json
+from clues.commands import add_augment_arguments, augment_settings, print_json
 from clues.commands.analysis import _batch_arguments, batch_options
+from clues.settings import DEFAULT_CONDITIONS, SELECTION_ALPHAS, SELECTION_BETAS
+from clues.settings import DEFAULT_TRAIN as D
 
 
 def register(subparsers) -> None:
@@ -19,20 +21,23 @@ def register(subparsers) -> None:
     parser.add_argument("--people", type=int, default=100, help="test people (default 100)")
     parser.add_argument("--validation-people", type=int, default=50)
     parser.add_argument("--conditions", nargs="+",
-                        default=["none", "random", "position", "attention", "contrast", "contrast:paper_mean"],
+                        default=list(DEFAULT_CONDITIONS),
                         help="modes, each optionally with its importance (contrast:paper_mean)")
     parser.add_argument("--importance", default="total", help="importance for conditions that name none")
-    parser.add_argument("--alpha", type=float, default=0.7)
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--select", action="store_true", help="choose α/β on the validation people")
-    parser.add_argument("--copies", type=int, default=10)
-    parser.add_argument("--style", default="mask", help="space | remove | mask (default mask)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
+    add_augment_arguments(parser)
+    parser.add_argument("--select", action="store_true", help="choose α/β per condition on the validation people")
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(SELECTION_ALPHAS),
+                        help=f"α tried with --select (default {' '.join(map(str, SELECTION_ALPHAS))})")
+    parser.add_argument("--betas", type=float, nargs="+", default=list(SELECTION_BETAS),
+                        help=f"β tried with --select (default {' '.join(map(str, SELECTION_BETAS))})")
+    parser.add_argument("--epochs", type=int, default=D.epochs, help=f"(default {D.epochs})")
+    parser.add_argument("--lr", type=float, default=D.lr, help=f"peak learning rate (default {D.lr:g})")
+    parser.add_argument("--batch-size", type=int, default=D.batch_size,
+                        help=f"training batch size (default {D.batch_size})")
     _batch_arguments(parser, prefix="rank-")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--shots", type=int, default=3)
+    parser.add_argument("--shots", type=int, default=D.eval_shots,
+                        help=f"solved examples before each QA question (default {D.eval_shots})")
     parser.add_argument("--out", default="out/experiment", help="folder for corpora and results.json")
     parser.add_argument("--store", default=None, help="run store (default: the user's)")
     parser.add_argument("--report", default="docs/results.md",
@@ -64,8 +69,9 @@ def run(args) -> int:
     batching = batch_options(args.rank_batch_size, args.rank_memory_budget)
     config = ExperimentConfig(model=args.model, large=args.large, small=args.small, people=args.people,
                               validation_people=args.validation_people if args.select else 0,
-                              conditions=tuple(args.conditions), importance=args.importance, alpha=args.alpha,
-                              beta=args.beta, select=args.select, copies=args.copies, style=args.style,
+                              conditions=tuple(args.conditions), importance=args.importance,
+                              augment=augment_settings(args), select=args.select, alphas=tuple(args.alphas),
+                              betas=tuple(args.betas),
                               epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds),
                               shots=args.shots, out=args.out, store_path=args.store, max_active=args.max_active,
                               rank_batch_size=batching["batch_size"],

@@ -6,9 +6,10 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from clues import FIELDS
 from clues.commands import print_json
+from clues.corpus import FACT_FIELDS
 from clues.errors import CluesError, InputError
+from clues.settings import DEFAULT_TRAIN as D
 
 EXPORT_FORMATS = (".csv", ".parquet", ".json")
 
@@ -34,18 +35,24 @@ def _register_train(subparsers) -> None:
     setting("--model", help="model folder, .gguf file or hub id")
     setting("--data", help="CSV with a `text` column (tagged or plain)")
     setting("--eval", dest="eval_data", help="tagged CSV of the same people, evaluated each epoch")
-    setting("--epochs", type=int, default=3)
-    setting("--lr", type=float, default=5e-5)
-    setting("--batch-size", type=int, default=8)
-    setting("--max-length", type=int, default=256)
+    setting("--epochs", type=int, default=D.epochs, help=f"passes over the data (default {D.epochs})")
+    setting("--lr", type=float, default=D.lr, help=f"peak learning rate (default {D.lr:g})")
+    setting("--batch-size", type=int, default=D.batch_size, help=f"texts per step (default {D.batch_size})")
+    setting("--max-length", type=int, default=D.max_length, help=f"tokens per text at most (default {D.max_length})")
     setting("--lora", action="store_true", help="train LoRA adapters instead of every weight")
-    setting("--lora-r", type=int, default=16)
-    setting("--lora-alpha", type=int, default=32)
-    setting("--warmup-ratio", type=float, default=0.0)
-    setting("--weight-decay", type=float, default=0.0)
-    setting("--eval-fields", help=f"comma-separated subset of {','.join(FIELDS)}")
-    setting("--eval-shots", type=int, default=5)
-    setting("--eval-max-people", type=int, default=100)
+    setting("--lora-r", type=int, default=D.lora_r, help=f"LoRA rank (default {D.lora_r})")
+    setting("--lora-alpha", type=int, default=D.lora_alpha, help=f"LoRA scaling (default {D.lora_alpha})")
+    setting("--warmup-ratio", type=float, default=D.warmup_ratio,
+            help=f"share of the steps spent warming up (default {D.warmup_ratio})")
+    setting("--weight-decay", type=float, default=D.weight_decay, help=f"(default {D.weight_decay})")
+    setting("--replace-rate", type=float, default=D.replace_rate,
+            help="D-AR: share of input tokens replaced at random while the loss targets the originals "
+            f"(default {D.replace_rate}: off)")
+    setting("--eval-fields", help=f"comma-separated subset of {','.join(FACT_FIELDS)} (default all)")
+    setting("--eval-shots", type=int, default=D.eval_shots,
+            help=f"solved examples before each QA question (default {D.eval_shots})")
+    setting("--eval-max-people", type=int, default=D.eval_max_people,
+            help=f"people asked each epoch at most (default {D.eval_max_people})")
     setting("--no-probe", action="store_true", help="skip the recall probe")
     setting("--logging-steps", type=int, default=1)
     setting("--seed", type=int, default=0)
@@ -98,7 +105,7 @@ def config_from_args(args: argparse.Namespace):
         lora_alpha=args.lora_alpha, seed=args.seed, name=args.name, output_dir=args.save,
         eval_fields=fields, eval_shots=args.eval_shots, eval_max_people=args.eval_max_people,
         probe=not args.no_probe, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-        logging_steps=args.logging_steps, device=args.device, store_path=args.store,
+        replace_rate=args.replace_rate, logging_steps=args.logging_steps, device=args.device, store_path=args.store,
         save_model=bool(args.save), max_active=args.max_active)
 
 

@@ -90,15 +90,16 @@ UNSEEN = ("<name>Mira Okafor</name> was born on <date>March 3, 1984</date>. She 
 
 
 def test_default_contrast_on_the_demo_pair_finds_the_name(capsys):
-    """The bundled pair never saw Mira Okafor: the default importance puts her name in the top-5;
-    the paper's column mean does not (its top clues sit at the end of the text)."""
+    """The bundled pair never saw Mira Okafor: the default importance puts her name in the top-5; the
+    paper's column mean puts its top clues later in the text (its last tokens average few queries)."""
     assert main(["contrast", "--text", UNSEEN, "--top-k", "5", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["importance"] == "total"
     assert "name" in [t["field"] for t in out["top"]]
     assert main(["contrast", "--text", UNSEEN, "--top-k", "5", "--json", "--importance", "paper_mean"]) == 0
     paper = json.loads(capsys.readouterr().out)
-    assert paper["importance"] == "paper_mean" and "name" not in [t["field"] for t in paper["top"]]
+    assert paper["importance"] == "paper_mean"
+    assert sum(t["start"] for t in paper["top"]) > sum(t["start"] for t in out["top"])
 
 
 def test_clue_quality_separates_clues_from_positions(capsys):
@@ -106,8 +107,11 @@ def test_clue_quality_separates_clues_from_positions(capsys):
     rows = {(r["ranking"], r["texts"]): r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert rows[("position", "as given")]["share_in_top_k"] == 1.0
     assert rows[("position", "moved")]["share_in_top_k"] == 0.0
-    assert rows[("total", "moved")]["share_in_top_k"] >= 0.5  # still finds the name away from the start
-    assert rows[("paper_mean", "as given")]["top_k_relative_position"] > 0.6  # the end of the text
+    # the contrast still finds the name away from the start, which position never does
+    assert rows[("total", "moved")]["share_in_top_k"] >= rows[("position", "moved")]["share_in_top_k"] + 0.25
+    # the paper's column mean leans to the end of the text
+    assert rows[("paper_mean", "as given")]["top_k_relative_position"] > \
+        rows[("total", "as given")]["top_k_relative_position"] + 0.1
 
 
 def test_importance_and_batch_errors_are_one_line(capsys):

@@ -1,0 +1,44 @@
+"""Every number the README shows about a measurement is the output of the command that measured it:
+the clue-quality table (written by `clues demo build` into build.json and the README), what the demo shows
+(written by `clues experiment` into docs/results.json and the README), and the training defaults
+(chosen on validation people by `python -m clues.builders.injection choose`, docs/defaults.json)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clues.builders.experiment_report import readme_summary
+from clues.builders.readme import section, write_section
+from clues.clue_quality import summary_markdown
+from clues.models import demo_report
+from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def test_readme_clue_quality_table_is_the_builds():
+    report = demo_report()
+    assert section(README, "clue-quality") == summary_markdown(report["clue_quality"])
+
+
+def test_readme_demo_shows_is_the_experiments():
+    path = ROOT / "docs" / "results.json"
+    if not path.is_file():
+        pytest.fail("docs/results.json is missing: run `clues experiment` (it writes docs/results.md and .json)")
+    assert section(README, "demo-shows").strip() == readme_summary(json.loads(path.read_text())).strip()
+
+
+def test_training_defaults_are_the_validation_choice():
+    chosen = json.loads((ROOT / "docs" / "defaults.json").read_text())["chosen"]
+    assert (DEFAULT_TRAINED, DEFAULT_TRAIN.lr, DEFAULT_TRAIN.epochs) == \
+        (chosen["model"], chosen["lr"], chosen["epochs"])
+
+
+def test_sections_are_replaced_in_place(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("head\n<!-- x:start -->\nold\n<!-- x:end -->\ntail\n")
+    assert write_section(path, "x", "new | 1%") and section(path, "x") == "new | 1%\n"
+    assert path.read_text() == "head\n<!-- x:start -->\nnew | 1%\n<!-- x:end -->\ntail\n"
+    assert not write_section(path, "missing", "text") and section(tmp_path / "none.md", "x") is None

@@ -58,6 +58,9 @@ class ExperimentConfig:
     importance: str = DEFAULT_IMPORTANCE  # for conditions that name none (e.g. "contrast")
     augment: AugmentSettings = DEFAULT_AUGMENT  # α, β, copies, style; its seed is each run's seed
     select: bool = False
+    # α/β per condition already chosen on these validation people (e.g. by another process of the same
+    # experiment: `selection_from_store`); skips the choosing.
+    selection: dict | None = None
     alphas: tuple[float, ...] = SELECTION_ALPHAS  # tried per condition with select
     betas: tuple[float, ...] = SELECTION_BETAS
     epochs: int = DEFAULT_TRAIN.epochs
@@ -182,9 +185,10 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     _log(progress, f"attention to the name measured on {len(test)} biographies")
     ranked_test = _rank(test, config.conditions, config, large, small, state)
     augments = {m: config.augment for m in config.conditions}
-    selection = {}
-    if config.select and validation:
+    selection = dict(config.selection or {})
+    if config.select and validation and not selection:
         selection = _select(config, large, small, validation, folder, progress, state)
+    if selection:
         augments.update({m: replace(config.augment, alpha=s["alpha"], beta=s["beta"]) for m, s in selection.items()})
     runs = []
     for seed in config.seeds:
@@ -220,15 +224,34 @@ def _rank(people, conditions, config: ExperimentConfig, large, small, state=None
 
 
 def merge_results(paths) -> dict:
-    """One result from several runs of the experiment (e.g. one process per seed, one store)."""
+    """One result from several runs of the experiment (e.g. one process per seed). Runs kept in other
+    stores than the first part's are copied into it (settings and every metric row), so one store
+    holds the whole experiment."""
     parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
     merged = dict(parts[0])
+    home = RunStore(parts[0]["config"]["store_path"])
+    for part in parts[1:]:
+        if Path(part["config"]["store_path"]).resolve() != Path(home.path).resolve():
+            part["runs"] = [dict(run, run_id=copy_run(RunStore(part["config"]["store_path"]), run["run_id"], home))
+                            for run in part["runs"]]
     merged["runs"] = [run for part in parts for run in part["runs"]]
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}))
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
     return merged
+
+
+def copy_run(source, run_id: int, target) -> int:
+    """Run `run_id` of store `source` (its settings, metric rows and final status) as a new run of
+    `target`; its id there."""
+    run = source.get_run(run_id)
+    new_id = target.create_run(run["name"], run.get("config") or {}, "running")
+    rows = source.metrics(run_id)
+    target.log_metrics(new_id, [{k: (None if v != v else v) for k, v in row.items()}  # NaN field → None
+                                for row in rows[["epoch", "step", "field", "name", "value"]].to_dict("records")])
+    target.finish(new_id, run["status"], run.get("error"))
+    return new_id
 
 
 UNTUNED = ("none", "plain")  # no α or β to choose
@@ -249,6 +272,25 @@ def choose_best(grid: list[dict]) -> dict:
         raise ValueError("choose_best needs at least one scored point")
     best = max(grid, key=lambda g: (g["score"], g["alpha"], g["beta"]))
     return {"alpha": best["alpha"], "beta": best["beta"], "score": best["score"], "grid": list(grid)}
+
+
+def selection_from_store(store, config: ExperimentConfig) -> dict:
+    """The α/β choice per tuned condition from the validation runs already in `store` (the runs `_select`
+    trains, by their names), as `_select` returns it; a condition whose grid is incomplete is left out."""
+    runs = {run["name"]: run for run in store.list_runs() if run["status"] == "finished"}
+    chosen = {}
+    for mode in config.conditions:
+        if mode in UNTUNED:
+            continue
+        grid = []
+        for alpha, beta in selection_grid(mode, config.alphas, config.betas):
+            run = runs.get(f"select-{condition_slug(mode)}-a{alpha}-b{beta}")
+            if run is None:
+                break
+            grid.append({"alpha": alpha, "beta": beta, "score": _score(store.metrics(run["id"]))})
+        else:
+            chosen[mode] = choose_best(grid)
+    return chosen
 
 
 def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:

@@ -1,8 +1,10 @@
 """The numbers the experiment reports: clues.stats (the t quantile against published values, spreads by
 hand) and the experiment's finals, summaries, paired differences and α/β choice on a hand-built run store."""
 
+import json
 import math
 import re
+from dataclasses import asdict
 
 import pytest
 
@@ -224,9 +226,30 @@ def test_select_trains_the_grid_and_keeps_the_best_score(tmp_path, monkeypatch):
 
     monkeypatch.setattr(experiment_module, "_rank", lambda people, conditions, *a, **k: dict.fromkeys(conditions))
     monkeypatch.setattr(experiment_module, "_train_condition", fake_train)
-    config = experiment_module.ExperimentConfig(conditions=("none", "random", "contrast"), store_path=str(store.path))
+    config = experiment_module.ExperimentConfig(conditions=("none", "random", "contrast"), store_path=str(store.path),
+                                                alphas=(0.6, 0.7), betas=(0.01, 0.05))
     chosen = experiment_module._select(config, None, None, generate_biographies(2, seed=1), tmp_path, False)
     assert len(trained) == 6 and not any("none" in label for label in trained)
     assert {m: (c["alpha"], c["beta"], c["score"]) for m, c in chosen.items()} == {
         "random": (0.6, 0.0, pytest.approx(0.1)), "contrast": (0.6, 0.05, pytest.approx(0.5))}
     assert [g["score"] for g in chosen["contrast"]["grid"]] == pytest.approx([0.3, 0.5, 0.4, 0.2])
+    # another process of the same experiment reads the same choice from the store instead of training again
+    assert experiment_module.selection_from_store(store, config) == chosen
+
+
+def test_merge_copies_runs_of_other_stores_into_one(tmp_path):
+    """Seeds run apart in stores of their own merge into one store with the same numbers."""
+    whole, runs = experiment_store(tmp_path)
+    folders = []
+    for seed in (0, 1, 2):
+        folder = tmp_path / f"seed{seed}"
+        store = RunStore(folder / "runs.sqlite")
+        part = [dict(run, run_id=experiment_module.copy_run(whole, run["run_id"], store))
+                for run in runs if run["seed"] == seed]
+        config = asdict(experiment_module.ExperimentConfig(store_path=str(store.path), seeds=(seed,)))
+        (folder / "results.json").write_text(json.dumps({"config": config, "runs": part, "seconds": 1.0}))
+        folders.append(folder)
+    merged = experiment_module.merge_results(folders)
+    assert merged["config"]["seeds"] == [0, 1, 2] and len(merged["runs"]) == 6
+    assert merged["summary"] == experiment_module.summarise(whole, runs)
+    assert merged["paired"] == experiment_module.paired_table(whole, runs)

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     parser.add_argument("--importance", default="total", help="importance for conditions that name none")
     add_augment_arguments(parser)
     parser.add_argument("--select", action="store_true", help="choose α/β per condition on the validation people")
+    parser.add_argument("--selection-from", metavar="STORE",
+                        help="with --select: take the α/β choice from the validation runs in this run store (another "
+                        "process of the same experiment chose them), instead of training them again")
     parser.add_argument("--alphas", type=float, nargs="+", default=list(SELECTION_ALPHAS),
                         help=f"α tried with --select (default {' '.join(map(str, SELECTION_ALPHAS))})")
     parser.add_argument("--betas", type=float, nargs="+", default=list(SELECTION_BETAS),
@@ -76,6 +79,8 @@ def run(args) -> int:
                               shots=args.shots, out=args.out, store_path=args.store, max_active=args.max_active,
                               rank_batch_size=batching["batch_size"],
                               rank_memory_budget_bytes=batching["memory_budget_bytes"])
+    if args.selection_from:
+        config.selection = _selection_from(args.selection_from, config)
     results = run_experiment(config)
     if process_rank() != 0:  # under a launch, process 0 reports for all
         return 0
@@ -90,3 +95,21 @@ def run(args) -> int:
         if args.report:
             print(f"report: {args.report}")
     return 0
+
+
+def _selection_from(path: str, config) -> dict:
+    """The α/β choice recorded as validation runs in another store of this experiment; every tuned condition
+    must be there (one clear line otherwise)."""
+    from pathlib import Path
+
+    from clues.errors import InputError
+    from clues.experiment import UNTUNED, selection_from_store
+    from clues.runs import RunStore
+
+    if not config.select or not Path(path).is_file():
+        raise InputError(f"--selection-from {path}: give --select and an existing run store of the same experiment.")
+    chosen = selection_from_store(RunStore(path), config)
+    missing = [m for m in config.conditions if m not in UNTUNED and m not in chosen]
+    if missing:
+        raise InputError(f"--selection-from {path}: no finished validation runs for {', '.join(missing)} yet.")
+    return chosen

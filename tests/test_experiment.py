@@ -94,7 +94,7 @@ def test_report_text_fills_the_template():
     assert "{" not in text and "}" not in text
     assert "(1.5 min on this machine)" in text and "weights sha256 abc / def" in text
     assert "![Few-shot QA exact match](figures/experiment-em.png)" in text
-    assert "top-5 in 40% of the biographies" in text and "| contrast dropout EM |" in text
+    assert "top-5 in 40% of the biographies" in text and "| LLaMA 3 8B | 0.82 | 0.91 | 0.20 | 0.34 | 0.09 |" in text
     assert "| far mean |" in text and f"{np.mean([0.3, 0.4, 0.5]):.2f} |" in text
     assert "| none | 0.10 ± n/a (n = 1) | 0.20 ± n/a (n = 1) |" in text  # one seed: no spread, not 0
     assert "the paper's claim holds here" in text and "Only 1 seed: no spread can be measured" in text

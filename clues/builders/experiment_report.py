@@ -36,6 +36,21 @@ VERDICT_COMPARISONS = (("contrast", "none"), ("contrast", "position"), ("contras
 METRIC_LABELS = {"em": "QA exact match", "f1": "QA F1", "recall": "recall"}
 
 
+def forgetting_lines(em_curves: dict) -> list[str]:
+    """A condition whose mean QA EM over the fields (mean over seeds) ends far below its best epoch learned
+    to answer and then lost it (the facts may still be stored: see the recall probe)."""
+    lines = []
+    for condition, fields in em_curves.items():
+        curve = fields.get("mean")
+        if not curve or len(curve) < 3:
+            continue
+        best = max(range(len(curve)), key=curve.__getitem__)
+        if curve[best] - curve[-1] >= 0.1:
+            lines.append(f"- {condition}: QA exact match (mean of the fields) peaks at {curve[best]:.2f} after epoch "
+                         f"{best} and ends at {curve[-1]:.2f}: it learned to answer, then lost it.")
+    return lines
+
+
 def reading(row: dict) -> str:
     """What a paired difference says, in words, from its 95% interval."""
     if row.get("low") is None:
@@ -105,10 +120,10 @@ def write_report(results: dict, path: str = "docs/results.md", figures: str | No
         images.append((title, image))
     if missing:
         print(missing, file=sys.stderr, flush=True)
-    text = report_text(results, images, Path(path).parent, figures_missing=missing)
+    published = published_results(results, store)
+    text = report_text(published, images, Path(path).parent, figures_missing=missing)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
-    published = published_results(results, store)
     Path(path).with_suffix(".json").write_text(json.dumps(published, indent=1) + "\n")
     readme = Path(path).resolve().parent.parent / "README.md"  # docs/results.md → the checkout's README
     if write_section(readme, "demo-shows", readme_summary(published)):
@@ -296,6 +311,7 @@ def verdict(results: dict) -> str:
         lines.append(f"- {row['a'].capitalize()} − {row['b']}, far-fact {METRIC_LABELS[row['metric']]}, paired by "
                      f"seed: {spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
                      f"({favour_text(row)}) — {reading(row)}.")
+    lines += forgetting_lines(results.get("curves", {}).get("em", {}))
     seeds = len(results["config"]["seeds"])
     if seeds < 3:
         lines.append(f"- Only {seeds} seed{'s' if seeds != 1 else ''}: "

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
 from clues.models import DEMO_LARGE, DEMO_LEARNER, DEMO_PAIR, DEMO_SMALL
 from clues.runs import MEAN_FIELD, RunStore
@@ -62,7 +63,7 @@ def _run(people, model: str, settings: TrainConfig, folder: Path, label: str) ->
                      eval_max_people=None, store_path=str(store.path))
     started = time.perf_counter()
     run_id = train(config, store)
-    return {"label": label, "model": model, "lr": config.lr, "epochs": config.epochs,
+    return {"label": label, "model": shown_model(model), "lr": config.lr, "epochs": config.epochs,
             "batch_size": config.batch_size, "people": len(people), "seconds": round(time.perf_counter() - started),
             "curves": curves(store, run_id)}
 

@@ -449,7 +449,7 @@ def rank_text(item, ranking: str | None, maps: Mapping[str, object], *, own: str
 
 def rank_corpus(texts, condition: str = "contrast", *, large=None, small=None, own: str = "small",
                 distance: int = DEFAULT_DISTANCE, progress: bool = False, batching: dict | None = None
-                ) -> list[RankedText]:
+                ) -> list[RankedText]:  # many parameters: keyword-only: the pair, the trained model and how to batch
     """Rank every text's units as `condition` (a mode, optionally ":importance") needs: see
     `rank_text`. texts: TaggedText items. batching: `capture_attention_batch`'s batch_size and
     memory_budget_bytes (default: chosen from the device's memory). Texts are captured RANK_CHUNK
@@ -459,6 +459,7 @@ def rank_corpus(texts, condition: str = "contrast", *, large=None, small=None, o
                                   progress=progress, batching=batching)[0]
 
 
+# many parameters: keyword-only: the pair, the trained model and how to batch
 def rank_corpus_conditions(texts, conditions: Sequence[str], *, large=None, small=None, own: str = "small",
                            distance: int = DEFAULT_DISTANCE, progress: bool = False,
                            batching: dict | None = None) -> list[list[RankedText]]:

@@ -242,6 +242,7 @@ def rows_per_block(heads: int, keys: int, batch: int = 1) -> int:
     return max(1, BLOCK_ELEMENTS // max(1, batch * heads * keys))
 
 
+# many parameters: the attention-function signature transformers calls
 def capture_attention_function(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
                                softcap=None, **kwargs):
     """Eager attention computed a block of query rows at a time, reduced as it goes.
@@ -333,6 +334,7 @@ def capture_attention(loaded, text: str, *, per_layer: bool = False, heads_of_la
     return _capture_padded(loaded, [encoded], per_layer, heads_of_layer, rollout)[0]
 
 
+# many parameters: keyword-only capture options, as capture_attention's
 def capture_attention_batch(loaded, texts, *, batch_size: int | None = None,
                             memory_budget_bytes: int | None = None, max_tokens: int | None = None,
                             per_layer: bool = False, heads_of_layer: int | None = None,

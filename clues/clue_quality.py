@@ -72,6 +72,7 @@ def rankings_of(results: Mapping[str, ContrastResult]) -> dict[str, Ranking]:
     return out
 
 
+# many parameters: keyword-only options of the rankings measured and of the capture
 def clue_rankings(large, small, items: Sequence[TaggedText], *, importances: Sequence[str] | None = None,
                   distance: int = DEFAULT_DISTANCE, prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
                   memory_budget_bytes: float | None = None) -> dict[str, list[dict[str, Ranking]]]:
@@ -111,6 +112,7 @@ def measure_clue_quality(rankings: Mapping[str, list[dict[str, Ranking]]], *, fi
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+# many parameters: clue_rankings' options plus the field and k measured, by keyword
 def clue_quality(large, small, items: Sequence[TaggedText], *, field: str = "name", k: int = 5,
                  importances: Sequence[str] | None = None, distance: int = DEFAULT_DISTANCE,
                  prefix: str = NEUTRAL_PREFIX, batch_size: int | None = None,
@@ -154,6 +156,41 @@ def _measure(rankings: list[Ranking], field: str, k: int) -> dict:
             "first_rank_median": float(np.median(first_ranks)) if first_ranks else float("nan"),
             "top_k_relative_position": float(np.mean(positions)) if positions else float("nan"),
             "n_texts": len(rankings), "n_with_field": with_field}
+
+
+@dataclass
+class DefinitionComparison:
+    """One text ranked under every importance definition and the two controls (How it works, step 4).
+
+    table: ranking, what it is, its top-k units, how many are name tokens (None without a tagged name),
+    their mean relative position (0 = start, 1 = end); row_sum_max / total_max: the largest
+    |large − small| over the ranked units of the reference code's row sum (None when the pair is
+    compared per word) and of `total`."""
+
+    table: pd.DataFrame
+    row_sum_max: float | None
+    total_max: float
+
+
+def compare_definitions(results: Mapping[str, ContrastResult], *, has_name: bool, k: int = 5) -> DefinitionComparison:
+    """`DefinitionComparison` of one text's contrast under each definition (`results`: name → result)."""
+    rankings = rankings_of(results)
+    result = results.get("total") or next(iter(results.values()))  # every definition ranks the same units
+    last = max(len(result.clues) - 1, 1)
+    rows = []
+    for name, ranking in rankings.items():
+        top = ranking.order[:k]
+        rows.append({"ranking": name, "what it is": ranking_label(name),
+                     f"top-{k}": " · ".join(result.clues[i].text.strip() or "␣" for i in top),
+                     "name tokens": sum(result.clues[i].field == "name" for i in top) if has_name else None,
+                     "mean position": float(np.mean([i / last for i in top])) if top else float("nan")})
+    total = results.get("total")
+    total_max = max((abs(total.clues[i].contrast) for i in rankings["total"].order), default=0.0) if total else 0.0
+    row_sum_max = None
+    if ROW_SUM in rankings:
+        eligible = rankings[POSITION].order
+        row_sum_max = float(np.max(np.abs(row_sum_difference(result)[eligible]))) if eligible else 0.0
+    return DefinitionComparison(pd.DataFrame(rows), row_sum_max, float(total_max))
 
 
 def ranking_label(name: str) -> str:

@@ -122,6 +122,7 @@ def same_tokens(a: AttentionMaps, b: AttentionMaps) -> bool:
         and a.offsets == b.offsets
 
 
+# many parameters: keyword-only options of one ranking (view, exclusions, fields, importance)
 def contrast_maps(large: AttentionMaps, small: AttentionMaps, *, view: str | ViewSpec = "mean",
                   skip_first: bool = True, skip_special: bool = True, spans=(), level: str = "auto",
                   importance: str = DEFAULT_IMPORTANCE, distance: int = DEFAULT_DISTANCE) -> ContrastResult:
@@ -317,6 +318,7 @@ def unit_before_field(result: ContrastResult, item: TaggedText | None, field: st
     return unit_before(result, span.start)
 
 
+# many parameters: contrast_maps' options plus capture's, passed through by keyword
 def contrast_text(large, small, text: str, *, view: str | ViewSpec = "mean", skip_first: bool = True,
                   skip_special: bool = True, per_layer: bool = False, heads_of_layer: int | None = None,
                   rollout: bool = False, spans=(), importance: str = DEFAULT_IMPORTANCE,

@@ -201,7 +201,7 @@ def evaluate_qa(
     model, tokenizer, people: Sequence[TaggedText], *, fields=None, shots: int = 5,
     shot_pool: Sequence[TaggedText] | None = None, batch_size: int = 16, max_new_tokens: int = 24,
     seed: int = 0, return_predictions: bool = False,
-) -> dict:
+) -> dict:  # many parameters: keyword-only generation options (shots, pool, batch, length, seed)
     """k-shot QA per fact field: {field: {"em", "f1", "n"}} (+ "predictions": [...] if asked).
 
     Shots come from `shot_pool` (default: the other people in `people`), never the person asked.
@@ -288,7 +288,7 @@ def recalled(continuation: str, truth: str) -> bool:
 def recall_probe(
     model, tokenizer, people: Sequence[TaggedText], *, fields=None, batch_size: int = 16,
     seed: int = 0, max_new_tokens: int = 24, return_predictions: bool = False,
-) -> dict:
+) -> dict:  # many parameters: keyword-only generation options
     """Share of facts recalled from the name alone: {field: {"recall", "n"}} (+ "predictions")."""
     examples = probe_examples(people, fields=fields, seed=seed)
     continuations = generate_continuations(

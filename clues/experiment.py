@@ -126,6 +126,7 @@ def _writes(state) -> bool:
     return state is None or state.is_main_process
 
 
+# many parameters: private: one run of the experiment, every input a different thing
 def _train_condition(config: ExperimentConfig, eval_csv: str, ranked, condition: str, augment: AugmentSettings,
                      seed: int, where: tuple[Path, str], state=None) -> int:
     """Train one condition in-process; built as the app builds a comparison's runs. Under a launch

@@ -95,6 +95,7 @@ def _square_axes(figure: go.Figure, n: int, height: int | None) -> go.Figure:
     return figure
 
 
+# many parameters: keyword-only display options of a pure figure builder
 def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: float | None = None,
                       zmax: float | None = None, log: bool = False, colorscale: str = SEQUENTIAL,
                       height: int | None = None, causal_blank: bool = False) -> go.Figure:
@@ -117,6 +118,7 @@ def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: f
     return _square_axes(figure, len(labels), height)
 
 
+# many parameters: keyword-only display options of a pure figure builder
 def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: large − small",
                      zmax: float | None = None, height: int | None = None, clip: float | None = None,
                      columns: Sequence[int] | None = None, causal_blank: bool = False) -> go.Figure:
@@ -220,6 +222,7 @@ def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, 
     return figure
 
 
+# many parameters: keyword-only display options of a pure figure builder
 def dropout_curve(probability: Callable[[np.ndarray, float, float], np.ndarray], alpha: float, beta: float,
                   n_ranks: int, *, mode: str = "contrast", probabilities=None, ranks=None,
                   tokens: Sequence[str] | None = None) -> go.Figure:

@@ -95,6 +95,7 @@ class Comparison:
             raise InputError("The corpus is empty: generate or upload some biographies.")
 
 
+# many parameters: keyword options beside one condition's four inputs (base, condition, file, ranking)
 def condition_config(base: TrainConfig, condition: str, data: Path, ranked: Sequence, *, name: str,
                      augment: AugmentSettings = DEFAULT_AUGMENT, importance: str = DEFAULT_IMPORTANCE,
                      write: bool = True) -> TrainConfig:
@@ -121,6 +122,7 @@ def condition_config(base: TrainConfig, condition: str, data: Path, ranked: Sequ
     return replace(base, data=str(data), name=name, extra=extra, replace_rate=replace_rate)
 
 
+# many parameters: the pair, the trained model and the ranking options: all keyword-only
 def rank_conditions(people, conditions: Sequence[str], importance: str = DEFAULT_IMPORTANCE, *, large, small,
                     trained: str = "small", outside: Callable[[], object] | None = None,
                     distance: int = DEFAULT_DISTANCE) -> dict[str, list]:

@@ -235,7 +235,7 @@ def training_arguments(config: TrainConfig, output_dir: str, device: torch.devic
 
 
 def build_trainer(model, tokenizer, dataset, config: TrainConfig, output_dir: str, device, bf16,
-                  callbacks=()):
+                  callbacks=()):  # many parameters: the Trainer's own inputs, each a different thing
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     replacer = None
     if config.replace_rate > 0:

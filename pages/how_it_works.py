@@ -4,13 +4,11 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from clues import augment, figures
 from clues import text_views as markup
-from clues.clue_quality import POSITION, ROW_SUM, ranking_label, rankings_of, row_sum_difference, summary_markdown
+from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
@@ -57,16 +55,6 @@ ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagg
                       ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
 
-def _top(result, order: list[int], k: int = 5) -> dict:
-    """The first k units of `order`: their texts, how many are name tokens, their mean relative position."""
-    top = order[:k]
-    last = max(len(result.clues) - 1, 1)
-    names = sum(1 for i in top if result.clues[i].field == "name")
-    return {"top-5": " · ".join(result.clues[i].text.strip() or "␣" for i in top),
-            "name tokens": names if item.span("name") is not None else None,
-            "mean position": float(np.mean([i / last for i in top])) if top else float("nan")}
-
-
 def definitions_step() -> None:
     """Step 4: the same text ranked under every importance definition, by position, and by the
     reference code's row sum; then the measured reasoning for the default."""
@@ -79,17 +67,8 @@ def definitions_step() -> None:
     results = {name: show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
                                   ctx.max_tokens, ctx.large, ctx.small, item, name, far_distance).result
                for name in IMPORTANCE}
-    rankings = rankings_of(results)
-    result = results.get("total") or next(iter(results.values()))  # every definition ranks the same units
-    rows = [{"ranking": name, "what it is": ranking_label(name), **_top(result, ranking.order)}
-            for name, ranking in rankings.items()]
-    total_max = max((abs(result.clues[i].contrast) for i in rankings["total"].order), default=0.0) \
-        if "total" in results else 0.0
-    mistake = None
-    if ROW_SUM in rankings:
-        eligible = rankings[POSITION].order
-        mistake = float(np.max(np.abs(row_sum_difference(result)[eligible]))) if eligible else 0.0
-    table = pd.DataFrame(rows)
+    compared = compare_definitions(results, has_name=item.span("name") is not None)
+    table, mistake, total_max = compared.table, compared.row_sum_max, compared.total_max
     st.dataframe(table, hide_index=True, key="definitions-table",
                  column_config={"mean position": st.column_config.NumberColumn(
                      format="%.2f", help="mean relative position of the top-5 (0 = start, 1 = end)")})

@@ -151,8 +151,8 @@ class TrainConfig:
         check_device(self.device)
         unknown = [f for f in self.eval_fields or [] if f not in FACT_FIELDS]
         if unknown:
-            raise InputError(f"Unknown or unaskable field(s) {', '.join(unknown)}; use some of "
-                             f"{', '.join(FACT_FIELDS)}.")
+            raise InputError(f"Unknown field(s) {', '.join(unknown)}: QA asks about some of "
+                             f"{', '.join(FACT_FIELDS)} (not the name).")
 
     def run_name(self) -> str:
         return self.name or f"{Path(self.model).name}-{'lora' if self.lora else 'full'}"

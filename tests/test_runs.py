@@ -198,7 +198,7 @@ def test_train_run_reads_the_saved_configuration(store, tmp_path, capsys):
     assert "Unknown training setting(s) argv" in capsys.readouterr().err
     assert store.get_run(unknown)["status"] == "failed"
     queued = store.create_run("queued", asdict(TrainConfig(model="m", data="d.csv")), device="cpu")
-    assert main(base + ["--run", str(queued), "--epochs", "9", "--lora"]) == 2
+    assert main(base + ["--run", str(queued), "--epochs", "12", "--lora"]) == 2
     assert "drop --epochs, --lora" in capsys.readouterr().err
     assert store.get_run(queued)["status"] == "queued"  # a typo on the command line fails no run
     assert main(["train", "--store", str(store.path), "--epochs", "1"]) == 2

@@ -18,7 +18,7 @@ import functools
 import io
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -249,8 +249,7 @@ def augment_ranked(texts: Sequence[RankedText], probabilities: Sequence[np.ndarr
     (versions, drops) instead of versions. copies may be 0 here (the originals alone, as the plain
     condition trains); users' settings go through `AugmentSettings.check`, which asks for ≥ 1.
     """
-    if settings.style not in DROP_STYLES:
-        settings.check()  # its one-line message
+    replace(settings, copies=max(settings.copies, 1)).check()  # every other setting as users' are checked
     if not texts:
         return ([], []) if return_drops else []
     draw = _draw(texts, probabilities, settings.copies, settings.seed, settings.style)

@@ -21,6 +21,7 @@ from huggingface_hub import constants as hub_constants
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from clues.errors import InputError, ModelLoadError
+from clues.settings import DEFAULT_TRAINED
 
 # The bundled demo pair is package data of `clues`: clues/demo_models links to the checkout's
 # assets/demo-models, and a wheel carries the files themselves (pyproject.toml, package-data).
@@ -50,11 +51,16 @@ def check_demo_pair(large: str = DEMO_LARGE, small: str = DEMO_SMALL) -> None:
             "`python -m clues demo build`, or choose another pair (--large and --small on the command line).")
 
 
+DEMO_MODELS = {"large": DEMO_LARGE, "small": DEMO_SMALL, "learner": DEMO_LEARNER}
+
+
 def default_trained(large: str, small: str) -> str:
-    """The model a comparison trains when none is named: the bundled learner beside the bundled pair (it
-    turns new biographies into answers; docs/defaults.json), else the pair's small model."""
+    """The model a comparison trains when none is named: beside the bundled pair, the bundled model that
+    `clues.settings.DEFAULT_TRAINED` names (chosen on validation people, docs/defaults.json); beside any
+    other pair, its small model."""
     bundled = Path(large).resolve() == Path(DEMO_LARGE) and Path(small).resolve() == Path(DEMO_SMALL)
-    return DEMO_LEARNER if bundled and Path(DEMO_LEARNER, "config.json").is_file() else small
+    chosen = DEMO_MODELS[DEFAULT_TRAINED]
+    return chosen if bundled and Path(chosen, "config.json").is_file() else small
 
 
 def demo_report() -> dict | None:

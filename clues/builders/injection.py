@@ -29,7 +29,7 @@ from pathlib import Path
 
 from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
-from clues.models import DEMO_LARGE, DEMO_LEARNER, DEMO_PAIR, DEMO_SMALL
+from clues.models import DEMO_MODELS, DEMO_PAIR
 from clues.runs import MEAN_FIELD, RunStore
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TrainConfig
 from clues.train import train
@@ -77,12 +77,11 @@ def best_point(mean_em: list[float]) -> tuple[int, float]:
 
 def choose(folder: Path) -> dict:
     people = experiment_people(VALIDATION.stop, varied=False)[VALIDATION]
-    models = {"small": DEMO_SMALL, "large": DEMO_LARGE, "learner": DEMO_LEARNER}
     runs = []
     for size, rates in GRID.items():
         for lr in rates:
             settings = replace(DEFAULT_TRAIN, lr=lr, epochs=MAX_EPOCHS)
-            run = _run(people, models[size], settings, folder, f"validation-{size}-lr{lr:g}")
+            run = _run(people, DEMO_MODELS[size], settings, folder, f"validation-{size}-lr{lr:g}")
             run["size"] = size
             run["chosen_epochs"], run["chosen_mean_em"] = best_point(run["curves"]["em"][MEAN_FIELD])
             print(f"{run['label']}: mean EM {run['chosen_mean_em']:.3f} at epoch {run['chosen_epochs']} "
@@ -101,7 +100,7 @@ def report(folder: Path) -> dict:
     paper = paper_biographies()
     if paper:
         corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies")
-    model = {"small": DEMO_SMALL, "large": DEMO_LARGE, "learner": DEMO_LEARNER}[DEFAULT_TRAINED]
+    model = DEMO_MODELS[DEFAULT_TRAINED]
     out = {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "corpora": {}}
     for name, (people, label) in corpora.items():
         run = _run(people, model, DEFAULT_TRAIN, folder, f"injection-{name}")

@@ -289,8 +289,9 @@ def contrast_view(large: AttentionMaps, small: AttentionMaps, view: str | ViewSp
 
 
 def ranked_table(result: ContrastResult, limit: int | None = None) -> pd.DataFrame:
-    """The ranked units: rank (1 = strongest clue), token, field, large, small, contrast, position."""
-    rows = [{"rank": c.rank + 1, "token": c.text, "field": c.field or "", "large": c.large, "small": c.small,
+    """The ranked units: rank (0 = strongest clue, the r of p(r)), token, field, large, small, contrast,
+    position."""
+    rows = [{"rank": c.rank, "token": c.text, "field": c.field or "", "large": c.large, "small": c.small,
              "contrast": c.contrast, "position": c.index} for c in result.ranked()[:limit]]
     return pd.DataFrame(rows, columns=["rank", "token", "field", "large", "small", "contrast", "position"])
 

@@ -83,13 +83,13 @@ class FieldRankCounts:
         return float(table[:, self.fields.index(field)].sum() / max(1, table.sum()))
 
     def first_share(self, view: str, field: str = "name") -> float:
-        """Share of the texts whose rank-1 unit in `view` belongs to `field`."""
+        """Share of the texts whose rank-0 unit (the most attended) in `view` belongs to `field`."""
         first = self.counts[view][0]
         return float(first[self.fields.index(field)] / max(1, first.sum()))
 
     def frame(self) -> pd.DataFrame:
-        """One row per view and rank (1-based): the count of each field."""
-        return pd.DataFrame([{"view": view, "rank": rank + 1,
+        """One row per view and rank (0 = the most attended, as every rank in the app): the count of each field."""
+        return pd.DataFrame([{"view": view, "rank": rank,
                               **{f: int(table[rank, i]) for i, f in enumerate(self.fields)}}
                              for view, table in self.counts.items() for rank in range(self.k)])
 

@@ -27,16 +27,49 @@ FIELD_COLORS: dict[str, str] = {
     "other": "#c7c7c7",
 }
 OTHER = "other"
+# One palette, three jobs that never share a colour: red and blue are the two MODELS (large, small; the
+# contrast heatmap's ends), the fields' colours mark facts, and training conditions get hues of their own
+# (a "contrast" run is not the large model). Drop probability is shaded in grey: darker = more likely dropped.
 LARGE_COLOR = "#d62728"
 SMALL_COLOR = "#1f77b4"
 DIFFERENCE_COLOR = "#7f7f7f"
+DROP_COLOR = (40, 40, 40)  # rgb of the drop-probability shading and the p(r) curve
 SEQUENTIAL = "Viridis"
 DIVERGING = "RdBu_r"  # red: the large model attends more; blue: the small one does
 # One colour per training condition (augmentation mode), in the app and in the experiment's report.
-CONDITION_COLORS = {"none": "#7f7f7f", "random": "#1f77b4", "attention": "#2ca02c", "contrast": "#d62728",
-                    "position": "#ff7f0e"}
+CONDITION_COLORS = {"none": "#7f7f7f", "plain": "#17becf", "random": "#bcbd22", "position": "#ff7f0e",
+                    "attention": "#2ca02c", "contrast": "#9467bd", "contrast:paper_mean": "#e377c2",
+                    "oracle": "#8c564b", "replace": "#111111"}
+# The smallest text a figure writes (px): readable from the back of a lecture hall at 1280×800.
+FONT_SIZE = 14
 # The toolbar's camera button saves a PNG; a larger scale keeps the token labels readable.
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# Most token labels an axis writes; plotly would otherwise thin them itself and may drop the top clue's.
+MAX_TICKS = 40
+
+
+def readable(figure: go.Figure) -> go.Figure:
+    """Every text of `figure` at least FONT_SIZE px: ticks, legend, colour bar and hover inherit the
+    layout's font; subplot titles are annotations with their own size."""
+    figure.update_layout(font=dict(size=FONT_SIZE), hoverlabel=dict(font=dict(size=FONT_SIZE)))
+    for annotation in figure.layout.annotations or ():
+        if annotation.font.size is None or annotation.font.size < FONT_SIZE:
+            annotation.font.size = FONT_SIZE + 1
+    return figure
+
+
+def tick_labels(labels: Sequence[str], marked: Sequence[int] = (), most: int = MAX_TICKS) -> list[str]:
+    """The axis labels to write: all when they fit, else every n-th one plus every `marked` one (the top
+    clues), so a ranked token's label is never the one plotly leaves out. Neighbours of a marked label
+    are skipped so labels do not overlap."""
+    size = len(labels)
+    keep = {int(i) for i in marked if 0 <= int(i) < size}
+    if size <= most:
+        return list(labels)
+    step = -(-size // max(1, most - len(keep)))
+    near = {j for i in keep for j in (i - 1, i + 1)}
+    keep |= {i for i in range(0, size, step) if i not in near}
+    return [labels[i] for i in sorted(keep)]
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
@@ -85,24 +118,30 @@ def shared_range(*matrices, log: bool = False, clip: float | None = None,
     return low, max(high, low + 1e-12)
 
 
-def _square_axes(figure: go.Figure, n: int, height: int | None) -> go.Figure:
-    size = height or int(min(720, max(360, 220 + 6 * n)))
-    figure.update_xaxes(type="category", tickangle=-60, showgrid=False, title_text="attended token (key)",
-                        automargin=True)
-    figure.update_yaxes(type="category", autorange="reversed", showgrid=False,
-                        title_text="attending token (query)", automargin=True)
-    figure.update_layout(height=size, margin=dict(l=10, r=10, t=50, b=10))
-    return figure
+def _square_axes(figure: go.Figure, labels: Sequence[str], height: int | None,
+                 marked: Sequence[int] = ()) -> go.Figure:
+    n = len(labels)
+    size = height or int(min(760, max(400, 240 + 8 * n)))
+    shown = tick_labels(labels, marked, most=MAX_TICKS // 2)
+    figure.update_xaxes(type="category", tickangle=-90, showgrid=False, title_text="attended token (key)",
+                        automargin=True, tickmode="array", tickvals=shown, ticktext=shown)
+    figure.update_yaxes(type="category", autorange="reversed", showgrid=False, tickmode="array", tickvals=shown,
+                        ticktext=shown, title_text="attending token (query)", automargin=True)
+    figure.update_layout(height=size, margin=dict(l=10, r=10, t=60, b=10))
+    return readable(figure)
 
 
 # many parameters: keyword-only display options of a pure figure builder
 def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: float | None = None,
                       zmax: float | None = None, log: bool = False, colorscale: str = SEQUENTIAL,
-                      height: int | None = None, causal_blank: bool = False) -> go.Figure:
+                      height: int | None = None, causal_blank: bool = False,
+                      marked: Sequence[int] = ()) -> go.Figure:
     """Heatmap of a [T, T] attention map: row q (query) attends to column k (key).
 
     With `log` the colours show log10 of the weights (zmin/zmax are then given in log10 too).
     `causal_blank` leaves the cells above the diagonal (never attended) blank instead of 0.
+    `marked`: token indices whose axis labels are always written (the top clues); every label is in
+    the hover.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     _check_square(matrix, tokens)
@@ -112,17 +151,19 @@ def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: f
     labels = token_labels(tokens)
     heatmap = go.Heatmap(
         z=z, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale=colorscale,
-        colorbar=dict(title=dict(text="log10 weight" if log else "weight"), thickness=12),
+        colorbar=dict(title=dict(text="log10 weight" if log else "weight"), thickness=14),
         hovertemplate="query %{y}<br>key %{x}<br>" + ("log10 " if log else "") + "weight %{z:.4g}<extra></extra>")
     figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
-    return _square_axes(figure, len(labels), height)
+    return _square_axes(figure, labels, height, marked)
 
 
 # many parameters: keyword-only display options of a pure figure builder
 def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: large − small",
                      zmax: float | None = None, height: int | None = None, clip: float | None = None,
-                     columns: Sequence[int] | None = None, causal_blank: bool = False) -> go.Figure:
+                     columns: Sequence[int] | None = None, causal_blank: bool = False,
+                     marked: Sequence[int] = ()) -> go.Figure:
     """Diverging heatmap of large − small, centred at 0 (red: the large model attends more).
+    `marked`: token indices whose axis labels are always written (the top clues).
 
     The scale is symmetric: ±zmax, by default the largest |difference| (or its `clip` percentile)
     over `columns` (see `shared_range`: e.g. the ranked units, so the attention sink saturates).
@@ -135,10 +176,10 @@ def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: l
     labels = token_labels(tokens)
     heatmap = go.Heatmap(
         z=z, x=labels, y=labels, colorscale=DIVERGING, zmid=0.0, zmin=-zmax, zmax=zmax,
-        colorbar=dict(title=dict(text="large − small"), thickness=12),
+        colorbar=dict(title=dict(text="large − small"), thickness=14),
         hovertemplate="query %{y}<br>key %{x}<br>large − small %{z:.4g}<extra></extra>")
     figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
-    return _square_axes(figure, len(labels), height)
+    return _square_axes(figure, labels, height, marked)
 
 
 def _check_square(matrix: np.ndarray, tokens: Sequence[str]) -> None:
@@ -150,26 +191,32 @@ def received_bars(tokens: Sequence[str], large, small, *, contrast=None, top: Se
                   title: str = "Attention received per token") -> go.Figure:
     """Bars of received attention of both models (top) and their difference (bottom).
 
-    `top`: indices of the top clues, outlined in the difference panel.
+    `top`: indices of the top clues, strongest first: outlined in the difference panel, their axis
+    labels always written and their rank (0 = strongest) above the bar.
     """
     large, small = np.asarray(large, dtype=np.float64), np.asarray(small, dtype=np.float64)
     contrast = large - small if contrast is None else np.asarray(contrast, dtype=np.float64)
     labels = token_labels(tokens)
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                           subplot_titles=("received attention", "large − small (contrast)"))
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+                           subplot_titles=("received attention", "large − small (contrast); numbers: clue rank"))
     figure.add_bar(x=labels, y=large, name="large", marker_color=LARGE_COLOR, row=1, col=1)
     figure.add_bar(x=labels, y=small, name="small", marker_color=SMALL_COLOR, row=1, col=1)
-    top = set(int(i) for i in top)
+    order = [int(i) for i in top]
+    rank_of = {index: rank for rank, index in enumerate(order)}
     figure.add_bar(
         x=labels, y=contrast, name="large − small", row=2, col=1, showlegend=False,
+        text=[str(rank_of[i]) if i in rank_of else "" for i in range(len(labels))], textposition="outside",
+        cliponaxis=False,
         marker=dict(color=np.where(contrast >= 0, LARGE_COLOR, SMALL_COLOR).tolist(),
-                    line=dict(color=["black" if i in top else "rgba(0,0,0,0)" for i in range(len(labels))],
+                    line=dict(color=["black" if i in rank_of else "rgba(0,0,0,0)" for i in range(len(labels))],
                               width=1.5)))
-    figure.update_layout(barmode="group", title=dict(text=title), height=480, bargap=0.15,
-                         legend=dict(orientation="h", y=1.08, x=1, xanchor="right"),
-                         margin=dict(l=10, r=10, t=70, b=10))
-    figure.update_xaxes(type="category", tickangle=-60, automargin=True)
-    return figure
+    figure.update_layout(barmode="group", title=dict(text=title), height=560, bargap=0.15,
+                         legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
+                         margin=dict(l=10, r=10, t=90, b=10))
+    shown = tick_labels(labels, order)
+    figure.update_xaxes(type="category", tickangle=-90, automargin=True, tickmode="array", tickvals=shown,
+                        ticktext=shown)
+    return readable(figure)
 
 
 def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int,
@@ -179,7 +226,7 @@ def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int
     labels = token_labels(tokens)
     end = query + 1
     shown = labels[:end]
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
                            subplot_titles=("attention from the query", "large − small"))
     figure.add_bar(x=shown, y=np.asarray(rows["large"], dtype=np.float64)[:end], name="large",
                    marker_color=LARGE_COLOR, row=1, col=1)
@@ -188,11 +235,14 @@ def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int
     difference = np.asarray(rows["difference"], dtype=np.float64)[:end]
     figure.add_bar(x=shown, y=difference, name="large − small", row=2, col=1, showlegend=False,
                    marker_color=np.where(difference >= 0, LARGE_COLOR, SMALL_COLOR).tolist())
-    figure.update_layout(barmode="group", height=440, title=dict(text=title or f"Looking from “{labels[query]}”"),
-                         legend=dict(orientation="h", y=1.08, x=1, xanchor="right"),
-                         margin=dict(l=10, r=10, t=70, b=10))
-    figure.update_xaxes(type="category", tickangle=-60, automargin=True)
-    return figure
+    figure.update_layout(barmode="group", height=500, title=dict(text=title or f"Looking from “{labels[query]}”"),
+                         legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
+                         margin=dict(l=10, r=10, t=90, b=10))
+    strongest = np.argsort(-np.abs(difference))[:5].tolist()  # the largest differences keep their labels
+    ticks = tick_labels(shown, strongest)
+    figure.update_xaxes(type="category", tickangle=-90, automargin=True, tickmode="array", tickvals=ticks,
+                        ticktext=ticks)
+    return readable(figure)
 
 
 def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, title: str = "",
@@ -200,7 +250,7 @@ def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, 
     """Stacked bars, one panel per view ("large", "small", "difference"): for each rank r of the
     top-k tokens seen from the query word, how often the token belongs to each field.
 
-    counts[view]: [k, len(fields)] counts (rank × field).
+    counts[view]: [k, len(fields)] counts (rank × field); rank 0 = the most attended token.
     """
     views = list(counts)
     figure = make_subplots(rows=1, cols=len(views), shared_yaxes=True, subplot_titles=views,
@@ -210,16 +260,16 @@ def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, 
         if normalize:
             totals = table.sum(axis=1, keepdims=True)
             table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
-        ranks = [str(r + 1) for r in range(table.shape[0])]
+        ranks = [str(r) for r in range(table.shape[0])]
         for index, field in enumerate(fields):
             figure.add_bar(x=ranks, y=table[:, index], name=field, legendgroup=field, showlegend=column == 1,
                            marker_color=FIELD_COLORS.get(field, FIELD_COLORS[OTHER]), row=1, col=column,
                            hovertemplate=f"{field}<br>rank %{{x}}<br>%{{y:.2f}}<extra></extra>")
-        figure.update_xaxes(title_text="rank", type="category", row=1, col=column)
+        figure.update_xaxes(title_text="rank (0 = most attended)", type="category", row=1, col=column)
     figure.update_yaxes(title_text="share of texts" if normalize else "texts", row=1, col=1)
-    figure.update_layout(barmode="stack", title=dict(text=title), height=420,
-                         legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=70, b=10))
-    return figure
+    figure.update_layout(barmode="stack", title=dict(text=title), height=440,
+                         legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=90, b=10))
+    return readable(figure)
 
 
 # many parameters: keyword-only display options of a pure figure builder
@@ -232,20 +282,21 @@ def dropout_curve(probability: Callable[[np.ndarray, float, float], np.ndarray],
     r = np.arange(max(int(n_ranks), 1))
     curve = np.asarray(probability(r, alpha, beta), dtype=np.float64)
     figure = go.Figure()
-    figure.add_scatter(x=r, y=curve, mode="lines", name="p(r)", line=dict(color=LARGE_COLOR, width=3))
+    figure.add_scatter(x=r, y=curve, mode="lines", name="p(r)", line=dict(color="rgb" + str(DROP_COLOR), width=3),
+                       hovertemplate="rank %{x}<br>p %{y:.2f}<extra></extra>")
     if probabilities is not None and ranks is not None:
         ranks = np.asarray(ranks)
         keep = ranks >= 0
         text = [tokens[i] for i in np.nonzero(keep)[0]] if tokens is not None else None
         figure.add_scatter(x=ranks[keep], y=np.asarray(probabilities)[keep], mode="markers", name="tokens",
-                           text=text, marker=dict(color="black", size=6, opacity=0.6),
+                           text=text, marker=dict(color=SMALL_COLOR, size=7, opacity=0.7),
                            hovertemplate="%{text}<br>rank %{x}<br>p %{y:.2f}<extra></extra>")
     label = {"none": "no dropout", "random": f"random: p = α = {alpha:.2f}"}.get(
         mode, f"p(r) = {alpha:.2f}·(1 − e^(−{beta:.3f}·r))")
-    figure.update_layout(title=dict(text=label), height=320, margin=dict(l=10, r=10, t=50, b=10),
+    figure.update_layout(title=dict(text=label), height=340, margin=dict(l=10, r=10, t=60, b=10),
                          xaxis_title="rank r (0 = strongest clue)", yaxis_title="drop probability",
                          yaxis_range=[0, 1], showlegend=False)
-    return figure
+    return readable(figure)
 
 
 def survival_bars(survival: Mapping[str, float], *, title: str = "Expected survival per field") -> go.Figure:
@@ -253,9 +304,9 @@ def survival_bars(survival: Mapping[str, float], *, title: str = "Expected survi
     figure = go.Figure(go.Bar(x=fields, y=[survival[f] for f in fields],
                               marker_color=[FIELD_COLORS.get(f, FIELD_COLORS[OTHER]) for f in fields],
                               hovertemplate="%{x}: %{y:.2f}<extra></extra>"))
-    figure.update_layout(title=dict(text=title), height=300, yaxis_range=[0, 1],
-                         yaxis_title="share of tokens kept", margin=dict(l=10, r=10, t=50, b=10))
-    return figure
+    figure.update_layout(title=dict(text=title), height=320, yaxis_range=[0, 1],
+                         yaxis_title="share of tokens kept", margin=dict(l=10, r=10, t=60, b=10))
+    return readable(figure)
 
 
 def metric_curves(frame, *, metric: str = "em", fields: Sequence[str] | None = None,
@@ -279,9 +330,9 @@ def metric_curves(frame, *, metric: str = "em", fields: Sequence[str] | None = N
                                hovertemplate=f"{label}<br>epoch %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>")
         figure.update_xaxes(title_text="epoch", row=1, col=column)
     figure.update_yaxes(range=[0, 1.02], row=1, col=1, title_text=metric)
-    figure.update_layout(title=dict(text=title or f"{metric} per field"), height=340,
-                         legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=60, b=10))
-    return figure
+    figure.update_layout(title=dict(text=title or f"{metric} per field"), height=380,
+                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=80, b=10))
+    return readable(figure)
 
 
 def loss_curves(frame, *, title: str = "Training loss") -> go.Figure:
@@ -294,9 +345,9 @@ def loss_curves(frame, *, title: str = "Training loss") -> go.Figure:
         line = rows[rows["label"] == label].sort_values("step")
         figure.add_scatter(x=line["step"], y=line["value"], mode="lines", name=label,
                            line=dict(color=colors[label]))
-    figure.update_layout(title=dict(text=title), height=320, xaxis_title="step", yaxis_title="loss",
-                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=50, b=10))
-    return figure
+    figure.update_layout(title=dict(text=title), height=340, xaxis_title="step", yaxis_title="loss",
+                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=60, b=10))
+    return readable(figure)
 
 
 def _field_order(present: Sequence[str]) -> list[str]:
@@ -304,8 +355,9 @@ def _field_order(present: Sequence[str]) -> list[str]:
     return order + (["mean"] if "mean" in present else [])
 
 
-_PALETTE = ["#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-            "#17becf", "#bcbd22"]
+# Runs that share a condition: hues clear of the two model colours (red, blue).
+_PALETTE = ["#9467bd", "#2ca02c", "#ff7f0e", "#7f7f7f", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+            "#111111", "#aec7e8"]
 
 
 def line_colors(labels: Sequence[str]) -> dict[str, str]:
@@ -351,10 +403,10 @@ def importance_position_figure(large, small, contrast, tokens: Sequence[str], *,
                            text=[labels[i] for i in marked], marker=dict(color="black", size=7, symbol="square-open"),
                            hovertemplate="top clue<br>%{text}<br>%{y:.4f}<extra></extra>")
     figure.add_hline(y=0, line=dict(color="#bbbbbb", width=1))
-    figure.update_layout(title=dict(text=title), height=300, xaxis_title="position in the text (token)",
-                         yaxis_title="importance", legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
+    figure.update_layout(title=dict(text=title), height=340, xaxis_title="position in the text (token)",
+                         yaxis_title="importance", legend=dict(orientation="h", y=-0.3),
                          margin=dict(l=10, r=10, t=60, b=10))
-    return figure
+    return readable(figure)
 
 
 def clue_quality_figure(frame, *, k: int, field: str = "name", highlight: str | None = None,
@@ -371,8 +423,8 @@ def clue_quality_figure(frame, *, k: int, field: str = "name", highlight: str | 
     variants = list(dict.fromkeys(frame["texts"])) if len(frame) else []
     colors = {"as given": "#4c78a8", "moved": "#9ecae9"}
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                           subplot_titles=(f"texts with a {field} token in the top-{k}",
-                                           f"mean relative position of the top-{k} (0 = start, 1 = end)"))
+                           subplot_titles=(f"texts with a {field} token<br>in the top-{k}",
+                                           f"where the top-{k} sit<br>(0 = start, 1 = end)"))
     for column, metric in enumerate(("share_in_top_k", "top_k_relative_position"), start=1):
         for variant in variants:
             rows = frame[frame["texts"] == variant].set_index("ranking")
@@ -388,7 +440,55 @@ def clue_quality_figure(frame, *, k: int, field: str = "name", highlight: str | 
         figure.update_xaxes(type="category", row=1, col=column)
     figure.update_yaxes(title_text="share of texts", tickformat=".0%", row=1, col=1)
     figure.update_yaxes(title_text="relative position", row=1, col=2)
-    figure.update_layout(barmode="group", height=360,
+    figure.update_layout(barmode="group", height=420,
                          title=dict(text=title or f"Clues or positions? The {field} in the top-{k}"),
-                         legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=70, b=10))
-    return figure
+                         legend=dict(orientation="h", y=-0.35), margin=dict(l=10, r=10, t=90, b=10))
+    return readable(figure)
+
+
+def experiment_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], *, fields: Sequence[str],
+                      metric: str = "QA exact match", conditions: Sequence[str] | None = None,
+                      title: str | None = None) -> go.Figure:
+    """An experiment's mean curves over seeds (docs/results.json's curves[metric]: condition → field →
+    one value per epoch, epoch 0 before training), one panel per field, one line per condition in its
+    colour; the legend names every condition drawn."""
+    conditions = [c for c in (conditions or list(curves)) if c in curves]
+    figure = make_subplots(rows=1, cols=len(fields), shared_yaxes=True, subplot_titles=list(fields),
+                           horizontal_spacing=0.02)
+    colors = {c: CONDITION_COLORS.get(c, _PALETTE[i % len(_PALETTE)]) for i, c in enumerate(conditions)}
+    for column, field in enumerate(fields, start=1):
+        for condition in conditions:
+            values = list(curves[condition].get(field, []))
+            figure.add_scatter(x=list(range(len(values))), y=values, mode="lines", name=condition,
+                               legendgroup=condition, showlegend=column == 1, row=1, col=column,
+                               line=dict(color=colors[condition], width=3 if condition == "contrast" else 2),
+                               hovertemplate=f"{condition} · {field}<br>epoch %{{x}}<br>%{{y:.2f}}<extra></extra>")
+        figure.update_xaxes(title_text="epoch", row=1, col=column)
+    figure.update_yaxes(range=[0, 1.02], row=1, col=1, title_text=metric)
+    figure.update_layout(title=dict(text=title or f"{metric} per fact, mean over seeds"), height=420,
+                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=90, b=10))
+    return readable(figure)
+
+
+def paired_intervals(rows: Sequence[Mapping], *, metric: str = "em", label: str = "QA exact match",
+                     title: str | None = None) -> go.Figure:
+    """Paired differences (docs/results.json's paired rows: a, b, metric, mean, low, high, n): one
+    point per comparison a − b of `metric` with its 95% interval; left of the dashed line, a did worse."""
+    chosen = [r for r in rows if r["metric"] == metric]
+    names = [f"{r['a']} − {r['b']}" for r in chosen]
+    means = [r["mean"] for r in chosen]
+    low = [r["mean"] - r["low"] if r.get("low") is not None else 0 for r in chosen]
+    high = [r["high"] - r["mean"] if r.get("high") is not None else 0 for r in chosen]
+    figure = go.Figure(go.Scatter(
+        x=means, y=names, mode="markers", marker=dict(size=11, color=CONDITION_COLORS["contrast"]),
+        error_x=dict(type="data", symmetric=False, array=high, arrayminus=low, thickness=2),
+        customdata=[[r.get("low"), r.get("high"), r.get("n")] for r in chosen],
+        hovertemplate="%{y}: %{x:+.3f}<br>95% interval [%{customdata[0]:+.3f}, %{customdata[1]:+.3f}], "
+                      "n = %{customdata[2]} seeds<extra></extra>"))
+    figure.add_vline(x=0, line=dict(color="#555555", dash="dash"))
+    figure.update_yaxes(autorange="reversed", automargin=True)
+    figure.update_layout(title=dict(text=title or f"Far facts, {label}: difference per pair of conditions"),
+                         xaxis_title=f"difference in {label} (a − b), mean over seeds with 95% interval",
+                         height=120 + 40 * max(1, len(chosen)), margin=dict(l=10, r=10, t=60, b=10),
+                         showlegend=False)
+    return readable(figure)

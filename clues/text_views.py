@@ -4,19 +4,36 @@ tokens struck through. Pure functions (no streamlit); every piece of text is esc
 from __future__ import annotations
 
 import html
+import re
 from typing import Sequence
 
 import numpy as np
 
-from clues.figures import FIELD_COLORS
+from clues.figures import DROP_COLOR, FIELD_COLORS, FONT_SIZE
 
-_BOX = ("font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.92rem; "
-        "line-height: 2.0; white-space: pre-wrap; word-break: break-word; padding: 0.6rem 0.8rem; "
+_BOX = ("font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 1.05rem; "
+        "line-height: 2.6; white-space: pre-wrap; word-break: break-word; padding: 0.6rem 0.8rem; "
         "border: 1px solid rgba(128,128,128,0.3); border-radius: 0.4rem;")
+# Rank badges and legends: never below FONT_SIZE px (readable at 1280×800 from the back row).
+_BADGE = (f"font-size:{FONT_SIZE}px;line-height:1;vertical-align:super;color:#111;background:#ffffffcc;"
+          "margin-left:2px;padding:0 2px;border-radius:0.2em;font-family:sans-serif")
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
 def _esc(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def is_right_to_left(text: str) -> bool:
+    """True when the text is mostly in a right-to-left script (Arabic, Hebrew, …): its letters join
+    across token boundaries, so the views shade it without bold, boxes or badges inside words."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(bool(_RTL.match(ch)) for ch in letters) > len(letters) / 2
+
+
+def _box(body: str, css_class: str, text: str) -> str:
+    direction = ' dir="rtl"' if is_right_to_left(text) else ""
+    return f'<div class="{css_class}"{direction} style="{_BOX}">{body}</div>'
 
 
 def _diverging(value: float, scale: float) -> str:
@@ -60,47 +77,66 @@ def _spans(starts, ends) -> list[tuple[int, int]]:
 def _legend(items: Sequence[tuple[str, str]]) -> str:
     chips = "".join(f'<span style="background:{color};padding:0 0.4em;margin-right:0.6em;border-radius:0.2em">'
                     f"{_esc(label)}</span>" for label, color in items)
-    return f'<div style="font-size:0.8rem;margin-top:0.3rem">{chips}</div>'
+    return f'<div class="clues-legend" style="font-size:{FONT_SIZE}px;margin-top:0.3rem">{chips}</div>'
 
 
 def contrast_text_html(text: str, clues, top_k: int = 10, *, cut_tokens: int = 0) -> str:
     """The text with each unit shaded by its contrast (red: the large model attends more), the
-    top-k clues boxed with their rank. `clues`: the ContrastResult's clues. `cut_tokens` > 0: the
-    analysis stopped that many tokens early (the token limit); a mark says so after the last
-    analysed unit and the rest of the text follows, greyed."""
+    top-k clues boxed with their rank (0 = strongest clue, as in p(r)). `clues`: the ContrastResult's
+    clues. `cut_tokens` > 0: the analysis stopped that many tokens early (the token limit); a mark says
+    so after the last analysed unit and the rest of the text follows, greyed.
+
+    Right-to-left text (Arabic, Hebrew) is written right to left, shaded only: its letters join across
+    token boundaries, so the top clues are underlined without badges or bold inside a word (the rank is
+    in the hover)."""
     values = np.array([c.contrast for c in clues], dtype=np.float64)
     ranked = [c for c in clues if c.rank is not None]
     scale = max((abs(c.contrast) for c in ranked), default=0.0)
     top = {c.index: c.rank for c in ranked if c.rank < top_k}
+    joined = is_right_to_left(text)
 
     def unit_html(index: int, unit: str) -> str:
         clue = clues[index]
         title = f"{clue.text!r} · large {clue.large:.4f} · small {clue.small:.4f} · contrast {clue.contrast:+.4f}"
         if clue.field:
             title += f" · {clue.field}"
-        style = f"background:{_diverging(values[index], scale)};border-radius:0.2em;"
+        style = f"background:{_diverging(values[index], scale)};"
         badge = ""
         if index in top:
-            style += "outline:2px solid #111;outline-offset:1px;font-weight:700;"
-            badge = f'<sup style="font-size:0.65em;color:#111;margin-left:1px">{top[index] + 1}</sup>'
-            title += f" · clue #{top[index] + 1}"
-        return f'<span class="clue-token" title="{_esc(title)}" style="{style}">{_esc(unit)}</span>{badge}'
+            title = f"clue rank {top[index]} · " + title
+            if joined:
+                style += "text-decoration:underline 3px #111;text-underline-offset:4px;"
+            else:
+                style += "outline:2px solid #111;outline-offset:1px;border-radius:0.2em;font-weight:700;"
+                badge = f'<sup class="clue-rank" style="{_BADGE}">{top[index]}</sup>'
+        return (f'<span class="clue-token" data-rank="{top.get(index, "")}" title="{_esc(title)}" '
+                f'style="{style}">{_esc(unit)}</span>{badge}')
 
     analysed_end = max((c.end for c in clues), default=0) if cut_tokens else len(text)
     body = _render_units(text[:analysed_end], [(c.start, c.end) for c in clues], unit_html)
     if cut_tokens:
         body += ('<span class="analysis-stop" style="display:inline-block;margin:0 0.3em;padding:0 0.3em;'
-                 'border-left:3px solid #d62728;color:#d62728;font-size:0.8em;font-weight:700">'
+                 f'border-left:3px solid #d62728;color:#d62728;font-size:{FONT_SIZE}px;font-weight:700">'
                  f"✂ analysis stopped here ({cut_tokens} tokens past the limit)</span>"
                  f'<span style="color:#999">{_esc(text[analysed_end:])}</span>')
+    boxed = (f"underlined: top {top_k} clues (hover for the rank; right-to-left text keeps its words whole)"
+             if joined else f"boxed: top {top_k} clues, rank 0 = strongest")
     legend = _legend([("large attends more", "rgba(214,39,40,0.6)"), ("small attends more", "rgba(31,119,180,0.6)"),
-                      (f"boxed: top {top_k} clues", "transparent")])
-    return f'<div class="clues-text" style="{_BOX}">{body}</div>{legend}'
+                      (boxed, "transparent")])
+    return _box(body, "clues-text", text) + legend
+
+
+def _shade(p: float) -> str:
+    """Grey of the drop probability: darker = more likely dropped (grey, so it never reads as a model
+    or a field colour)."""
+    r, g, b = DROP_COLOR
+    return f"rgba({r},{g},{b},{0.5 * p:.3f})"  # at most mid grey: black letters stay readable
 
 
 def probability_text(text: str, starts, ends, probabilities, ranks, fields=None) -> str:
     """The text with each droppable unit shaded by its drop probability (darker = more likely to
-    go) and the probability written under it on hover; kept-always units stay plain."""
+    go), its rank r (0 = strongest clue, the r of p(r)) and probability in the hover; kept-always
+    units stay plain."""
 
     def unit_html(index: int, unit: str) -> str:
         p, rank = float(probabilities[index]), int(ranks[index])
@@ -108,16 +144,15 @@ def probability_text(text: str, starts, ends, probabilities, ranks, fields=None)
             return f'<span title="never dropped">{_esc(unit)}</span>'
         field = fields[index] if fields else None
         underline = f"border-bottom:3px solid {FIELD_COLORS[field]};" if field in FIELD_COLORS else ""
-        title = f"rank {rank + 1} · drop probability {p:.2f}" + (f" · {field}" if field else "")
-        return (f'<span class="drop-token" data-p="{p:.3f}" title="{_esc(title)}" '
-                f'style="background:rgba(214,39,40,{0.8 * p:.3f});border-radius:0.2em;{underline}">'
+        title = f"rank r = {rank} · drop probability {p:.2f}" + (f" · {field}" if field else "")
+        return (f'<span class="drop-token" data-p="{p:.3f}" data-rank="{rank}" title="{_esc(title)}" '
+                f'style="background:{_shade(p)};{underline}">'
                 f"{_esc(unit)}</span>")
 
     body = _render_units(text, _spans(starts, ends), unit_html)
-    legend = _legend([("p = 0", "rgba(214,39,40,0.0)"), ("p = 0.5", "rgba(214,39,40,0.4)"),
-                      ("p = 1", "rgba(214,39,40,0.8)")]
+    legend = _legend([("p = 0", _shade(0.0)), ("p = 0.5", _shade(0.5)), ("p = 1", _shade(1.0))]
                      + [(f, FIELD_COLORS[f]) for f in dict.fromkeys(fields or []) if f in FIELD_COLORS])
-    return f'<div class="clues-text" style="{_BOX}">{body}</div>{legend}'
+    return _box(body, "clues-text", text) + legend
 
 
 def struck_copy(text: str, starts, ends, dropped) -> str:
@@ -125,7 +160,7 @@ def struck_copy(text: str, starts, ends, dropped) -> str:
 
     def unit_html(index: int, unit: str) -> str:
         if dropped[index]:
-            return f'<s class="dropped" style="color:#c0392b;opacity:0.75">{_esc(unit)}</s>'
+            return f'<s class="dropped" style="color:#767676">{_esc(unit)}</s>'
         return _esc(unit)
 
-    return f'<div class="clues-copy" style="{_BOX}">{_render_units(text, _spans(starts, ends), unit_html)}</div>'
+    return _box(_render_units(text, _spans(starts, ends), unit_html), "clues-copy", text)

@@ -133,7 +133,14 @@ class ViewSpec:
             return {"heads_of_layer": self.layer_of(which)}
         return {captures: True} if captures else {}
 
-    def describe(self) -> str:
+    def describe(self, which: str | None = None) -> str:
+        """What the view shows; with `which` ("large" or "small"), for that model alone (a figure's title)."""
+        if which is not None and self.name == "layer":
+            return f"layer {self.layer_of(which)}"
+        if which is not None and self.name == "head":
+            return f"layer {self.layer_of(which)}, head {self.head_of(which)}"
+        if which is not None and self.name in VIEWS:
+            return self.name
         if self.name == "layer":
             return f"layer {self.large_layer} of the large model, layer {self.small_layer} of the small one"
         if self.name == "head":

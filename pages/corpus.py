@@ -52,7 +52,7 @@ show.figure(figure, "field-ranks", download=f"corpus-clues-{field}")
 columns = st.columns(3)
 for column, view in zip(columns, ("large", "small", "difference")):
     column.metric(f"{view}: name tokens among the top-{k}", f"{ranks.share(view):.0%}", help="share over all ranks")
-    column.caption(f"rank 1 is a name token in {ranks.first_share(view):.0%} of the texts")
+    column.caption(f"rank 0 (the most attended token) is a name token in {ranks.first_share(view):.0%} of the texts")
 
 frame = ranks.frame()
 with st.expander("Counts (texts per rank and field)"):
@@ -99,18 +99,23 @@ def clue_quality_section(corpus: list, described: str) -> None:
         return f"{row['share_in_top_k'].item():.0%}" if len(row) else "–"
 
     left, right = st.columns(2)
+    # the moved share is a second measurement, not a change: a caption, never an arrow
     left.metric(f"{importance}: a {quality_field} token in the top-{quality_k}", share(importance, "as given"),
-                delta=f"moved: {share(importance, 'moved')}", delta_color="off",
                 help=importance_picker.describe(importance, distance))
+    left.caption(f"texts as given; with the {quality_field} moved from the start: **{share(importance, 'moved')}**")
     right.metric(f"position only: a {quality_field} token in the top-{quality_k}", share("position", "as given"),
-                 delta=f"moved: {share('position', 'moved')}", delta_color="off",
                  help="the control: the earliest tokens, whatever the models read")
-    shown = frame.assign(ranking=[labels[name] for name in frame["ranking"]])
-    st.dataframe(shown, hide_index=True, key="quality-table",
-                 column_config={"share_in_top_k": st.column_config.NumberColumn(format="percent"),
-                                "top_k_relative_position": st.column_config.NumberColumn(format="%.2f"),
-                                "first_rank_mean": st.column_config.NumberColumn(format="%.1f")})
-    st.download_button("Download the clue quality (CSV)", frame.to_csv(index=False),
+    right.caption(f"texts as given; with the {quality_field} moved from the start: **{share('position', 'moved')}**")
+    # four columns fit the page at 1280 px without scrolling sideways; the CSV below has every column
+    shown = frame[["ranking", "texts", "share_in_top_k", "top_k_relative_position"]]
+    st.dataframe(shown, hide_index=True, key="quality-table", width="stretch",
+                 column_config={"ranking": st.column_config.TextColumn(help="; ".join(
+                                    f"{name}: {label}" for name, label in labels.items())),
+                                "share_in_top_k": st.column_config.NumberColumn(
+                                    f"{quality_field} in top-{quality_k}", format="percent"),
+                                "top_k_relative_position": st.column_config.NumberColumn(
+                                    "position of the top-k", format="%.2f", help="0 = start, 1 = end")})
+    st.download_button("Download the clue quality (CSV, with the rank of the first hit)", frame.to_csv(index=False),
                        f"clue-quality-{quality_field}.csv", "text/csv", key="dl-quality", on_click="ignore")
     definitions = [importance_picker.describe(name, distance) for name in IMPORTANCE]
     st.caption(f"{described}; moved = each text after “{NEUTRAL_PREFIX.strip()}”. Units as the contrast ranks "

@@ -21,8 +21,10 @@ large, small = ctx.large, ctx.small
 
 # -- view controls -------------------------------------------------------------------------
 c_view, c_layer, c_head, c_opts = st.columns([1.3, 1.2, 1.2, 1.3])
+# the names alone fit the box at 1280 px; the description is written under it
 view = state.selectbox("Aggregation", list(VIEWS), "view", "mean", where=c_view,
-                       format_func=lambda v: f"{v} — {VIEWS[v].description}")
+                       help="\n".join(f"- **{v.name}**: {v.description}" for v in VIEWS.values()))
+c_view.caption(VIEWS[view].description)
 layer = state.get("layer", large.n_layers - 1)
 head = state.get("head", 0)
 if VIEWS[view].needs_layer:
@@ -66,29 +68,33 @@ if same_scale:
 else:
     large_range = figures.shared_range(current.large, log=log_scale, clip=clip, columns=ranked_columns)
     small_range = figures.shared_range(current.small, log=log_scale, clip=clip, columns=ranked_columns)
+top_k = int(state.get("top_k", 10))
+marked = [c.index for c in result.top(top_k)]  # their axis labels are always written
 left, right = st.columns(2)
 with left:
-    show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe()}",
+    show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe('large')}",
                                           zmin=large_range[0], zmax=large_range[1], log=log_scale,
-                                          causal_blank=True),
+                                          causal_blank=True, marked=marked),
                 "heat-large", download="attention-large")
 with right:
-    show.figure(figures.attention_heatmap(current.small, tokens, title=f"Small model · {spec.describe()}",
+    show.figure(figures.attention_heatmap(current.small, tokens, title=f"Small model · {spec.describe('small')}",
                                           zmin=small_range[0], zmax=small_range[1], log=log_scale,
-                                          causal_blank=True),
+                                          causal_blank=True, marked=marked),
                 "heat-small", download="attention-small")
 st.caption("Rows attend to columns (causal: nothing above the diagonal). "
            + "Colour scales are set by the ranked tokens' columns"
            + (" (capped at their 99.5th percentile)" if clip else "")
            + ", so the first token's huge weights saturate instead of hiding the rest; hover a cell for its "
              "exact value. "
+           + "Axes name every token where they fit, and always the top clues; hover a cell for any token. "
            + "Drag to zoom; double-click to reset; the camera icon saves a PNG.")
 
 top_k = state.slider("Top-k clues to mark", 1, 50, "top_k", 10)
+marked = [c.index for c in result.top(top_k)]
 c_contrast, c_text = st.columns([1, 1])
 with c_contrast:
     show.figure(figures.contrast_heatmap(current.difference, tokens, clip=clip, columns=ranked_columns,
-                                         causal_blank=True),
+                                         causal_blank=True, marked=marked),
                 "heat-contrast", download="attention-contrast")
 with c_text:
     st.markdown("**The text, shaded by contrast**")
@@ -96,12 +102,15 @@ with c_text:
     shaded = markup.contrast_text_html(ctx.item.text, result.clues, top_k, cut_tokens=cut)
     show.html(shaded)
     table = ranked_table(result)
-    st.markdown(f"**Ranked clues** ({len(table)} tokens ranked; the first position and special tokens are left out)")
-    st.dataframe(table, hide_index=True, height=300, key="ranked-table",
-                 column_config={name: st.column_config.NumberColumn(format="%.5f")
-                                for name in ("large", "small", "contrast")})
-    st.download_button("Download the ranking (CSV)", table.to_csv(index=False), "clues-ranking.csv", "text/csv",
-                       key="dl-ranking", on_click="ignore")
+    st.markdown(f"**Ranked clues** ({len(table)} tokens ranked, rank 0 = strongest; the first position, "
+                "special tokens and punctuation are never clues)")
+    # four columns fit the half page at 1280 px without scrolling sideways; the CSV has every column
+    st.dataframe(table[["rank", "token", "field", "contrast"]], hide_index=True, height=300, key="ranked-table",
+                 column_config={"rank": st.column_config.NumberColumn(help="0 = strongest clue: the r of p(r)"),
+                                "contrast": st.column_config.NumberColumn(format="%.5f",
+                                                                          help="importance large − small")})
+    st.download_button("Download the ranking (CSV: each model's importance and the position too)",
+                       table.to_csv(index=False), "clues-ranking.csv", "text/csv", key="dl-ranking", on_click="ignore")
 
 large_received, small_received, contrast = received(result)
 top = [c.index for c in result.top(top_k)]

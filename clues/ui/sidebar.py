@@ -18,7 +18,7 @@ from clues.corpus import generate_biographies
 from clues.errors import CluesError
 from clues.memory import human_bytes, human_count
 from clues.text import parse_tagged, to_tagged
-from clues.ui import cache, state
+from clues.ui import cache, show, state
 from clues.ui.cache import ModelSpec, PairSpec
 
 CUSTOM = "custom"
@@ -103,12 +103,16 @@ def context() -> Context:
 
 
 def render() -> Context:
+    show.styles()
     sidebar = st.sidebar
-    pair = _pair_picker(sidebar)
+    # The text comes first: it is what a class changes most, and at 1280×800 the pair's captions would
+    # push its picker below the fold.
+    text_box, pair_box = sidebar.container(), sidebar.container()
+    pair = _pair_picker(pair_box)
     ctx = Context(pair=pair)
-    _load_pair(sidebar, ctx)
-    sidebar.divider()
-    _text_picker(sidebar, ctx)
+    _load_pair(pair_box, ctx)
+    _text_picker(text_box, ctx)
+    text_box.divider()
     _CURRENT.set(ctx)
     return ctx
 

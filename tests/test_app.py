@@ -121,8 +121,8 @@ def test_explorer_opens_on_the_demo_pair(app):
     bars = chart(at, "Attention received")
     assert [t["name"] for t in bars["data"]] == ["large", "small", "large − small"]
     table = at.dataframe[0].value
-    assert list(table.columns[:6]) == ["rank", "token", "field", "large", "small", "contrast"]
-    assert table["rank"].tolist() == list(range(1, len(table) + 1))
+    assert list(table.columns) == ["rank", "token", "field", "contrast"]  # fits the half page at 1280 px
+    assert table["rank"].tolist() == list(range(len(table)))  # 0 = strongest clue, the r of p(r)
     assert np.all(np.diff(table["contrast"].to_numpy()) <= 1e-12)  # ranked by contrast
     (text,) = html(at, "clues-text")
     assert text.count("outline:2px") == 10  # the top-10 clues are boxed
@@ -136,16 +136,19 @@ def test_explorer_views_change_the_maps(app):
     mean = z(chart(at, "Large model"))
     at.selectbox(key="view").set_value("max").run()
     assert_clean(at)
-    assert "strongest head" in chart(at, "Large model")["layout"]["title"]["text"]
+    assert chart(at, "Large model")["layout"]["title"]["text"] == "Large model · max"
+    assert "strongest head" in " ".join(c.value for c in at.caption)
     assert not np.allclose(np.nan_to_num(z(chart(at, "Large model"))), np.nan_to_num(mean))
     at.selectbox(key="view").set_value("layer").run()
     at.slider(key="layer").set_value(0).run()
     assert_clean(at)
-    assert "layer 0 of the large model" in chart(at, "Large model")["layout"]["title"]["text"]
+    assert chart(at, "Large model")["layout"]["title"]["text"] == "Large model · layer 0"
+    # each title names its own model's layer, never the other's (issue 19, item 8)
+    assert "large model" not in chart(at, "Small model")["layout"]["title"]["text"]
     at.selectbox(key="view").set_value("head").run()
     at.slider(key="head").set_value(1).run()
     assert_clean(at)
-    assert "head 1 of layer 0" in chart(at, "Large model")["layout"]["title"]["text"]
+    assert chart(at, "Large model")["layout"]["title"]["text"] == "Large model · layer 0, head 1"
     at.selectbox(key="view").set_value("rollout").run()
     assert_clean(at)
     assert "rollout" in chart(at, "Large model")["layout"]["title"]["text"]
@@ -415,8 +418,8 @@ def test_how_it_works_walks_through_the_live_example(app):
     assert chart(at, "Attention received")
     assert chart(at, "p(r)")
     assert html(at, "clues-text") and html(at, "clues-copy")
-    results = ROOT / "docs" / "results.md"
-    text = " ".join(m.value for m in at.markdown)
+    results = ROOT / "docs" / "results.json"
+    text = " ".join(m.value for m in [*at.markdown, *at.caption])
     assert ("docs/results.md" in text) if results.is_file() else ("python -m clues experiment" in text)
     at.radio(key="src").set_value("generated").run()
     assert_clean(at)
@@ -790,14 +793,56 @@ def test_free_text_travels_in_the_link_up_to_its_limit(app):
 
 
 def test_how_it_works_shows_the_result_figures(app):
+    """Step 6 draws the experiment live from docs/results.json (plotly, no shrunk PNG), its legend naming
+    every condition it draws (issue 19, items 3 and 6)."""
+    results = ROOT / "docs" / "results.json"
+    if not results.is_file():
+        pytest.skip("docs/results.json is missing")
+    published = json.loads(results.read_text())
     at = app("pages/how_it_works.py")
-    results = ROOT / "docs" / "results.md"
-    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", results.read_text()) if results.is_file() else []
-    if not linked:
-        pytest.skip("docs/results.md links no figures")
-    images = at.get("image")
-    assert len(images) == len(linked)
-    assert not any("](figures/" in m.value for m in at.markdown)
+    assert not at.get("image")
+    curves = chart(at, "Far facts, QA exact match per epoch")
+    drawn = {t["name"] for t in curves["data"]}
+    assert drawn == set(published["curves"]["em"])
+    assert {t["name"] for t in curves["data"] if t.get("showlegend", True)} == drawn
+    colors = {t["name"]: t["line"]["color"] for t in curves["data"]}
+    assert len(set(colors.values())) == len(colors)  # one colour per condition, none shared
+    for trace in curves["data"]:
+        field = trace["xaxis"].replace("x", "") or "1"
+        field = ["university", "major", "company"][int(field) - 1]
+        assert y(trace) == pytest.approx(published["curves"]["em"][trace["name"]][field])
+    paired = chart(at, "difference per pair of conditions")
+    expected = [r for r in published["paired"] if r["metric"] == "em" and r["a"] == "contrast"
+                and r["b"] in ("none", "position", "oracle", "replace")]
+    assert arr(paired["data"][0]["x"]).tolist() == pytest.approx([r["mean"] for r in expected])
+
+
+def test_how_it_works_is_a_lesson_not_a_developer_document(app):
+    """Issue 19, item 3: the paper's tables in full, every number with its corpus, no command lines,
+    hashes or machine timings, the glossary explains the jargon, and the result is told as measured."""
+    at = app("pages/how_it_works.py")
+    paper = [d.value for d in at.dataframe if "model" in d.value.columns]
+    assert len(paper) == 2 and all(not t.isna().any().any() for t in paper)
+    table1 = next(t for t in paper if "company" in t.columns)
+    assert table1.set_index("model").loc["LLaMA 3 8B", "company"] == 0.09  # from paper_reference.json
+    text = " ".join(m.value for m in [*at.markdown, *at.caption])
+    for developer in ("sha256", "min on this machine", "--select", "python -m clues experiment --"):
+        assert developer not in text
+    glossary = next(e for e in at.expander if "Glossary" in e.label)
+    words = " ".join(m.value for m in glossary.markdown)
+    for term in ("query / key", "softmax", "causal attention map", "few-shot QA", "EM", "F1", "std",
+                 "paired by seed", "far_mean's d", "attention sink", "LoRA"):
+        assert f"**{term}" in words, term
+    published = json.loads((ROOT / "docs" / "results.json").read_text())
+    result = next(m.value for m in at.markdown if m.value.startswith("**In this demo** — "))
+    contrast = np.mean([published["summary"]["contrast"]["em"][f]["mean"] for f in ("university", "major", "company")])
+    assert f"contrast {contrast:.2f}" in result
+    assert ("did not help" in result) == (contrast < max(
+        np.mean([v["em"][f]["mean"] for f in ("university", "major", "company")])
+        for k, v in published["summary"].items() if k != "contrast"))
+    assert "no worse" not in text or "answered worse" not in text  # one story about far facts
+    # each measured share of the name in the top-5 says which texts it comes from
+    assert f"{published['attention']['name_in_top_k']:.0%} of its {published['attention']['texts']} biographies" in text
 
 
 def test_the_icons_are_the_apps_own():

@@ -318,3 +318,40 @@ def verdict(results: dict) -> str:
                      + ("no spread can be measured, so no difference is evidence." if seeds == 1 else
                         "the 95% interval rests on one degree of freedom (t = 12.7) and is very wide."))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- How it works' step 6, for students
+
+def paper_frames(reference: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's Table 1 (plain fine-tuning, QA exact match per fact; model × field) and Table 2 (far
+    facts, plain → contrast; model × "university: plain" …), as tables with every value filled in."""
+    table1 = pd.DataFrame([{"model": model, **{f: row[f] for f in FACT_FIELDS}}
+                           for model, row in reference["table1_plain_em"].items()])
+    table2 = pd.DataFrame([{"model": model, **{f"{f}: {method}": row[method][f]
+                                               for f in ("university", "company") for method in ("plain", "contrast")}}
+                           for model, row in reference["table2_far_em"].items()])
+    return table1, table2
+
+
+def lesson(published: dict) -> dict:
+    """The numbers How it works tells a student, read from an experiment's published results (so the page
+    types none): the set-up in words, near and far facts under plain training, contrast against the others
+    on the far facts, and the paired differences of contrast with its controls (QA exact match)."""
+    c, s = published["config"], published["summary"]
+    far = {condition: _mean_over(s, condition, "em", FAR_FIELDS) for condition in s}
+    best_other = max(((k, v) for k, v in far.items() if k != "contrast"), key=lambda kv: kv[1], default=("-", np.nan))
+    paired = [row for row in published.get("paired", [])
+              if row["metric"] == "em" and (row["a"], row["b"]) in VERDICT_COMPARISONS]
+    return {
+        "people": c["people"], "seeds": len(c["seeds"]), "epochs": c["epochs"], "conditions": list(s),
+        "copies": c["augment"]["copies"], "style": c["augment"]["style"],
+        "plain_near": _mean_over(s, "plain", "em", NEAR_FIELDS), "plain_far": _mean_over(s, "plain", "em", FAR_FIELDS),
+        "far_em": far, "contrast_far": far.get("contrast", np.nan), "best_other": best_other,
+        # the conditions that train on an augmented corpus, each below plain training on the far facts?
+        "augmented_below_plain": "plain" in far and all(v < far["plain"] for k, v in far.items()
+                                                        if k not in ("none", "plain")),
+        "name_in_top_k": published["attention"]["name_in_top_k"], "top_k": published["attention"]["top_k"],
+        "attention_texts": published["attention"]["texts"],
+        "paired": [{**row, "text": f"{spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
+                                   f"({favour_text(row)}): {reading(row)}"} for row in paired],
+    }

@@ -49,9 +49,19 @@ MAX_TICKS = 40
 
 
 def readable(figure: go.Figure) -> go.Figure:
-    """Every text of `figure` at least FONT_SIZE px: ticks, legend, colour bar and hover inherit the
-    layout's font; subplot titles are annotations with their own size."""
-    figure.update_layout(font=dict(size=FONT_SIZE), hoverlabel=dict(font=dict(size=FONT_SIZE)))
+    """Every text of `figure` at least FONT_SIZE px. Sizes are set on each part (ticks, axis titles,
+    legend, colour bars, subplot titles), not only on the layout's font: a template (Streamlit's theme
+    is one) sets its own tick and legend sizes, and those win over the inherited font."""
+    figure.update_layout(font=dict(size=FONT_SIZE), hoverlabel=dict(font=dict(size=FONT_SIZE)),
+                         legend=dict(font=dict(size=FONT_SIZE)), title=dict(font=dict(size=FONT_SIZE + 4)))
+    figure.update_xaxes(tickfont=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE))
+    figure.update_yaxes(tickfont=dict(size=FONT_SIZE), title_font=dict(size=FONT_SIZE))
+    for trace in figure.data:
+        if "colorbar" in trace:
+            trace.colorbar.tickfont.size = FONT_SIZE
+            trace.colorbar.title.font.size = FONT_SIZE
+        if "textfont" in trace:
+            trace.textfont.size = FONT_SIZE
     for annotation in figure.layout.annotations or ():
         if annotation.font.size is None or annotation.font.size < FONT_SIZE:
             annotation.font.size = FONT_SIZE + 1

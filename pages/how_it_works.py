@@ -78,7 +78,8 @@ item = ctx.item
 c_importance, c_distance, c_bias = st.columns([2, 1, 2])
 importance, far_distance = importance_picker.pick(c_importance, distance_where=c_distance,
                                               key="how_importance", distance_key="how_distance")
-c_bias.caption("Steps 2, 3 and 5 rank by this definition of importance; step 4 compares them all.")
+c_bias.caption(importance_picker.describe(importance, far_distance)
+               + " Steps 2, 3 and 5 rank by this definition; step 4 compares them all.")
 current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.tagged, ViewSpec("mean"),
                        ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
@@ -174,9 +175,12 @@ def definitions_step() -> None:
                for name in IMPORTANCE}
     compared = compare_definitions(results, has_name=item.span("name") is not None)
     table, mistake, total_max = compared.table, compared.row_sum_max, compared.total_max
-    st.dataframe(table, hide_index=True, key="definitions-table", width="stretch",
-                 column_config={"mean position": st.column_config.NumberColumn(
-                     format="%.2f", help="mean relative position of the top-5 (0 = start, 1 = end)")})
+    # "what it is" goes into the ranking column's help: four columns fit the page at 1280 px
+    st.dataframe(table.drop(columns=["what it is"]), hide_index=True, key="definitions-table", width="stretch",
+                 column_config={"ranking": st.column_config.TextColumn(help="; ".join(
+                                    f"{r}: {w}" for r, w in zip(table["ranking"], table["what it is"]))),
+                                "mean position": st.column_config.NumberColumn(
+                                    format="%.2f", help="mean relative position of the top-5 (0 = start, 1 = end)")})
     if mistake is not None:
         left, right = st.columns(2)
         left.metric("row-sum mistake: max |large − small|", f"{mistake:.1e}",

@@ -21,7 +21,8 @@ _LAST = "_clues_last_importance"  # (importance, distance) chosen last on any pa
 
 
 def label(name: str) -> str:
-    """'total — total received from later tokens (…)' for menus."""
+    """'total — total received from later tokens (…)': a definition's name and meaning in one line. The
+    menu shows the name alone (it fits the box at 1280 px); pages write `describe` beside it."""
     return f"{name} — {IMPORTANCE[name].label}" if name in IMPORTANCE else name
 
 
@@ -42,7 +43,6 @@ def pick(where=st, *, key: str = KEY, distance_key: str = DISTANCE_KEY, distance
     last_importance, last_distance = st.session_state.get(_LAST, (DEFAULT_IMPORTANCE, DEFAULT_DISTANCE))
     importance = state.selectbox(
         "Importance (attention received)", list(IMPORTANCE), key, last_importance, where=where,
-        format_func=label,
         help="How the attention a token receives from later tokens becomes one number; the contrast is "
              "large − small of it.\n" + "\n".join(f"- **{n}**: {d.bias}" for n, d in IMPORTANCE.items()))
     distance = int(state.get(distance_key, last_distance))

@@ -252,7 +252,7 @@ def result_step() -> None:
                     "docs/results.md and docs/results.json; or run a comparison on the **Training** page.")
         return
     best, best_value = told["best_other"]
-    verdict = ("did not help: it answers the far facts worse than the other conditions"
+    verdict = ("did not help: another condition answers the far facts better"
                if told["contrast_far"] < best_value else "helped: it answers the far facts best")
     st.markdown(
         f"**In this demo** — a tiny model trained on {told['people']} generated people it never saw, "

@@ -111,3 +111,8 @@ def test_every_label_is_readable_at_1280_by_800(server, projector, shots, name, 
     if name == "how_it_works":
         projector.wait_for_timeout(500)
         projector.screenshot(path=str(shots / "how-it-works-1280.png"))
+        for step, suffix in (("3 · The contrast", "contrast"), ("6 · The result", "result")):
+            projector.get_by_text(step).first.scroll_into_view_if_needed()
+            projector.mouse.wheel(0, -60)  # the sticky header would cover the step's title
+            projector.wait_for_timeout(800)
+            projector.screenshot(path=str(shots / f"how-it-works-1280-{suffix}.png"))

@@ -138,7 +138,7 @@ class ViewSpec:
         if which is not None and self.name == "layer":
             return f"layer {self.layer_of(which)}"
         if which is not None and self.name == "head":
-            return f"layer {self.layer_of(which)}, head {self.head_of(which)}"
+            return f"head {self.head_of(which)} of layer {self.layer_of(which)}"
         if which is not None and self.name in VIEWS:
             return self.name
         if self.name == "layer":

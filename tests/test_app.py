@@ -148,7 +148,7 @@ def test_explorer_views_change_the_maps(app):
     at.selectbox(key="view").set_value("head").run()
     at.slider(key="head").set_value(1).run()
     assert_clean(at)
-    assert chart(at, "Large model")["layout"]["title"]["text"] == "Large model · layer 0, head 1"
+    assert chart(at, "Large model")["layout"]["title"]["text"] == "Large model · head 1 of layer 0"
     at.selectbox(key="view").set_value("rollout").run()
     assert_clean(at)
     assert "rollout" in chart(at, "Large model")["layout"]["title"]["text"]

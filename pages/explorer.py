@@ -105,7 +105,9 @@ with c_text:
     st.markdown(f"**Ranked clues** ({len(table)} tokens ranked, rank 0 = strongest; the first position, "
                 "special tokens and punctuation are never clues)")
     # four columns fit the half page at 1280 px without scrolling sideways; the CSV has every column
-    st.dataframe(table[["rank", "token", "field", "contrast"]], hide_index=True, height=300, key="ranked-table",
+    # the position travels as the (hidden) index, so the shown table still says where each clue stands
+    st.dataframe(table.set_index("position")[["rank", "token", "field", "contrast"]], hide_index=True, height=300,
+                 key="ranked-table",
                  column_config={"rank": st.column_config.NumberColumn(help="0 = strongest clue: the r of p(r)"),
                                 "contrast": st.column_config.NumberColumn(format="%.5f",
                                                                           help="importance large − small")})

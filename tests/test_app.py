@@ -27,6 +27,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.runs import RunStore, device_key
+from clues.settings import DEFAULT_AUGMENT
 
 pytest.importorskip("streamlit")
 import streamlit  # noqa: E402
@@ -509,8 +510,6 @@ def test_the_moved_share_is_a_second_measurement_not_a_change(app):
 
 def test_the_lab_drops_in_the_one_default_style(app):
     """Issue 19, item 10: the lab and training start from one drop style, clues.settings.DEFAULT_AUGMENT's."""
-    from clues.settings import DEFAULT_AUGMENT
-
     lab = app("pages/augmentation.py")
     assert lab.selectbox(key="style").value == DEFAULT_AUGMENT.style
     training = app("pages/training.py")
@@ -700,7 +699,7 @@ def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
     at = app()
     contrast = chart(at, "Contrast")
     difference = np.abs(np.nan_to_num(z(contrast)))
-    ranked = sorted(at.dataframe[0].value["position"].tolist())
+    ranked = sorted(at.dataframe[0].value.index.tolist())  # the position is the table's (hidden) index
     assert 0 not in ranked  # the first position is left out of the ranking
     cells = difference[:, ranked]
     expected = float(np.percentile(cells[cells > 0], 99.5))

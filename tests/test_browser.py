@@ -410,15 +410,8 @@ def test_no_page_asks_another_host_for_anything(server, page):
     page.on("request", lambda request: hosts.add(urllib.parse.urlsplit(request.url).hostname))
     for path, charts in (("", 5), ("corpus", 1), ("augmentation", 2), ("training", 0), ("how_it_works", 2)):
         open_page(page, f"{url}/{path}", charts=charts)
-    # How it works draws the experiment's figures from files the app serves; they may come after its charts.
-    loaded = ("() => { const images = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
-              " return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0); }")
-    try:
-        page.wait_for_function(loaded, timeout=60_000)
-    except playwright_api.TimeoutError:
-        sizes = page.eval_on_selector_all('[data-testid="stImage"] img',
-                                          "nodes => nodes.map(n => [n.src, n.naturalWidth])")
-        raise AssertionError(f"How it works: figures not all loaded in 60 s: {sizes}") from None
+    # How it works draws the experiment's results live (plotly, from docs/results.json): no image to fetch.
+    assert page.locator('[data-testid="stImage"] img').count() == 0
     icon = page.eval_on_selector("link[rel*='icon']", "node => node.href")
     assert urllib.parse.urlsplit(icon).hostname == "localhost"
     assert hosts == {"localhost"}, hosts
@@ -441,7 +434,9 @@ def test_the_view_shown_is_the_view_applied_after_an_early_stop(server, page):
     view = page.locator('[data-testid="stSelectbox"]').filter(has_text="Aggregation")
     # the chosen option is drawn as text or as the value of the widget's input, depending on the version
     shown = view.evaluate("n => n.textContent + ' | ' + [...n.querySelectorAll('input')].map(i => i.value).join(' | ')")
-    assert "head — one head of one layer" in shown and "mean of all layers" not in shown, shown
+    # the menu shows the view's name (it fits at 1280 px); its description is the caption under it
+    assert "head" in shown and "mean" not in shown, shown
+    assert page.get_by_text("one head of one layer", exact=True).count() >= 1
     for label, value in (("Layer (large model)", "3"), ("Head (large model)", "5")):
         slider = page.locator('[data-testid="stSlider"]').filter(has_text=label)
         # the thumb's value: its aria-valuenow, the range input's value, or the number drawn on it

@@ -108,7 +108,7 @@ def test_field_rank_bars_stack_one_trace_per_field_and_view():
     assert len(figure.data) == 3 * len(fields)
     assert figure.layout.barmode == "stack"
     first = figure.data[0]
-    assert first.name == "name" and list(first.x) == ["1", "2", "3"]
+    assert first.name == "name" and list(first.x) == ["0", "1", "2"]  # rank 0 = the most attended
     np.testing.assert_allclose(first.y, counts["large"][:, 0])
     assert first.marker.color == figures.FIELD_COLORS["name"]
     shares = figures.field_rank_bars(counts, fields)
@@ -227,7 +227,7 @@ def test_importance_position_figure_draws_three_lines_against_position():
     assert list(figure.data[3].x) == [1, 3]
     np.testing.assert_allclose(figure.data[3].y, (large - small)[[1, 3]])
     assert figure.layout.title.text == "Importance against position · total"
-    assert figure.layout.height <= 320  # a small plot next to the ranking
+    assert figure.layout.height <= 360  # a small plot next to the ranking (14 px text and a legend below)
     plain = figures.importance_position_figure(large, small, large - small, TOKENS)
     assert len(plain.data) == 3 and np.asarray(plain.data[0].y, dtype=float)[0] == 9.0
     assert large[0] == 9.0  # the inputs are not changed

@@ -61,18 +61,37 @@ def _heading(text: str) -> str:
     return f'<div style="font-weight:600;margin:0.6rem 0 0.2rem">{html.escape(text)}</div>'
 
 
+class OfflineFigure(go.Figure):
+    """A plotly figure (a `go.Figure` in every way) whose notebook output asks no other host for
+    anything: its HTML carries plotly.js, and its JSON is there for JupyterLab's own plotly. Plotly's
+    own notebook output would be JSON alone (blank in exported HTML), or load MathJax from a CDN."""
+
+    # plotly's display hook shows a figure through its renderer; without it IPython asks the methods below
+    _ipython_display_ = None
+
+    def _repr_html_(self) -> str:
+        return figures_html([self])
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs) -> dict:
+        return {"text/html": self._repr_html_(), PLOTLY_MIME: figure_json(self)}
+
+
+def offline(figure: go.Figure) -> OfflineFigure:
+    return figure if isinstance(figure, OfflineFigure) else OfflineFigure(figure)
+
+
 class Figures:
     """Plotly figures shown side by side in one output; each is a `go.Figure` (`shown[0]`, `shown["large"]`)."""
 
     def __init__(self, shown: dict[str, go.Figure], *, columns: int | None = None):
-        self.named = dict(shown)
+        self.named = {name: offline(figure) for name, figure in shown.items()}
         self.columns = columns
 
     @property
     def figures(self) -> list[go.Figure]:
         return list(self.named.values())
 
-    def __getitem__(self, key: int | str) -> go.Figure:
+    def __getitem__(self, key: int | str) -> OfflineFigure:
         return self.figures[key] if isinstance(key, int) else self.named[key]
 
     def __iter__(self):
@@ -127,24 +146,24 @@ class TextContrast:
                                             log=log, titles=(f"Large model · {spec}", f"Small model · {spec}"))
         return Figures({"large": large, "small": small})
 
-    def contrast_heatmap(self) -> go.Figure:
+    def contrast_heatmap(self) -> OfflineFigure:
         """large − small, cell by cell (red: the large model attends more)."""
         difference = unit_matrix(self.result, "large") - unit_matrix(self.result, "small")
-        return figures.contrast_heatmap(difference, self.tokens, clip=99.5, columns=self._ranked_columns(),
-                                        causal_blank=True)
+        return offline(figures.contrast_heatmap(difference, self.tokens, clip=99.5, columns=self._ranked_columns(),
+                                                 causal_blank=True))
 
-    def received_figure(self) -> go.Figure:
+    def received_figure(self) -> OfflineFigure:
         """Attention each token receives in both models, and their contrast; top clues outlined."""
         large, small, contrast = received(self.result)
-        return figures.received_bars(self.tokens, large, small, contrast=contrast, top=self._top_indices())
+        return offline(figures.received_bars(self.tokens, large, small, contrast=contrast, top=self._top_indices()))
 
-    def position_figure(self) -> go.Figure:
+    def position_figure(self) -> OfflineFigure:
         """Importance against position: whether the definition leans to one end of the text."""
         large, small, contrast = received(self.result)
         unranked = [c.index for c in self.result.clues if c.rank is None]
-        return figures.importance_position_figure(large, small, contrast, self.tokens, hide=unranked,
-                                                  top=self._top_indices(),
-                                                  title=f"Importance against position · {self.result.importance}")
+        title = f"Importance against position · {self.result.importance}"
+        return offline(figures.importance_position_figure(large, small, contrast, self.tokens, hide=unranked,
+                                                          top=self._top_indices(), title=title))
 
     def figures(self) -> Figures:
         """Every figure of the explorer for this text, one under the other."""
@@ -191,10 +210,10 @@ class ClueQuality:
         """The frame with each ranking in words."""
         return self.frame.assign(ranking=[ranking_label(name) for name in self.frame["ranking"]])
 
-    def figure(self) -> go.Figure:
+    def figure(self) -> OfflineFigure:
         labels = {name: ranking_label(name) for name in dict.fromkeys(self.frame["ranking"])}
-        return figures.clue_quality_figure(self.frame, k=self.k, field=self.field, highlight=self.importance,
-                                           labels=labels)
+        return offline(figures.clue_quality_figure(self.frame, k=self.k, field=self.field,
+                                                   highlight=self.importance, labels=labels))
 
     def __repr__(self) -> str:
         return (f"ClueQuality: a {self.field} token in the top-{self.k} of {self.share():.0%} of texts "

@@ -176,13 +176,13 @@ def train_model(data, *, model: str | None = None, eval_people=None, name: str |
     list of texts or a CSV with a `text` column), with few-shot QA on `eval_people` after every epoch.
     Settings: `config` (the CLI's defaults), any of them changed by keyword (epochs=3, lr=…). Runs here,
     recorded in the run store (default: the app's); returns the run, which shows its curves."""
-    store = _store(store)
-    folder = launch.new_batch_folder(clues_home() / "notebook-runs")
-    data_csv = _training_csv(data, folder / "train.csv")
     people = _people(eval_people) if eval_people is not None else []
+    config = _changed(config, {"eval_max_people": len(people) or None, **changes})
+    store = _store(store)
+    folder = launch.new_batch_folder(clues_home() / "notebook-runs")  # the run's files: its texts and people
+    data_csv = _training_csv(data, folder / "train.csv")
     if people:
         write_tagged_csv(folder / "people.csv", people)
-    config = _changed(config, {"eval_max_people": len(people) or None, **changes})
     config = replace(config, model=str(model or default_trained(DEMO_LARGE, DEMO_SMALL)), data=str(data_csv),
                      eval_data=str(folder / "people.csv") if people else None, name=name or config.name,
                      store_path=str(store.path))

@@ -28,7 +28,7 @@ import pandas as pd
 from clues import clue_quality as quality
 from clues import contrast as contrast_module
 from clues import launch
-from clues.augment import augment_corpus  # noqa: F401 — a verb as it is: ranked texts in, the augmented corpus out
+from clues.augment import augment_corpus  # a verb as it is: ranked texts in, the augmented corpus out
 from clues.augment import rank_corpus as rank_module_corpus
 from clues.corpus import generate_biographies, read_tagged_csv, write_tagged_csv
 from clues.display import ClueQuality, RunCurves, TextContrast

@@ -187,8 +187,16 @@ class TextContrast:
         table = self.table()
         caption = (f"Ranked clues ({len(table)} {self.result.level}s ranked by {self.result.importance}, "
                    f"{self.result.view.describe()}; the first position and special tokens are left out)")
-        return (f'<div class="clues-contrast">{_heading("The text, shaded by contrast")}{self.text_html()}'
-                f"{_heading(caption)}{table_html(table, digits=5)}</div>")
+        return (f'<div class="clues-contrast">{self._notes_html()}{_heading("The text, shaded by contrast")}'
+                f"{self.text_html()}{_heading(caption)}{table_html(table, digits=5)}</div>")
+
+    def _notes_html(self) -> str:
+        """What the explorer says above its figures: the captures' notes (a text cut at the token limit …)
+        and when the two tokenizers made the comparison per word."""
+        notes = list(dict.fromkeys(self.result.large_maps.notes + self.result.small_maps.notes))
+        if self.result.level == "word":
+            notes.append("The two tokenizers split this text differently, so both models are compared per word.")
+        return "".join(f'<p class="clues-note" style="color:#555">{html.escape(note)}</p>' for note in notes)
 
 
 @dataclass

@@ -23,6 +23,8 @@ from clues.runs import RunStore
 from clues.text import parse_tagged
 from clues.text_views import contrast_text_html
 
+from tiny import build_tokenizer, tiny_model_dir
+
 BIO = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He grew up in <city>Austin</city>. "
        "He works for <company>Dell</company>.")
 
@@ -77,6 +79,14 @@ def test_a_contrast_is_the_core_contrast_shown_with_the_explorers_builders(found
     assert [c.rank for c in found.top()] == [0, 1, 2, 3]
     offline_only(markup)
     assert "TextContrast" in repr(found)
+
+
+def test_a_contrast_says_what_the_explorer_says_above_it(tmp_path):
+    large = tiny_model_dir(tmp_path / "large", "llama", layers=2, seed=1)
+    other = tiny_model_dir(tmp_path / "other", "qwen2", seed=3,
+                           tokenizer=build_tokenizer(100, ["zebra quartz", "Liam was born"]))
+    shown = clues.contrast_text("<name>Liam</name> was born in a zebra quartz.", clues.load_pair(large, other))
+    assert shown.result.level == "word" and "compared per word" in shown._repr_html_()
 
 
 def test_a_contrast_offers_the_explorers_figures_as_plotly_figures(found):

@@ -5,9 +5,11 @@ Bad input is one clear line (InputError), never a traceback."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
@@ -195,3 +197,9 @@ def test_bad_input_is_one_clear_line(call, message, tmp_path, monkeypatch):
 def test_an_unknown_run_says_how_to_list_them(tmp_path):
     with pytest.raises(CluesError, match="clues runs list"):
         clues.read_runs(999, store=RunStore(tmp_path / "runs.sqlite"))
+
+
+def test_the_tutorial_is_committed_without_outputs():
+    notebook = json.loads((Path(__file__).resolve().parent.parent / "docs" / "tutorial.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code and all(not cell["outputs"] and cell["execution_count"] is None for cell in code)

@@ -178,9 +178,11 @@ def train_model(data, *, model: str | None = None, eval_people=None, name: str |
     recorded in the run store (default: the app's); returns the run, which shows its curves."""
     people = _people(eval_people) if eval_people is not None else []
     config = _changed(config, {"eval_max_people": len(people) or None, **changes})
-    store = _store(store)
+    texts, store = _training_texts(data), _store(store)
     folder = launch.new_batch_folder(clues_home() / "notebook-runs")  # the run's files: its texts and people
-    data_csv = _training_csv(data, folder / "train.csv")
+    data_csv = texts if isinstance(texts, Path) else folder / "train.csv"
+    if not isinstance(texts, Path):
+        pd.DataFrame({"text": texts}).to_csv(data_csv, index=False)
     if people:
         write_tagged_csv(folder / "people.csv", people)
     config = replace(config, model=str(model or default_trained(DEMO_LARGE, DEMO_SMALL)), data=str(data_csv),
@@ -189,7 +191,8 @@ def train_model(data, *, model: str | None = None, eval_people=None, name: str |
     return RunCurves([train(config, store)], store)
 
 
-def _training_csv(data, path: Path) -> Path:
+def _training_texts(data) -> Path | list[str]:
+    """A training CSV's path as given, or the texts to write into one (checked before anything is written)."""
     if isinstance(data, (str, Path)):
         if not Path(data).expanduser().is_file():
             raise InputError(f"The training data {str(data)!r} is no file: give a CSV with a `text` column.")
@@ -202,8 +205,7 @@ def _training_csv(data, path: Path) -> Path:
         texts = [item.text if isinstance(item, TaggedText) else str(item) for item in data]
     if not texts:
         raise InputError("No training texts given.")
-    pd.DataFrame({"text": texts}).to_csv(path, index=False)
-    return path
+    return texts
 
 
 # many parameters: the comparison (people, conditions, pair, model) and its settings, by keyword

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
@@ -185,6 +186,8 @@ def test_train_model_records_a_run_that_reads_back(tmp_path, monkeypatch):
     (lambda: clues.measure_clue_quality("no-such-file.csv"), "no file"),
     (lambda: clues.rank_corpus(clues.biographies(2), trained="medium"), "small or large"),
     (lambda: clues.train_model(["a text"], bogus=1), "Unknown training setting(s) bogus"),
+    (lambda: clues.train_model("no-such-file.csv"), "is no file"),
+    (lambda: clues.train_model(pd.DataFrame({"words": ["a"]})), "no `text` column"),
     (lambda: clues.biographies(0), "n = 0"),
 ])
 def test_bad_input_is_one_clear_line(call, message, tmp_path, monkeypatch):
@@ -192,6 +195,7 @@ def test_bad_input_is_one_clear_line(call, message, tmp_path, monkeypatch):
     with pytest.raises(InputError) as error:
         call()
     assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "notebook-runs").exists()  # refused before anything was written
 
 
 def test_an_unknown_run_says_how_to_list_them(tmp_path):

@@ -107,7 +107,7 @@ def test_the_tutorial_runs_in_its_budget_and_its_cells_show_their_objects(execut
     assert [rank for rank, _ in facts["top"]] == [0, 1, 2, 3, 4]
     assert facts["statuses"] == ["finished"] * 3
     assert [name.split(" #")[0] for name in facts["conditions"]] == ["none", "position", "contrast"]
-    assert facts["rows"] == facts["people"] * 5  # the original and 4 copies each
+    assert facts["rows"] == facts["people"] * 4  # the original and 3 copies each
     assert {"total", "paper_mean", "far_mean", "position"} <= set(facts["quality_rankings"])
 
     assert shown(notebook, "pair", "text/plain").startswith("Pair(large=large")

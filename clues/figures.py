@@ -502,3 +502,21 @@ def paired_intervals(rows: Sequence[Mapping], *, metric: str = "em", label: str 
                          height=120 + 40 * max(1, len(chosen)), margin=dict(l=10, r=10, t=60, b=10),
                          showlegend=False)
     return readable(figure)
+
+
+# many parameters: keyword-only display options of the explorer's two heatmaps
+def heatmap_pair(large, small, tokens: Sequence[str], *, titles: tuple[str, str] = ("Large model", "Small model"),
+                 columns: Sequence[int] | None = None, same_scale: bool = True, log: bool = False,
+                 clip: float | None = 99.5, marked: Sequence[int] = ()) -> tuple[go.Figure, go.Figure]:
+    """The explorer's two attention heatmaps (the app's and the notebook's): one colour scale for both
+    unless `same_scale` is off, set by `columns` (the ranked units, so the attention sink saturates)
+    and capped at their `clip` percentile (not on a log scale); the `marked` columns' labels are always
+    written."""
+    clip = None if log else clip
+    if same_scale:
+        ranges = [shared_range(large, small, log=log, clip=clip, columns=columns)] * 2
+    else:
+        ranges = [shared_range(matrix, log=log, clip=clip, columns=columns) for matrix in (large, small)]
+    return tuple(attention_heatmap(matrix, tokens, title=title, zmin=low, zmax=high, log=log, causal_blank=True,
+                                  marked=marked)
+                 for matrix, title, (low, high) in zip((large, small), titles, ranges))

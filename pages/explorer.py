@@ -62,25 +62,17 @@ clip = None if log_scale else 99.5
 # The columns of the ranked units set the colour scales: the attention sink (position 0, left out of
 # the ranking) and special tokens saturate instead of washing out every other cell.
 ranked_columns = [c.index for c in result.clues if c.rank is not None] or None
-if same_scale:
-    large_range = small_range = figures.shared_range(current.large, current.small, log=log_scale, clip=clip,
-                                                     columns=ranked_columns)
-else:
-    large_range = figures.shared_range(current.large, log=log_scale, clip=clip, columns=ranked_columns)
-    small_range = figures.shared_range(current.small, log=log_scale, clip=clip, columns=ranked_columns)
 top_k = int(state.get("top_k", 10))
 marked = [c.index for c in result.top(top_k)]  # their axis labels are always written
+heat_large, heat_small = figures.heatmap_pair(current.large, current.small, tokens, columns=ranked_columns,
+                                              same_scale=same_scale, log=log_scale, clip=clip, marked=marked,
+                                              titles=(f"Large model · {spec.describe('large')}",
+                                                      f"Small model · {spec.describe('small')}"))
 left, right = st.columns(2)
 with left:
-    show.figure(figures.attention_heatmap(current.large, tokens, title=f"Large model · {spec.describe('large')}",
-                                          zmin=large_range[0], zmax=large_range[1], log=log_scale,
-                                          causal_blank=True, marked=marked),
-                "heat-large", download="attention-large")
+    show.figure(heat_large, "heat-large", download="attention-large")
 with right:
-    show.figure(figures.attention_heatmap(current.small, tokens, title=f"Small model · {spec.describe('small')}",
-                                          zmin=small_range[0], zmax=small_range[1], log=log_scale,
-                                          causal_blank=True, marked=marked),
-                "heat-small", download="attention-small")
+    show.figure(heat_small, "heat-small", download="attention-small")
 st.caption("Rows attend to columns (causal: nothing above the diagonal). "
            + "Colour scales are set by the ranked tokens' columns"
            + (" (capped at their 99.5th percentile)" if clip else "")

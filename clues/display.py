@@ -140,10 +140,12 @@ class TextContrast:
 
     def heatmaps(self, *, same_scale: bool = True, log: bool = False) -> Figures:
         """Both models' attention maps side by side, on one colour scale (the explorer's heatmaps)."""
-        spec = self.result.view.describe()
+        view = self.result.view
         large, small = figures.heatmap_pair(unit_matrix(self.result, "large"), unit_matrix(self.result, "small"),
                                             self.tokens, columns=self._ranked_columns(), same_scale=same_scale,
-                                            log=log, titles=(f"Large model · {spec}", f"Small model · {spec}"))
+                                            log=log, marked=[c.index for c in self.result.top(self.top_k)],
+                                            titles=(f"Large model · {view.describe('large')}",
+                                                    f"Small model · {view.describe('small')}"))
         return Figures({"large": large, "small": small})
 
     def contrast_heatmap(self) -> OfflineFigure:

@@ -96,8 +96,9 @@ def test_a_contrast_offers_the_explorers_figures_as_plotly_figures(found):
     result = found.result
     large, small = figures.heatmap_pair(unit_matrix(result, "large"), unit_matrix(result, "small"), found.tokens,
                                         columns=[c.index for c in result.clues if c.rank is not None],
-                                        titles=(f"Large model · {result.view.describe()}",
-                                                f"Small model · {result.view.describe()}"))
+                                        marked=[c.index for c in result.top(found.top_k)],
+                                        titles=(f"Large model · {result.view.describe('large')}",
+                                                f"Small model · {result.view.describe('small')}"))
     heatmaps = found.heatmaps()
     assert len(heatmaps) == 2 and heatmaps["large"].to_dict() == large.to_dict()
     assert heatmaps[1].to_dict() == small.to_dict()

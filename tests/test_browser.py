@@ -179,8 +179,9 @@ def test_alpha_slider_changes_the_preview(server, page, shots):
     url, _ = server
     # The first visit of the fresh server goes straight to a page, not to the entry point.
     open_page(page, f"{url}/augmentation?copies=3", charts=2)
-    nav = page.locator('[data-testid="stSidebarNav"]')
-    assert "Augmentation lab" in nav.inner_text() and "Clue explorer" in nav.inner_text()
+    nav = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]')
+    assert "Augmentation lab" in " ".join(nav.all_inner_texts())
+    assert "Clue explorer" in " ".join(nav.all_inner_texts())
     before = drop_probabilities(page)
     assert before and max(map(float, before)) <= 0.7 + 1e-9
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="α (highest").get_by_role("slider")
@@ -225,6 +226,61 @@ def test_a_training_run_shows_its_curve(server, page, shots):
     assert [r["status"] for r in runs] == ["finished"]
     assert {"loss", "em"} <= set(RunStore(home / "runs.sqlite").metrics(runs[0]["id"])["name"])
     shoot(page, shots, "training")
+
+
+# -- issue 19: Back and Forward; a comparison survives a reload ------------------------------------
+
+def go_to(tab, title: str, ready: str) -> None:
+    """Click `title` in the sidebar's page list and wait until `ready` (a JS expression) holds."""
+    tab.locator('[data-testid="stSidebar"] a').filter(has_text=title).click()
+    tab.wait_for_function(f"() => {ready}", timeout=90_000)
+    settle(tab)
+
+
+def alpha_shown(tab) -> str:
+    slider = tab.locator('[data-testid="stSlider"]').filter(has_text="α (highest")
+    return slider.get_by_role("slider").get_attribute("aria-valuenow") or slider.inner_text()
+
+
+def test_back_returns_to_the_previous_page_in_one_press(server, page):
+    """A page visit is one history entry, an α move one more; Back undoes one step at a time.
+
+    The sidebar's seed is not its default, so every page link carries it (st.navigation's own list
+    dropped the query string, and the run that wrote it back pushed a second entry)."""
+    url, _ = server
+    has_drops = "document.querySelectorAll('.drop-token').length > 0"
+    open_page(page, f"{url}/?src=generated&seed=3", charts=5)
+    counts = {"explorer": page.evaluate("history.length")}
+    go_to(page, "Augmentation lab", f"location.pathname.endsWith('/augmentation') && {has_drops}")
+    counts["augmentation"] = page.evaluate("history.length")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="α (highest").get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # α 0.70 → 0.65
+    page.wait_for_function("() => location.search.includes('alpha=0.65')", timeout=60_000)
+    settle(page)
+    counts["α move"] = page.evaluate("history.length")
+    go_to(page, "Corpus clues", "location.pathname.endsWith('/corpus') && "
+                                "document.querySelectorAll('.js-plotly-plot').length > 0")
+    counts["corpus"] = page.evaluate("history.length")
+    print("history.length after each step:", counts)
+    assert "seed=3" in page.url and "src=generated" in page.url
+    steps = list(counts.values())
+    assert [b - a for a, b in zip(steps, steps[1:])] == [1, 1, 1], counts
+
+    page.go_back()  # one press: the augmentation lab as it was left
+    page.wait_for_function(f"() => location.pathname.endsWith('/augmentation') && {has_drops}", timeout=60_000)
+    settle(page)
+    assert "alpha=0.65" in page.url and "seed=3" in page.url
+    assert "0.65" in alpha_shown(page)
+    page.go_back()  # the α move undone
+    page.wait_for_function("() => !location.search.includes('alpha=')", timeout=60_000)
+    settle(page)
+    assert "0.7" in alpha_shown(page) and page.url.rstrip("?").endswith("augmentation?seed=3&src=generated")
+    page.go_back()  # the explorer
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=60_000)
+    settle(page)
+    assert urllib.parse.urlsplit(page.url).path == "/"
+    assert page.evaluate("history.length") == counts["corpus"]  # Back pushed nothing
 
 
 # -- the run path: Stop, two sessions at once, a server restart during a run ----------------------

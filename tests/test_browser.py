@@ -283,6 +283,75 @@ def test_back_returns_to_the_previous_page_in_one_press(server, page):
     assert page.evaluate("history.length") == counts["corpus"]  # Back pushed nothing
 
 
+PROJECTOR = {"width": 1280, "height": 800}
+
+
+def test_every_chosen_condition_shows_at_1280_by_800(server, browser):
+    """Issue 19: in a third of the width, 3 of the 5 default conditions showed, contrast and
+    position hidden."""
+    url, _ = server
+    context = browser.new_context(viewport=PROJECTOR)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        open_page(tab, f"{url}/training", charts=0)
+        box = tab.locator('[data-testid="stMultiSelect"]').filter(has_text="Conditions to compare")
+        chips = box.evaluate("""n => { const b = n.getBoundingClientRect();
+            return [...n.querySelectorAll('[data-tag]')].map(t => {
+                const r = t.getBoundingClientRect(), s = getComputedStyle(t);
+                const shown = r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'
+                    && r.left >= b.left - 1 && r.right <= b.right + 1 && r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+                return [t.innerText.trim(), shown]; }); }""")
+        assert [shown for _, shown in chips] == [True] * 5, chips
+        assert {text for text, _ in chips} >= {"contrast", "position (control)"}, chips
+    finally:
+        context.close()
+
+
+def comparison_text(tab) -> str:
+    return " | ".join(tab.eval_on_selector_all('[data-testid="stProgress"]', "nodes => nodes.map(n => n.innerText)"))
+
+
+def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
+    """Issue 19: reloaded during a comparison, each run vanished as it finished and the end showed
+    no curves. Reloaded after the first of two runs ended, the page shows both, one bar for the
+    whole, the curves; at the end all of it, until Dismiss."""
+    home, start = servers
+    url, _ = start()
+    open_page(page, f"{url}/training?conditions=none,contrast&epochs=40&train_n=4&train_copies=1&batch=2",
+              charts=0, timeout_ms=180_000)
+    button = page.get_by_role("button", name="Start 2 runs")
+    clicked = time.monotonic()
+    button.click()
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => "
+                           "b.innerText.includes('Start 2 runs') && b.disabled)", timeout=10_000)
+    print(f"Start disabled {time.monotonic() - clicked:.1f} s after the click")  # the click's own run
+    first = started_run(page, home)
+    print(f"'Started runs' {time.monotonic() - clicked:.1f} s after the click")
+    second = first + 1
+    store = RunStore(home / "runs.sqlite")
+    wait_until(lambda: store.get_run(first)["status"] == "finished", 300, "the first run to finish")
+    assert store.get_run(second)["status"] in ("queued", "running")
+    page.reload()
+    settle(page, 120_000)
+    wait_for_text(page, f"#{first} none — finished", 60_000)
+    wait_for_text(page, f"#{second} contrast — ", 60_000)
+    whole = comparison_text(page)
+    print("after the reload:", whole)
+    assert "1 of 2 runs ended" in whole, whole
+    wait_for_chart(page, "QA exact match")
+    assert store.get_run(second)["status"] in ("queued", "running")  # the reload came mid-comparison
+    wait_until(lambda: store.get_run(second)["status"] == "finished", 420, "the second run to finish")
+    wait_for_text(page, "2 of 2 runs ended", 60_000)
+    wait_for_text(page, f"#{second} contrast — finished", 60_000)
+    settle(page)
+    print("at the end:", comparison_text(page))
+    wait_for_chart(page, "QA exact match")
+    assert page.get_by_role("button", name="Start 2 runs").is_enabled()
+    page.get_by_role("button", name="Dismiss").click()
+    wait_for_text(page, "No comparison yet", 60_000)
+
+
 # -- the run path: Stop, two sessions at once, a server restart during a run ----------------------
 # Each test has its own CLUES_HOME (a temp folder) and server(s); every run is the small model of
 # the pair on 4 people, no copies beyond one, batch 2: an epoch is a few steps and one QA pass.

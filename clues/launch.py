@@ -19,6 +19,7 @@ Also here: what the app shows of such runs (`condition_of`, `run_label`, `curves
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -187,7 +188,8 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence], sto
     people_csv = folder / "people.csv"
     write_tagged_csv(people_csv, comparison.people)
     base = replace(comparison.base, eval_data=str(people_csv), store_path=str(store.path),
-                   extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label})
+                   extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label,
+                          "comparison_key": comparison_key(comparison)})
     settings = {key: value for key, value in asdict(comparison).items() if key not in ("base", "people")}
     manifest = {"comparison": settings, "train": asdict(comparison.base), "people": len(comparison.people),
                 "runs": {}}
@@ -224,6 +226,18 @@ def condition_of(run: dict) -> str:
 
 def run_label(run: dict) -> str:
     return f"{condition_of(run)} #{run['id']}"
+
+
+def comparison_key(comparison: Comparison) -> str:
+    """A fingerprint of a comparison's settings and people: the same comparison started twice has
+    the same key (the app does not queue it again while it runs)."""
+    text = json.dumps(asdict(comparison), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def key_of(run: dict) -> str | None:
+    """The `comparison_key` of the comparison a run was launched in (None: not launched so)."""
+    return ((run.get("config") or {}).get("extra") or {}).get("comparison_key")
 
 
 def comparison_of(run: dict) -> str | None:

@@ -103,18 +103,22 @@ with new_tab:
                f"training texts a condition, about {steps} steps; QA on the same people before training and "
                f"after every epoch. The model learns the people from the biographies alone.")
 
-    current, current_runs = launch.current_comparison(store.list_runs(), store.dismissed())
-    busy = any(r["status"] in ACTIVE for r in current_runs)
+    model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
+    base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+                       seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people))
+    augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
+    comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
+                                   label=which, importance=importance)
+    # The same comparison queued or running (from any tab, or before a reload) is not queued again.
+    busy = launch.comparison_key(comparison) in {launch.key_of(r) for r in store.list_runs() if r["status"] in ACTIVE}
     starting = st.session_state.pop(START, False)
     st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
               key="start-runs", on_click=request_start,
               disabled=starting or busy or not conditions or not people)
     if busy:
-        st.caption("One comparison at a time: this one starts when the comparison above has ended "
-                   "(or is stopped).")
+        st.caption("These settings are training already (above); change one to start another comparison.")
     if starting and not busy:
         st.session_state.pop("_train_started", None)
-        model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def load_own():  # the model trained, when it is not of the pair
@@ -127,12 +131,6 @@ with new_tab:
                                           trained=which if trained is not None else "small", outside=outside,
                                           distance=distance)
 
-        base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                           seed=int(seed), lora=method == "lora", lora_r=int(lora_r),
-                           eval_max_people=len(people))
-        augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
-        comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
-                                       label=which, importance=importance)
         try:
             with live, st.spinner(f"Starting {len(conditions)} runs: ranking the tokens of {len(people)} "
                                   "biographies and writing the corpora…", show_time=True):
@@ -230,8 +228,11 @@ def live_view():
     """The newest comparison nobody dismissed (from the store: it survives reloads, page switches and
     other tabs), whole — every run, ended or not — and any other active run (the CLI, elsewhere)."""
     runs = store.list_runs()
-    name, group = launch.current_comparison(runs, store.dismissed())
-    others = [r for r in runs if r["status"] in ACTIVE and r not in group]
+    dismissed = store.dismissed()
+    name, group = launch.current_comparison(runs, dismissed)
+    since = group[0]["created_at"] if group else ""
+    others = [r for r in runs if r not in group and (r["status"] in ACTIVE or (  # what ran beside it
+        launch.comparison_of(r) and launch.comparison_of(r) not in dismissed and (r["finished_at"] or "") >= since))]
     _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs))
     if not group and not others:
         st.caption("No comparison yet: choose its settings below and start it. Past runs are on the Runs tab.")

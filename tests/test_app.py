@@ -728,7 +728,8 @@ def test_a_comparison_stays_whole_in_a_new_session_until_dismissed(app, home, mo
         return run_id
 
     monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
-    at = app("pages/training.py", conditions="none,random,contrast", epochs=1, train_n=4, train_copies=1, batch=2)
+    settings = {"conditions": "none,random,contrast", "epochs": 1, "train_n": 4, "train_copies": 1, "batch": 2}
+    at = app("pages/training.py", **settings)
     next(b for b in at.button if b.key == "start-runs").click().run()
     assert_clean(at)
     assert len(started) == 3
@@ -748,15 +749,17 @@ def test_a_comparison_stays_whole_in_a_new_session_until_dismissed(app, home, mo
     store.log_metrics(second, [{"epoch": 0, "step": 0, "field": "mean", "name": "em", "value": 0.0},
                                {"epoch": 0.5, "step": 1, "name": "loss", "value": 3.0}])
 
-    reloaded = app("pages/training.py")  # a reload: a new session, nothing of the first one
+    reloaded = app("pages/training.py", **settings)  # a reload: a new session, nothing of the first one
     shown = " ".join(progress_texts(reloaded))
     for run_id, status in ((first, "finished"), (second, "running"), (third, "queued")):
         assert f"#{run_id} " in shown and f"— {status}" in shown, shown
     whole = progress_texts(reloaded)[0]
     assert whole.startswith("1 of 3 runs ended") and "left" in whole, whole
     assert {t["name"] for t in chart(reloaded, "QA exact match")["data"]} >= {f"none #{first}"}
-    assert next(b for b in reloaded.button if b.key == "start-runs").disabled
+    assert next(b for b in reloaded.button if b.key == "start-runs").disabled  # the same settings, running
     assert not [b for b in reloaded.button if b.key == "dismiss-comparison"]  # not while it runs
+    other = app("pages/training.py", **{**settings, "train_seed": 1})  # another comparison may queue behind
+    assert not next(b for b in other.button if b.key == "start-runs").disabled
     compare = next(m for m in reloaded.multiselect if m.key.startswith("compare"))
     assert compare.value == [first, second, third]  # the plain baseline included
 

@@ -215,7 +215,7 @@ def test_a_training_run_shows_its_curve(server, page, shots):
     start = page.get_by_role("button", name="Start 1 run")
     start.click()
     # The run is a separate process: the page keeps answering while it trains.
-    page.get_by_text("Current runs").wait_for(timeout=60_000)
+    page.get_by_text("runs ended").wait_for(timeout=60_000)  # the comparison's bar
     page.wait_for_function(
         "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
         ".some(t => t.textContent.includes('QA exact match'))", timeout=240_000)
@@ -462,9 +462,9 @@ def test_two_sessions_start_runs_at_the_same_time(servers, browser):
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
     try:
         tabs = [context.new_page() for context in contexts]
-        for tab in tabs:
+        for seed, tab in enumerate(tabs):  # two comparisons (the same one twice would not be queued)
             tab.set_default_timeout(60_000)
-            open_page(tab, training_url(url, 10), charts=0, timeout_ms=180_000)
+            open_page(tab, training_url(url, 10) + f"&train_seed={seed}", charts=0, timeout_ms=180_000)
         for tab in tabs:  # both clicks within a fraction of a second: two script runs at once
             click_start(tab)
         ids = [started_run(tab, home) for tab in tabs]

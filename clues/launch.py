@@ -14,11 +14,12 @@ the store, and a detached `python -m clues train --run <id>` trains exactly that
 queue lets one run at a time use a device; the app only reads the store afterwards.
 
 Also here: what the app shows of such runs (`condition_of`, `run_label`, `curves_frame`,
-`rows_in`).
+`rows_in`, `comparison_of`, `current_comparison`, `run_steps`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -39,6 +40,7 @@ from clues.augment import (
 from clues.corpus import write_tagged_csv
 from clues.errors import InputError
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE
+from clues.progress import total_steps
 from clues.runs import clues_home, start_run_process
 from clues.train import TrainConfig
 
@@ -186,7 +188,8 @@ def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence], sto
     people_csv = folder / "people.csv"
     write_tagged_csv(people_csv, comparison.people)
     base = replace(comparison.base, eval_data=str(people_csv), store_path=str(store.path),
-                   extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label})
+                   extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label,
+                          "comparison_key": comparison_key(comparison)})
     settings = {key: value for key, value in asdict(comparison).items() if key not in ("base", "people")}
     manifest = {"comparison": settings, "train": asdict(comparison.base), "people": len(comparison.people),
                 "runs": {}}
@@ -223,6 +226,47 @@ def condition_of(run: dict) -> str:
 
 def run_label(run: dict) -> str:
     return f"{condition_of(run)} #{run['id']}"
+
+
+def comparison_key(comparison: Comparison) -> str:
+    """A fingerprint of a comparison's settings and people: the same comparison started twice has
+    the same key (the app does not queue it again while it runs)."""
+    text = json.dumps(asdict(comparison), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def key_of(run: dict) -> str | None:
+    """The `comparison_key` of the comparison a run was launched in (None: not launched so)."""
+    return ((run.get("config") or {}).get("extra") or {}).get("comparison_key")
+
+
+def comparison_of(run: dict) -> str | None:
+    """The comparison a run belongs to: the name of its launch's folder (one per launch), or None
+    for a run started otherwise (the CLI, the experiment)."""
+    folder = ((run.get("config") or {}).get("extra") or {}).get("folder")
+    return Path(str(folder)).name if folder else None
+
+
+def current_comparison(runs: Sequence[dict], dismissed=()) -> tuple[str | None, list[dict]]:
+    """(name, runs) of the newest comparison nobody dismissed, or (None, [])."""
+    newest = None
+    for run in runs:  # in id order: the last comparison seen is the newest
+        name = comparison_of(run)
+        if name and name not in dismissed:
+            newest = name
+    return newest, [run for run in runs if newest and comparison_of(run) == newest]
+
+
+def run_steps(run: dict, step: int | None) -> tuple[int, int | None]:
+    """(steps done, steps in all) of a run from its last logged step and the rows its launch wrote
+    (None when not recorded). A run that ended (finished, stopped, failed) has no steps left."""
+    config = run.get("config") or {}
+    rows = (config.get("extra") or {}).get("rows") or rows_in(config.get("data"))
+    total = total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) if rows else None
+    done = int(step or 0)
+    if run.get("status") not in ("queued", "running"):
+        return (total, total) if run.get("status") == "finished" and total else (done, done)
+    return done, total
 
 
 def rows_in(path: str | None) -> int | None:

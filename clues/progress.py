@@ -18,6 +18,21 @@ def progress(step: int | None, total: int, elapsed_s: float | None) -> tuple[flo
     return done, elapsed_s * (1 - done) / done
 
 
+def overall(parts) -> tuple[float, float | None]:
+    """(fraction done, seconds left or None) of several runs that share one device, one after the
+    other: `parts` are (steps done, steps in all, seconds it has run). The time left is the steps
+    left at the pace (seconds a step, evaluations included) of the steps done so far."""
+    parts = list(parts)
+    total = sum(t for _, t, _ in parts)
+    done = sum(min(d, t) for d, t, _ in parts)
+    if not total:
+        return 0.0, None
+    spent = sum(s or 0.0 for d, _, s in parts if d)
+    if not done or spent <= 0:
+        return done / total, None
+    return done / total, spent / done * (total - done)
+
+
 def human_seconds(seconds: float | None) -> str:
     """45 s, 1 min 15 s, 2 h 05 min; "—" for None."""
     if seconds is None:

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS metrics (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+CREATE TABLE IF NOT EXISTS dismissed (
+    comparison TEXT PRIMARY KEY,
+    dismissed_at TEXT NOT NULL
+);
 """
 
 
@@ -224,6 +228,19 @@ class RunStore:
                            "error = COALESCE(error, 'the process ended without finishing the run') "
                            "WHERE id = ?", (now(), run_id))
         return gone
+
+    # -- comparisons -------------------------------------------------------------------
+    # A comparison (the runs one launch started, clues.launch.comparison_of) stays on the Training
+    # page of every browser until someone dismisses it; the store remembers that, not a session.
+
+    def dismiss(self, comparison: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO dismissed (comparison, dismissed_at) VALUES (?, ?)",
+                       (str(comparison), now()))
+
+    def dismissed(self) -> set[str]:
+        with self._connect() as db:
+            return {row[0] for row in db.execute("SELECT comparison FROM dismissed").fetchall()}
 
     # -- metrics -------------------------------------------------------------------------
 

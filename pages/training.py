@@ -12,7 +12,7 @@ from clues import augment, figures, launch
 from clues.errors import CluesError
 from clues.importance import IMPORTANCE
 from clues.models import default_trained
-from clues.progress import human_seconds, progress, total_steps
+from clues.progress import human_seconds, overall, progress, total_steps
 from clues.runs import ACTIVE, RunStore
 from clues.settings import DEFAULT_TRAIN, PAGE_CONDITIONS, TrainConfig
 from clues.ui import cache, importance_picker, show, sidebar, state
@@ -32,11 +32,20 @@ except (CluesError, OSError) as error:
     show.stop()
 
 new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
+START = "_train_start_requested"
+
+
+def request_start() -> None:
+    """The Start button's callback: it runs before the script, so the click's own run already draws
+    the button disabled, before it spends seconds ranking tokens."""
+    st.session_state[START] = True
+
 
 # -- a new comparison ------------------------------------------------------------------------
 with new_tab:
     show.require(ctx, text=False)
-    c_model, c_method, c_conditions = st.columns([1.2, 1, 2])
+    live = st.container()  # the current comparison: progress and curves above the settings, in view
+    c_model, c_method = st.columns([1.2, 3.2])
     learner = default_trained(ctx.pair.large.ref, ctx.pair.small.ref)  # the bundled learner beside the demo pair
     choices = (["learner"] if learner != ctx.pair.small.ref else []) + ["small", "large", "other"]
     which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
@@ -54,8 +63,9 @@ with new_tab:
     # A mode ranks with the importance chosen below; "contrast:<definition>" names its own, so one
     # comparison can hold the contrast under two definitions side by side.
     condition_options = list(augment.MODES) + [f"contrast:{name}" for name in IMPORTANCE]
+    # A row of its own: in a third of the width, 1280 px showed 3 of the 5 chosen conditions.
     conditions = state.multiselect("Conditions to compare", condition_options, "conditions",
-                                   list(PAGE_CONDITIONS), where=c_conditions, format_func=launch.condition_label,
+                                   list(PAGE_CONDITIONS), format_func=launch.condition_label,
                                    help="**position** is the control: tokens dropped by position alone, "
                                         "earliest kept. contrast · paper_mean is the paper's definition.")
     c_importance, c_distance, c_bias = st.columns([2, 1, 2])
@@ -93,10 +103,22 @@ with new_tab:
                f"training texts a condition, about {steps} steps; QA on the same people before training and "
                f"after every epoch. The model learns the people from the biographies alone.")
 
-    if st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
-                 key="start-runs", disabled=not conditions or not people):
+    model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
+    base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+                       seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people))
+    augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
+    comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
+                                   label=which, importance=importance)
+    # The same comparison queued or running (from any tab, or before a reload) is not queued again.
+    busy = launch.comparison_key(comparison) in {launch.key_of(r) for r in store.list_runs() if r["status"] in ACTIVE}
+    starting = st.session_state.pop(START, False)
+    st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
+              key="start-runs", on_click=request_start,
+              disabled=starting or busy or not conditions or not people)
+    if busy:
+        st.caption("These settings are training already (above); change one to start another comparison.")
+    if starting and not busy:
         st.session_state.pop("_train_started", None)
-        model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def load_own():  # the model trained, when it is not of the pair
@@ -109,30 +131,26 @@ with new_tab:
                                           trained=which if trained is not None else "small", outside=outside,
                                           distance=distance)
 
-        base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                           seed=int(seed), lora=method == "lora", lora_r=int(lora_r),
-                           eval_max_people=len(people))
-        augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
-        comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
-                                       label=which, importance=importance)
         try:
-            with st.spinner("Ranking tokens and writing the corpora…"):
-                folder, ids = launch.launch(comparison, ranked_for=lambda c: rankings()[c], store=store)
+            with live, st.spinner(f"Starting {len(conditions)} runs: ranking the tokens of {len(people)} "
+                                  "biographies and writing the corpora…", show_time=True):
+                _, ids = launch.launch(comparison, ranked_for=lambda c: rankings()[c], store=store)
         except CluesError as error:
             show.error(error)
         except OSError as error:
-            show.error(f"Could not write the run files: {error}")
+            show.error(f"Could not write the run files: {error.strerror or type(error).__name__}")
         except Exception as error:  # noqa: BLE001 — a message, not a traceback
             show.error(f"Could not start the runs: {type(error).__name__}: {error}")
         else:
             st.session_state["_train_batch"] = ids
+            # No server path here: the files' folder is for the CLI (`clues runs show <id>`).
             st.session_state["_train_started"] = (
-                f"Started runs {', '.join(f'#{i}' for i in ids)} (files in {folder}). "
-                "They queue and run one at a time; follow them below or on the Runs tab.")
+                f"Started runs {', '.join(f'#{i}' for i in ids)}. "
+                "They queue and run one at a time; the comparison stays above until you dismiss it.")
     # Kept until the next start: the page reruns itself when runs start or end, and the click's
     # own run is the only one that sees the button pressed.
     if started := st.session_state.get("_train_started"):
-        st.success(started)
+        live.success(started)
 
 
 # -- live progress ---------------------------------------------------------------------------
@@ -143,22 +161,15 @@ def _elapsed(run) -> float | None:
     return (end - datetime.fromisoformat(run["started_at"])).total_seconds()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _rows(path: str, mtime: float) -> int | None:
-    return launch.rows_in(path)
+def _steps(run, frame) -> tuple[int, int | None]:
+    step = int(frame["step"].max()) if len(frame) and frame["step"].notna().any() else 0
+    return launch.run_steps(run, step)
 
 
 def _progress_line(run, frame, where) -> None:
-    config = run.get("config") or {}
-    data = config.get("data")
-    rows = _rows(data, Path(data).stat().st_mtime) if data and Path(data).exists() else None
-    total = total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) \
-        if rows else None
-    step = int(frame["step"].max()) if len(frame) and frame["step"].notna().any() else 0
+    step, total = _steps(run, frame)
     done, left = progress(step, total or 0, _elapsed(run))
     status = run["status"]
-    if status == "finished":
-        done = 1.0
     text = f"#{run['id']} {launch.condition_of(run)} — {status}"
     if status == "running" and total:
         text += f" · step {step}/{total} · ETA {human_seconds(left)}"
@@ -172,6 +183,18 @@ def _progress_line(run, frame, where) -> None:
             st.rerun(scope="fragment")
     elif status in ACTIVE:
         c_stop.caption("stopping…")
+
+
+def _whole(runs, frames) -> None:
+    """One bar and one time left for the whole comparison: its runs share the device one after
+    the other, so the time left is the steps left at the pace of the steps done."""
+    parts = [(*_steps(run, frames[run["id"]]), _elapsed(run)) for run in runs]
+    done, left = overall((d, t, s) for d, t, s in parts if t)
+    ended = sum(r["status"] not in ACTIVE for r in runs)
+    text = f"{ended} of {len(runs)} runs ended"
+    if ended < len(runs):
+        text += f" · about {human_seconds(left)} left" if left is not None else " · time left after the first steps"
+    st.progress(done if ended < len(runs) else 1.0, text=text)
 
 
 def _curves(runs, prefix: str, where) -> object:
@@ -202,19 +225,30 @@ def _refresh_if_activity_changed(active_now: bool) -> None:
 
 
 def live_view():
-    runs = {r["id"]: r for r in store.list_runs()}
-    batch = [runs[i] for i in st.session_state.get("_train_batch", []) if i in runs]
-    active = [r for r in runs.values() if r["status"] in ACTIVE and r not in batch]
-    shown = batch + active
-    _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs.values()))
-    if not shown:
-        st.caption("No runs of this session are running. Past runs are on the Runs tab.")
+    """The newest comparison nobody dismissed (from the store: it survives reloads, page switches and
+    other tabs), whole — every run, ended or not — and any other active run (the CLI, elsewhere)."""
+    runs = store.list_runs()
+    dismissed = store.dismissed()
+    name, group = launch.current_comparison(runs, dismissed)
+    since = group[0]["created_at"] if group else ""
+    others = [r for r in runs if r not in group and (r["status"] in ACTIVE or (  # what ran beside it
+        launch.comparison_of(r) and launch.comparison_of(r) not in dismissed and (r["finished_at"] or "") >= since))]
+    _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs))
+    if not group and not others:
+        st.caption("No comparison yet: choose its settings below and start it. Past runs are on the Runs tab.")
         return
-    st.subheader("Current runs")
-    for run in shown:
-        frame = store.metrics(run["id"])
-        _progress_line(run, frame, st)
-    _curves(shown, "live", st)
+    frames = {r["id"]: store.metrics(r["id"]) for r in group + others}
+    if group:
+        c_title, c_dismiss = st.columns([5, 1])
+        c_title.subheader(f"Comparison of {len(group)} conditions · started {group[0]['created_at'][:16]} UTC")
+        if not any(r["status"] in ACTIVE for r in group):
+            if c_dismiss.button("Dismiss", key="dismiss-comparison", help="Hide it here (it stays on the Runs tab)"):
+                store.dismiss(name)
+                st.rerun()
+        _whole(group, frames)
+    _curves(group + others, "live", st)
+    for run in group + others:  # below the curves: at 1280 × 800 the curves stay in view
+        _progress_line(run, frames[run["id"]], st)
 
 
 def runs_view():
@@ -222,7 +256,7 @@ def runs_view():
     runs = store.list_runs()
     _refresh_if_activity_changed(any(r["status"] in ACTIVE for r in runs))
     if not runs:
-        st.info(f"No runs yet in {store.path}.")
+        st.info("No runs yet.")
         return
     table = pd.DataFrame([{"id": r["id"], "condition": launch.condition_of(r), "status": r["status"],
                            "model": Path(str(r["config"].get("model") or "")).name,
@@ -231,8 +265,10 @@ def runs_view():
     st.dataframe(table, hide_index=True, key="runs-table")
     ids = [r["id"] for r in runs]
     by_id = {r["id"]: r for r in runs}
-    default = [i for i in st.session_state.get("_train_batch", []) if i in ids] or ids[-4:]
-    chosen = state.multiselect("Runs to compare", ids, "compare", default, url=False,
+    # the current comparison, whole (a reload once left out its first run, the plain baseline)
+    name, group = launch.current_comparison(runs, store.dismissed())
+    default = [r["id"] for r in group] or ids[-4:]
+    chosen = state.multiselect("Runs to compare", ids, f"compare-{name}" if name else "compare", default, url=False,
                                format_func=lambda i: f"#{i} {launch.condition_of(by_id[i])} "
                                                      f"({by_id[i]['status']})")
     metric = state.radio("Metric", ["em", "f1", "recall"], "compare_metric", "em", horizontal=True, url=False)
@@ -251,7 +287,7 @@ def runs_view():
 REFRESH_ACTIVE_S, REFRESH_IDLE_S = 2, 5
 any_active = any(r["status"] in ACTIVE for r in store.list_runs())
 refresh_s = REFRESH_ACTIVE_S if any_active else REFRESH_IDLE_S
-with new_tab:
+with live:
     st.fragment(live_view, run_every=refresh_s)()
 
 # -- every run -------------------------------------------------------------------------------

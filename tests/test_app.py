@@ -372,10 +372,11 @@ def test_training_starts_runs_and_draws_their_curves(app, home, pair, tmp_path, 
         return [s.value for s in at.success if s.value.startswith("Started runs")]
 
     ids = ", ".join(f"#{run_id}" for run_id, _ in started)
-    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids} ")
+    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids}.")
+    assert str(home) not in started_message()[0] and "/" not in started_message()[0]  # no server path
     at.run()  # the page reruns itself as runs start and end: what was started stays said
     assert_clean(at)
-    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids} ")
+    assert len(started_message()) == 1 and started_message()[0].startswith(f"Started runs {ids}.")
     em = chart(at, "QA exact match")
     assert {t["name"] for t in em["data"]} == {f"none #{started[0][0]}", f"contrast #{started[1][0]}"}
     assert y(chart(at, "Training loss")["data"][0]) == [3.0]
@@ -730,6 +731,70 @@ def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, m
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert table["id"].tolist() == [other] and table["status"].tolist() == ["running"]
     assert intervals == {"live_view": 2, "runs_view": 2}
+
+
+def progress_texts(at: AppTest) -> list[str]:
+    return [element.proto.text for element in at.get("progress")]
+
+
+def test_a_comparison_stays_whole_in_a_new_session_until_dismissed(app, home, monkeypatch):
+    """Issue 19: a reload (a new session) once showed only the runs still going, and the Runs tab
+    left out the first run. The comparison lives in the store: whole, with one bar and one time
+    left, until someone dismisses it; its Start cannot queue it twice."""
+    started = []
+
+    def fake_start(store, config, *, name="run", env=None):
+        run_id = store.create_run(name, config, "queued", device=device_key(config["device"]))
+        started.append(run_id)
+        return run_id
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    settings = {"conditions": "none,random,contrast", "epochs": 1, "train_n": 4, "train_copies": 1, "batch": 2}
+    at = app("pages/training.py", **settings)
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    assert_clean(at)
+    assert len(started) == 3
+    assert next(b for b in at.button if b.key == "start-runs").disabled  # the click's own run disables it
+    at.session_state["_train_start_requested"] = True  # a second click that came before the button was disabled
+    at.run()
+    assert_clean(at)
+    assert len(started) == 3
+
+    store = RunStore()
+    first, second, third = started
+    assert store.try_claim(first, os.getpid(), "cpu")
+    store.log_metrics(first, [{"epoch": e, "step": 2 * e, "field": "mean", "name": "em", "value": e / 4}
+                              for e in (0, 1)] + [{"epoch": 1, "step": 2, "name": "loss", "value": 2.0}])
+    store.finish(first, "finished")
+    assert store.try_claim(second, os.getpid(), "cpu")
+    store.log_metrics(second, [{"epoch": 0, "step": 0, "field": "mean", "name": "em", "value": 0.0},
+                               {"epoch": 0.5, "step": 1, "name": "loss", "value": 3.0}])
+
+    reloaded = app("pages/training.py", **settings)  # a reload: a new session, nothing of the first one
+    shown = " ".join(progress_texts(reloaded))
+    for run_id, status in ((first, "finished"), (second, "running"), (third, "queued")):
+        assert f"#{run_id} " in shown and f"— {status}" in shown, shown
+    whole = progress_texts(reloaded)[0]
+    assert whole.startswith("1 of 3 runs ended") and "left" in whole, whole
+    assert {t["name"] for t in chart(reloaded, "QA exact match")["data"]} >= {f"none #{first}"}
+    assert next(b for b in reloaded.button if b.key == "start-runs").disabled  # the same settings, running
+    assert not [b for b in reloaded.button if b.key == "dismiss-comparison"]  # not while it runs
+    other = app("pages/training.py", **{**settings, "train_seed": 1})  # another comparison may queue behind
+    assert not next(b for b in other.button if b.key == "start-runs").disabled
+    compare = next(m for m in reloaded.multiselect if m.key.startswith("compare"))
+    assert compare.value == [first, second, third]  # the plain baseline included
+
+    for run_id in (second, third):
+        store.finish(run_id, "stopped")
+    reloaded.run()
+    assert_clean(reloaded)
+    assert progress_texts(reloaded)[0] == "3 of 3 runs ended"
+    assert not next(b for b in reloaded.button if b.key == "start-runs").disabled
+    next(b for b in reloaded.button if b.key == "dismiss-comparison").click().run()
+    assert_clean(reloaded)
+    assert not progress_texts(reloaded)
+    assert any("No comparison yet" in c.value for c in reloaded.caption)
+    assert store.dismissed() == {clues.launch.comparison_of(store.get_run(first))}
 
 
 def test_a_failed_run_shows_its_reason_as_an_error(app, home, monkeypatch):

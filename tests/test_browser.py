@@ -179,8 +179,9 @@ def test_alpha_slider_changes_the_preview(server, page, shots):
     url, _ = server
     # The first visit of the fresh server goes straight to a page, not to the entry point.
     open_page(page, f"{url}/augmentation?copies=3", charts=2)
-    nav = page.locator('[data-testid="stSidebarNav"]')
-    assert "Augmentation lab" in nav.inner_text() and "Clue explorer" in nav.inner_text()
+    nav = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]')
+    assert "Augmentation lab" in " ".join(nav.all_inner_texts())
+    assert "Clue explorer" in " ".join(nav.all_inner_texts())
     before = drop_probabilities(page)
     assert before and max(map(float, before)) <= 0.7 + 1e-9
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="α (highest").get_by_role("slider")
@@ -214,7 +215,7 @@ def test_a_training_run_shows_its_curve(server, page, shots):
     start = page.get_by_role("button", name="Start 1 run")
     start.click()
     # The run is a separate process: the page keeps answering while it trains.
-    page.get_by_text("Current runs").wait_for(timeout=60_000)
+    page.get_by_text("runs ended").wait_for(timeout=60_000)  # the comparison's bar
     page.wait_for_function(
         "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
         ".some(t => t.textContent.includes('QA exact match'))", timeout=240_000)
@@ -225,6 +226,130 @@ def test_a_training_run_shows_its_curve(server, page, shots):
     assert [r["status"] for r in runs] == ["finished"]
     assert {"loss", "em"} <= set(RunStore(home / "runs.sqlite").metrics(runs[0]["id"])["name"])
     shoot(page, shots, "training")
+
+
+# -- issue 19: Back and Forward; a comparison survives a reload ------------------------------------
+
+def go_to(tab, title: str, ready: str) -> None:
+    """Click `title` in the sidebar's page list and wait until `ready` (a JS expression) holds."""
+    tab.locator('[data-testid="stSidebar"] a').filter(has_text=title).click()
+    tab.wait_for_function(f"() => {ready}", timeout=90_000)
+    settle(tab)
+
+
+def alpha_shown(tab) -> str:
+    slider = tab.locator('[data-testid="stSlider"]').filter(has_text="α (highest")
+    return slider.get_by_role("slider").get_attribute("aria-valuenow") or slider.inner_text()
+
+
+def test_back_returns_to_the_previous_page_in_one_press(server, page):
+    """A page visit is one history entry, an α move one more; Back undoes one step at a time.
+
+    The sidebar's seed is not its default, so every page link carries it (st.navigation's own list
+    dropped the query string, and the run that wrote it back pushed a second entry)."""
+    url, _ = server
+    has_drops = "document.querySelectorAll('.drop-token').length > 0"
+    open_page(page, f"{url}/?src=generated&seed=3", charts=5)
+    counts = {"explorer": page.evaluate("history.length")}
+    go_to(page, "Augmentation lab", f"location.pathname.endsWith('/augmentation') && {has_drops}")
+    counts["augmentation"] = page.evaluate("history.length")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="α (highest").get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # α 0.70 → 0.65
+    page.wait_for_function("() => location.search.includes('alpha=0.65')", timeout=60_000)
+    settle(page)
+    counts["α move"] = page.evaluate("history.length")
+    go_to(page, "Corpus clues", "location.pathname.endsWith('/corpus') && "
+                                "document.querySelectorAll('.js-plotly-plot').length > 0")
+    counts["corpus"] = page.evaluate("history.length")
+    print("history.length after each step:", counts)
+    assert "seed=3" in page.url and "src=generated" in page.url
+    steps = list(counts.values())
+    assert [b - a for a, b in zip(steps, steps[1:])] == [1, 1, 1], counts
+
+    page.go_back()  # one press: the augmentation lab as it was left
+    page.wait_for_function(f"() => location.pathname.endsWith('/augmentation') && {has_drops}", timeout=60_000)
+    settle(page)
+    assert "alpha=0.65" in page.url and "seed=3" in page.url
+    assert "0.65" in alpha_shown(page)
+    page.go_back()  # the α move undone
+    page.wait_for_function("() => !location.search.includes('alpha=')", timeout=60_000)
+    settle(page)
+    assert "0.7" in alpha_shown(page) and page.url.rstrip("?").endswith("augmentation?seed=3&src=generated")
+    page.go_back()  # the explorer
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=60_000)
+    settle(page)
+    assert urllib.parse.urlsplit(page.url).path == "/"
+    assert page.evaluate("history.length") == counts["corpus"]  # Back pushed nothing
+
+
+PROJECTOR = {"width": 1280, "height": 800}
+
+
+def test_every_chosen_condition_shows_at_1280_by_800(server, browser):
+    """Issue 19: in a third of the width, 3 of the 5 default conditions showed, contrast and
+    position hidden."""
+    url, _ = server
+    context = browser.new_context(viewport=PROJECTOR)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        open_page(tab, f"{url}/training", charts=0)
+        box = tab.locator('[data-testid="stMultiSelect"]').filter(has_text="Conditions to compare")
+        chips = box.evaluate("""n => { const b = n.getBoundingClientRect();
+            return [...n.querySelectorAll('[data-tag]')].map(t => {
+                const r = t.getBoundingClientRect(), s = getComputedStyle(t);
+                const shown = r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'
+                    && r.left >= b.left - 1 && r.right <= b.right + 1 && r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+                return [t.innerText.trim(), shown]; }); }""")
+        assert [shown for _, shown in chips] == [True] * 5, chips
+        assert {text for text, _ in chips} >= {"contrast", "position (control)"}, chips
+    finally:
+        context.close()
+
+
+def comparison_text(tab) -> str:
+    return " | ".join(tab.eval_on_selector_all('[data-testid="stProgress"]', "nodes => nodes.map(n => n.innerText)"))
+
+
+def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
+    """Issue 19: reloaded during a comparison, each run vanished as it finished and the end showed
+    no curves. Reloaded after the first of two runs ended, the page shows both, one bar for the
+    whole, the curves; at the end all of it, until Dismiss."""
+    home, start = servers
+    url, _ = start()
+    open_page(page, f"{url}/training?conditions=none,contrast&epochs=40&train_n=4&train_copies=1&batch=2",
+              charts=0, timeout_ms=180_000)
+    button = page.get_by_role("button", name="Start 2 runs")
+    clicked = time.monotonic()
+    button.click()
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => "
+                           "b.innerText.includes('Start 2 runs') && b.disabled)", timeout=10_000)
+    print(f"Start disabled {time.monotonic() - clicked:.1f} s after the click")  # the click's own run
+    first = started_run(page, home)
+    print(f"'Started runs' {time.monotonic() - clicked:.1f} s after the click")
+    second = first + 1
+    store = RunStore(home / "runs.sqlite")
+    wait_until(lambda: store.get_run(first)["status"] == "finished", 300, "the first run to finish")
+    assert store.get_run(second)["status"] in ("queued", "running")
+    page.reload()
+    settle(page, 120_000)
+    wait_for_text(page, f"#{first} none — finished", 60_000)
+    wait_for_text(page, f"#{second} contrast — ", 60_000)
+    whole = comparison_text(page)
+    print("after the reload:", whole)
+    assert "1 of 2 runs ended" in whole, whole
+    wait_for_chart(page, "QA exact match")
+    assert store.get_run(second)["status"] in ("queued", "running")  # the reload came mid-comparison
+    wait_until(lambda: store.get_run(second)["status"] == "finished", 420, "the second run to finish")
+    wait_for_text(page, "2 of 2 runs ended", 60_000)
+    wait_for_text(page, f"#{second} contrast — finished", 60_000)
+    settle(page)
+    print("at the end:", comparison_text(page))
+    wait_for_chart(page, "QA exact match")
+    assert page.get_by_role("button", name="Start 2 runs").is_enabled()
+    page.get_by_role("button", name="Dismiss").click()
+    wait_for_text(page, "No comparison yet", 60_000)
 
 
 # -- the run path: Stop, two sessions at once, a server restart during a run ----------------------
@@ -337,9 +462,9 @@ def test_two_sessions_start_runs_at_the_same_time(servers, browser):
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
     try:
         tabs = [context.new_page() for context in contexts]
-        for tab in tabs:
+        for seed, tab in enumerate(tabs):  # two comparisons (the same one twice would not be queued)
             tab.set_default_timeout(60_000)
-            open_page(tab, training_url(url, 10), charts=0, timeout_ms=180_000)
+            open_page(tab, training_url(url, 10) + f"&train_seed={seed}", charts=0, timeout_ms=180_000)
         for tab in tabs:  # both clicks within a fraction of a second: two script runs at once
             click_start(tab)
         ids = [started_run(tab, home) for tab in tabs]

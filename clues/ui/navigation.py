@@ -9,6 +9,11 @@ straight to a page's URL (/training), Streamlit runs pages/training.py on its ow
 That page's first line, `sidebar.context()`, finds no context and calls `run()` itself: st.navigation
 takes over, the same URL resolves to the same page, which runs inside the frame; then the outer run
 stops. Only public Streamlit API is used, and no rerun is needed (clicks of that run are kept).
+
+The page list in the sidebar is ours (st.page_link), not st.navigation's: its links carry the state of
+the page they open (clues/ui/state.py), so the page's run finds its URL already written and a page
+switch is one browser history entry. st.navigation's own list drops the query string, and the run that
+writes it back pushes a second entry (Back then lands on the same page).
 """
 
 from __future__ import annotations
@@ -46,13 +51,23 @@ def pages() -> list[st.Page]:
                     default=not page.url_path) for page in PAGES]
 
 
+def _page_links(where) -> None:
+    for page in PAGES:
+        where.page_link(page.path, label=page.title, icon=page.icon,
+                        query_params=state.link_params(page.url_path) or None)
+
+
 def run() -> None:
     """Draw the frame and run the page the URL names."""
     st.set_page_config(page_title="clues · elusive clues lab", page_icon=str(ICON) if ICON.is_file() else None,
                        layout="wide")
     state.begin_run()
-    page = st.navigation(pages())
+    page = st.navigation(pages(), position="hidden")
+    state.open_page(page.url_path)
+    links = st.sidebar.container()  # drawn above the sidebar, filled once the sidebar's state is known
     sidebar.render()
+    state.sidebar_drawn()
+    _page_links(links)
     try:
         page.run()
         state.end_run()  # an early stop ends the run through show.stop()

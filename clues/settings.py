@@ -24,6 +24,11 @@ DROP_STYLE_HELP = {
 # The augmentation modes of clues.augment.MODES, by name (checked there).
 MODE_NAMES = ("none", "plain", "random", "attention", "contrast", "position", "oracle", "replace")
 MAX_COPIES = 1000
+# Which weights a training run updates. "mlp": only each block's feed-forward (MLP) weights; attention,
+# embeddings and norms stay as pretrained. On validation people the learner turned one new biography
+# into answers far better so (docs/defaults.json): the pretrained attention that reads a question and
+# looks the person up is kept, and facts go where transformers store them, the MLPs.
+TRAINABLE = {"all": "every weight", "mlp": "only the feed-forward (MLP) weights of each block"}
 # The conditions `clues experiment` compares by default (each a mode, optionally ":importance").
 DEFAULT_CONDITIONS = ("none", "plain", "random", "position", "attention", "contrast", "contrast:paper_mean",
                       "oracle", "replace")
@@ -97,6 +102,7 @@ class TrainConfig:
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
     replace_rate: float = 0.0  # D-AR: share of input tokens replaced at random; the loss targets the originals
+    trainable: str = "all"  # which weights learn: a key of TRAINABLE
     logging_steps: int = 1
     device: str | None = None
     store_path: str | None = None
@@ -139,6 +145,8 @@ class TrainConfig:
             (0 <= self.warmup_ratio < 1, f"the warmup ratio must be in [0, 1), not {self.warmup_ratio!r}"),
             (self.weight_decay >= 0, "weight decay must be >= 0"),
             (0 <= self.replace_rate < 1, f"the replace rate must be in [0, 1), not {self.replace_rate!r}"),
+            (self.trainable in TRAINABLE, f"trainable must be one of {', '.join(TRAINABLE)}, not {self.trainable!r}"),
+            (not (self.lora and self.trainable != "all"), "LoRA trains its adapters only: give trainable all with it"),
             (self.logging_steps >= 1, "logging steps must be >= 1"),
             (self.max_active >= 1, "max active runs must be >= 1"),
             (self.save_model is False or bool(self.output_dir), "saving the model needs an output folder (--save DIR)"),

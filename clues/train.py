@@ -217,8 +217,20 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
                           target_modules=target if target == "all-linear" else target.split(","),
                           task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
+    if config.trainable == "mlp":
+        freeze_all_but_mlp(model)
     model.train()
     return model, tokenizer
+
+
+def freeze_all_but_mlp(model) -> None:
+    """Only the blocks' feed-forward weights learn (every architecture here names them `.mlp.`)."""
+    learning = 0
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = ".mlp." in name
+        learning += parameter.requires_grad
+    if not learning:
+        raise CluesError("trainable mlp: this model has no weights named .mlp.; train all weights instead")
 
 
 def training_arguments(config: TrainConfig, output_dir: str, device: torch.device, bf16: bool):

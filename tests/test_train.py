@@ -85,6 +85,7 @@ def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
     (["--eval-fields", "city,shoe_size"], "Unknown field"),
     (["--data", "/nope/missing.csv"], "does not exist"),
     (["--device", "tpu9"], "Unknown device"),
+    (["--trainable", "mlp", "--lora"], "LoRA trains its adapters only"),
 ])
 def test_bad_settings_fail_clearly_without_a_run(files, tmp_path, capsys, extra, message):
     store = tmp_path / "runs.sqlite"
@@ -118,6 +119,20 @@ def test_full_training_run_through_the_cli(files, tmp_path, capsys):
     assert (saved / "model.safetensors").is_file()
     assert load_model(str(saved)).n_layers == 2
     assert store.integrity_check()
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_trainable_mlp_changes_only_the_mlp_weights(files, tmp_path, capsys, architecture):
+    model_dir = tiny_model_dir(tmp_path / "model", arch=architecture)
+    saved = tmp_path / "saved"
+    args = train_args(files, tmp_path / "runs.sqlite", "--epochs", "1", "--no-probe", "--eval-fields", "city",
+                      "--trainable", "mlp", "--lr", "1e-2", "--save", str(saved))
+    args[args.index("--model") + 1] = str(model_dir)
+    assert main(args) == 0, capsys.readouterr().err
+    before, after = load_model(str(model_dir)).model.state_dict(), load_model(str(saved)).model.state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(".mlp." in name for name in changed), sorted(changed)
+    assert RunStore(tmp_path / "runs.sqlite").get_run(1)["config"]["trainable"] == "mlp"
 
 
 def test_lora_run_saves_only_the_adapter(files, tmp_path, capsys):

@@ -12,8 +12,14 @@ It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (
 released biographies (`clues.corpus.paper_biographies`, when found) and writes the injection curve per
 field (docs/injection.json) and its tables (docs/injection.md).
 
+`scale` asks what bounds extraction: with the defaults, the trained model and the large of the pair
+on 25, 50 and 100 OTHER validation people (`experiment_people(250)[150:250]`, never reported elsewhere),
+two data orders each for the trained model, last-epoch QA EM and the recall probe per field
+(docs/injection-scale.json; its table goes into docs/injection.md under the injection curves).
+
     python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
     python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
+    python -m clues.builders.injection scale      # QA against the number of new people: injection-scale.json
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
 """
@@ -43,6 +49,9 @@ GRID = {"learner": (3e-4, 1e-3, 3e-3), "small": (1e-3,), "large": (1e-3,)}
 ELIGIBLE = ("learner", "small")
 VALIDATION = slice(100, 150)  # of experiment_people(150): the experiment's validation people
 TEST_PEOPLE = 100
+SCALE_PEOPLE = slice(150, 250)  # of experiment_people(250): validation people for the scale study only
+SCALE_COUNTS = (25, 50, 100)
+SCALE_SEEDS = {DEFAULT_TRAINED: (0, 1), "large": (0,)}  # the large costs ~8× per step: one data order
 DOCS = Path("docs")
 
 
@@ -111,6 +120,37 @@ def report(folder: Path) -> dict:
     return out
 
 
+def scale(folder: Path) -> dict:
+    """Last-epoch QA EM and recall per field against the number of new people learned at once."""
+    pool = experiment_people(SCALE_PEOPLE.stop, varied=False)[SCALE_PEOPLE]
+    rows = []
+    for size, seeds in SCALE_SEEDS.items():
+        for count in SCALE_COUNTS:
+            for seed in seeds:
+                settings = replace(DEFAULT_TRAIN, seed=seed)
+                run = _run(pool[:count], DEMO_MODELS[size], settings, folder, f"scale-{size}-{count}-seed{seed}")
+                last = {name: {f: values[-1] for f, values in by_field.items()}
+                        for name, by_field in run["curves"].items() if name in ("em", "recall")}
+                rows.append({"size": size, "people": count, "seed": seed, "seconds": run["seconds"], **last})
+                print(f"{size} {count} people seed {seed}: mean EM {last['em'][MEAN_FIELD]:.2f} "
+                      f"recall {last['recall'][MEAN_FIELD]:.2f} ({run['seconds']} s)", flush=True)
+    return {"people": f"experiment_people({SCALE_PEOPLE.stop})[{SCALE_PEOPLE.start}:{SCALE_PEOPLE.stop}] "
+                      "(validation, first n)", "settings": asdict(DEFAULT_TRAIN), "rows": rows}
+
+
+def scale_markdown(study: dict) -> str:
+    """One row per (model, people, seed): last-epoch QA EM per field, its mean, and the mean recall."""
+    lines = ["**QA against the number of new people learned at once** (validation people, the defaults; "
+             "seed = data order):", "",
+             "| model | people | seed | " + " | ".join(FACT_FIELDS) + " | mean EM | mean recall |",
+             "|---" * (len(FACT_FIELDS) + 5) + "|"]
+    for row in study["rows"]:
+        lines.append(f"| {row['size']} | {row['people']} | {row['seed']} | "
+                     + " | ".join(f"{row['em'][f]:.2f}" for f in FACT_FIELDS)
+                     + f" | {row['em'][MEAN_FIELD]:.2f} | {row['recall'][MEAN_FIELD]:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(injection: dict) -> str:
     """The injection tables: per corpus, QA EM (and recall) per field at the last epoch, and the EM curve."""
     lines = []
@@ -128,9 +168,19 @@ def markdown(injection: dict) -> str:
     return "\n".join(lines)
 
 
+def write_markdown(docs: Path) -> None:
+    """docs/injection.md from the JSON the steps wrote: the injection curves, then the scale study."""
+    parts = []
+    if (docs / "injection.json").exists():
+        parts.append(markdown(json.loads((docs / "injection.json").read_text())))
+    if (docs / "injection-scale.json").exists():
+        parts.append(scale_markdown(json.loads((docs / "injection-scale.json").read_text())))
+    (docs / "injection.md").write_text("\n".join(parts))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["choose", "report"])
+    parser.add_argument("step", choices=["choose", "report", "scale"])
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
     args = parser.parse_args(argv)
     docs = Path(args.docs)
@@ -140,10 +190,14 @@ def main(argv: list[str] | None = None) -> int:
             result = choose(Path(scratch))
             (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
             print(f"chosen: {result['chosen']}")
+        elif args.step == "scale":
+            result = scale(Path(scratch))
+            (docs / "injection-scale.json").write_text(json.dumps(result, indent=1) + "\n")
+            write_markdown(docs)
         else:
             result = report(Path(scratch))
             (docs / "injection.json").write_text(json.dumps(result, indent=1) + "\n")
-            (docs / "injection.md").write_text(markdown(result))
+            write_markdown(docs)
     return 0
 
 

@@ -10,6 +10,7 @@ from clues.commands import print_json
 from clues.corpus import FACT_FIELDS
 from clues.errors import CluesError, InputError
 from clues.settings import DEFAULT_TRAIN as D
+from clues.settings import TRAINABLE
 
 EXPORT_FORMATS = (".csv", ".parquet", ".json")
 
@@ -48,6 +49,9 @@ def _register_train(subparsers) -> None:
     setting("--replace-rate", type=float, default=D.replace_rate,
             help="D-AR: share of input tokens replaced at random while the loss targets the originals "
             f"(default {D.replace_rate}: off)")
+    setting("--trainable", choices=list(TRAINABLE), default=D.trainable,
+            help="which weights learn: " + "; ".join(f"{k}: {v}" for k, v in TRAINABLE.items())
+            + f" (default {D.trainable})")
     setting("--eval-fields", help=f"comma-separated subset of {','.join(FACT_FIELDS)} (default all)")
     setting("--eval-shots", type=int, default=D.eval_shots,
             help=f"solved examples before each QA question (default {D.eval_shots})")
@@ -105,7 +109,8 @@ def config_from_args(args: argparse.Namespace):
         lora_alpha=args.lora_alpha, seed=args.seed, name=args.name, output_dir=args.save,
         eval_fields=fields, eval_shots=args.eval_shots, eval_max_people=args.eval_max_people,
         probe=not args.no_probe, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
-        replace_rate=args.replace_rate, logging_steps=args.logging_steps, device=args.device, store_path=args.store,
+        replace_rate=args.replace_rate, trainable=args.trainable, logging_steps=args.logging_steps,
+        device=args.device, store_path=args.store,
         save_model=bool(args.save), max_active=args.max_active)
 
 

@@ -39,7 +39,7 @@ from clues.launch import condition_config, condition_slug, condition_with_import
 from clues.models import DEMO_LARGE, DEMO_SMALL, default_trained, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
-from clues.settings import DEFAULT_CONDITIONS, DEFAULT_TRAIN, SELECTION_ALPHAS, SELECTION_BETAS
+from clues.settings import DEFAULT_CONDITIONS, DEFAULT_TRAIN, SELECTION_ALPHAS, SELECTION_BETAS, TRAINABLE
 from clues.shard import process_device, rank_sharded_conditions, ranking_processes
 from clues.stats import describe
 from clues.train import TrainConfig, train
@@ -66,6 +66,7 @@ class ExperimentConfig:
     epochs: int = DEFAULT_TRAIN.epochs
     lr: float = DEFAULT_TRAIN.lr
     batch_size: int = DEFAULT_TRAIN.batch_size
+    trainable: str = DEFAULT_TRAIN.trainable  # which weights learn (TrainConfig.trainable)
     seeds: tuple[int, ...] = (0,)
     shots: int = DEFAULT_TRAIN.eval_shots
     out: str = "out/experiment"
@@ -85,6 +86,8 @@ class ExperimentConfig:
             raise InputError(f"epochs = {self.epochs}: train for at least 1 epoch.")
         if not self.seeds:
             raise InputError("Give at least one seed.")
+        if self.trainable not in TRAINABLE:
+            raise InputError(f"trainable = {self.trainable!r}: choose one of {', '.join(TRAINABLE)}.")
         check_batching(self.rank_batch_size, self.rank_memory_budget_bytes)
 
 
@@ -133,7 +136,8 @@ def _train_condition(config: ExperimentConfig, eval_csv: str, ranked, condition:
     every process trains (together) on the corpus process 0 wrote. where: (folder, the run's label)."""
     folder, label = where
     base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
-                       batch_size=config.batch_size, seed=seed, eval_shots=config.shots, eval_max_people=None,
+                       batch_size=config.batch_size, trainable=config.trainable, seed=seed, eval_shots=config.shots,
+                       eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
                        extra={"experiment": str(folder)})
     settings = condition_config(base, condition, folder / f"{label}.csv", ranked, name=label, augment=augment,

@@ -57,8 +57,14 @@ with new_tab:
     if which == "other":
         other = state.text_input("Model", "train_other", "", where=c_model,
                                  placeholder="local folder, .gguf or hub id").strip()
-    method = state.radio("Method", ["full", "lora"], "method", "full", where=c_method,
-                         format_func={"full": "full fine-tuning", "lora": "LoRA"}.get)
+    # "mlp" trains the blocks' MLP weights only (TrainConfig.trainable); the default is the one chosen on
+    # validation people (settings.DEFAULT_TRAIN, docs/defaults.json).
+    methods = {"mlp": "MLP weights only", "full": "every weight", "lora": "LoRA"}
+    method = state.radio("Method", list(methods), "method", "mlp" if DEFAULT_TRAIN.trainable == "mlp" else "full",
+                         where=c_method, format_func=methods.get,
+                         help="Which weights learn. MLP only keeps the pretrained attention (how the model reads a "
+                              "question and looks a person up) and stores the new facts in the feed-forward "
+                              "weights; on validation people it answered far better (docs/defaults.json).")
     lora_r = state.number("LoRA rank", 1, 256, "lora_r", 16, where=c_method) if method == "lora" else 16
     # A mode ranks with the importance chosen below; "contrast:<definition>" names its own, so one
     # comparison can hold the contrast under two definitions side by side.
@@ -105,7 +111,8 @@ with new_tab:
 
     model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
     base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                       seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people))
+                       seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people),
+                       trainable="mlp" if method == "mlp" else "all")
     augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
     comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
                                    label=which, importance=importance)

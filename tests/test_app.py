@@ -27,7 +27,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.runs import RunStore, device_key
-from clues.settings import DEFAULT_AUGMENT
+from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN
 
 pytest.importorskip("streamlit")
 import streamlit  # noqa: E402
@@ -350,6 +350,7 @@ def test_training_starts_runs_and_draws_their_curves(app, home, pair, tmp_path, 
     assert [config["extra"]["condition"] for _, config in started] == ["none", "contrast"]
     config = started[0][1]
     assert config["epochs"] == 1 and config["eval_data"] and not config["lora"]
+    assert config["trainable"] == DEFAULT_TRAIN.trainable  # the page's method defaults to the chosen one
     folder = Path(config["data"]).parent
     assert folder.parent == home / "app-runs"
     assert {p.name for p in folder.iterdir()} >= {"people.csv", "none.csv", "contrast.csv", "manifest.json"}

@@ -16,6 +16,7 @@ from clues.corpus import FACT_FIELDS, experiment_people
 from clues.experiment import ExperimentConfig, attention_to_name, paired_table, summarise
 from clues.models import load_model
 from clues.name_attention import measure_name_attention
+from clues.runs import RunStore
 
 from run_store_by_hand import experiment_store
 from tiny import tiny_model_dir
@@ -28,8 +29,10 @@ def test_experiment_end_to_end(tmp_path, capsys):
     report = tmp_path / "docs" / "results.md"
     args = ["experiment", "--large", str(large), "--small", str(small), "--people", "5", "--epochs", "1",
             "--copies", "1", "--conditions", "none", "contrast", "--shots", "1", "--batch-size", "4",
+            "--trainable", "mlp",
             "--out", str(tmp_path / "out"), "--store", str(tmp_path / "runs.sqlite"), "--report", str(report)]
     assert main(args) == 0
+    assert {run["config"]["trainable"] for run in RunStore(tmp_path / "runs.sqlite").list_runs()} == {"mlp"}
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["condition"] for r in results["runs"]] == ["none", "contrast"]
     for condition in ("none", "contrast"):
@@ -39,6 +42,7 @@ def test_experiment_end_to_end(tmp_path, capsys):
     assert all(0 <= v["large"] <= 1 for v in attention["to_name"].values())
     text = report.read_text()
     assert "Attention to the name" in text and "What holds on the demo" in text
+    assert "weights trained: only the feed-forward (MLP) weights" in text
     assert (tmp_path / "docs" / "figures" / "experiment-em.png").stat().st_size > 1000
 
 

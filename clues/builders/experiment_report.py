@@ -28,6 +28,7 @@ from clues.corpus import FACT_FIELDS
 from clues.experiment import FAR_FIELDS, favour_text
 from clues.figures import CONDITION_COLORS
 from clues.runs import RunStore
+from clues.settings import TRAINABLE
 from clues.stats import interval_text, spread_text
 
 NEAR_FIELDS = ("date", "city")
@@ -201,7 +202,8 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
         importance=c.get("importance", "total"), people=c["people"], conditions=", ".join(c["conditions"]),
         copies=c["augment"]["copies"], style=c["augment"]["style"], settings=settings, selection=selection,
         epochs=c["epochs"],
-        lr=c["lr"], batch_size=c["batch_size"], seeds=list(c["seeds"]), shots=c["shots"],
+        lr=c["lr"], batch_size=c["batch_size"], trainable=TRAINABLE[c.get("trainable", "all")],
+        seeds=list(c["seeds"]), shots=c["shots"],
         attention_texts=a["texts"], attention_rows=attention_rows, top_k=a["top_k"],
         name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"), f1_table=markdown_table(s, "f1"),
         recall_table=markdown_table(s, "recall"), paper_table=paper_markdown(paper_reference()),

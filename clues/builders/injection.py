@@ -1,11 +1,13 @@
 """Knowledge injection in the paper's regime, measured: plain continual pretraining of a model of the
 bundled pair on ONE fixed-order biography per new person (the paper's template), then few-shot QA.
 
-`choose` trains on VALIDATION people only (`experiment_people(150)[100:150]`: the experiment's validation
-split, never reported) with every (model, learning rate) of a small grid for `MAX_EPOCHS` epochs, QA after
-each epoch, and picks the defaults of `clues train`, `clues experiment` and the Training page: among the
-models cheap enough for the Training page (`ELIGIBLE`), the highest mean QA exact match over the five
-fields, at the fewest epochs within `TOLERANCE` of that run's best.
+`choose` trains on VALIDATION people only (`experiment_people(250)[150:250]`: 100 people, as many as the
+test people, never reported) with every (model, trainable weights, learning rate) of a small grid for
+`MAX_EPOCHS` epochs, QA after each epoch, and picks the defaults of `clues train`, `clues experiment` and
+the Training page: among the models cheap enough for the Training page (`ELIGIBLE`), the highest mean QA
+exact match over the five fields, at the fewest epochs within `TOLERANCE` of that run's best. (How well a
+model extracts falls with the number of people learned at once — see `scale` — so the validation split
+has as many people as the test.)
 It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (a test checks it).
 
 `report` trains with those defaults on the TEST people (`experiment_people(100)`) and on the paper's
@@ -13,7 +15,7 @@ released biographies (`clues.corpus.paper_biographies`, when found) and writes t
 field (docs/injection.json) and its tables (docs/injection.md).
 
 `scale` asks what bounds extraction: with the defaults, the trained model and the large of the pair
-on 25, 50 and 100 OTHER validation people (`experiment_people(250)[150:250]`, never reported elsewhere),
+on the first 25, 50 and 100 of the same validation people,
 two data orders each for the trained model, last-epoch QA EM and the recall probe per field
 (docs/injection-scale.json; its table goes into docs/injection.md under the injection curves).
 
@@ -37,19 +39,21 @@ from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
 from clues.models import DEMO_MODELS, DEMO_PAIR
 from clues.runs import MEAN_FIELD, RunStore
-from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TrainConfig
+from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TRAINABLE, TrainConfig
 from clues.train import train
 
-MAX_EPOCHS = 20
+MAX_EPOCHS = 15
 TOLERANCE = 0.01  # mean EM within this of a run's best counts as reached
-GRID = {"learner": (3e-4, 1e-3, 3e-3), "small": (1e-3,), "large": (1e-3,)}
-# The large is run for reference only: at ~8× the learner's parameters its steps cost several times as
-# much, and the Training page's default comparison (5 conditions × 11 copies) must finish in ≤ 10 min
-# on a 2-core CPU.
+# (model, trainable weights) → learning rates. Training only the MLPs takes larger steps: fewer weights move.
+GRID = {("learner", "all"): (1e-3,), ("learner", "mlp"): (2e-3, 3e-3, 4e-3),
+        ("small", "all"): (1e-3,), ("small", "mlp"): (3e-3,)}
+# The large is not in the grid: at ~8× the learner's parameters its steps cost several times as much, and
+# the Training page's default comparison (5 conditions × 11 copies) must finish in ≤ 10 min on a 2-core
+# CPU; `scale` measures it with the defaults for reference.
 ELIGIBLE = ("learner", "small")
-VALIDATION = slice(100, 150)  # of experiment_people(150): the experiment's validation people
+VALIDATION = slice(150, 250)  # of experiment_people(250): 100 validation people (the experiment's are [100:150])
 TEST_PEOPLE = 100
-SCALE_PEOPLE = slice(150, 250)  # of experiment_people(250): validation people for the scale study only
+SCALE_PEOPLE = VALIDATION
 SCALE_COUNTS = (25, 50, 100)
 SCALE_SEEDS = {DEFAULT_TRAINED: (0, 1), "large": (0,)}  # the large costs ~8× per step: one data order
 DOCS = Path("docs")
@@ -72,7 +76,8 @@ def _run(people, model: str, settings: TrainConfig, folder: Path, label: str) ->
                      eval_max_people=None, store_path=str(store.path))
     started = time.perf_counter()
     run_id = train(config, store)
-    return {"label": label, "model": shown_model(model), "lr": config.lr, "epochs": config.epochs,
+    return {"label": label, "model": shown_model(model), "trainable": config.trainable, "lr": config.lr,
+            "epochs": config.epochs,
             "batch_size": config.batch_size, "people": len(people), "seconds": round(time.perf_counter() - started),
             "curves": curves(store, run_id)}
 
@@ -87,11 +92,11 @@ def best_point(mean_em: list[float]) -> tuple[int, float]:
 def choose(folder: Path) -> dict:
     people = experiment_people(VALIDATION.stop, varied=False)[VALIDATION]
     runs = []
-    for size, rates in GRID.items():
+    for (size, trainable), rates in GRID.items():
         for lr in rates:
-            settings = replace(DEFAULT_TRAIN, lr=lr, epochs=MAX_EPOCHS)
-            run = _run(people, DEMO_MODELS[size], settings, folder, f"validation-{size}-lr{lr:g}")
-            run["size"] = size
+            settings = replace(DEFAULT_TRAIN, lr=lr, epochs=MAX_EPOCHS, trainable=trainable)
+            run = _run(people, DEMO_MODELS[size], settings, folder, f"validation-{size}-{trainable}-lr{lr:g}")
+            run["size"], run["trainable"] = size, trainable
             run["chosen_epochs"], run["chosen_mean_em"] = best_point(run["curves"]["em"][MEAN_FIELD])
             print(f"{run['label']}: mean EM {run['chosen_mean_em']:.3f} at epoch {run['chosen_epochs']} "
                   f"({run['seconds']} s)", flush=True)
@@ -100,7 +105,8 @@ def choose(folder: Path) -> dict:
     return {"people": f"experiment_people({VALIDATION.stop})[{VALIDATION.start}:{VALIDATION.stop}] (validation)",
             "pair": str(DEMO_PAIR.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
             "batch_size": DEFAULT_TRAIN.batch_size, "shots": DEFAULT_TRAIN.eval_shots, "eligible": list(ELIGIBLE),
-            "chosen": {"model": best["size"], "lr": best["lr"], "epochs": best["chosen_epochs"]}, "runs": runs}
+            "chosen": {"model": best["size"], "trainable": best["trainable"], "lr": best["lr"],
+                       "epochs": best["chosen_epochs"]}, "runs": runs}
 
 
 def report(folder: Path) -> dict:
@@ -156,7 +162,8 @@ def markdown(injection: dict) -> str:
     lines = []
     for run in injection["corpora"].values():
         em, recall = run["curves"]["em"], run["curves"].get("recall", {})
-        lines += [f"**{run['corpus']}** — {run['epochs']} epochs, lr {run['lr']:g}, batch {run['batch_size']}:",
+        lines += [f"**{run['corpus']}** — {run['epochs']} epochs, lr {run['lr']:g}, batch {run['batch_size']}, "
+                  f"weights trained: {TRAINABLE[run.get('trainable', 'all')]}:",
                   "", "| epoch | " + " | ".join(FACT_FIELDS) + " | mean |", "|---" * (len(FACT_FIELDS) + 2) + "|"]
         for epoch in range(len(em[MEAN_FIELD])):
             lines.append(f"| {epoch} | " + " | ".join(f"{em[f][epoch]:.2f}" for f in FACT_FIELDS)

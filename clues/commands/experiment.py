@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from clues.commands import add_augment_arguments, augment_settings, print_json
 from clues.commands.analysis import _batch_arguments, batch_options
-from clues.settings import DEFAULT_CONDITIONS, SELECTION_ALPHAS, SELECTION_BETAS
+from clues.settings import DEFAULT_CONDITIONS, SELECTION_ALPHAS, SELECTION_BETAS, TRAINABLE
 from clues.settings import DEFAULT_TRAIN as D
 
 
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--lr", type=float, default=D.lr, help=f"peak learning rate (default {D.lr:g})")
     parser.add_argument("--batch-size", type=int, default=D.batch_size,
                         help=f"training batch size (default {D.batch_size})")
+    parser.add_argument("--trainable", choices=list(TRAINABLE), default=D.trainable,
+                        help="which weights learn: " + "; ".join(f"{k}: {v}" for k, v in TRAINABLE.items())
+                        + f" (default {D.trainable})")
     _batch_arguments(parser, prefix="rank-")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--shots", type=int, default=D.eval_shots,
@@ -75,7 +78,8 @@ def run(args) -> int:
                               conditions=tuple(args.conditions), importance=args.importance,
                               augment=augment_settings(args), select=args.select, alphas=tuple(args.alphas),
                               betas=tuple(args.betas),
-                              epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seeds=tuple(args.seeds),
+                              epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, trainable=args.trainable,
+                              seeds=tuple(args.seeds),
                               shots=args.shots, out=args.out, store_path=args.store, max_active=args.max_active,
                               rank_batch_size=batching["batch_size"],
                               rank_memory_budget_bytes=batching["memory_budget_bytes"])

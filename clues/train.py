@@ -217,7 +217,7 @@ def load_for_training(config: TrainConfig, device: torch.device, bf16: bool):
                           target_modules=target if target == "all-linear" else target.split(","),
                           task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
-    if config.trainable == "mlp":
+    elif config.trainable == "mlp":
         freeze_all_but_mlp(model)
     model.train()
     return model, tokenizer

@@ -32,8 +32,8 @@ def test_readme_demo_shows_is_the_experiments():
 
 def test_training_defaults_are_the_validation_choice():
     chosen = json.loads((ROOT / "docs" / "defaults.json").read_text())["chosen"]
-    assert (DEFAULT_TRAINED, DEFAULT_TRAIN.lr, DEFAULT_TRAIN.epochs) == \
-        (chosen["model"], chosen["lr"], chosen["epochs"])
+    assert (DEFAULT_TRAINED, DEFAULT_TRAIN.trainable, DEFAULT_TRAIN.lr, DEFAULT_TRAIN.epochs) == \
+        (chosen["model"], chosen["trainable"], chosen["lr"], chosen["epochs"])
 
 
 def test_sections_are_replaced_in_place(tmp_path):

@@ -85,7 +85,6 @@ def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
     (["--eval-fields", "city,shoe_size"], "Unknown field"),
     (["--data", "/nope/missing.csv"], "does not exist"),
     (["--device", "tpu9"], "Unknown device"),
-    (["--trainable", "mlp", "--lora"], "LoRA trains its adapters only"),
 ])
 def test_bad_settings_fail_clearly_without_a_run(files, tmp_path, capsys, extra, message):
     store = tmp_path / "runs.sqlite"
@@ -119,6 +118,11 @@ def test_full_training_run_through_the_cli(files, tmp_path, capsys):
     assert (saved / "model.safetensors").is_file()
     assert load_model(str(saved)).n_layers == 2
     assert store.integrity_check()
+
+
+def test_unknown_trainable_weights_are_one_line():
+    with pytest.raises(InputError, match="Trainable must be one of all, mlp"):
+        TrainConfig(model="m", data="d", trainable="attention").check_settings()
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2"])

@@ -8,6 +8,9 @@ there are too many to read (zoom in to see them all).
 
 from __future__ import annotations
 
+import copy
+import re
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -66,6 +69,63 @@ def readable(figure: go.Figure) -> go.Figure:
         if annotation.font.size is None or annotation.font.size < FONT_SIZE:
             annotation.font.size = FONT_SIZE + 1
     return figure
+
+
+# Trace types (of those built from plain dicts below) whose properties `readable` sizes.
+_WITH_COLORBAR = {"heatmap"}
+_WITH_TEXTFONT = {"heatmap", "bar", "scatter"}
+_AXIS = re.compile(r"[xy]axis\d*$")
+
+
+def _merge(into: dict, update: dict) -> dict:
+    """`update` written into `into`, nested dicts merged (as plotly's update_layout merges)."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def _assemble(data: list[dict], layout: dict) -> go.Figure:
+    """One go.Figure from plain trace and layout dicts, made readable exactly as `readable` does.
+
+    Why not go.Figure() and its update calls: plotly validates each update path by path, ~1 ms a call,
+    and make_subplots costs ~6 ms; the explorer draws six figures on every rerun (a slider move), so
+    building the dicts first and the figure once is what keeps a move cheap for the server.
+    """
+    size = dict(size=FONT_SIZE)
+    _merge(layout, dict(font=size, hoverlabel=dict(font=size), legend=dict(font=size),
+                        title=dict(font=dict(size=FONT_SIZE + 4))))
+    for axis in {"xaxis", "yaxis", *(key for key in layout if _AXIS.match(key))}:
+        _merge(layout.setdefault(axis, {}), dict(tickfont=size, title=dict(font=size)))
+    for trace in data:
+        if trace["type"] in _WITH_COLORBAR:
+            _merge(trace.setdefault("colorbar", {}), dict(tickfont=size, title=dict(font=size)))
+        if trace["type"] in _WITH_TEXTFONT:
+            _merge(trace.setdefault("textfont", {}), size)
+    for annotation in layout.get("annotations", ()):
+        if annotation.get("font", {}).get("size", 0) < FONT_SIZE:
+            _merge(annotation.setdefault("font", {}), dict(size=FONT_SIZE + 1))
+    return go.Figure(data=data, layout=layout)
+
+
+@lru_cache(maxsize=16)
+def _two_rows_layout(titles: tuple[str, str]) -> dict:
+    """make_subplots' layout for two rows sharing their x axis (computed once per pair of titles)."""
+    layout = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+                           subplot_titles=titles).layout.to_plotly_json()
+    layout.pop("template", None)  # go.Figure puts the default template back
+    return layout
+
+
+def _two_rows(titles: tuple[str, str]) -> dict:
+    return copy.deepcopy(_two_rows_layout(titles))
+
+
+def _axes_of_row(row: int) -> dict:
+    """The axes a trace of row 1 or 2 of `_two_rows` is drawn on (what add_trace(row=…) sets)."""
+    return dict(xaxis="x", yaxis="y") if row == 1 else dict(xaxis=f"x{row}", yaxis=f"y{row}")
 
 
 def tick_labels(labels: Sequence[str], marked: Sequence[int] = (), most: int = MAX_TICKS) -> list[str]:
@@ -128,17 +188,18 @@ def shared_range(*matrices, log: bool = False, clip: float | None = None,
     return low, max(high, low + 1e-12)
 
 
-def _square_axes(figure: go.Figure, labels: Sequence[str], height: int | None,
+def _square_axes(heatmap: dict, title: str, labels: Sequence[str], height: int | None,
                  marked: Sequence[int] = ()) -> go.Figure:
     n = len(labels)
     size = height or int(min(760, max(400, 240 + 8 * n)))
     shown = tick_labels(labels, marked, most=MAX_TICKS // 2)
-    figure.update_xaxes(type="category", tickangle=-90, showgrid=False, title_text="attended token (key)",
-                        automargin=True, tickmode="array", tickvals=shown, ticktext=shown)
-    figure.update_yaxes(type="category", autorange="reversed", showgrid=False, tickmode="array", tickvals=shown,
-                        ticktext=shown, title_text="attending token (query)", automargin=True)
-    figure.update_layout(height=size, margin=dict(l=10, r=10, t=60, b=10))
-    return readable(figure)
+    layout = dict(
+        title=dict(text=title), height=size, margin=dict(l=10, r=10, t=60, b=10),
+        xaxis=dict(type="category", tickangle=-90, showgrid=False, title=dict(text="attended token (key)"),
+                   automargin=True, tickmode="array", tickvals=shown, ticktext=shown),
+        yaxis=dict(type="category", autorange="reversed", showgrid=False, tickmode="array", tickvals=shown,
+                   ticktext=shown, title=dict(text="attending token (query)"), automargin=True))
+    return _assemble([heatmap], layout)
 
 
 # many parameters: keyword-only display options of a pure figure builder
@@ -159,12 +220,11 @@ def attention_heatmap(matrix, tokens: Sequence[str], *, title: str = "", zmin: f
     if causal_blank:
         z = np.where(np.triu(np.ones(matrix.shape, dtype=bool), k=1), np.nan, z)
     labels = token_labels(tokens)
-    heatmap = go.Heatmap(
-        z=z, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale=colorscale,
+    heatmap = dict(
+        type="heatmap", z=z, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale=colorscale,
         colorbar=dict(title=dict(text="log10 weight" if log else "weight"), thickness=14),
         hovertemplate="query %{y}<br>key %{x}<br>" + ("log10 " if log else "") + "weight %{z:.4g}<extra></extra>")
-    figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
-    return _square_axes(figure, labels, height, marked)
+    return _square_axes(heatmap, title, labels, height, marked)
 
 
 # many parameters: keyword-only display options of a pure figure builder
@@ -184,12 +244,11 @@ def contrast_heatmap(matrix, tokens: Sequence[str], *, title: str = "Contrast: l
         zmax = shared_range(np.abs(matrix), clip=clip, columns=columns)[1]
     z = np.where(np.triu(np.ones(matrix.shape, dtype=bool), k=1), np.nan, matrix) if causal_blank else matrix
     labels = token_labels(tokens)
-    heatmap = go.Heatmap(
-        z=z, x=labels, y=labels, colorscale=DIVERGING, zmid=0.0, zmin=-zmax, zmax=zmax,
+    heatmap = dict(
+        type="heatmap", z=z, x=labels, y=labels, colorscale=DIVERGING, zmid=0.0, zmin=-zmax, zmax=zmax,
         colorbar=dict(title=dict(text="large − small"), thickness=14),
         hovertemplate="query %{y}<br>key %{x}<br>large − small %{z:.4g}<extra></extra>")
-    figure = go.Figure(heatmap, layout=dict(title=dict(text=title)))
-    return _square_axes(figure, labels, height, marked)
+    return _square_axes(heatmap, title, labels, height, marked)
 
 
 def _check_square(matrix: np.ndarray, tokens: Sequence[str]) -> None:
@@ -207,26 +266,26 @@ def received_bars(tokens: Sequence[str], large, small, *, contrast=None, top: Se
     large, small = np.asarray(large, dtype=np.float64), np.asarray(small, dtype=np.float64)
     contrast = large - small if contrast is None else np.asarray(contrast, dtype=np.float64)
     labels = token_labels(tokens)
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
-                           subplot_titles=("received attention", "large − small (contrast); numbers: clue rank"))
-    figure.add_bar(x=labels, y=large, name="large", marker_color=LARGE_COLOR, row=1, col=1)
-    figure.add_bar(x=labels, y=small, name="small", marker_color=SMALL_COLOR, row=1, col=1)
     order = [int(i) for i in top]
     rank_of = {index: rank for rank, index in enumerate(order)}
-    figure.add_bar(
-        x=labels, y=contrast, name="large − small", row=2, col=1, showlegend=False,
-        text=[str(rank_of[i]) if i in rank_of else "" for i in range(len(labels))], textposition="outside",
-        cliponaxis=False,
-        marker=dict(color=np.where(contrast >= 0, LARGE_COLOR, SMALL_COLOR).tolist(),
-                    line=dict(color=["black" if i in rank_of else "rgba(0,0,0,0)" for i in range(len(labels))],
-                              width=1.5)))
-    figure.update_layout(barmode="group", title=dict(text=title), height=560, bargap=0.15,
+    data = [
+        dict(type="bar", x=labels, y=large, name="large", marker=dict(color=LARGE_COLOR), **_axes_of_row(1)),
+        dict(type="bar", x=labels, y=small, name="small", marker=dict(color=SMALL_COLOR), **_axes_of_row(1)),
+        dict(type="bar", x=labels, y=contrast, name="large − small", showlegend=False,
+             text=[str(rank_of[i]) if i in rank_of else "" for i in range(len(labels))], textposition="outside",
+             cliponaxis=False,
+             marker=dict(color=np.where(contrast >= 0, LARGE_COLOR, SMALL_COLOR).tolist(),
+                         line=dict(color=["black" if i in rank_of else "rgba(0,0,0,0)" for i in range(len(labels))],
+                                   width=1.5)), **_axes_of_row(2))]
+    layout = _merge(_two_rows(("received attention", "large − small (contrast); numbers: clue rank")),
+                    dict(barmode="group", title=dict(text=title), height=560, bargap=0.15,
                          legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
-                         margin=dict(l=10, r=10, t=90, b=10))
+                         margin=dict(l=10, r=10, t=90, b=10)))
     shown = tick_labels(labels, order)
-    figure.update_xaxes(type="category", tickangle=-90, automargin=True, tickmode="array", tickvals=shown,
-                        ticktext=shown)
-    return readable(figure)
+    for axis in ("xaxis", "xaxis2"):
+        _merge(layout[axis], dict(type="category", tickangle=-90, automargin=True, tickmode="array",
+                                  tickvals=shown, ticktext=shown))
+    return _assemble(data, layout)
 
 
 def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int,
@@ -236,23 +295,24 @@ def query_bars(tokens: Sequence[str], rows: Mapping[str, np.ndarray], query: int
     labels = token_labels(tokens)
     end = query + 1
     shown = labels[:end]
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
-                           subplot_titles=("attention from the query", "large − small"))
-    figure.add_bar(x=shown, y=np.asarray(rows["large"], dtype=np.float64)[:end], name="large",
-                   marker_color=LARGE_COLOR, row=1, col=1)
-    figure.add_bar(x=shown, y=np.asarray(rows["small"], dtype=np.float64)[:end], name="small",
-                   marker_color=SMALL_COLOR, row=1, col=1)
     difference = np.asarray(rows["difference"], dtype=np.float64)[:end]
-    figure.add_bar(x=shown, y=difference, name="large − small", row=2, col=1, showlegend=False,
-                   marker_color=np.where(difference >= 0, LARGE_COLOR, SMALL_COLOR).tolist())
-    figure.update_layout(barmode="group", height=500, title=dict(text=title or f"Looking from “{labels[query]}”"),
+    data = [
+        dict(type="bar", x=shown, y=np.asarray(rows["large"], dtype=np.float64)[:end], name="large",
+             marker=dict(color=LARGE_COLOR), **_axes_of_row(1)),
+        dict(type="bar", x=shown, y=np.asarray(rows["small"], dtype=np.float64)[:end], name="small",
+             marker=dict(color=SMALL_COLOR), **_axes_of_row(1)),
+        dict(type="bar", x=shown, y=difference, name="large − small", showlegend=False,
+             marker=dict(color=np.where(difference >= 0, LARGE_COLOR, SMALL_COLOR).tolist()), **_axes_of_row(2))]
+    layout = _merge(_two_rows(("attention from the query", "large − small")),
+                    dict(barmode="group", height=500, title=dict(text=title or f"Looking from “{labels[query]}”"),
                          legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
-                         margin=dict(l=10, r=10, t=90, b=10))
+                         margin=dict(l=10, r=10, t=90, b=10)))
     strongest = np.argsort(-np.abs(difference))[:5].tolist()  # the largest differences keep their labels
     ticks = tick_labels(shown, strongest)
-    figure.update_xaxes(type="category", tickangle=-90, automargin=True, tickmode="array", tickvals=ticks,
-                        ticktext=ticks)
-    return readable(figure)
+    for axis in ("xaxis", "xaxis2"):
+        _merge(layout[axis], dict(type="category", tickangle=-90, automargin=True, tickmode="array",
+                                  tickvals=ticks, ticktext=ticks))
+    return _assemble(data, layout)
 
 
 def field_rank_bars(counts: Mapping[str, np.ndarray], fields: Sequence[str], *, title: str = "",
@@ -403,20 +463,21 @@ def importance_position_figure(large, small, contrast, tokens: Sequence[str], *,
     positions = np.arange(size)
     styles = {"large": dict(color=LARGE_COLOR, width=2), "small": dict(color=SMALL_COLOR, width=2),
               "large − small": dict(color=DIFFERENCE_COLOR, width=2, dash="dot")}
-    figure = go.Figure()
-    for name, vector in values.items():
-        figure.add_scatter(x=positions, y=vector, mode="lines", name=name, line=styles[name], text=labels,
-                           connectgaps=False, hovertemplate=f"{name}<br>%{{text}}<br>%{{y:.4f}}<extra></extra>")
+    data = [dict(type="scatter", x=positions, y=vector, mode="lines", name=name, line=styles[name], text=labels,
+                 connectgaps=False, hovertemplate=f"{name}<br>%{{text}}<br>%{{y:.4f}}<extra></extra>")
+            for name, vector in values.items()]
     marked = [int(i) for i in top if 0 <= int(i) < size and int(i) not in hidden]
     if marked:
-        figure.add_scatter(x=marked, y=values["large − small"][marked], mode="markers", name="top clues",
-                           text=[labels[i] for i in marked], marker=dict(color="black", size=7, symbol="square-open"),
-                           hovertemplate="top clue<br>%{text}<br>%{y:.4f}<extra></extra>")
-    figure.add_hline(y=0, line=dict(color="#bbbbbb", width=1))
-    figure.update_layout(title=dict(text=title), height=340, xaxis_title="position in the text (token)",
-                         yaxis_title="importance", legend=dict(orientation="h", y=-0.3),
-                         margin=dict(l=10, r=10, t=60, b=10))
-    return readable(figure)
+        data.append(dict(type="scatter", x=marked, y=values["large − small"][marked], mode="markers",
+                         name="top clues", text=[labels[i] for i in marked],
+                         marker=dict(color="black", size=7, symbol="square-open"),
+                         hovertemplate="top clue<br>%{text}<br>%{y:.4f}<extra></extra>"))
+    zero = dict(type="line", x0=0, x1=1, xref="x domain", y0=0, y1=0, yref="y",
+                line=dict(color="#bbbbbb", width=1))  # what add_hline(y=0) draws
+    layout = dict(title=dict(text=title), height=340, xaxis=dict(title=dict(text="position in the text (token)")),
+                  yaxis=dict(title=dict(text="importance")), legend=dict(orientation="h", y=-0.3),
+                  margin=dict(l=10, r=10, t=60, b=10), shapes=[zero])
+    return _assemble(data, layout)
 
 
 def clue_quality_figure(frame, *, k: int, field: str = "name", highlight: str | None = None,

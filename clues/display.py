@@ -130,7 +130,7 @@ class TextContrast:
         return self.result.top(self.top_k if k is None else k)
 
     def table(self, limit: int | None = None) -> pd.DataFrame:
-        """The ranked units: rank (1 = strongest), token, field, large, small, contrast, position."""
+        """The ranked units: rank (0 = strongest, the r of p(r)), token, field, large, small, contrast, position."""
         return ranked_table(self.result, limit)
 
     def text_html(self) -> str:
@@ -180,7 +180,7 @@ class TextContrast:
         return [c.index for c in self.top()]
 
     def __repr__(self) -> str:
-        clues = ", ".join(f"{c.rank + 1} {c.text.strip()!r}" + (f" ({c.field})" if c.field else "")
+        clues = ", ".join(f"{c.rank} {c.text.strip()!r}" + (f" ({c.field})" if c.field else "")
                           for c in self.top(5))
         return (f"TextContrast: {len(self.result.ranked())} {self.result.level}s ranked by {self.result.importance} "
                 f"({self.result.view.describe()}); top clues: {clues}")

@@ -64,11 +64,16 @@ HEATMAPS = ("[...document.querySelectorAll('.js-plotly-plot .gtitle')]"
 PAGE_S, TRAINING_S = 180, 900  # bounds on one wait: a page under load; a whole comparison
 # The prepared link of the small comparison: the plain baseline against the contrast, 8 people, 1 copy, 1 epoch.
 COMPARISON = "training?conditions=plain,contrast&epochs=1&train_n=8&train_copies=1"
-# The screenshots the README and docs show (docs/screenshots/<name>), from the first size's steps.
-DOCS_NAMES = {"first-view": ["explorer.png"], "alpha": ["augmentation.png"], "corpus": ["corpus.png"],
-              "how-it-works": ["how_it_works.png", "how-it-works-1280.png"],
-              "how-it-works-3": ["how-it-works-1280-contrast.png"], "how-it-works-6": ["how-it-works-1280-result.png"],
-              "curves": ["training.png"]}
+# Steps also shot as a whole page (the viewport made TALL px high for the shot): a projector's view of a
+# page shows its top only, and the README shows each page's figures.
+TALL, TALL_STEPS = 1900, ("first-view", "alpha", "corpus", "how-it-works", "curves")
+# The screenshots the README and docs show (docs/screenshots/<name>), from the first size's steps:
+# step → [(name, "page" for its whole-page shot or "view" for what the projector shows)].
+DOCS_NAMES = {"first-view": [("explorer.png", "page")], "alpha": [("augmentation.png", "page")],
+              "corpus": [("corpus.png", "page")],
+              "how-it-works": [("how_it_works.png", "page"), ("how-it-works-1280.png", "view")],
+              "how-it-works-3": [("how-it-works-1280-contrast.png", "view")],
+              "how-it-works-6": [("how-it-works-1280-result.png", "view")], "curves": [("training.png", "page")]}
 
 
 def charts(at_least: int) -> str:
@@ -180,17 +185,29 @@ class Rehearsal:
         shot = f"{self.size}-{len(self.steps) + 1:02d}-{name}.png"
         self.tab.wait_for_timeout(500)  # plotly finishes its transitions
         self.tab.screenshot(path=str(self.out / shot))
-        font = smallest_font(self.tab)
+        font = smallest_font(self.tab)  # at the rehearsal's size, before any tall shot
         path = self.tab.evaluate("location.pathname").strip("/")
         entry = {"step": name, "what": what, "seconds": round(seconds, 2),
                  "history": self.tab.evaluate("history.length"), "page": path or "explorer",
                  "url": self.tab.evaluate("location.pathname + location.search"),
                  "smallest_font_px": font[0] if font else None, "smallest_font_text": font[1] if font else None,
                  "load_1min": round(os.getloadavg()[0], 2), "screenshot": shot}
+        if name in TALL_STEPS:
+            entry["page_screenshot"] = self.shoot_tall(shot.replace(".png", "-page.png"))
         self.steps.append(entry)
         print(f"  {self.size} {name:<18} {seconds:7.2f} s  history {entry['history']:>3}  "
               f"font ≥ {entry['smallest_font_px']} px  ({entry['page']})", flush=True)
         return entry
+
+    def shoot_tall(self, shot: str) -> str:
+        """The whole page (up to TALL px) at this width; the viewport is put back after."""
+        size = self.tab.viewport_size
+        self.tab.set_viewport_size({"width": size["width"], "height": max(TALL, size["height"])})
+        self.tab.wait_for_timeout(1000)  # plotly redraws its figures at the new size
+        self.tab.screenshot(path=str(self.out / shot))
+        self.tab.set_viewport_size(size)
+        self.tab.wait_for_timeout(500)
+        return shot
 
     def link(self, title: str) -> None:
         """Click `title` in the sidebar's page list."""
@@ -259,7 +276,10 @@ def page_steps(r: Rehearsal) -> None:
         heading = tab.locator("h2").filter(has_text=re.compile(rf"^{number} · "))
 
         def scroll(heading=heading):
-            heading.first.scroll_into_view_if_needed()
+            # to the top of the view (a title already in view near its bottom would stay there)
+            heading.first.evaluate("h => h.scrollIntoView({block: 'start'})")
+            box = heading.first.bounding_box()
+            tab.mouse.move(box["x"] + 10, box["y"] + box["height"] + 10)  # over the main column, not the sidebar
             tab.mouse.wheel(0, -60)  # the sticky header would cover the step's title
         r.step(f"how-it-works-{number}", f"How it works scrolled to step {number}", scroll,
                "n => { const h = [...document.querySelectorAll('h2')].find(e => e.textContent.startsWith(n + ' · '));"
@@ -348,14 +368,15 @@ def markdown(report: dict) -> str:
     lines = [f"Rehearsal on the demo pair, {report['date']}, commit {report['commit']}, {report['cpus']} CPUs; "
              + "; ".join(f"{size}: load average (1 min) {r['load_before']} before, {r['load_after']} after"
                          for size, r in report["sizes"].items()) + ".", "",
-             "| # | step | " + " | ".join(f"{size} s | history" for size in sizes) + " |",
-             "|---|---|" + "---:|---:|" * len(sizes)]
+             "| # | step | what | " + " | ".join(f"{size} s | history" for size in sizes) + " |",
+             "|---|---|---|" + "---:|---:|" * len(sizes)]
     for number, name in enumerate(names, start=1):
         cells = []
         for size in sizes:
             s = by.get((size, name))
             cells += [f"{s['seconds']:.1f}", str(s["history"])] if s else ["—", "—"]
-        lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
+        what = next(s["what"] for size in sizes for s in report["sizes"][size]["steps"] if s["step"] == name)
+        lines.append(f"| {number} | {name} | {what} | " + " | ".join(cells) + " |")
     lines += ["", "Smallest font size of visible text (px), per page:", "",
               "| page | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
     pages = list(dict.fromkeys(s["page"] for size in sizes for s in report["sizes"][size]["steps"]))
@@ -379,8 +400,8 @@ def copy_docs(out: Path, steps: list[dict], docs: Path) -> None:
     """The first size's screenshots under the names the README and docs show."""
     docs.mkdir(parents=True, exist_ok=True)
     for entry in steps:
-        for name in DOCS_NAMES.get(entry["step"], []):
-            shutil.copyfile(out / entry["screenshot"], docs / name)
+        for name, kind in DOCS_NAMES.get(entry["step"], []):
+            shutil.copyfile(out / entry["page_screenshot" if kind == "page" else "screenshot"], docs / name)
             print(f"  {docs / name}")
 
 

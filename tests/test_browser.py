@@ -1,6 +1,7 @@
 """The app in a real Chromium: every page draws its charts, moving α changes the preview, a
-1-epoch training run shows its curve. Screenshots go to a temp folder, or to $CLUES_SCREENSHOTS
-(scripts/refresh_screenshots.sh sets docs/screenshots, a path relative to the repository root).
+1-epoch training run shows its curve. Screenshots go to a temp folder, or to $CLUES_SCREENSHOTS (a path
+relative to the repository root). The README's screenshots come from bench/rehearsal.py instead
+(scripts/refresh_screenshots.sh).
 
 Starts `streamlit run app.py` on a free port (CLUES_HOME in a temp folder, one torch thread) and
 drives the system Chromium (/usr/bin/chromium; Playwright cannot download its own here). Every

@@ -9,8 +9,14 @@ found on each page is printed (pytest -s) for the record.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from test_browser import CHROMIUM, open_page, server, shots  # noqa: F401 — fixtures shared with the browser test
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from page_probes import font_sizes  # noqa: E402 — the probe bench/rehearsal.py prints per page
 
 pytestmark = [pytest.mark.browser]
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -19,29 +25,6 @@ PROJECTOR = {"width": 1280, "height": 800}
 SMALLEST = 14  # px
 PAGES = [("explorer", "", 5), ("corpus", "corpus", 2), ("augmentation", "augmentation", 1),
          ("how_it_works", "how_it_works", 4)]
-
-# Every visible element that holds text directly: its computed font size (HTML and SVG alike).
-FONT_SIZES = """() => {
-  const out = [];
-  const shown = (el) => {
-    for (let p = el; p; p = p.parentElement) {
-      const s = getComputedStyle(p);
-      if (s.display === 'none' || s.visibility === 'hidden' || parseFloat(s.opacity) === 0) return false;
-    }
-    const r = el.getBoundingClientRect();
-    return r.width >= 1 && r.height >= 1;
-  };
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  const seen = new Set();
-  while (walker.nextNode()) {
-    const el = walker.currentNode.parentElement;
-    const text = walker.currentNode.textContent.trim();
-    if (!text || !el || seen.has(el) || ['SCRIPT', 'STYLE', 'NOSCRIPT'].includes(el.tagName)) continue;
-    seen.add(el);
-    if (shown(el)) out.push([parseFloat(getComputedStyle(el).fontSize), text.slice(0, 30)]);
-  }
-  return out;
-}"""
 
 # Text cut off with an ellipsis or clipped: selectbox values and plotly titles wider than their box.
 CUT = """() => {
@@ -98,7 +81,7 @@ def browser():
 def test_every_label_is_readable_at_1280_by_800(server, projector, shots, name, path, charts):  # noqa: F811
     url, _ = server
     open_page(projector, f"{url}/{path}", charts=charts)
-    sizes = projector.evaluate(FONT_SIZES)
+    sizes = font_sizes(projector)
     smallest = min(size for size, _ in sizes)
     print(f"\n{name}: smallest font at 1280×800 = {smallest} px")
     assert smallest >= SMALLEST, sorted(sizes)[:10]

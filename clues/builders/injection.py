@@ -146,8 +146,10 @@ def scale(folder: Path) -> dict:
 
 def scale_markdown(study: dict) -> str:
     """One row per (model, people, seed): last-epoch QA EM per field, its mean, and the mean recall."""
-    lines = ["**QA against the number of new people learned at once** (validation people, the defaults; "
-             "seed = data order):", "",
+    settings = study["settings"]
+    lines = [f"**QA against the number of new people learned at once** (validation people; {settings['epochs']} "
+             f"epochs, lr {settings['lr']:g}, batch {settings['batch_size']}, weights trained: "
+             f"{TRAINABLE[settings.get('trainable', 'all')]}; seed = data order):", "",
              "| model | people | seed | " + " | ".join(FACT_FIELDS) + " | mean EM | mean recall |",
              "|---" * (len(FACT_FIELDS) + 5) + "|"]
     for row in study["rows"]:

@@ -584,3 +584,16 @@ def test_the_runs_tab_shows_runs_started_elsewhere_as_they_change(servers, page)
     wait_for_text(page, f"#{run_id} contrast (running)", 90_000)  # no reload (a loaded CI machine can take a while)
     store.finish(run_id, "finished")
     wait_for_text(page, f"#{run_id} contrast (finished)", 90_000)
+
+
+def test_a_link_that_spells_out_a_default_is_one_history_entry(server, page):
+    """A shared link may name a setting at its default (top_k=10): loading it pushes nothing more, so
+    one Back press leaves the page (the run used to rewrite the URL without it, pushing a second entry)."""
+    url, _ = server
+    open_page(page, f"{url}/?src=generated&seed=3", charts=5)
+    plain = page.evaluate("history.length")
+    page.goto(f"{url}/?src=generated&seed=4&top_k=10")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=120_000)
+    settle(page)
+    assert page.evaluate("history.length") == plain + 1, page.url
+    assert "top_k=10" in page.url

@@ -159,7 +159,10 @@ def _remember(key: str, value, url: bool, fmt: Callable[[Any], str] = str, defau
     """Remember the value; for a url widget, note what the URL will say when the run ends."""
     _store()[key] = value
     if url:
-        _note_url(key, None if value == default else fmt(value))
+        text = fmt(value)
+        # A default is left out of the URL, but one a link spells out stays: taking it out would push a
+        # second history entry for the same page (one more Back press).
+        _note_url(key, None if value == default and st.query_params.get(key) != text else text)
 
 
 def _note_url(key: str, text: str | None) -> None:

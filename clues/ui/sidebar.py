@@ -14,11 +14,12 @@ import streamlit as st
 import torch
 
 from clues import models
+from clues.classroom import MODEL_REFUSED, upload_refusal
 from clues.corpus import generate_biographies
 from clues.errors import CluesError
 from clues.memory import human_bytes, human_count
 from clues.text import parse_tagged, to_tagged
-from clues.ui import cache, show, state
+from clues.ui import cache, seat, show, state
 from clues.ui.cache import ModelSpec, PairSpec
 
 CUSTOM = "custom"
@@ -44,10 +45,25 @@ def slug(label: str) -> str:
 
 
 def presets() -> dict[str, tuple[str, tuple[str, str]]]:
-    """slug → (label, (large, small)); the demo pair first, with its overridable folders."""
+    """slug → (label, (large, small)); the demo pair first, with its overridable folders. In class mode,
+    the pairs the teacher configured (the demo pair when none)."""
+    mode = seat.mode()
+    if mode.on:
+        return _class_pairs(mode.pairs)
     out = {}
     for index, (label, pair) in enumerate(models.PRESET_PAIRS.items()):
         out["demo" if index == 0 else slug(label)] = (label, demo_refs() if index == 0 else pair)
+    return out
+
+
+def _class_pairs(pairs) -> dict[str, tuple[str, tuple[str, str]]]:
+    out = {}
+    for large, small in pairs or [demo_refs()]:
+        if (large, small) == demo_refs():
+            out["demo"] = (next(iter(models.PRESET_PAIRS)), (large, small))
+        else:
+            label = f"{Path(large).name} / {Path(small).name}"
+            out[slug(label)] = (label, (large, small))
     return out
 
 
@@ -130,8 +146,11 @@ def forget() -> None:
 def _pair_picker(sidebar) -> PairSpec:
     sidebar.subheader("Model pair")
     choices = presets()
-    options = list(choices) + [CUSTOM]
-    chosen = state.selectbox("Pair (large / small, one family)", options, "pair", "demo", where=sidebar,
+    class_mode = seat.mode().on
+    options = list(choices) + ([] if class_mode else [CUSTOM])
+    if class_mode and st.query_params.get("pair", options[0]) not in options:
+        sidebar.warning(MODEL_REFUSED)  # a link asked for a model of its own
+    chosen = state.selectbox("Pair (large / small, one family)", options, "pair", options[0], where=sidebar,
                              format_func=lambda s: choices[s][0] if s in choices else "Any two models…")
     if chosen == CUSTOM:
         large = state.text_input("Large model", "large", "", where=sidebar,
@@ -141,7 +160,7 @@ def _pair_picker(sidebar) -> PairSpec:
         label = "custom pair"
     else:
         label, (large, small) = choices[chosen]
-    trust = sidebar.checkbox(
+    trust = False if class_mode else sidebar.checkbox(
         "Trust remote code (runs code from the model's repository)", key="trust_remote_code", value=False,
         help="Some models ship their own Python code; this runs it on this machine when the model loads. "
              "Only for sources you trust. Never set by a link.")
@@ -328,6 +347,12 @@ def upload_picker(where, key: str):
                                  help="One biography a row with inline tags, e.g. "
                                       "<name>Ana Herrera</name> was born on <date>July 17, 1987</date>.")
     had_file = f"_clues_had_file_{key}"
+    refusal = upload_refusal(seat.mode(), upload.size) if upload is not None else None
+    if refusal:
+        where.warning(refusal)
+        state.mark_drawn(key)
+        st.session_state[had_file] = True
+        return [], upload.name
     if upload is not None:
         st.session_state[UPLOAD] = (upload.name, upload.getvalue(), key)
     elif state.was_on_screen(key) and st.session_state.get(had_file):

@@ -9,6 +9,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 import torch
@@ -118,7 +119,9 @@ def context() -> Context:
     st.stop()
 
 
-def render() -> Context:
+def render(drawn: Callable[[], None] | None = None) -> Context:
+    """Draw the sidebar and load the pair. `drawn` is called once every widget of the sidebar is drawn
+    and before the models load (seconds on a fresh server): the frame draws its page list then."""
     show.styles()
     sidebar = st.sidebar
     # The text comes first: it is what a class changes most, and at 1280×800 the pair's captions would
@@ -126,9 +129,12 @@ def render() -> Context:
     text_box, pair_box = sidebar.container(), sidebar.container()
     pair = _pair_picker(pair_box)
     ctx = Context(pair=pair)
-    _load_pair(pair_box, ctx)
+    load_box = pair_box.container()  # below the pair's widgets, filled once the text is chosen
     _text_picker(text_box, ctx)
     text_box.divider()
+    if drawn is not None:
+        drawn()
+    _load_pair(load_box, ctx)
     _CURRENT.set(ctx)
     return ctx
 
@@ -283,6 +289,10 @@ def _load_with_progress(sidebar, pair: PairSpec):
             return cache.load_spec(pair.large), cache.load_spec(pair.small)
     loaded = []
     started = time.monotonic()
+    # The page waits for the pair: say so where the page will be (a fresh server's first view).
+    waiting = st.empty()
+    waiting.info("Loading the model pair — the first time after the server starts takes a few seconds; "
+                 "its progress is in the sidebar.")
     with sidebar.status("Loading the model pair…", expanded=True) as box:
         bar = box.progress(0.0)
         for number, (name, spec) in enumerate(specs, start=1):
@@ -297,6 +307,7 @@ def _load_with_progress(sidebar, pair: PairSpec):
         bar.progress(1.0, text=f"both models loaded in {time.monotonic() - started:.1f} s")
         box.update(label=f"Model pair loaded in {time.monotonic() - started:.1f} s", state="complete",
                    expanded=False)
+    waiting.empty()
     return tuple(loaded)
 
 

@@ -22,7 +22,6 @@ from test_browser import (  # noqa: F401 — fixtures shared with the browser te
     settle,
     start_streamlit,
     started_run,
-    training_url,
     wait_for_text,
     wait_until,
 )
@@ -123,15 +122,17 @@ def test_class_mode_keeps_each_student_to_their_seat(class_server, browser):  # 
         assert "only the model pairs the teacher configured can be loaded here" in _alerts(b)
         assert b.get_by_label("Large model").count() == 0  # no box to type a model in
         open_page(a, f"{url}/training?train_model=other&train_other=/etc", charts=0, timeout_ms=180_000)
-        assert "only the model pairs the teacher configured" in _alerts(a)
+        wait_for_text(a, "Start 5 runs")  # the page has run to its end
+        wait_for_text(a, "only the model pairs the teacher configured")
         assert a.get_by_text("another model", exact=True).count() == 0
 
-        # 2. stopping: a's run, shared by b; c follows nothing
-        open_page(a, training_url(url, 100), charts=0, timeout_ms=180_000)
+        # 2. stopping: a's run, shared by b; c follows nothing. The run outlasts the test (12 people, 100 epochs).
+        long_run = f"{url}/training?conditions=none&epochs=100&train_n=12&train_copies=1&batch=2"
+        open_page(a, long_run, charts=0, timeout_ms=180_000)
         a.get_by_role("button", name="Start 1 run").click()
         run_id = started_run(a, home)
         store = RunStore(home / "runs.sqlite")
-        open_page(b, training_url(url, 100), charts=0, timeout_ms=180_000)
+        open_page(b, long_run, charts=0, timeout_ms=180_000)
         b.get_by_role("button", name="Start 1 run").click()
         wait_for_text(b, f"Shared runs #{run_id}: identical runs")
         wait_for_text(b, "shared by 2 comparisons")

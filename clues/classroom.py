@@ -73,7 +73,8 @@ MODEL_REFUSED = "Class mode: only the model pairs the teacher configured can be 
 def run_limit(mode: ClassMode, active_own: int, new: int) -> None:
     """Refuse queueing `new` runs when the session would then have more than its cap of its own."""
     if mode.on and active_own + new > mode.max_runs:
-        raise InputError(f"Class mode: a session may have {mode.max_runs} runs of its own queued or running; "
+        runs = f"{mode.max_runs} run{'s' if mode.max_runs != 1 else ''}"
+        raise InputError(f"Class mode: a session may have {runs} of its own queued or running; "
                          f"you have {active_own} and this needs {new} more — wait for yours to end or stop one.")
 
 
@@ -88,8 +89,8 @@ def after_leaving(run_id: int, others: set[str]) -> str | None:
     """What a session is told when it stopped following a run others still follow (None: it stops)."""
     if not others:
         return None
-    return (f"Run #{run_id} is shared: {len(others)} other session{'s' if len(others) != 1 else ''} "
-            "follow it, so it goes on (you no longer follow it).")
+    sessions = "1 other session follows" if len(others) == 1 else f"{len(others)} other sessions follow"
+    return f"Run #{run_id} is shared: {sessions} it, so it goes on (you no longer follow it)."
 
 
 def upload_refusal(mode: ClassMode, size_bytes: int) -> str | None:

@@ -318,9 +318,9 @@ def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
     whole, the curves; at the end all of it, until Dismiss."""
     home, start = servers
     url, _ = start()
-    # plain trains on the originals once, half the steps of contrast's: it ends first even where the cores
-    # let both train at once (runs.slots)
-    open_page(page, f"{url}/training?conditions=plain,contrast&epochs=40&train_n=4&train_copies=1&batch=2",
+    # plain trains on the originals once, an eighth of contrast's steps (7 copies): it ends well before
+    # contrast even where the cores let both train at once (runs.slots)
+    open_page(page, f"{url}/training?conditions=plain,contrast&epochs=40&train_n=4&train_copies=7&batch=2",
               charts=0, timeout_ms=180_000)
     button = page.get_by_role("button", name="Start 2 runs")
     clicked = time.monotonic()

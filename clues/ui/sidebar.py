@@ -123,6 +123,9 @@ def render(drawn: Callable[[], None] | None = None) -> Context:
     """Draw the sidebar and load the pair. `drawn` is called once every widget of the sidebar is drawn
     and before the models load (seconds on a fresh server): the frame draws its page list then."""
     show.styles()
+    # Where the page says the pair is loading: made on every run, empty but while a load lasts, so the
+    # page's elements keep their places from run to run (a moved st.tabs opens on its first tab again).
+    notice = st.empty()
     sidebar = st.sidebar
     # The text comes first: it is what a class changes most, and at 1280×800 the pair's captions would
     # push its picker below the fold.
@@ -134,7 +137,7 @@ def render(drawn: Callable[[], None] | None = None) -> Context:
     text_box.divider()
     if drawn is not None:
         drawn()
-    _load_pair(load_box, ctx)
+    _load_pair(load_box, ctx, notice)
     _CURRENT.set(ctx)
     return ctx
 
@@ -226,7 +229,7 @@ def _is_local(ref: str) -> bool:
     return bool(ref) and Path(ref).expanduser().exists()
 
 
-def _load_pair(sidebar, ctx: Context) -> None:
+def _load_pair(sidebar, ctx: Context, notice=None) -> None:
     pair = ctx.pair
     if not pair.large.ref or not pair.small.ref:
         sidebar.info("Name both models (hub id, local folder or .gguf file).")
@@ -255,7 +258,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
             ctx.error = "Press “Load pair” in the sidebar to load the models."
             return
     try:
-        ctx.large, ctx.small = _load_with_progress(sidebar, pair)
+        ctx.large, ctx.small = _load_with_progress(sidebar, pair, notice or st.empty())
     except CluesError as error:
         ctx.large = ctx.small = None
         ctx.error = str(error)
@@ -278,7 +281,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
 _READY: set[tuple] = set()  # keys of the models this process has loaded (st.cache_resource keeps them)
 
 
-def _load_with_progress(sidebar, pair: PairSpec):
+def _load_with_progress(sidebar, pair: PairSpec, notice):
     """Load both models; a model not loaded yet in this process shows which one loads, the pair's
     progress (model 1 of 2, 2 of 2) and the seconds each took."""
     specs = (("large", pair.large), ("small", pair.small))
@@ -290,8 +293,7 @@ def _load_with_progress(sidebar, pair: PairSpec):
     loaded = []
     started = time.monotonic()
     # The page waits for the pair: say so where the page will be (a fresh server's first view).
-    waiting = st.empty()
-    waiting.info("Loading the model pair — the first time after the server starts takes a few seconds; "
+    notice.info("Loading the model pair — the first time after the server starts takes a few seconds; "
                  "its progress is in the sidebar.")
     with sidebar.status("Loading the model pair…", expanded=True) as box:
         bar = box.progress(0.0)
@@ -307,7 +309,7 @@ def _load_with_progress(sidebar, pair: PairSpec):
         bar.progress(1.0, text=f"both models loaded in {time.monotonic() - started:.1f} s")
         box.update(label=f"Model pair loaded in {time.monotonic() - started:.1f} s", state="complete",
                    expanded=False)
-    waiting.empty()
+    notice.empty()
     return tuple(loaded)
 
 

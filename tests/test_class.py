@@ -101,6 +101,22 @@ def _alerts(tab) -> str:
     return " | ".join(tab.eval_on_selector_all('[data-testid="stAlert"]', "nodes => nodes.map(n => n.innerText)"))
 
 
+def set_seed(tab, value: str) -> None:
+    """Type the training seed and wait until the page has applied it (in the link); typed while the live
+    view redraws, a value can be lost, so try again."""
+    for _ in range(4):
+        box = tab.get_by_role("spinbutton", name="Seed", exact=True)
+        box.fill(value)
+        box.press("Enter")
+        try:
+            tab.wait_for_function("v => location.search.includes('train_seed=' + v)", arg=value, timeout=20_000)
+            break
+        except playwright_api.TimeoutError:
+            continue
+    settle(tab, 120_000)
+    assert f"train_seed={value}" in tab.url
+
+
 def _csv(people: int) -> bytes:
     buffer = io.StringIO()
     write_tagged_csv(buffer, generate_biographies(people, seed=11))
@@ -148,10 +164,7 @@ def test_class_mode_keeps_each_student_to_their_seat(class_server, browser):  # 
         # 3. the cap (1 run of one's own at a time): a may not start another; b, whose only run is shared, may.
         # (Another seed in the same session: a reload would be a new session, with no runs of its own.)
         for tab in (a, b):
-            seed = tab.get_by_role("spinbutton", name="Seed", exact=True)
-            seed.fill("5")
-            seed.press("Enter")
-            settle(tab, 120_000)
+            set_seed(tab, "5")
         a.get_by_role("button", name="Start 1 run").click()
         wait_for_text(a, "Class mode: a session may have 1 run of its own queued or running; you have 1")
         b.get_by_role("button", name="Start 1 run").click()

@@ -11,16 +11,24 @@ as `clues augment` would (each text captured once per model).
 tagged CSV, evaluated each epoch; one corpus per condition; a manifest) and starts every
 condition with `clues.runs.start_run_process`: its TrainConfig is saved with a queued run in
 the store, and a detached `python -m clues train --run <id>` trains exactly that. The store's
-queue lets one run at a time use a device; the app only reads the store afterwards.
+queue lets as many runs use a device as it has room for (`clues.runs.slots`); the app only reads
+the store afterwards.
+
+Shared runs: each run is saved with a `content_key` (its configuration and its data's bytes). A
+launch with `share=True` gives a condition whose identical run is already queued, running or
+finished that run instead of a copy, so a class starting the same comparison thirty times trains it
+once. Every comparison records the runs it follows (`RunStore.follow`), its own and shared ones.
 
 Also here: what the app shows of such runs (`condition_of`, `run_label`, `curves_frame`,
-`rows_in`, `comparison_of`, `current_comparison`, `run_steps`).
+`rows_in`, `comparison_of`, `current_comparison`, `shared_with`, `run_steps`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -175,36 +183,78 @@ def new_batch_folder(root: Path) -> Path:
     raise OSError(f"No free batch folder name under {root} for {batch}")
 
 
+# Settings that say where a run's files are or what it is called, not what it learns: left out of its
+# content key (the data files count by their bytes instead).
+NOT_CONTENT = ("name", "data", "eval_data", "output_dir", "store_path", "run_id", "max_active")
+EXTRA_NOT_CONTENT = ("folder", "label", "comparison_key", "content_key")
+
+
+def content_key(config: TrainConfig) -> str:
+    """A fingerprint of what a run learns: its configuration (paths and names left out) and the bytes
+    of its training and evaluation data. Two runs with the same key train the same model the same way."""
+    settings = {key: value for key, value in asdict(config).items() if key not in NOT_CONTENT}
+    settings["extra"] = {key: value for key, value in config.extra.items() if key not in EXTRA_NOT_CONTENT}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in (config.data, config.eval_data):
+        digest.update(b"\0" + (Path(path).read_bytes() if path else b""))
+    return digest.hexdigest()[:24]
+
+
+# many parameters: the comparison and its three inputs, then how it shares and whom it counts for
 def launch(comparison: Comparison, *, ranked_for: Callable[[str], Sequence], store,
-           home: Path | None = None, start=None) -> tuple[Path, list[int]]:
+           home: Path | None = None, start=None, share: bool = False, session: str = "",
+           limit: Callable[[int], None] | None = None) -> tuple[Path, list[int]]:
     """Write the comparison's files and start one queued run per condition; (folder, run ids).
 
     `ranked_for(condition)` gives the RankedText of every person for a condition (`rank_conditions`).
     `start(store, config_dict, name=…)` queues and starts a run (default `clues.runs.start_run_process`).
+    With `share`, a condition whose run is identical (`content_key`) to one queued, running or finished
+    in the store gets that run instead of a copy. Every run is recorded as followed by this comparison
+    (its folder's name) and `session`. `limit(n)`, if given, is told how many new runs would be queued
+    before any is, and may refuse by raising; the folder is then removed.
     """
     comparison.validate()
     start = start or start_run_process
     folder = new_batch_folder(Path(home or clues_home()) / "app-runs")
+    configs = _write_conditions(comparison, folder, ranked_for, store)
+    with store.sharing() if share else contextlib.nullcontext():
+        found = [store.shared_run(config.extra["content_key"]) if share else None for config in configs]
+        try:
+            if limit is not None:
+                limit(sum(run_id is None for run_id in found))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        ids = []
+        for config, shared in zip(configs, found):
+            run_id = shared or start(store, asdict(config), name=config.name)
+            store.follow(folder.name, run_id, session=session, started=shared is None)
+            ids.append(run_id)
+    settings = {key: value for key, value in asdict(comparison).items() if key not in ("base", "people")}
+    manifest = {"comparison": settings, "train": asdict(comparison.base), "people": len(comparison.people),
+                "runs": {str(run_id): {"condition": config.extra["condition"], "data": config.data,
+                                       "rows": config.extra["rows"], "shared": shared is not None}
+                         for run_id, config, shared in zip(ids, configs, found)}}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return folder, ids
+
+
+def _write_conditions(comparison: Comparison, folder: Path, ranked_for, store) -> list[TrainConfig]:
+    """The people's CSV and each condition's corpus in `folder`; each condition's TrainConfig, its
+    content key in its extra."""
     people_csv = folder / "people.csv"
     write_tagged_csv(people_csv, comparison.people)
     base = replace(comparison.base, eval_data=str(people_csv), store_path=str(store.path),
                    extra={**comparison.base.extra, "folder": str(folder), "label": comparison.label,
                           "comparison_key": comparison_key(comparison)})
-    settings = {key: value for key, value in asdict(comparison).items() if key not in ("base", "people")}
-    manifest = {"comparison": settings, "train": asdict(comparison.base), "people": len(comparison.people),
-                "runs": {}}
-    ids = []
+    configs = []
     for condition in comparison.conditions:
-        data = folder / f"{condition_slug(condition)}.csv"
-        config = condition_config(base, condition, data, ranked_for(condition),
-                                  name=run_name(condition, folder.name), augment=comparison.augment,
-                                  importance=comparison.importance)
-        run_id = start(store, asdict(config), name=config.name)
-        ids.append(run_id)
-        manifest["runs"][str(run_id)] = {"condition": condition, "data": config.data,
-                                         "rows": config.extra["rows"]}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    return folder, ids
+        config = condition_config(base, condition, folder / f"{condition_slug(condition)}.csv",
+                                  ranked_for(condition), name=run_name(condition, folder.name),
+                                  augment=comparison.augment, importance=comparison.importance)
+        config.extra["content_key"] = content_key(config)
+        configs.append(config)
+    return configs
 
 
 # -- what the app shows of these runs ---------------------------------------------------------
@@ -247,14 +297,30 @@ def comparison_of(run: dict) -> str | None:
     return Path(str(folder)).name if folder else None
 
 
-def current_comparison(runs: Sequence[dict], dismissed=()) -> tuple[str | None, list[dict]]:
-    """(name, runs) of the newest comparison nobody dismissed, or (None, [])."""
-    newest = None
-    for run in runs:  # in id order: the last comparison seen is the newest
-        name = comparison_of(run)
-        if name and name not in dismissed:
-            newest = name
-    return newest, [run for run in runs if newest and comparison_of(run) == newest]
+def memberships(runs: Sequence[dict], follows: Sequence[dict] = ()) -> list[tuple[str, int]]:
+    """(comparison, run id) pairs, oldest first: those launches recorded (`RunStore.follows`: a shared run
+    belongs to every comparison that follows it), then, for runs launched before that was recorded,
+    the folder of their launch."""
+    recorded = {int(f["run_id"]) for f in follows}
+    legacy = [(comparison_of(r), r["id"]) for r in runs if r["id"] not in recorded and comparison_of(r)]
+    return legacy + [(f["comparison"], int(f["run_id"])) for f in follows]
+
+
+def current_comparison(runs: Sequence[dict], dismissed=(), follows: Sequence[dict] = (),
+                       session: str | None = None) -> tuple[str | None, list[dict]]:
+    """(name, runs) of the newest comparison nobody dismissed — `session`'s own newest when it has one
+    — or (None, [])."""
+    pairs = [(name, run_id) for name, run_id in memberships(runs, follows) if name not in dismissed]
+    own = {f["comparison"] for f in follows if session and f["session"] == session}
+    mine = [pair for pair in pairs if pair[0] in own]
+    newest = (mine or pairs)[-1][0] if pairs else None
+    ids = {run_id for name, run_id in pairs if name == newest}
+    return newest, [run for run in runs if run["id"] in ids]
+
+
+def shared_with(run: dict, comparison: str | None) -> bool:
+    """True when `run` is shown in `comparison` but was queued by another one (its folder's)."""
+    return bool(comparison) and comparison_of(run) not in (None, comparison)
 
 
 def run_steps(run: dict, step: int | None) -> tuple[int, int | None]:

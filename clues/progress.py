@@ -18,10 +18,11 @@ def progress(step: int | None, total: int, elapsed_s: float | None) -> tuple[flo
     return done, elapsed_s * (1 - done) / done
 
 
-def overall(parts) -> tuple[float, float | None]:
-    """(fraction done, seconds left or None) of several runs that share one device, one after the
-    other: `parts` are (steps done, steps in all, seconds it has run). The time left is the steps
-    left at the pace (seconds a step, evaluations included) of the steps done so far."""
+def overall(parts, at_once: int = 1) -> tuple[float, float | None]:
+    """(fraction done, seconds left or None) of several runs that share one device, `at_once` of them
+    at a time: `parts` are (steps done, steps in all, seconds it has run). The time left is the steps
+    left at the pace (seconds a step, evaluations included) of the steps done so far, over the runs
+    going at once."""
     parts = list(parts)
     total = sum(t for _, t, _ in parts)
     done = sum(min(d, t) for d, t, _ in parts)
@@ -30,7 +31,7 @@ def overall(parts) -> tuple[float, float | None]:
     spent = sum(s or 0.0 for d, _, s in parts if d)
     if not done or spent <= 0:
         return done / total, None
-    return done / total, spent / done * (total - done)
+    return done / total, spent / done * (total - done) / max(1, at_once)
 
 
 def human_seconds(seconds: float | None) -> str:

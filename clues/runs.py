@@ -10,10 +10,13 @@ metrics (loss, learning_rate, grad_norm), a fact field for per-field evaluation 
 
 The queue needs no daemon: a training process waits (`wait_for_turn`) until fewer than
 `max_active` runs are running on its device and no older queued run waits for the same slot.
+How many runs a device holds at once is decided in one place, `slots` (beside `device_key`): on a
+CPU, its cores over the threads each run uses; one per GPU.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -59,6 +62,15 @@ CREATE TABLE IF NOT EXISTS metrics (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+CREATE TABLE IF NOT EXISTS follows (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    comparison TEXT NOT NULL,
+    session TEXT NOT NULL DEFAULT '',
+    started INTEGER NOT NULL DEFAULT 0,
+    left_at TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, comparison)
+);
 CREATE TABLE IF NOT EXISTS dismissed (
     comparison TEXT PRIMARY KEY,
     dismissed_at TEXT NOT NULL
@@ -242,6 +254,69 @@ class RunStore:
         with self._connect() as db:
             return {row[0] for row in db.execute("SELECT comparison FROM dismissed").fetchall()}
 
+    # -- shared runs -------------------------------------------------------------------
+    # A launched run is saved with a content key (clues.launch.content_key: its configuration and the
+    # bytes of its data). A comparison follows each of its runs: the ones it queued (started = 1) and
+    # identical ones already in the store that it shares instead of queueing copies (started = 0).
+
+    @contextmanager
+    def sharing(self):
+        """Held while a launcher looks for identical runs and queues the missing ones, so two sessions
+        starting the same comparison at once queue it once (a lock file beside the store)."""
+        with open(self.path.with_name(self.path.name + ".share-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def shared_run(self, content_key: str) -> int | None:
+        """The newest run saved with `content_key` that is queued, running or finished (and not asked to
+        stop), else None."""
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM runs WHERE json_extract(config, '$.extra.content_key') = ? "
+                             "AND status IN ('queued', 'running', 'finished') AND stop_requested = 0 "
+                             "ORDER BY id DESC LIMIT 1",
+                             (content_key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def follow(self, comparison: str, run_id: int, *, session: str = "", started: bool = False) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO follows (run_id, comparison, session, started, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (int(run_id), str(comparison), session, int(started), now()))
+
+    def follows(self) -> list[dict]:
+        """Every (comparison, run) a launch recorded, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM follows ORDER BY rowid").fetchall()
+        return [dict(row) for row in rows]
+
+    def followers(self, run_id: int) -> set[str]:
+        """The sessions that follow a run and have not left it."""
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT session FROM follows WHERE run_id = ? AND left_at IS NULL",
+                              (int(run_id),)).fetchall()
+        return {row[0] for row in rows}
+
+    def leave(self, run_id: int, session: str) -> set[str]:
+        """`session` stops following the run; the sessions that still follow it."""
+        with self._connect(immediate=True) as db:
+            db.execute("UPDATE follows SET left_at = ? WHERE run_id = ? AND session = ? AND left_at IS NULL",
+                       (now(), int(run_id), session))
+            rows = db.execute("SELECT DISTINCT session FROM follows WHERE run_id = ? AND left_at IS NULL",
+                              (int(run_id),)).fetchall()
+        return {row[0] for row in rows}
+
+    def active_started_by(self, session: str) -> list[int]:
+        """Ids of the queued or running runs that `session` queued and did not stop (shared ones not
+        counted)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT r.id FROM follows f JOIN runs r ON r.id = f.run_id "
+                              "WHERE f.session = ? AND f.started = 1 AND r.status IN ('queued', 'running') "
+                              "AND r.stop_requested = 0 "
+                              "ORDER BY r.id", (session,)).fetchall()
+        return [int(row[0]) for row in rows]
+
     # -- metrics -------------------------------------------------------------------------
 
     def log_metrics(self, run_id: int, rows) -> None:
@@ -332,6 +407,32 @@ def device_key(device=None) -> str:
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, which a container or taskset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call (macOS)
+        return os.cpu_count() or 1
+
+
+def run_threads() -> int:
+    """Torch threads a training process uses on a CPU: OMP_NUM_THREADS when set (the app's runs get 1,
+    `start_run_process`), else what `clues.train.set_threads` gives a run alone: min(cores, 4)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    return max(1, min(usable_cores(), 4))
+
+
+def slots(device: str, threads: int | None = None) -> int:
+    """How many runs train at once on `device` (a `device_key`): on the CPU as many as the cores allow at
+    `threads` each (default `run_threads()`), so no core idles while runs wait; one per GPU, whose
+    memory a second run would share."""
+    if device != "cpu":
+        return 1
+    return max(1, usable_cores() // max(1, threads or run_threads()))
 
 
 def start_run_process(store: RunStore, config: dict, *, name: str = "run", env: dict | None = None) -> int:

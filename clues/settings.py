@@ -109,7 +109,7 @@ class TrainConfig:
     store_path: str | None = None
     run_id: int | None = None
     save_model: bool = False
-    max_active: int = 1
+    max_active: int | None = None  # runs at once on its device; None: as many as clues.runs.slots allows
     extra: dict = field(default_factory=dict)  # notes kept with the run: a comparison's condition, α, β …
 
     @classmethod
@@ -148,7 +148,7 @@ class TrainConfig:
             (0 <= self.replace_rate < 1, f"the replace rate must be in [0, 1), not {self.replace_rate!r}"),
             (self.trainable in TRAINABLE, f"trainable must be one of {', '.join(TRAINABLE)}, not {self.trainable!r}"),
             (self.logging_steps >= 1, "logging steps must be >= 1"),
-            (self.max_active >= 1, "max active runs must be >= 1"),
+            (self.max_active is None or self.max_active >= 1, "max active runs must be >= 1"),
             (self.save_model is False or bool(self.output_dir), "saving the model needs an output folder (--save DIR)"),
         ]
         for ok, message in checks:

@@ -32,7 +32,7 @@ from clues.corpus import read_tagged_csv, read_texts
 from clues.errors import CluesError
 from clues.evaluate import evaluate_qa, recall_probe
 from clues.models import load_model, make_trainable
-from clues.runs import MEAN_FIELD, RunStore, device_key
+from clues.runs import MEAN_FIELD, RunStore, device_key, run_threads, slots
 from clues.settings import TrainConfig
 from clues.shard import launched_state
 
@@ -268,7 +268,7 @@ def set_threads(store: RunStore | None, run_id: int | None) -> None:
     if "OMP_NUM_THREADS" in os.environ:
         return  # the user (or the launcher) decided
     busy = store is not None and store.active_runs(exclude=run_id) > 0
-    torch.set_num_threads(1 if busy else max(1, min(os.cpu_count() or 1, 4)))
+    torch.set_num_threads(1 if busy else run_threads())
 
 
 def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> bool:
@@ -285,7 +285,7 @@ def _open_run(store: RunStore, config: TrainConfig, device: torch.device) -> boo
         recorded = run.get("config") or {}
         extra = {**(recorded.get("extra") or {}), **settings.get("extra", {})}
         store.update_config(config.run_id, {**recorded, **settings, "extra": extra})
-    return store.wait_for_turn(config.run_id, device, max_active=config.max_active)
+    return store.wait_for_turn(config.run_id, device, max_active=config.max_active or slots(device))
 
 
 def train(config: TrainConfig, store: RunStore | None = None) -> int:

@@ -2,27 +2,30 @@
 QA as it learns. Runs are separate processes (the page never waits for them)."""
 
 import functools
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from clues import augment, figures, launch
+from clues import augment, classroom, figures, launch
 from clues.errors import CluesError
 from clues.importance import IMPORTANCE
 from clues.models import default_trained
 from clues.progress import human_seconds, overall, progress, total_steps
-from clues.runs import ACTIVE, RunStore
+from clues.runs import ACTIVE, RunStore, slots
 from clues.settings import DEFAULT_TRAIN, PAGE_CONDITIONS, TrainConfig
-from clues.ui import cache, importance_picker, show, sidebar, state
+from clues.ui import cache, importance_picker, seat, show, sidebar, state
 
 ctx = sidebar.context()
 st.title("Training")
 st.caption("Continual pretraining on the biographies — plain, or with tokens dropped at random, by position "
            "(the control), by the model's own attention, or by the contrast — then few-shot QA per fact field "
            "after every epoch. "
-           "Each condition is a separate `python -m clues train` process; one runs at a time per device.")
+           "Each condition is a separate `python -m clues train` process; on a CPU as many run at once as its "
+           f"cores allow ({slots('cpu')} here), on a GPU one at a time. A run identical to one already "
+           "queued, running or finished here (same settings, same data) is shared, not trained again.")
 
 try:
     store = RunStore()
@@ -33,12 +36,26 @@ except (CluesError, OSError) as error:
 
 new_tab, runs_tab = st.tabs(["New comparison", "Runs"])
 START = "_train_start_requested"
+NOTICE = "_train_notice"  # the last refused or partial Stop, said in one line until the next action
+me, mode = seat.session_id(), seat.mode()
 
 
-def request_start() -> None:
-    """The Start button's callback: it runs before the script, so the click's own run already draws
-    the button disabled, before it spends seconds ranking tokens."""
-    st.session_state[START] = True
+def request_start(again: bool = False) -> None:
+    """The Start buttons' callback: it runs before the script, so the click's own run already draws
+    the buttons disabled, before it spends seconds ranking tokens. `again`: a new seed, not shared."""
+    st.session_state[START] = "again" if again else "start"
+    st.session_state.pop(NOTICE, None)
+
+
+def started_message(ids, name: str, seed: int, again: bool) -> str:
+    shared = [i for i in ids if launch.shared_with(store.get_run(i), name)]
+    new = [i for i in ids if i not in shared]
+    listed = ", ".join(f"#{i}" for i in new)
+    text = f"Started runs {listed}" + (f" with the new seed {seed}" if again else "") + ". " if new else ""
+    if shared:
+        text += (f"Shared runs {', '.join(f'#{i}' for i in shared)}: identical runs (same settings, same data) "
+                 "were already here, so they were not queued again; their curves are shown live. ")
+    return text + "The comparison stays above until you dismiss it."
 
 
 # -- a new comparison ------------------------------------------------------------------------
@@ -47,7 +64,11 @@ with new_tab:
     live = st.container()  # the current comparison: progress and curves above the settings, in view
     c_model, c_method = st.columns([1.2, 3.2])
     learner = default_trained(ctx.pair.large.ref, ctx.pair.small.ref)  # the bundled learner beside the demo pair
-    choices = (["learner"] if learner != ctx.pair.small.ref else []) + ["small", "large", "other"]
+    # In class mode the model trained is one of the teacher's pair (or the learner beside it), never a typed one.
+    choices = (["learner"] if learner != ctx.pair.small.ref else []) + ["small", "large"] + \
+        ([] if mode.on else ["other"])
+    if mode.on and st.query_params.get("train_model", choices[0]) not in choices:
+        c_model.warning(classroom.MODEL_REFUSED)
     which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
                         format_func={"learner": "the bundled learner", "small": "small of the pair",
                                      "large": "large of the pair", "other": "another model"}.get,
@@ -116,16 +137,33 @@ with new_tab:
     augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
     comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
                                    label=which, importance=importance)
-    # The same comparison queued or running (from any tab, or before a reload) is not queued again.
-    busy = launch.comparison_key(comparison) in {launch.key_of(r) for r in store.list_runs() if r["status"] in ACTIVE}
+    # Runs with these settings in the store: Start shares them; "Run again" trains them anew with a new seed.
+    key = launch.comparison_key(comparison)
+    kept = [r for r in store.list_runs() if r["status"] in ("queued", "running", "finished")]
+    exists = key in {launch.key_of(r) for r in kept}
+    # This session's own comparison with these settings, still going, is not started twice.
+    mine = {f["run_id"] for f in store.follows() if f["session"] == me}
+    busy = key in {launch.key_of(r) for r in kept if r["id"] in mine and r["status"] in ACTIVE}
     starting = st.session_state.pop(START, False)
-    st.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
-              key="start-runs", on_click=request_start,
-              disabled=starting or busy or not conditions or not people)
+    c_start, c_again = st.columns([1, 1])
+    c_start.button(f"Start {len(conditions)} run{'s' if len(conditions) != 1 else ''}", type="primary",
+                   key="start-runs", on_click=request_start,
+                   disabled=bool(starting) or busy or not conditions or not people)
+    if exists:
+        c_again.button("Run again (new seed)", key="run-again", on_click=request_start, args=(True,),
+                       disabled=bool(starting) or not conditions or not people,
+                       help="Trains these settings once more with a seed no run here used, instead of "
+                            "sharing the runs already here.")
     if busy:
         st.caption("These settings are training already (above); change one to start another comparison.")
-    if starting and not busy:
+    elif exists:
+        st.caption("Runs with these settings are already here: Start shares them (their curves, live), "
+                   "Run again trains them anew with a new seed.")
+    if starting and not busy or starting == "again":
         st.session_state.pop("_train_started", None)
+        if starting == "again":  # a seed no run in the store used: nothing of it can be shared
+            comparison.base.seed = 1 + max((int((r["config"] or {}).get("seed") or 0) for r in store.list_runs()),
+                                           default=0)
         trained = {"small": ctx.small, "large": ctx.large}.get(which)
 
         def load_own():  # the model trained, when it is not of the pair
@@ -141,7 +179,9 @@ with new_tab:
         try:
             with live, st.spinner(f"Starting {len(conditions)} runs: ranking the tokens of {len(people)} "
                                   "biographies and writing the corpora…", show_time=True):
-                _, ids = launch.launch(comparison, ranked_for=lambda c: rankings()[c], store=store)
+                folder, ids = launch.launch(
+                    comparison, ranked_for=lambda c: rankings()[c], store=store, share=starting != "again",
+                    session=me, limit=lambda new: classroom.run_limit(mode, len(store.active_started_by(me)), new))
         except CluesError as error:
             show.error(error)
         except OSError as error:
@@ -151,9 +191,8 @@ with new_tab:
         else:
             st.session_state["_train_batch"] = ids
             # No server path here: the files' folder is for the CLI (`clues runs show <id>`).
-            st.session_state["_train_started"] = (
-                f"Started runs {', '.join(f'#{i}' for i in ids)}. "
-                "They queue and run one at a time; the comparison stays above until you dismiss it.")
+            st.session_state["_train_started"] = started_message(ids, folder.name, comparison.base.seed,
+                                                                 starting == "again")
     # Kept until the next start: the page reruns itself when runs start or end, and the click's
     # own run is the only one that sees the button pressed.
     if started := st.session_state.get("_train_started"):
@@ -173,31 +212,51 @@ def _steps(run, frame) -> tuple[int, int | None]:
     return launch.run_steps(run, step)
 
 
-def _progress_line(run, frame, where) -> None:
+def _progress_line(run, frame, where, sharing: int) -> None:
+    """One run's bar; `sharing`: how many comparisons follow it (more than one: it is shared)."""
     step, total = _steps(run, frame)
     done, left = progress(step, total or 0, _elapsed(run))
     status = run["status"]
     text = f"#{run['id']} {launch.condition_of(run)} — {status}"
     if status == "running" and total:
         text += f" · step {step}/{total} · ETA {human_seconds(left)}"
+    if sharing > 1:
+        text += f" · shared by {sharing} comparisons"
     c_bar, c_stop = where.columns([6, 1])
     c_bar.progress(done, text=text)
     if run.get("error") and status != "finished":
         c_bar.error(f"Run #{run['id']} {status}: {run['error']}")
     if status in ACTIVE and not run.get("stop_requested"):
-        if c_stop.button("Stop", key=f"stop-{run['id']}", help="Stops after the current step"):
-            store.request_stop(run["id"])
-            st.rerun(scope="fragment")
+        # a callback: it runs before the rerun the click starts, which then draws the run as stopping
+        c_stop.button("Stop", key=f"stop-{run['id']}", help="Stops after the current step", on_click=_stop,
+                      args=(run["id"],))
     elif status in ACTIVE:
         c_stop.caption("stopping…")
 
 
+def _stop(run_id: int) -> None:
+    """Stop a run, as the class mode allows: only a run this session follows, and a shared one only
+    when no other session follows it (else this session leaves it and it goes on)."""
+    refusal = classroom.stop_refusal(mode, run_id, me, store.followers(run_id))
+    if refusal:
+        st.session_state[NOTICE] = refusal
+        return
+    others = store.leave(run_id, me) - {me}
+    notice = classroom.after_leaving(run_id, others) if mode.on else None
+    if notice:
+        st.session_state[NOTICE] = notice
+    else:
+        st.session_state.pop(NOTICE, None)
+        store.request_stop(run_id)
+
+
 def _whole(runs, frames) -> None:
-    """One bar and one time left for the whole comparison: its runs share the device one after
-    the other, so the time left is the steps left at the pace of the steps done."""
+    """One bar and one time left for the whole comparison: its runs share the device, as many at once
+    as it has slots, so the time left is the steps left at the pace of the steps done."""
     parts = [(*_steps(run, frames[run["id"]]), _elapsed(run)) for run in runs]
-    done, left = overall((d, t, s) for d, t, s in parts if t)
     ended = sum(r["status"] not in ACTIVE for r in runs)
+    at_once = min(len(runs) - ended, max(slots(r.get("device") or "cpu") for r in runs)) if runs else 1
+    done, left = overall(((d, t, s) for d, t, s in parts if t), at_once=max(1, at_once))
     text = f"{ended} of {len(runs)} runs ended"
     if ended < len(runs):
         text += f" · about {human_seconds(left)} left" if left is not None else " · time left after the first steps"
@@ -236,7 +295,10 @@ def live_view():
     other tabs), whole — every run, ended or not — and any other active run (the CLI, elsewhere)."""
     runs = store.list_runs()
     dismissed = store.dismissed()
-    name, group = launch.current_comparison(runs, dismissed)
+    follows = store.follows()
+    name, group = launch.current_comparison(runs, dismissed, follows, session=me)
+    if notice := st.session_state.get(NOTICE):
+        st.warning(notice)
     since = group[0]["created_at"] if group else ""
     others = [r for r in runs if r not in group and (r["status"] in ACTIVE or (  # what ran beside it
         launch.comparison_of(r) and launch.comparison_of(r) not in dismissed and (r["finished_at"] or "") >= since))]
@@ -254,8 +316,9 @@ def live_view():
                 st.rerun()
         _whole(group, frames)
     _curves(group + others, "live", st)
+    sharing = Counter(f["run_id"] for f in follows)
     for run in group + others:  # below the curves: at 1280 × 800 the curves stay in view
-        _progress_line(run, frames[run["id"]], st)
+        _progress_line(run, frames[run["id"]], st, sharing[run["id"]])
 
 
 def runs_view():
@@ -273,7 +336,7 @@ def runs_view():
     ids = [r["id"] for r in runs]
     by_id = {r["id"]: r for r in runs}
     # the current comparison, whole (a reload once left out its first run, the plain baseline)
-    name, group = launch.current_comparison(runs, store.dismissed())
+    name, group = launch.current_comparison(runs, store.dismissed(), store.follows(), session=me)
     default = [r["id"] for r in group] or ids[-4:]
     chosen = state.multiselect("Runs to compare", ids, f"compare-{name}" if name else "compare", default, url=False,
                                format_func=lambda i: f"#{i} {launch.condition_of(by_id[i])} "

@@ -778,7 +778,9 @@ def test_a_comparison_stays_whole_in_a_new_session_until_dismissed(app, home, mo
     whole = progress_texts(reloaded)[0]
     assert whole.startswith("1 of 3 runs ended") and "left" in whole, whole
     assert {t["name"] for t in chart(reloaded, "QA exact match")["data"]} >= {f"none #{first}"}
-    assert next(b for b in reloaded.button if b.key == "start-runs").disabled  # the same settings, running
+    # another session may start the same settings: it shares these runs (test_the_same_comparison_shares_its_runs)
+    assert not next(b for b in reloaded.button if b.key == "start-runs").disabled
+    assert [b for b in reloaded.button if b.key == "run-again"]
     assert not [b for b in reloaded.button if b.key == "dismiss-comparison"]  # not while it runs
     other = app("pages/training.py", **{**settings, "train_seed": 1})  # another comparison may queue behind
     assert not next(b for b in other.button if b.key == "start-runs").disabled
@@ -950,3 +952,106 @@ def test_the_small_models_clamped_head_is_said(app):
     head = at.slider(key="head")
     assert head.max == 7  # the large model's heads (8): the slider stops there
     assert any("stands in for head 7" in c.value for c in at.caption)
+
+
+# -- issue 17: shared runs, a class mode ---------------------------------------------------------
+
+def _fake_start(started):
+    def fake_start(store, config, *, name="run", env=None):
+        run_id = store.create_run(name, config, "queued", device=device_key(config["device"]))
+        started.append(run_id)
+        return run_id
+    return fake_start
+
+
+SMALL_COMPARISON = {"conditions": "none,contrast", "epochs": 1, "train_n": 4, "train_copies": 1, "batch": 2}
+
+
+def test_the_same_comparison_shares_its_runs(app, home, monkeypatch):
+    """Two sessions start the same comparison: the second queues nothing, is told its runs are shared
+    and sees them live; "Run again (new seed)" trains them anew."""
+    started = []
+    monkeypatch.setattr(clues.launch, "start_run_process", _fake_start(started))
+    first = app("pages/training.py", **SMALL_COMPARISON)
+    assert not [b for b in first.button if b.key == "run-again"]  # nothing to share yet
+    next(b for b in first.button if b.key == "start-runs").click().run()
+    assert len(started) == 2
+    second = app("pages/training.py", **SMALL_COMPARISON)
+    next(b for b in second.button if b.key == "start-runs").click().run()
+    assert_clean(second)
+    assert len(started) == 2  # shared, not queued again
+    said = " ".join(s.value for s in second.success)
+    assert said.startswith(f"Shared runs #{started[0]}, #{started[1]}: identical runs"), said
+    assert all("shared by 2 comparisons" in text for text in progress_texts(second)[1:]), progress_texts(second)
+    second.run()  # the click's own run draws the buttons disabled; the next one (any change) does not
+    second.button(key="run-again").click().run()
+    assert_clean(second)
+    assert len(started) == 4
+    seeds = {RunStore().get_run(i)["config"]["seed"] for i in started[2:]}
+    assert seeds == {1}
+    assert "with the new seed 1" in " ".join(s.value for s in second.success)
+
+
+def test_class_mode_offers_only_the_teachers_pairs(app, pair, monkeypatch):
+    monkeypatch.setenv("CLUES_CLASS", "1")
+    at = app(pair="custom", large="/etc", small="/etc")
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="pair").options == ["Demo pair (bundled, offline)"]
+    assert any("only the model pairs the teacher configured" in w.value for w in at.sidebar.warning)
+    assert not [c for c in at.sidebar.checkbox if c.key == "trust_remote_code"]
+    assert chart(at, "Large model")  # the demo pair still works
+    training = app("pages/training.py", train_model="other", train_other="/etc")
+    assert "other" not in training.radio(key="train_model").options
+    assert any("only the model pairs the teacher configured" in w.value for w in training.warning)
+    monkeypatch.setenv("CLUES_CLASS_PAIRS", f"{pair[0]},{pair[1]};gpt2-xl,gpt2")
+    labels = [o for o in app().sidebar.selectbox(key="pair").options]
+    assert labels == ["Demo pair (bundled, offline)", "gpt2-xl / gpt2"]
+
+
+def test_class_mode_stops_only_your_own_runs_and_caps_them(app, home, monkeypatch):
+    started = []
+    monkeypatch.setattr(clues.launch, "start_run_process", _fake_start(started))
+    monkeypatch.setenv("CLUES_CLASS", "1")
+    monkeypatch.setenv("CLUES_CLASS_MAX_RUNS", "2")
+    a = app("pages/training.py", **SMALL_COMPARISON)
+    next(b for b in a.button if b.key == "start-runs").click().run()
+    b = app("pages/training.py", **{**SMALL_COMPARISON, "conditions": "random"})
+    store = RunStore()
+    b.button(key=f"stop-{started[0]}").click().run()  # a's run, which b does not follow
+    assert_clean(b)
+    assert any(w.value == f"You can stop only runs you started: run #{started[0]} belongs to another session."
+               for w in b.warning)
+    assert not store.stop_requested(started[0])
+    next(x for x in b.button if x.key == "start-runs").click().run()  # b's own run: b may stop it
+    own = started[-1]
+    b.button(key=f"stop-{own}").click().run()
+    assert store.stop_requested(own)
+    b2 = app("pages/training.py", **SMALL_COMPARISON)  # another session shares a's runs
+    next(x for x in b2.button if x.key == "start-runs").click().run()
+    b2.button(key=f"stop-{started[0]}").click().run()
+    assert any(f"Run #{started[0]} is shared: 1 other session follow" in w.value for w in b2.warning)
+    assert not store.stop_requested(started[0])  # a still follows it
+    a.button(key=f"stop-{started[0]}").click().run()
+    assert store.stop_requested(started[0])  # no one else follows it now
+    # the cap: a has one run going of its own (2 allowed; the stopping one does not count); a comparison of
+    # 2 more is refused in one line
+    a.session_state["_train_start_requested"] = False
+    a.multiselect(key="conditions").set_value(["random", "position"]).run()
+    before = len(started)
+    next(x for x in a.button if x.key == "start-runs").click().run()
+    assert not a.exception
+    assert len(started) == before
+    assert any(e.value.startswith("Class mode: a session may have 2 runs of its own queued or running; you have 1")
+               for e in a.error), [e.value for e in a.error]
+
+
+def test_class_mode_caps_uploads(app, monkeypatch):
+    monkeypatch.setenv("CLUES_CLASS", "1")
+    monkeypatch.setenv("CLUES_CLASS_MAX_UPLOAD_MB", "0.001")
+    buffer = io.StringIO()
+    write_tagged_csv(buffer, generate_biographies(30, seed=11))  # a few kB: over a cap of 1 kB
+    at = app(src="csv")
+    at.sidebar.get("file_uploader")[0].set_value(("people.csv", buffer.getvalue().encode(), "text/csv")).run()
+    assert not at.exception
+    assert [w.value for w in at.sidebar.warning if w.value.startswith("Class mode: uploads are capped at 0.001 MB")]
+    assert not html(at, "clues-text")  # nothing of it was read

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from clues import launch
+from clues import launch, runs
 from clues.augment import AugmentSettings, rank_corpus
 from clues.cli import main
 from clues.corpus import generate_biographies, write_tagged_csv
@@ -191,6 +191,29 @@ def test_device_key_is_the_queue_name_of_a_device():
     assert device_key(None) == ("cuda:0" if torch.cuda.is_available() else "cpu")
 
 
+def test_slots_fill_the_cores_at_each_runs_threads(monkeypatch):
+    """Issue 17: on a CPU as many runs go at once as the cores allow at the threads each run uses;
+    one per GPU."""
+    monkeypatch.setattr(runs, "usable_cores", lambda: 8)
+    assert runs.slots("cpu", 1) == 8 and runs.slots("cpu", 3) == 2 and runs.slots("cpu", 16) == 1
+    assert runs.slots("cuda:0", 1) == 1 and runs.slots("cuda:1") == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert runs.run_threads() == 2 and runs.slots("cpu") == 4
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert runs.run_threads() == 4 and runs.slots("cpu") == 2  # alone a run takes up to 4 threads
+    assert TrainConfig(model="m", data="d").max_active is None  # the default: as many as slots allows
+
+
+def test_a_full_cpu_queues_the_next_run(store, monkeypatch):
+    me = os.getpid()
+    ids = [store.create_run(f"run {i}", {}, device="cpu", pid=me) for i in range(3)]
+    monkeypatch.setattr(runs, "usable_cores", lambda: 2)
+    at_once = runs.slots("cpu", 1)
+    assert [store.try_claim(i, me, "cpu", at_once) for i in ids] == [True, True, False]
+    store.finish(ids[0], "finished")
+    assert store.try_claim(ids[2], me, "cpu", at_once)
+
+
 def test_train_run_reads_the_saved_configuration(store, tmp_path, capsys):
     base = ["train", "--store", str(store.path)]
     unknown = store.create_run("old", {"model": "m", "data": "d.csv", "argv": ["--model", "m"]}, device="cpu")
@@ -246,6 +269,100 @@ def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
         launch.launch(launch.Comparison(base=TrainConfig(model="m", data="", epochs=0), people=people,
                                         conditions=["none"]), ranked_for=rankings.get, store=store, home=tmp_path,
                       start=start)
+
+
+def _recording_start(calls):
+    def start(store, config, *, name):
+        calls.append(name)
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+    return start
+
+
+def test_an_identical_comparison_shares_the_runs_already_in_the_store(tmp_path):
+    """Issue 17: the same comparison started again (another session, the same settings and data) gets
+    the runs queued, running or finished in the store instead of copies; a new seed trains anew."""
+    calls = []
+    start = _recording_start(calls)
+    people = generate_biographies(3, seed=2)
+    store = RunStore(tmp_path / "runs.sqlite")
+    base = TrainConfig(model="some/model", data="", epochs=2, batch_size=4)
+    comparison = launch.Comparison(base=base, people=people, conditions=["none", "random"],
+                                   augment=AugmentSettings(copies=2))
+    rankings = launch.rank_conditions(people, comparison.conditions, large=None, small=None)
+
+    def go(compared, **options):
+        return launch.launch(compared, ranked_for=rankings.get, store=store, home=tmp_path, start=start,
+                             **options)
+
+    first_folder, first = go(comparison, share=True, session="a")
+    keys = [store.get_run(i)["config"]["extra"]["content_key"] for i in first]
+    assert len(set(keys)) == 2 and len(calls) == 2
+    second_folder, second = go(comparison, share=True, session="b")
+    assert second == first and len(calls) == 2  # nothing queued
+    manifest = json.loads((second_folder / "manifest.json").read_text())
+    assert [r["shared"] for r in manifest["runs"].values()] == [True, True]
+    assert store.followers(first[0]) == {"a", "b"}
+    assert launch.shared_with(store.get_run(first[0]), second_folder.name)
+    assert not launch.shared_with(store.get_run(first[0]), first_folder.name)
+    # b's newest comparison is its own; a new session sees the newest of all
+    follows = store.follows()
+    assert launch.current_comparison(store.list_runs(), (), follows, session="a")[0] == first_folder.name
+    assert launch.current_comparison(store.list_runs(), (), follows)[0] == second_folder.name
+    store.finish(first[0], "finished")
+    store.finish(first[1], "failed", "boom")  # a failed run is not shared: it is queued again
+    _, third = go(comparison, share=True, session="c")
+    assert third[0] == first[0] and third[1] not in first and len(calls) == 3
+    _, copies = go(comparison)  # without share (the notebook): copies
+    assert not set(copies) & set(first + third)
+    _, reseeded = go(launch.Comparison(base=TrainConfig(model="some/model", data="", epochs=2, batch_size=4, seed=1),
+                                       people=people, conditions=["none"], augment=AugmentSettings(copies=2)),
+                     share=True)
+    assert reseeded[0] not in first + third + copies
+    assert store.active_started_by("a") == []  # its runs ended: one finished, one failed
+    assert store.active_started_by("c") == [third[1]]
+
+    def refuse(new):
+        raise InputError(f"no room for {new} runs")
+
+    before = set((tmp_path / "app-runs").iterdir())
+    with pytest.raises(InputError, match="no room for 1 runs"):
+        go(launch.Comparison(base=replace(base, seed=7), people=people, conditions=["none"],
+                             augment=AugmentSettings(copies=2)), share=True, limit=refuse)
+    assert set((tmp_path / "app-runs").iterdir()) == before  # its folder went with it
+
+
+def test_the_content_key_is_the_configuration_and_the_datas_bytes(tmp_path):
+    data, other = tmp_path / "a.csv", tmp_path / "b.csv"
+    data.write_text("text\nAna was born in Lisbon.\n")
+    other.write_text("text\nAna was born in Lisbon.\n")
+    config = TrainConfig(model="m", data=str(data), name="one", extra={"condition": "none", "folder": "x"})
+    moved = replace(config, data=str(other), name="two", store_path="s", extra={"condition": "none", "folder": "y"})
+    assert launch.content_key(config) == launch.content_key(moved)  # where the files are does not count
+    assert launch.content_key(config) != launch.content_key(replace(config, lr=2e-3))
+    other.write_text("text\nAna was born in Porto.\n")
+    assert launch.content_key(config) != launch.content_key(moved)  # what they hold does
+
+
+def test_thirty_sessions_starting_the_same_comparison_at_once_queue_it_once(tmp_path):
+    calls = []
+    start = _recording_start(calls)
+    people = generate_biographies(3, seed=2)
+    store = RunStore(tmp_path / "runs.sqlite")
+    comparison = launch.Comparison(base=TrainConfig(model="m", data="", epochs=1), people=people,
+                                   conditions=["none", "random", "plain"])
+    rankings = launch.rank_conditions(people, comparison.conditions, large=None, small=None)
+    barrier = threading.Barrier(30)
+
+    def session(number):
+        barrier.wait()
+        return launch.launch(comparison, ranked_for=rankings.get, store=RunStore(store.path), home=tmp_path,
+                             start=start, share=True, session=str(number))[1]
+
+    with ThreadPoolExecutor(30) as pool:
+        ids = list(pool.map(session, range(30)))
+    assert len(calls) == 3 and all(i == ids[0] for i in ids)
+    assert len(store.list_runs()) == 3 and len(store.follows()) == 90
+    assert store.integrity_check()
 
 
 def test_comparisons_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):

@@ -62,7 +62,8 @@ def _register_train(subparsers) -> None:
     setting("--seed", type=int, default=0)
     setting("--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)")
     setting("--name", help="a name for the run")
-    setting("--max-active", type=int, default=1, help="runs allowed at once on one device")
+    setting("--max-active", type=int, default=None,
+            help="runs allowed at once on one device (default: on a CPU its cores over each run's threads, 1 per GPU)")
     setting("--save", metavar="DIR", help="write the trained model (or LoRA adapter) here")
     p.add_argument("--store", help="run store file (default $CLUES_HOME/runs.sqlite)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -13,7 +13,10 @@ stops. Only public Streamlit API is used, and no rerun is needed (clicks of that
 The page list in the sidebar is ours (st.page_link), not st.navigation's: its links carry the state of
 the page they open (clues/ui/state.py), so the page's run finds its URL already written and a page
 switch is one browser history entry. st.navigation's own list drops the query string, and the run that
-writes it back pushes a second entry (Back then lands on the same page).
+writes it back pushes a second entry (Back then lands on the same page). Streamlit's automatic list
+of the pages/ folder, which a fresh server shows before any session has called st.navigation, is
+switched off (`client.showSidebarNavigation = false`, .streamlit/config.toml); ours is drawn before
+the models load, so it is there from the first paint.
 """
 
 from __future__ import annotations
@@ -65,9 +68,12 @@ def run() -> None:
     page = st.navigation(pages(), position="hidden")
     state.open_page(page.url_path)
     links = st.sidebar.container()  # drawn above the sidebar, filled once the sidebar's state is known
-    sidebar.render()
-    state.sidebar_drawn()
-    _page_links(links)
+
+    def sidebar_drawn() -> None:  # before the models load: the page list shows from the first paint
+        state.sidebar_drawn()
+        _page_links(links)
+
+    sidebar.render(sidebar_drawn)
     try:
         page.run()
         state.end_run()  # an early stop ends the run through show.stop()

@@ -9,16 +9,18 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 import torch
 
 from clues import models
+from clues.classroom import MODEL_REFUSED, upload_refusal
 from clues.corpus import generate_biographies
 from clues.errors import CluesError
 from clues.memory import human_bytes, human_count
 from clues.text import parse_tagged, to_tagged
-from clues.ui import cache, show, state
+from clues.ui import cache, seat, show, state
 from clues.ui.cache import ModelSpec, PairSpec
 
 CUSTOM = "custom"
@@ -44,10 +46,25 @@ def slug(label: str) -> str:
 
 
 def presets() -> dict[str, tuple[str, tuple[str, str]]]:
-    """slug → (label, (large, small)); the demo pair first, with its overridable folders."""
+    """slug → (label, (large, small)); the demo pair first, with its overridable folders. In class mode,
+    the pairs the teacher configured (the demo pair when none)."""
+    mode = seat.mode()
+    if mode.on:
+        return _class_pairs(mode.pairs)
     out = {}
     for index, (label, pair) in enumerate(models.PRESET_PAIRS.items()):
         out["demo" if index == 0 else slug(label)] = (label, demo_refs() if index == 0 else pair)
+    return out
+
+
+def _class_pairs(pairs) -> dict[str, tuple[str, tuple[str, str]]]:
+    out = {}
+    for large, small in pairs or [demo_refs()]:
+        if (large, small) == demo_refs():
+            out["demo"] = (next(iter(models.PRESET_PAIRS)), (large, small))
+        else:
+            label = f"{Path(large).name} / {Path(small).name}"
+            out[slug(label)] = (label, (large, small))
     return out
 
 
@@ -102,17 +119,25 @@ def context() -> Context:
     st.stop()
 
 
-def render() -> Context:
+def render(drawn: Callable[[], None] | None = None) -> Context:
+    """Draw the sidebar and load the pair. `drawn` is called once every widget of the sidebar is drawn
+    and before the models load (seconds on a fresh server): the frame draws its page list then."""
     show.styles()
+    # Where the page says the pair is loading: made on every run, empty but while a load lasts, so the
+    # page's elements keep their places from run to run (a moved st.tabs opens on its first tab again).
+    notice = st.empty()
     sidebar = st.sidebar
     # The text comes first: it is what a class changes most, and at 1280×800 the pair's captions would
     # push its picker below the fold.
     text_box, pair_box = sidebar.container(), sidebar.container()
     pair = _pair_picker(pair_box)
     ctx = Context(pair=pair)
-    _load_pair(pair_box, ctx)
+    load_box = pair_box.container()  # below the pair's widgets, filled once the text is chosen
     _text_picker(text_box, ctx)
     text_box.divider()
+    if drawn is not None:
+        drawn()
+    _load_pair(load_box, ctx, notice)
     _CURRENT.set(ctx)
     return ctx
 
@@ -130,8 +155,11 @@ def forget() -> None:
 def _pair_picker(sidebar) -> PairSpec:
     sidebar.subheader("Model pair")
     choices = presets()
-    options = list(choices) + [CUSTOM]
-    chosen = state.selectbox("Pair (large / small, one family)", options, "pair", "demo", where=sidebar,
+    class_mode = seat.mode().on
+    options = list(choices) + ([] if class_mode else [CUSTOM])
+    if class_mode and st.query_params.get("pair", options[0]) not in options:
+        sidebar.warning(MODEL_REFUSED)  # a link asked for a model of its own
+    chosen = state.selectbox("Pair (large / small, one family)", options, "pair", options[0], where=sidebar,
                              format_func=lambda s: choices[s][0] if s in choices else "Any two models…")
     if chosen == CUSTOM:
         large = state.text_input("Large model", "large", "", where=sidebar,
@@ -141,7 +169,7 @@ def _pair_picker(sidebar) -> PairSpec:
         label = "custom pair"
     else:
         label, (large, small) = choices[chosen]
-    trust = sidebar.checkbox(
+    trust = False if class_mode else sidebar.checkbox(
         "Trust remote code (runs code from the model's repository)", key="trust_remote_code", value=False,
         help="Some models ship their own Python code; this runs it on this machine when the model loads. "
              "Only for sources you trust. Never set by a link.")
@@ -201,7 +229,7 @@ def _is_local(ref: str) -> bool:
     return bool(ref) and Path(ref).expanduser().exists()
 
 
-def _load_pair(sidebar, ctx: Context) -> None:
+def _load_pair(sidebar, ctx: Context, notice=None) -> None:
     pair = ctx.pair
     if not pair.large.ref or not pair.small.ref:
         sidebar.info("Name both models (hub id, local folder or .gguf file).")
@@ -230,7 +258,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
             ctx.error = "Press “Load pair” in the sidebar to load the models."
             return
     try:
-        ctx.large, ctx.small = _load_with_progress(sidebar, pair)
+        ctx.large, ctx.small = _load_with_progress(sidebar, pair, notice or st.empty())
     except CluesError as error:
         ctx.large = ctx.small = None
         ctx.error = str(error)
@@ -253,7 +281,7 @@ def _load_pair(sidebar, ctx: Context) -> None:
 _READY: set[tuple] = set()  # keys of the models this process has loaded (st.cache_resource keeps them)
 
 
-def _load_with_progress(sidebar, pair: PairSpec):
+def _load_with_progress(sidebar, pair: PairSpec, notice):
     """Load both models; a model not loaded yet in this process shows which one loads, the pair's
     progress (model 1 of 2, 2 of 2) and the seconds each took."""
     specs = (("large", pair.large), ("small", pair.small))
@@ -264,6 +292,9 @@ def _load_with_progress(sidebar, pair: PairSpec):
             return cache.load_spec(pair.large), cache.load_spec(pair.small)
     loaded = []
     started = time.monotonic()
+    # The page waits for the pair: say so where the page will be (a fresh server's first view).
+    notice.info("Loading the model pair — the first time after the server starts takes a few seconds; "
+                 "its progress is in the sidebar.")
     with sidebar.status("Loading the model pair…", expanded=True) as box:
         bar = box.progress(0.0)
         for number, (name, spec) in enumerate(specs, start=1):
@@ -278,6 +309,7 @@ def _load_with_progress(sidebar, pair: PairSpec):
         bar.progress(1.0, text=f"both models loaded in {time.monotonic() - started:.1f} s")
         box.update(label=f"Model pair loaded in {time.monotonic() - started:.1f} s", state="complete",
                    expanded=False)
+    notice.empty()
     return tuple(loaded)
 
 
@@ -328,6 +360,12 @@ def upload_picker(where, key: str):
                                  help="One biography a row with inline tags, e.g. "
                                       "<name>Ana Herrera</name> was born on <date>July 17, 1987</date>.")
     had_file = f"_clues_had_file_{key}"
+    refusal = upload_refusal(seat.mode(), upload.size) if upload is not None else None
+    if refusal:
+        where.warning(refusal)
+        state.mark_drawn(key)
+        st.session_state[had_file] = True
+        return [], upload.name
     if upload is not None:
         st.session_state[UPLOAD] = (upload.name, upload.getvalue(), key)
     elif state.was_on_screen(key) and st.session_state.get(had_file):

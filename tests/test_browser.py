@@ -324,6 +324,10 @@ def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
     open_page(page, f"{url}/training?conditions=plain,contrast&epochs=40&train_n=4&train_copies=7&batch=2",
               charts=0, timeout_ms=180_000)
     button = page.get_by_role("button", name="Start 2 runs")
+    # The clock starts at the click, not while a fresh server's first run still imports torch and
+    # draws the button (open_page with charts=0 returns before that).
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => "
+                           "b.innerText.includes('Start 2 runs') && !b.disabled)", timeout=180_000)
     clicked = time.monotonic()
     button.click()
     page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => "

@@ -27,6 +27,7 @@ from clues.corpus import generate_biographies, write_tagged_csv
 from clues.errors import CluesError, InputError
 from clues.models import load_model
 from clues.runs import MEAN_FIELD, RunStore, device_key, pid_alive, start_run_process
+from clues.settings import DEFAULT_TRAIN
 from clues.train import TrainConfig
 
 from tiny import build_tokenizer, tiny_model_dir
@@ -221,7 +222,7 @@ def test_train_run_reads_the_saved_configuration(store, tmp_path, capsys):
     assert "Unknown training setting(s) argv" in capsys.readouterr().err
     assert store.get_run(unknown)["status"] == "failed"
     queued = store.create_run("queued", asdict(TrainConfig(model="m", data="d.csv")), device="cpu")
-    assert main(base + ["--run", str(queued), "--epochs", "12", "--lora"]) == 2
+    assert main(base + ["--run", str(queued), "--epochs", str(DEFAULT_TRAIN.epochs + 1), "--lora"]) == 2
     assert "drop --epochs, --lora" in capsys.readouterr().err
     assert store.get_run(queued)["status"] == "queued"  # a typo on the command line fails no run
     assert main(["train", "--store", str(store.path), "--epochs", "1"]) == 2
@@ -338,7 +339,7 @@ def test_the_content_key_is_the_configuration_and_the_datas_bytes(tmp_path):
     config = TrainConfig(model="m", data=str(data), name="one", extra={"condition": "none", "folder": "x"})
     moved = replace(config, data=str(other), name="two", store_path="s", extra={"condition": "none", "folder": "y"})
     assert launch.content_key(config) == launch.content_key(moved)  # where the files are does not count
-    assert launch.content_key(config) != launch.content_key(replace(config, lr=2e-3))
+    assert launch.content_key(config) != launch.content_key(replace(config, lr=config.lr * 2))
     other.write_text("text\nAna was born in Porto.\n")
     assert launch.content_key(config) != launch.content_key(moved)  # what they hold does
 

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+from app_server import stop_group, stop_runs
 from page_probes import smallest_font
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,31 +134,6 @@ def server(home: Path, port: int):
     finally:
         stop_group(process)
         stop_runs(home)
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def stop_runs(home: Path) -> None:
-    """Kill the training processes of this rehearsal's store still going (a failed or short rehearsal)."""
-    from clues.runs import RunStore, pid_alive  # noqa: PLC0415 — only at the end: the script starts fast
-
-    path = home / "runs.sqlite"
-    if not path.exists():
-        return
-    for run in RunStore(path).list_runs():
-        if run["status"] in ("queued", "running") and run.get("pid") and pid_alive(run["pid"]):
-            try:
-                os.killpg(run["pid"], signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 # -- one rehearsal at one size ----------------------------------------------------------------------

@@ -25,6 +25,10 @@ import pytest
 
 from clues.runs import RunStore, pid_alive, slots
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from app_server import stop_group as _stop_group  # noqa: E402 — shared with bench/rehearsal.py
+from app_server import stop_runs as _stop_runs  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,29 +107,6 @@ def server(pair, tmp_path_factory):
     finally:
         _stop_group(process)
         _stop_runs(home)
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _stop_runs(home: Path) -> None:
-    """Kill training processes this test's server started (they run in their own sessions)."""
-    path = home / "runs.sqlite"
-    if not path.exists():
-        return
-    for run in RunStore(path).list_runs():
-        if run["status"] in ("queued", "running") and pid_alive(run["pid"]):
-            try:
-                os.killpg(run["pid"], signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 @pytest.fixture(scope="module")

@@ -469,8 +469,10 @@ def test_killed_run_keeps_its_metrics_and_frees_the_queue(tmp_path):
     people = tmp_path / "bios.csv"
     write_tagged_csv(people, generate_biographies(4, seed=0))
     model = tiny_model_dir(tmp_path / "model")
+    # one run at a time on the device (max_active 1), whatever runs.slots would allow on this machine
     config = asdict(TrainConfig(model=str(model), data=str(people), eval_data=str(people), epochs=200,
-                                eval_shots=1, eval_max_people=2, probe=False, batch_size=2, lr=1e-3))
+                                eval_shots=1, eval_max_people=2, probe=False, batch_size=2, lr=1e-3,
+                                max_active=1))
     run_id = start_run_process(store, config, name="to be killed")
     second = start_run_process(store, config, name="queued behind it")
 
@@ -480,7 +482,7 @@ def test_killed_run_keeps_its_metrics_and_frees_the_queue(tmp_path):
 
     try:
         wait_for(epoch_one_logged, what="epoch 1 metrics")
-        assert store.get_run(second)["status"] == "queued"  # one run at a time on this device
+        assert store.get_run(second)["status"] == "queued"  # max_active 1: it waits for the slot
     finally:
         pid = store.get_run(run_id)["pid"]
         os.kill(pid, signal.SIGKILL)

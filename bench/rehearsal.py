@@ -29,12 +29,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +40,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from app_server import stop_group, stop_runs
+from app_server import free_port, stop_group, stop_runs, wait_healthy
 from page_probes import smallest_font
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,27 +90,6 @@ def all_of(*conditions: str, arg: str = "") -> str:
 
 # -- the server -------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not become healthy within {timeout_s} s")
-
-
 @contextmanager
 def server(home: Path, port: int):
     """`streamlit run app.py` with CLUES_HOME=home (its log in home/server.log); yields its URL. On the
@@ -129,7 +106,7 @@ def server(home: Path, port: int):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     try:
-        wait_healthy(url, process)
+        wait_healthy(url, process, timeout_s=120)
         yield url
     finally:
         stop_group(process)

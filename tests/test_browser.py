@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,8 @@ import pytest
 from clues.runs import RunStore, pid_alive, slots
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from app_server import stop_group as _stop_group  # noqa: E402 — shared with bench/rehearsal.py
+from app_server import free_port, wait_healthy  # noqa: E402 — shared with bench/rehearsal.py
+from app_server import stop_group as _stop_group  # noqa: E402
 from app_server import stop_runs as _stop_runs  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,27 +53,6 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not become healthy within {timeout_s} s")
-
-
 def start_streamlit(home: Path, pair, env: dict | None = None) -> tuple[str, subprocess.Popen]:
     """`streamlit run app.py` on a free port with CLUES_HOME=home (and `env` added), healthy; (url, process).
 
@@ -91,7 +70,7 @@ def start_streamlit(home: Path, pair, env: dict | None = None) -> tuple[str, sub
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     try:
-        wait_healthy(url, process)
+        wait_healthy(url, process, timeout_s=90)
     except BaseException:
         _stop_group(process)
         raise
@@ -346,14 +325,14 @@ def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
 
 @pytest.fixture
 def servers(pair, tmp_path):
-    """(home, start): `start()` starts a server on this test's fresh CLUES_HOME, (url, process).
-
-    Every server and every training run left going is stopped at the end.
+    """(home, start): `start(env=None)` starts a server on this test's fresh CLUES_HOME, with `env`
+    added to its environment; (url, process). Every server and every training run left going is
+    stopped at the end.
     """
     started = []
 
-    def start() -> tuple[str, subprocess.Popen]:
-        url, process = start_streamlit(tmp_path, pair)
+    def start(env: dict | None = None) -> tuple[str, subprocess.Popen]:
+        url, process = start_streamlit(tmp_path, pair, env)
         started.append(process)
         return url, process
 

@@ -15,12 +15,10 @@ import pytest
 from test_browser import (  # noqa: F401 — fixtures shared with the browser test
     CHROMIUM,
     VIEWPORT,
-    _stop_group,
-    _stop_runs,
     browser,
     open_page,
+    servers,
     settle,
-    start_streamlit,
     started_run,
     wait_for_text,
     wait_until,
@@ -49,22 +47,11 @@ new MutationObserver(() => {
 
 
 @pytest.fixture
-def class_server(pair, tmp_path):
+def class_server(servers):  # noqa: F811 — the fixture imported from test_browser
     """start(env) → url: a healthy server (nothing has opened it yet) on this test's CLUES_HOME; every
-    server and run is stopped at the end."""
-    started = []
-
-    def start(env: dict | None = None) -> str:
-        url, process = start_streamlit(tmp_path, pair, env)
-        started.append(process)
-        return url
-
-    try:
-        yield tmp_path, start
-    finally:
-        for process in started:
-            _stop_group(process)
-        _stop_runs(tmp_path)
+    server and run is stopped at the end (test_browser's `servers`)."""
+    home, start = servers
+    yield home, lambda env=None: start(env)[0]
 
 
 def test_a_fresh_servers_first_view_shows_only_the_apps_navigation(class_server, browser):  # noqa: F811

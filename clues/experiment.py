@@ -8,7 +8,11 @@ large − small contrast and by the contrast under the paper's importance (contr
 oracle (the tagged name kept first: what any ranking that finds the name could give at best); and D-AR
 (replace: input tokens replaced at random, loss on the originals). After each epoch: few-shot QA EM/F1
 and the name-keyed recall probe per field, all in the run store. α and β are either given (default:
-the paper's settings) or chosen per condition on a validation split of people, never on the test people.
+the paper's settings) or chosen per condition on a validation split of people, never on the test people:
+with `select`, every condition (the plain ones too) trains once per (α, β) point on the validation people
+and keeps the point AND the epoch with the best QA exact match over the far fields; its test runs follow
+the same learning-rate schedule and stop after that epoch (early stopping chosen on validation, where the
+paper kept each method's best run without a validation split).
 
 Also measured: at the word before each fact, the attention the large and the small model give
 to the name, and how often a name token is in the contrast top-5 (the paper's figure 3; see
@@ -53,13 +57,13 @@ class ExperimentConfig:
     large: str | None = None  # default: the bundled demo pair
     small: str | None = None
     people: int = 100  # test people, new to the model
-    validation_people: int = 50  # for choosing α and β (only with select)
+    validation_people: int = 100  # for choosing α, β and the epoch (only with select)
     conditions: tuple[str, ...] = DEFAULT_CONDITIONS
     importance: str = DEFAULT_IMPORTANCE  # for conditions that name none (e.g. "contrast")
     augment: AugmentSettings = DEFAULT_AUGMENT  # α, β, copies, style; its seed is each run's seed
     select: bool = False
-    # α/β per condition already chosen on these validation people (e.g. by another process of the same
-    # experiment: `selection_from_store`); skips the choosing.
+    # α/β and epoch per condition already chosen on these validation people (e.g. by another process of the
+    # same experiment: `selection_from_store`); skips the choosing.
     selection: dict | None = None
     alphas: tuple[float, ...] = SELECTION_ALPHAS  # tried per condition with select
     betas: tuple[float, ...] = SELECTION_BETAS
@@ -131,11 +135,12 @@ def _writes(state) -> bool:
 
 # many parameters: private: one run of the experiment, every input a different thing
 def _train_condition(config: ExperimentConfig, eval_csv: str, ranked, condition: str, augment: AugmentSettings,
-                     seed: int, where: tuple[Path, str], state=None) -> int:
+                     seed: int, where: tuple[Path, str], state=None, stop_after_epoch: int | None = None) -> int:
     """Train one condition in-process; built as the app builds a comparison's runs. Under a launch
     every process trains (together) on the corpus process 0 wrote. where: (folder, the run's label)."""
     folder, label = where
-    base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs, lr=config.lr,
+    base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs,
+                       stop_after_epoch=stop_after_epoch, lr=config.lr,
                        batch_size=config.batch_size, trainable=config.trainable, seed=seed, eval_shots=config.shots,
                        eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
@@ -156,12 +161,18 @@ def _final(metrics, name: str, fields=FACT_FIELDS) -> dict:
     return {f: float(last[last["field"] == f]["value"].iloc[0]) for f in fields if (last["field"] == f).any()}
 
 
-def _score(metrics) -> float:
-    """What α/β selection maximises: mean EM + recall over the far fields at the last epoch (the mean
-    of every such value there is; 0.0 for a run with none)."""
-    em, recall = _final(metrics, "em", FAR_FIELDS), _final(metrics, "recall", FAR_FIELDS)
-    values = list(em.values()) + list(recall.values())
-    return float(np.mean(values)) if values else 0.0
+def epoch_scores(metrics) -> dict[int, float]:
+    """What selection maximises, per evaluated epoch after training began: QA exact match (the paper's
+    measure) averaged over the far fields. EM alone: the recall probe stays high while a run forgets how to
+    answer, so a score that mixes them would keep runs that no longer answer."""
+    rows = metrics[(metrics["name"] == "em") & metrics["field"].isin(FAR_FIELDS) & (metrics["epoch"] >= 1)]
+    return {int(round(epoch)): round(float(group["value"].mean()), 4) for epoch, group in rows.groupby("epoch")}
+
+
+def scored_points(alpha: float, beta: float, metrics) -> list[dict]:
+    """One grid entry per evaluated epoch of the validation run trained at (α, β); none for a run with none."""
+    return [{"alpha": alpha, "beta": beta, "epoch": epoch, "score": score}
+            for epoch, score in sorted(epoch_scores(metrics).items())]
 
 
 def run_experiment(config: ExperimentConfig, *, progress: bool = True) -> dict:
@@ -194,17 +205,21 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     if config.select and validation and not selection:
         selection = _select(config, large, small, validation, folder, progress, state)
     if selection:
-        augments.update({m: replace(config.augment, alpha=s["alpha"], beta=s["beta"]) for m, s in selection.items()})
+        augments.update({m: replace(config.augment, alpha=s["alpha"], beta=s["beta"]) for m, s in selection.items()
+                         if m not in UNTUNED})
+    stops = {m: s.get("epoch") for m, s in selection.items()}
     runs = []
     for seed in config.seeds:
         for mode in config.conditions:
             augment = augments[mode]
             label = f"experiment-{condition_slug(mode)}-seed{seed}"
-            _log(progress, f"training {label} (α={augment.alpha}, β={augment.beta}, style={augment.style})")
+            stop = stops.get(mode)
+            _log(progress, f"training {label} (α={augment.alpha}, β={augment.beta}, style={augment.style}"
+                           + (f", stops after epoch {stop})" if stop else ")"))
             run_id = _train_condition(config, test_csv, ranked_test[mode], mode, augment, seed, (folder, label),
-                                      state)
+                                      state, stop)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": augment.alpha,
-                         "beta": augment.beta})
+                         "beta": augment.beta, "epoch": stop or config.epochs})
     fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
     results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
                "selection": selection, "runs": runs,
@@ -234,13 +249,16 @@ def merge_results(paths) -> dict:
     holds the whole experiment."""
     parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
     merged = dict(parts[0])
+    merged["selection"] = {mode: chosen for part in parts for mode, chosen in (part.get("selection") or {}).items()}
     home = RunStore(parts[0]["config"]["store_path"])
     for part in parts[1:]:
         if Path(part["config"]["store_path"]).resolve() != Path(home.path).resolve():
             part["runs"] = [dict(run, run_id=copy_run(RunStore(part["config"]["store_path"]), run["run_id"], home))
                             for run in part["runs"]]
     merged["runs"] = [run for part in parts for run in part["runs"]]
-    merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}))
+    conditions = dict.fromkeys(c for part in parts for c in part["config"]["conditions"])
+    merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}),
+                            conditions=list(conditions))
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
@@ -264,56 +282,58 @@ UNTUNED = ("none", "plain")  # no α or β to choose
 
 def selection_grid(mode: str, alphas, betas) -> list[tuple[float, float]]:
     """The (α, β) pairs tried for `mode` on the validation people: every α × β; random dropout and
-    replace (a flat rate α) have no ranking for β to act on, so they try each α once with β = 0."""
+    replace (a flat rate α) have no ranking for β to act on, so they try each α once with β = 0; the plain
+    conditions drop nothing, so they train once (α = β = 0) and choose only their epoch."""
+    if mode in UNTUNED:
+        return [(0.0, 0.0)]
     if mode in ("random", "replace"):
         return [(a, 0.0) for a in alphas]
     return [(a, b) for a in alphas for b in betas]
 
 
 def choose_best(grid: list[dict]) -> dict:
-    """The best of `grid` ({"alpha", "beta", "score"} per point tried): the highest score; a tie goes to
-    the larger α, then the larger β. {"alpha", "beta", "score", "grid"}."""
+    """The best of `grid` ({"alpha", "beta", "epoch", "score"} per point and epoch tried): the highest score;
+    a tie goes to the earlier epoch (less training), then the larger α, then the larger β.
+    {"alpha", "beta", "epoch", "score", "grid"}."""
     if not grid:
         raise ValueError("choose_best needs at least one scored point")
-    best = max(grid, key=lambda g: (g["score"], g["alpha"], g["beta"]))
-    return {"alpha": best["alpha"], "beta": best["beta"], "score": best["score"], "grid": list(grid)}
+    best = max(grid, key=lambda g: (g["score"], -g["epoch"], g["alpha"], g["beta"]))
+    return {"alpha": best["alpha"], "beta": best["beta"], "epoch": best["epoch"], "score": best["score"],
+            "grid": list(grid)}
 
 
 def selection_from_store(store, config: ExperimentConfig) -> dict:
-    """The α/β choice per tuned condition from the validation runs already in `store` (the runs `_select`
+    """The α/β and epoch choice per condition from the validation runs already in `store` (the runs `_select`
     trains, by their names), as `_select` returns it; a condition whose grid is incomplete is left out."""
     runs = {run["name"]: run for run in store.list_runs() if run["status"] == "finished"}
     chosen = {}
     for mode in config.conditions:
-        if mode in UNTUNED:
-            continue
         grid = []
         for alpha, beta in selection_grid(mode, config.alphas, config.betas):
             run = runs.get(f"select-{condition_slug(mode)}-a{alpha}-b{beta}")
             if run is None:
                 break
-            grid.append({"alpha": alpha, "beta": beta, "score": _score(store.metrics(run["id"]))})
+            grid += scored_points(alpha, beta, store.metrics(run["id"]))
         else:
             chosen[mode] = choose_best(grid)
     return chosen
 
 
 def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:
-    """Choose α (and β) per condition on the validation people, one seed: train every point of
-    `selection_grid`, score it (`_score`) and keep `choose_best`."""
+    """Choose α, β and the epoch per condition on the validation people, one seed: train every point of
+    `selection_grid`, score each epoch (`epoch_scores`) and keep `choose_best`."""
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
-    tuned = [mode for mode in config.conditions if mode not in UNTUNED]
-    rankings = _rank(validation, tuned, config, large, small, state)
-    for mode in tuned:
+    rankings = _rank(validation, config.conditions, config, large, small, state)
+    for mode in config.conditions:
         grid = []
         for alpha, beta in selection_grid(mode, config.alphas, config.betas):
             label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
             _log(progress, f"validation: {label}")
             augment = replace(config.augment, alpha=alpha, beta=beta)
             run_id = _train_condition(config, eval_csv, rankings[mode], mode, augment, 0, (folder, label), state)
-            grid.append({"alpha": alpha, "beta": beta, "score": _score(store.metrics(run_id))})
+            grid += scored_points(alpha, beta, store.metrics(run_id))
         chosen[mode] = choose_best(grid)
     return chosen
 

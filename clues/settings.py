@@ -85,6 +85,9 @@ class TrainConfig:
     data: str
     eval_data: str | None = None
     epochs: int = 12
+    # Early stopping at an epoch chosen on validation people (the experiment's selection): the learning-rate
+    # schedule still runs over `epochs`, so the run is the validation run's trajectory cut at that epoch.
+    stop_after_epoch: int | None = None
     lr: float = 2e-3
     batch_size: int = 8
     max_length: int = 256
@@ -137,6 +140,9 @@ class TrainConfig:
         checks = [
             (isinstance(self.epochs, int) and self.epochs >= 1,
              f"epochs must be a whole number >= 1, not {self.epochs!r}"),
+            (self.stop_after_epoch is None or (isinstance(self.stop_after_epoch, int)
+                                               and 1 <= self.stop_after_epoch <= self.epochs),
+             f"stop after epoch must be a whole number from 1 to epochs ({self.epochs}), not {self.stop_after_epoch!r}"),
             (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
             (self.batch_size >= 1, f"the batch size must be >= 1, not {self.batch_size!r}"),
             (self.max_length >= 4, f"max length must be >= 4 tokens, not {self.max_length!r}"),

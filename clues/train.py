@@ -144,8 +144,10 @@ class Evaluator:
 class StoreCallback(TrainerCallback):
     """Loss rows at each log, evaluation rows at each epoch end, stop requests at each step."""
 
-    def __init__(self, store: RunStore | None, run_id: int | None, evaluator: Evaluator | None):
+    def __init__(self, store: RunStore | None, run_id: int | None, evaluator: Evaluator | None,
+                 stop_after_epoch: int | None = None):
         self.store, self.run_id, self.evaluator = store, run_id, evaluator
+        self.stop_after_epoch = stop_after_epoch
         self.stopped = False
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -166,6 +168,8 @@ class StoreCallback(TrainerCallback):
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         if not self.stopped:  # a stopped epoch is partial: no evaluation point for it
             self._evaluate(model, float(round(state.epoch)), state.global_step, state)
+        if self.stop_after_epoch and round(state.epoch) >= self.stop_after_epoch:
+            control.should_training_stop = True  # early stopping: the run finishes here
 
     def _evaluate(self, model, epoch, step, state):
         if self.evaluator is None or self.store is None or not state.is_world_process_zero:
@@ -339,7 +343,7 @@ def _run_training(config: TrainConfig, store: RunStore | None, device, bf16) -> 
     if config.eval_data:
         people = read_tagged_csv(config.eval_data, max_rows=config.eval_max_people)
         evaluator = Evaluator(people, tokenizer, config)
-    callback = StoreCallback(store, config.run_id, evaluator)
+    callback = StoreCallback(store, config.run_id, evaluator, config.stop_after_epoch)
     with tempfile.TemporaryDirectory(prefix="clues-train-") as scratch:
         trainer = build_trainer(model, tokenizer, dataset, config, config.output_dir or scratch,
                                 device, bf16, [callback])

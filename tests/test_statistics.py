@@ -13,11 +13,12 @@ from clues.corpus import generate_biographies
 from clues.experiment import (
     FAR_FIELDS,
     _final,
-    _score,
     choose_best,
+    epoch_scores,
     favour_text,
     paired_differences,
     paired_table,
+    scored_points,
     selection_grid,
     summarise,
 )
@@ -115,11 +116,14 @@ def test_final_is_each_field_at_the_last_evaluated_epoch(experiment):
         {"university": 0.5, "major": 0.5, "company": 0.5})
 
 
-def test_score_is_the_mean_of_far_em_and_recall(experiment):
+def test_epoch_scores_are_the_far_field_exact_match_of_each_epoch(experiment):
     store, _ = experiment
-    run_id = log_run(store, "scored", (0.5, 0.4, 0.3), far_recall=(0.8, 0.7, 0.6))
-    assert _score(store.metrics(run_id)) == pytest.approx((0.5 + 0.4 + 0.3 + 0.8 + 0.7 + 0.6) / 6)
-    assert _score(store.metrics(10_000)) == 0.0  # a run that logged nothing
+    run_id = log_run(store, "scored", (0.5, 0.4, 0.3), far_recall=(0.8, 0.7, 0.6))  # recall plays no part
+    assert epoch_scores(store.metrics(run_id)) == pytest.approx({1: 0.0, 2: 0.4})  # epoch 0 is before training
+    assert scored_points(0.7, 0.05, store.metrics(run_id)) == [
+        {"alpha": 0.7, "beta": 0.05, "epoch": 1, "score": 0.0},
+        {"alpha": 0.7, "beta": 0.05, "epoch": 2, "score": pytest.approx(0.4)}]
+    assert epoch_scores(store.metrics(10_000)) == {}  # a run that logged nothing
 
 
 def test_summarise_uses_the_sample_std_and_states_n(experiment):
@@ -195,16 +199,19 @@ def test_paired_table_runs_every_comparison_that_ran(experiment):
     assert paired_table(store, [r for r in runs if r["condition"] == "none"]) == []
 
 
-def test_choosing_alpha_and_beta_from_scores():
+def test_choosing_alpha_beta_and_the_epoch_from_scores():
     assert selection_grid("contrast", (0.6, 0.7), (0.01, 0.05)) == [(0.6, 0.01), (0.6, 0.05), (0.7, 0.01),
                                                                     (0.7, 0.05)]
     assert selection_grid("random", (0.6, 0.7), (0.01, 0.05)) == [(0.6, 0.0), (0.7, 0.0)]
-    grid = [{"alpha": 0.6, "beta": 0.01, "score": 0.3}, {"alpha": 0.6, "beta": 0.05, "score": 0.5},
-            {"alpha": 0.7, "beta": 0.01, "score": 0.4}, {"alpha": 0.7, "beta": 0.05, "score": 0.2}]
-    assert choose_best(grid) == {"alpha": 0.6, "beta": 0.05, "score": 0.5, "grid": grid}
-    tie = [{"alpha": 0.6, "beta": 0.05, "score": 0.5}, {"alpha": 0.7, "beta": 0.01, "score": 0.5},
-           {"alpha": 0.7, "beta": 0.005, "score": 0.5}]
-    assert (choose_best(tie)["alpha"], choose_best(tie)["beta"]) == (0.7, 0.01)  # larger α, then larger β
+    assert selection_grid("none", (0.6, 0.7), (0.01, 0.05)) == selection_grid("plain", (0.6,), (0.05,)) == [(0.0, 0.0)]
+    grid = [{"alpha": 0.6, "beta": 0.01, "epoch": 1, "score": 0.3}, {"alpha": 0.6, "beta": 0.01, "epoch": 2, "score": 0.2},
+            {"alpha": 0.6, "beta": 0.05, "epoch": 1, "score": 0.1}, {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5},
+            {"alpha": 0.7, "beta": 0.01, "epoch": 2, "score": 0.4}]
+    assert choose_best(grid) == {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5, "grid": grid}
+    tie = [{"alpha": 0.6, "beta": 0.05, "epoch": 3, "score": 0.5}, {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5},
+           {"alpha": 0.7, "beta": 0.01, "epoch": 2, "score": 0.5}, {"alpha": 0.7, "beta": 0.005, "epoch": 2, "score": 0.5}]
+    best = choose_best(tie)
+    assert (best["epoch"], best["alpha"], best["beta"]) == (2, 0.7, 0.01)  # earlier epoch, then larger α, then β
     with pytest.raises(ValueError):
         choose_best([])
 
@@ -212,7 +219,8 @@ def test_choosing_alpha_and_beta_from_scores():
 def test_select_trains_the_grid_and_keeps_the_best_score(tmp_path, monkeypatch):
     """`_select` without training: each "trained" run logs metrics whose score is known by hand."""
     scores = {("contrast", 0.6, 0.01): 0.3, ("contrast", 0.6, 0.05): 0.5, ("contrast", 0.7, 0.01): 0.4,
-              ("contrast", 0.7, 0.05): 0.2, ("random", 0.6, 0.0): 0.1, ("random", 0.7, 0.0): 0.05}
+              ("contrast", 0.7, 0.05): 0.2, ("random", 0.6, 0.0): 0.1, ("random", 0.7, 0.0): 0.05,
+              ("none", 0.0, 0.0): 0.25}
     store = RunStore(tmp_path / "runs.sqlite")
     trained = []
 
@@ -221,7 +229,7 @@ def test_select_trains_the_grid_and_keeps_the_best_score(tmp_path, monkeypatch):
                      if isinstance(a, str) and a.startswith("select-"))
         mode, alpha, beta = re.fullmatch(r"select-(\w+)-a([\d.]+)-b([\d.]+)", label).groups()
         trained.append(label)
-        score = scores[(mode, float(alpha), float(beta))]  # em = recall = score on every far field
+        score = scores[(mode, float(alpha), float(beta))]  # far EM at the last epoch (2); 0 at epoch 1
         return log_run(store, label, (score,) * 3)
 
     monkeypatch.setattr(experiment_module, "_rank", lambda people, conditions, *a, **k: dict.fromkeys(conditions))
@@ -229,10 +237,11 @@ def test_select_trains_the_grid_and_keeps_the_best_score(tmp_path, monkeypatch):
     config = experiment_module.ExperimentConfig(conditions=("none", "random", "contrast"), store_path=str(store.path),
                                                 alphas=(0.6, 0.7), betas=(0.01, 0.05))
     chosen = experiment_module._select(config, None, None, generate_biographies(2, seed=1), tmp_path, False)
-    assert len(trained) == 6 and not any("none" in label for label in trained)
-    assert {m: (c["alpha"], c["beta"], c["score"]) for m, c in chosen.items()} == {
-        "random": (0.6, 0.0, pytest.approx(0.1)), "contrast": (0.6, 0.05, pytest.approx(0.5))}
-    assert [g["score"] for g in chosen["contrast"]["grid"]] == pytest.approx([0.3, 0.5, 0.4, 0.2])
+    assert len(trained) == 7 and trained.count("select-none-a0.0-b0.0") == 1  # plain: its epoch only
+    assert {m: (c["alpha"], c["beta"], c["epoch"], c["score"]) for m, c in chosen.items()} == {
+        "none": (0.0, 0.0, 2, pytest.approx(0.25)), "random": (0.6, 0.0, 2, pytest.approx(0.1)),
+        "contrast": (0.6, 0.05, 2, pytest.approx(0.5))}
+    assert [g["score"] for g in chosen["contrast"]["grid"]] == pytest.approx([0, 0.3, 0, 0.5, 0, 0.4, 0, 0.2])
     # another process of the same experiment reads the same choice from the store instead of training again
     assert experiment_module.selection_from_store(store, config) == chosen
 

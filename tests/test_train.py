@@ -177,6 +177,25 @@ def test_bad_settings_fail_an_attached_queued_run(files, tmp_path):
     assert run["status"] == "failed" and "learning rate" in run["error"]
 
 
+def test_stop_after_epoch_cuts_the_same_schedule_at_that_epoch(files, tmp_path):
+    """Early stopping at an epoch chosen on validation: the run follows the `epochs`-long schedule (so it is
+    the longer run's trajectory up to there), ends at the chosen epoch and is finished, not stopped."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    evaluated = dict(eval_data=str(files / "bios.csv"), eval_shots=1, batch_size=4)
+    whole = train(config_for(files, store.path, epochs=3, **evaluated), store)
+    cut = train(config_for(files, store.path, epochs=3, stop_after_epoch=1, **evaluated), store)
+    assert store.get_run(cut)["status"] == "finished"
+    frames = {run: store.metrics(run) for run in (whole, cut)}
+    evals = {run: sorted(f[f["field"].notna()]["epoch"].unique()) for run, f in frames.items()}
+    assert evals == {whole: [0.0, 1.0, 2.0, 3.0], cut: [0.0, 1.0]}
+    rates = {run: list(f[f["name"] == "learning_rate"]["value"]) for run, f in frames.items()}
+    assert len(rates[cut]) == 2 and rates[cut] == pytest.approx(rates[whole][:2])  # 8 texts, batch 4: 2 steps
+    losses = {run: list(f[f["name"] == "loss"]["value"]) for run, f in frames.items()}
+    assert losses[cut] == pytest.approx(losses[whole][:2], rel=1e-4)
+    with pytest.raises(InputError, match="Stop after epoch must be .* not 4"):
+        config_for(files, store.path, epochs=3, stop_after_epoch=4).check_settings()
+
+
 def test_stop_request_stops_training_at_the_next_step(files, tmp_path):
     store = RunStore(tmp_path / "runs.sqlite")
 

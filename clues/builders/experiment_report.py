@@ -155,8 +155,9 @@ def readme_summary(published: dict) -> str:
     lines = [f"`docs/results.md` — written by `clues experiment` on the bundled pair whose weights' sha256 start "
              f"`{f.get('large', '?')}` (large) / `{f.get('small', '?')}` (small): {len(c['conditions'])} conditions × "
              f"{seeds} seed{'s' if seeds != 1 else ''}, {c['people']} new people, {c['epochs']} epochs, "
-             f"`{c['model']}` trained, {c['augment']['style']} style. Few-shot QA exact match at the last epoch "
-             "(mean over seeds):", ""]
+             f"`{c['model']}` trained, {c['augment']['style']} style. Few-shot QA exact match at each run's last "
+             "epoch" + (" (α, β and that epoch chosen per condition on validation people)" if c.get("select") else "")
+             + " (mean over seeds):", ""]
     lines.append("| condition | " + " | ".join(FACT_FIELDS) + " | far mean |")
     lines.append("|---" * (len(FACT_FIELDS) + 2) + "|")
     for condition, entry in s.items():
@@ -186,14 +187,17 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
     attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | "
                                f"{v['large'] / max(v['small'], 1e-9):.2f}× |"
                                for f, v in a["to_name"].items())
-    settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}" for r in results["runs"]
-                         if r["seed"] == c["seeds"][0])
+    settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}, {r.get('epoch', c['epochs'])} epochs"
+                         for r in results["runs"] if r["seed"] == c["seeds"][0])
     figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
                           for title, image in images)
     if figures_missing:
         figures = (figures + "\n\n" if figures else "") + f"({figures_missing}.)"
-    selection = (f"α/β chosen on {c['validation_people']} validation people." if c["select"]
-                 else "α/β fixed at the paper's settings (not tuned on the test people).")
+    selection = (f"α, β and the epoch chosen per condition on {c['validation_people']} validation people "
+                 f"(best far-field QA exact match of a {c['epochs']}-epoch run; the test runs follow the same "
+                 "schedule and stop after that epoch)." if c["select"]
+                 else "α/β fixed at the paper's settings (not tuned on the test people); every run trains all "
+                      "epochs.")
     fingerprints = results.get("fingerprints", {})
     return render_template(
         "experiment_report.md", minutes=results["seconds"] / 60, model=shown_model(c["model"]),

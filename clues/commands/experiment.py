@@ -19,13 +19,14 @@ def register(subparsers) -> None:
     parser.add_argument("--small", help="small model (default: the bundled demo)")
     parser.add_argument("--model", help="model to train (default: the small one)")
     parser.add_argument("--people", type=int, default=100, help="test people (default 100)")
-    parser.add_argument("--validation-people", type=int, default=50)
+    parser.add_argument("--validation-people", type=int, default=100,
+                        help="people for choosing α, β and the epoch with --select (default 100)")
     parser.add_argument("--conditions", nargs="+",
                         default=list(DEFAULT_CONDITIONS),
                         help="modes, each optionally with its importance (contrast:paper_mean)")
     parser.add_argument("--importance", default="total", help="importance for conditions that name none")
     add_augment_arguments(parser)
-    parser.add_argument("--select", action="store_true", help="choose α/β per condition on the validation people")
+    parser.add_argument("--select", action="store_true", help="choose α, β and the epoch (early stopping) per condition on the validation people")
     parser.add_argument("--selection-from", metavar="STORE",
                         help="with --select: take the α/β choice from the validation runs in this run store (another "
                         "process of the same experiment chose them), instead of training them again")
@@ -102,18 +103,18 @@ def run(args) -> int:
 
 
 def _selection_from(path: str, config) -> dict:
-    """The α/β choice recorded as validation runs in another store of this experiment; every tuned condition
-    must be there (one clear line otherwise)."""
+    """The α/β and epoch choice recorded as validation runs in another store of this experiment; every
+    condition must be there (one clear line otherwise)."""
     from pathlib import Path
 
     from clues.errors import InputError
-    from clues.experiment import UNTUNED, selection_from_store
+    from clues.experiment import selection_from_store
     from clues.runs import RunStore
 
     if not config.select or not Path(path).is_file():
         raise InputError(f"--selection-from {path}: give --select and an existing run store of the same experiment.")
     chosen = selection_from_store(RunStore(path), config)
-    missing = [m for m in config.conditions if m not in UNTUNED and m not in chosen]
+    missing = [m for m in config.conditions if m not in chosen]
     if missing:
         raise InputError(f"--selection-from {path}: no finished validation runs for {', '.join(missing)} yet.")
     return chosen

@@ -255,10 +255,12 @@ def merge_results(paths) -> dict:
         if Path(part["config"]["store_path"]).resolve() != Path(home.path).resolve():
             part["runs"] = [dict(run, run_id=copy_run(RunStore(part["config"]["store_path"]), run["run_id"], home))
                             for run in part["runs"]]
-    merged["runs"] = [run for part in parts for run in part["runs"]]
-    conditions = dict.fromkeys(c for part in parts for c in part["config"]["conditions"])
+    conditions = list(dict.fromkeys(c for part in parts for c in part["config"]["conditions"]))
+    order = sorted(conditions, key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
+    runs = [run for part in parts for run in part["runs"]]  # conditions run apart come back in the usual order
+    merged["runs"] = sorted(runs, key=lambda run: order.index(run["condition"]))
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}),
-                            conditions=list(conditions))
+                            conditions=order)
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])

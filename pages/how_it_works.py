@@ -257,7 +257,10 @@ def result_step() -> None:
     st.markdown(
         f"**In this demo** — a tiny model trained on {told['people']} generated people it never saw, "
         f"{len(told['conditions'])} ways of training (*conditions*), each repeated with {told['seeds']} *seeds*, "
-        f"{told['epochs']} *epochs* (passes over the data), {told['copies']} augmented copies per text: "
+        + (f"up to {told['epochs']} *epochs* (passes over the data), each condition stopping at the epoch and "
+           "with the dropout settings that answered best on other people (*validation*), "
+           if told["selected"] else f"{told['epochs']} *epochs* (passes over the data), ")
+        + f"{told['copies']} augmented copies per text: "
         f"contrast-guided dropout **{verdict}**. Far-fact QA exact match at the end: contrast "
         f"{told['contrast_far']:.2f}, best other condition *{best}* {best_value:.2f}."
         + (" On these tiny models every augmented corpus answered the far facts worse than plain training."

@@ -262,3 +262,26 @@ def test_merge_copies_runs_of_other_stores_into_one(tmp_path):
     assert merged["config"]["seeds"] == [0, 1, 2] and len(merged["runs"]) == 6
     assert merged["summary"] == experiment_module.summarise(whole, runs)
     assert merged["paired"] == experiment_module.paired_table(whole, runs)
+
+
+def test_merge_joins_conditions_run_apart_with_their_selections(tmp_path):
+    """Two processes, each with half the conditions and the epochs it chose for them, make one experiment
+    whose conditions come in the usual order."""
+    whole, runs = experiment_store(tmp_path)
+    folders = []
+    for condition in ("contrast", "none"):  # the half with contrast finished first
+        folder = tmp_path / condition
+        store = RunStore(folder / "runs.sqlite")
+        part = [dict(run, run_id=experiment_module.copy_run(whole, run["run_id"], store))
+                for run in runs if run["condition"] == condition]
+        config = asdict(experiment_module.ExperimentConfig(store_path=str(store.path), conditions=(condition,),
+                                                           seeds=(0, 1, 2), select=True))
+        selection = {condition: {"alpha": 0.7, "beta": 0.05, "epoch": 2, "score": 0.4, "grid": []}}
+        (folder / "results.json").write_text(json.dumps({"config": config, "runs": part, "seconds": 1.0,
+                                                         "selection": selection}))
+        folders.append(folder)
+    merged = experiment_module.merge_results(folders)
+    assert merged["config"]["conditions"] == ["none", "contrast"] and list(merged["summary"]) == ["none", "contrast"]
+    assert sorted(merged["selection"]) == ["contrast", "none"]
+    assert merged["summary"] == experiment_module.summarise(whole, runs)
+    assert merged["paired"] == experiment_module.paired_table(whole, runs)

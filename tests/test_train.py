@@ -82,6 +82,7 @@ def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--epochs", "0"], "Epochs must be"),
     (["--lr", "0"], "learning rate must be > 0"),
+    (["--epochs", "2", "--stop-after-epoch", "3"], "Stop after epoch must be a whole number from 1 to epochs"),
     (["--eval-fields", "city,shoe_size"], "Unknown field"),
     (["--data", "/nope/missing.csv"], "does not exist"),
     (["--device", "tpu9"], "Unknown device"),

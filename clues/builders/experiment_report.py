@@ -350,6 +350,7 @@ def lesson(published: dict) -> dict:
               if row["metric"] == "em" and (row["a"], row["b"]) in VERDICT_COMPARISONS]
     return {
         "people": c["people"], "seeds": len(c["seeds"]), "epochs": c["epochs"], "conditions": list(s),
+        "selected": bool(c.get("select")),  # α, β and the epoch chosen per condition on validation people
         "copies": c["augment"]["copies"], "style": c["augment"]["style"],
         "plain_near": _mean_over(s, "plain", "em", NEAR_FIELDS), "plain_far": _mean_over(s, "plain", "em", FAR_FIELDS),
         "far_em": far, "contrast_far": far.get("contrast", np.nan), "best_other": best_other,

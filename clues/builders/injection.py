@@ -51,7 +51,7 @@ GRID = {("learner", "all"): (1e-3,), ("learner", "mlp"): (2e-3, 3e-3, 4e-3),
 # the Training page's default comparison (5 conditions × 11 copies) must finish in ≤ 10 min on a 2-core
 # CPU; `scale` measures it with the defaults for reference.
 ELIGIBLE = ("learner", "small")
-VALIDATION = slice(150, 250)  # of experiment_people(250): 100 validation people (the experiment's are [100:150])
+VALIDATION = slice(150, 250)  # of experiment_people(250): 100 validation people (the experiment validates on [100:200])
 TEST_PEOPLE = 100
 SCALE_PEOPLE = VALIDATION
 SCALE_COUNTS = (25, 50, 100)

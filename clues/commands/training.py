@@ -37,6 +37,9 @@ def _register_train(subparsers) -> None:
     setting("--data", help="CSV with a `text` column (tagged or plain)")
     setting("--eval", dest="eval_data", help="tagged CSV of the same people, evaluated each epoch")
     setting("--epochs", type=int, default=D.epochs, help=f"passes over the data (default {D.epochs})")
+    setting("--stop-after-epoch", type=int, default=None,
+            help="early stopping: end after this epoch while the learning-rate schedule runs over --epochs "
+            "(e.g. an epoch chosen on validation people; default: train every epoch)")
     setting("--lr", type=float, default=D.lr, help=f"peak learning rate (default {D.lr:g})")
     setting("--batch-size", type=int, default=D.batch_size, help=f"texts per step (default {D.batch_size})")
     setting("--max-length", type=int, default=D.max_length, help=f"tokens per text at most (default {D.max_length})")
@@ -105,7 +108,8 @@ def config_from_args(args: argparse.Namespace):
         raise InputError("Give --model and --data, or --run ID to train the configuration saved with a run.")
     fields = [f.strip() for f in args.eval_fields.split(",") if f.strip()] if args.eval_fields else None
     return TrainConfig(
-        model=args.model, data=args.data, eval_data=args.eval_data, epochs=args.epochs, lr=args.lr,
+        model=args.model, data=args.data, eval_data=args.eval_data, epochs=args.epochs,
+        stop_after_epoch=args.stop_after_epoch, lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, lora=args.lora, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, seed=args.seed, name=args.name, output_dir=args.save,
         eval_fields=fields, eval_shots=args.eval_shots, eval_max_people=args.eval_max_people,

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.io._kaleido as plotly_kaleido
 import pytest
 
-from clues.builders.experiment_report import NO_CHROME, NO_KALEIDO, report_text, write_report
+from clues.builders.experiment_report import NO_CHROME, NO_KALEIDO, report_text, selection_markdown, write_report
 from clues.cli import main
 from clues.corpus import FACT_FIELDS, experiment_people
 from clues.experiment import ExperimentConfig, attention_to_name, paired_table, summarise
@@ -179,3 +179,16 @@ def test_merge_report_empty_means_no_report(tmp_path, capsys, monkeypatch, witho
     assert err == NO_KALEIDO + "\n" and f"report: {tmp_path / 'merged.md'} (6 runs)" in out
     text = (tmp_path / "merged.md").read_text()
     assert "seeds [0, 1, 2]" in text and "[-0.330, +0.530] | 2 of 3 seeds favour contrast |" in text
+
+
+def test_the_report_shows_each_conditions_choice_and_every_point_tried():
+    grid = [{"alpha": 0.3, "beta": 0.05, "epoch": 1, "score": 0.03}, {"alpha": 0.3, "beta": 0.05, "epoch": 2, "score": 0.05},
+            {"alpha": 0.7, "beta": 0.05, "epoch": 1, "score": 0.08}, {"alpha": 0.7, "beta": 0.05, "epoch": 3, "score": 0.11}]
+    selection = {"contrast": {"alpha": 0.7, "beta": 0.05, "epoch": 3, "score": 0.11, "grid": grid},
+                 "none": {"alpha": 0.0, "beta": 0.0, "epoch": 1, "score": 0.4533,
+                          "grid": [{"alpha": 0.0, "beta": 0.0, "epoch": 1, "score": 0.4533}]}}
+    rows = selection_markdown(selection).splitlines()
+    assert rows[2] == ("| contrast | 0.7 | 0.05 | 3 | 0.110 | α 0.3, β 0.05: epoch 2, 0.050; "
+                       "α 0.7, β 0.05: epoch 3, 0.110 |")
+    assert rows[3] == "| none | 0.0 | 0.0 | 1 | 0.453 | α 0.0, β 0.0: epoch 1, 0.453 |"
+    assert "no selection" in selection_markdown({})

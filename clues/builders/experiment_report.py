@@ -212,6 +212,7 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
         name_in_top_k=a["name_in_top_k"], em_table=markdown_table(s, "em"), f1_table=markdown_table(s, "f1"),
         recall_table=markdown_table(s, "recall"), paper_table=paper_markdown(paper_reference()),
         paired_table=paired_markdown(results.get("paired", [])),
+        selection_table=selection_markdown(results.get("selection") or {}),
         figures=figures, verdict=verdict(results))
 
 
@@ -232,6 +233,25 @@ def paper_markdown(reference: dict) -> str:
         lines.append(f"| {model} | " + " | ".join(f"{row['plain'][f]:.2f} → {row['contrast'][f]:.2f}"
                                                    for f in ("university", "company")) + " |")
     return "\n".join(lines) + f"\n\n{reference['source']}"
+
+
+def selection_markdown(selection: dict) -> str:
+    """The choice per condition on the validation people: α, β, the epoch, its validation score, and the best
+    score of every (α, β) tried (the score: far-field QA exact match, `clues.experiment.epoch_scores`)."""
+    if not selection:
+        return "(no selection: every condition trained at the settings above for every epoch.)"
+    lines = ["| condition | α | β | epoch | validation far-field EM | every (α, β) tried: best epoch, EM |",
+             "|---|---|---|---|---|---|"]
+    for condition, chosen in selection.items():
+        best = {}
+        for point in chosen.get("grid", []):
+            key = (point["alpha"], point["beta"])
+            if key not in best or point["score"] > best[key]["score"]:
+                best[key] = point
+        tried = "; ".join(f"α {a}, β {b}: epoch {p['epoch']}, {p['score']:.3f}" for (a, b), p in best.items())
+        lines.append(f"| {condition} | {chosen['alpha']} | {chosen['beta']} | {chosen.get('epoch', '—')} | "
+                     f"{chosen['score']:.3f} | {tried} |")
+    return "\n".join(lines)
 
 
 def paired_markdown(rows: list[dict]) -> str:

@@ -249,7 +249,6 @@ def merge_results(paths) -> dict:
     holds the whole experiment."""
     parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
     merged = dict(parts[0])
-    merged["selection"] = {mode: chosen for part in parts for mode, chosen in (part.get("selection") or {}).items()}
     home = RunStore(parts[0]["config"]["store_path"])
     for part in parts[1:]:
         if Path(part["config"]["store_path"]).resolve() != Path(home.path).resolve():
@@ -259,6 +258,8 @@ def merge_results(paths) -> dict:
     order = sorted(conditions, key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
     runs = [run for part in parts for run in part["runs"]]  # conditions run apart come back in the usual order
     merged["runs"] = sorted(runs, key=lambda run: order.index(run["condition"]))
+    chosen = {mode: choice for part in parts for mode, choice in (part.get("selection") or {}).items()}
+    merged["selection"] = {mode: chosen[mode] for mode in order if mode in chosen}
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}),
                             conditions=order)
     merged["seconds"] = max(part["seconds"] for part in parts)

@@ -187,7 +187,9 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
     attention_rows = "\n".join(f"| {f} | {v['large']:.3f} | {v['small']:.3f} | "
                                f"{v['large'] / max(v['small'], 1e-9):.2f}× |"
                                for f, v in a["to_name"].items())
-    settings = "; ".join(f"{r['condition']}: α={r['alpha']}, β={r['beta']}, {r.get('epoch', c['epochs'])} epochs"
+    settings = "; ".join(f"{r['condition']}: "
+                         + ("" if r["condition"] in ("none", "plain") else f"α={r['alpha']}, β={r['beta']}, ")
+                         + plural(r.get("epoch", c["epochs"]), "epoch")  # none and plain drop nothing
                          for r in results["runs"] if r["seed"] == c["seeds"][0])
     figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
                           for title, image in images)
@@ -233,6 +235,10 @@ def paper_markdown(reference: dict) -> str:
         lines.append(f"| {model} | " + " | ".join(f"{row['plain'][f]:.2f} → {row['contrast'][f]:.2f}"
                                                    for f in ("university", "company")) + " |")
     return "\n".join(lines) + f"\n\n{reference['source']}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def selection_markdown(selection: dict) -> str:
@@ -302,6 +308,16 @@ def _mean_over(summary: dict, condition: str, name: str, fields) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def stop_epoch_lines(results: dict) -> list[str]:
+    """With epochs chosen per condition, the line that says where each stopped (recall is read there too)."""
+    epochs = {run["condition"]: run.get("epoch") for run in results.get("runs", [])}
+    if not results.get("selection") or len(set(epochs.values())) < 2:
+        return []
+    stops = ", ".join(f"{condition} {epoch}" for condition, epoch in epochs.items())
+    return [f"- Each condition stops at the epoch that answered the far facts best on the validation people "
+            f"({stops}); its recall is read there too, so recall differences also reflect how long each trained."]
+
+
 def verdict(results: dict) -> str:
     """Plain sentences: does the paper's claim hold here, and which condition learns far facts best."""
     a, s = results["attention"], results["summary"]
@@ -337,6 +353,7 @@ def verdict(results: dict) -> str:
         lines.append(f"- {row['a'].capitalize()} − {row['b']}, far-fact {METRIC_LABELS[row['metric']]}, paired by "
                      f"seed: {spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
                      f"({favour_text(row)}) — {reading(row)}.")
+    lines += stop_epoch_lines(results)
     lines += forgetting_lines(results.get("curves", {}).get("em", {}))
     seeds = len(results["config"]["seeds"])
     if seeds < 3:

@@ -9,10 +9,10 @@ oracle (the tagged name kept first: what any ranking that finds the name could g
 (replace: input tokens replaced at random, loss on the originals). After each epoch: few-shot QA EM/F1
 and the name-keyed recall probe per field, all in the run store. α and β are either given (default:
 the paper's settings) or chosen per condition on a validation split of people, never on the test people:
-with `select`, every condition (the plain ones too) trains once per (α, β) point on the validation people
-and keeps the point AND the epoch with the best QA exact match over the far fields; its test runs follow
-the same learning-rate schedule and stop after that epoch (early stopping chosen on validation, where the
-paper kept each method's best run without a validation split).
+with `select`, every condition (the plain ones too) trains once per (α, β, learning rate) point on the
+validation people and keeps the point AND the epoch with the best QA exact match over the far fields; its
+test runs train at that point, follow the same learning-rate schedule and stop after that epoch (early
+stopping chosen on validation, where the paper kept each method's best run without a validation split).
 
 Also measured: at the word before each fact, the attention the large and the small model give
 to the name, and how often a name token is in the contrast top-5 (the paper's figure 3; see
@@ -43,7 +43,14 @@ from clues.launch import condition_config, condition_slug, condition_with_import
 from clues.models import DEMO_LARGE, DEMO_SMALL, default_trained, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
-from clues.settings import DEFAULT_CONDITIONS, DEFAULT_TRAIN, SELECTION_ALPHAS, SELECTION_BETAS, TRAINABLE
+from clues.settings import (
+    DEFAULT_CONDITIONS,
+    DEFAULT_TRAIN,
+    SELECTION_ALPHAS,
+    SELECTION_BETAS,
+    SELECTION_LRS,
+    TRAINABLE,
+)
 from clues.shard import process_device, rank_sharded_conditions, ranking_processes
 from clues.stats import describe
 from clues.train import TrainConfig, train
@@ -67,6 +74,7 @@ class ExperimentConfig:
     selection: dict | None = None
     alphas: tuple[float, ...] = SELECTION_ALPHAS  # tried per condition with select
     betas: tuple[float, ...] = SELECTION_BETAS
+    lrs: tuple[float, ...] = SELECTION_LRS  # learning rates tried per condition with select
     epochs: int = DEFAULT_TRAIN.epochs
     lr: float = DEFAULT_TRAIN.lr
     batch_size: int = DEFAULT_TRAIN.batch_size
@@ -135,12 +143,14 @@ def _writes(state) -> bool:
 
 # many parameters: private: one run of the experiment, every input a different thing
 def _train_condition(config: ExperimentConfig, eval_csv: str, ranked, condition: str, augment: AugmentSettings,
-                     seed: int, where: tuple[Path, str], state=None, stop_after_epoch: int | None = None) -> int:
+                     seed: int, where: tuple[Path, str], state=None, chosen: dict | None = None) -> int:
     """Train one condition in-process; built as the app builds a comparison's runs. Under a launch
-    every process trains (together) on the corpus process 0 wrote. where: (folder, the run's label)."""
+    every process trains (together) on the corpus process 0 wrote. where: (folder, the run's label);
+    chosen: the learning rate ("lr", default config.lr) and early stop ("epoch") chosen on validation people."""
     folder, label = where
+    chosen = chosen or {}
     base = TrainConfig(model=config.model, data="", eval_data=eval_csv, epochs=config.epochs,
-                       stop_after_epoch=stop_after_epoch, lr=config.lr,
+                       stop_after_epoch=chosen.get("epoch"), lr=chosen.get("lr", config.lr),
                        batch_size=config.batch_size, trainable=config.trainable, seed=seed, eval_shots=config.shots,
                        eval_max_people=None,
                        store_path=config.store_path, max_active=config.max_active,
@@ -169,9 +179,9 @@ def epoch_scores(metrics) -> dict[int, float]:
     return {int(round(epoch)): round(float(group["value"].mean()), 4) for epoch, group in rows.groupby("epoch")}
 
 
-def scored_points(alpha: float, beta: float, metrics) -> list[dict]:
-    """One grid entry per evaluated epoch of the validation run trained at (α, β); none for a run with none."""
-    return [{"alpha": alpha, "beta": beta, "epoch": epoch, "score": score}
+def scored_points(alpha: float, beta: float, lr: float, metrics) -> list[dict]:
+    """One grid entry per evaluated epoch of the validation run trained at (α, β, lr); none for a run with none."""
+    return [{"alpha": alpha, "beta": beta, "lr": lr, "epoch": epoch, "score": score}
             for epoch, score in sorted(epoch_scores(metrics).items())]
 
 
@@ -207,19 +217,20 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
     if selection:
         augments.update({m: replace(config.augment, alpha=s["alpha"], beta=s["beta"]) for m, s in selection.items()
                          if m not in UNTUNED})
-    stops = {m: s.get("epoch") for m, s in selection.items()}
+
     runs = []
     for seed in config.seeds:
         for mode in config.conditions:
             augment = augments[mode]
             label = f"experiment-{condition_slug(mode)}-seed{seed}"
-            stop = stops.get(mode)
-            _log(progress, f"training {label} (α={augment.alpha}, β={augment.beta}, style={augment.style}"
+            chosen = {k: v for k, v in selection.get(mode, {}).items() if k in ("lr", "epoch")}
+            lr, stop = chosen.get("lr", config.lr), chosen.get("epoch")
+            _log(progress, f"training {label} (α={augment.alpha}, β={augment.beta}, lr={lr:g}, style={augment.style}"
                            + (f", stops after epoch {stop})" if stop else ")"))
             run_id = _train_condition(config, test_csv, ranked_test[mode], mode, augment, seed, (folder, label),
-                                      state, stop)
+                                      state, chosen)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": augment.alpha,
-                         "beta": augment.beta, "epoch": stop or config.epochs})
+                         "beta": augment.beta, "lr": lr, "epoch": stop or config.epochs})
     fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
     results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
                "selection": selection, "runs": runs,
@@ -255,7 +266,8 @@ def merge_results(paths) -> dict:
             part["runs"] = [dict(run, run_id=copy_run(RunStore(part["config"]["store_path"]), run["run_id"], home))
                             for run in part["runs"]]
     conditions = list(dict.fromkeys(c for part in parts for c in part["config"]["conditions"]))
-    order = sorted(conditions, key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
+    order = sorted(conditions,
+                   key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
     runs = [run for part in parts for run in part["runs"]]  # conditions run apart come back in the usual order
     merged["runs"] = sorted(runs, key=lambda run: order.index(run["condition"]))
     chosen = {mode: choice for part in parts for mode, choice in (part.get("selection") or {}).items()}
@@ -294,15 +306,25 @@ def selection_grid(mode: str, alphas, betas) -> list[tuple[float, float]]:
     return [(a, b) for a in alphas for b in betas]
 
 
+def selection_points(mode: str, config: ExperimentConfig) -> list[tuple[float, float, float]]:
+    """(α, β, lr) of every validation run of `mode`: `selection_grid` at each learning rate tried."""
+    return [(alpha, beta, lr) for lr in config.lrs or (config.lr,)
+            for alpha, beta in selection_grid(mode, config.alphas, config.betas)]
+
+
+def selection_label(mode: str, alpha: float, beta: float, lr: float) -> str:
+    return f"select-{condition_slug(mode)}-a{alpha}-b{beta}-lr{lr:g}"
+
+
 def choose_best(grid: list[dict]) -> dict:
-    """The best of `grid` ({"alpha", "beta", "epoch", "score"} per point and epoch tried): the highest score;
-    a tie goes to the earlier epoch (less training), then the larger α, then the larger β.
-    {"alpha", "beta", "epoch", "score", "grid"}."""
+    """The best of `grid` ({"alpha", "beta", "lr", "epoch", "score"} per point and epoch tried): the highest
+    score; a tie goes to the earlier epoch (less training), then the larger α, β and learning rate.
+    {"alpha", "beta", "lr", "epoch", "score", "grid"}."""
     if not grid:
         raise ValueError("choose_best needs at least one scored point")
-    best = max(grid, key=lambda g: (g["score"], -g["epoch"], g["alpha"], g["beta"]))
-    return {"alpha": best["alpha"], "beta": best["beta"], "epoch": best["epoch"], "score": best["score"],
-            "grid": list(grid)}
+    best = max(grid, key=lambda g: (g["score"], -g["epoch"], g["alpha"], g["beta"], g["lr"]))
+    return {"alpha": best["alpha"], "beta": best["beta"], "lr": best["lr"], "epoch": best["epoch"],
+            "score": best["score"], "grid": list(grid)}
 
 
 def selection_from_store(store, config: ExperimentConfig) -> dict:
@@ -312,31 +334,32 @@ def selection_from_store(store, config: ExperimentConfig) -> dict:
     chosen = {}
     for mode in config.conditions:
         grid = []
-        for alpha, beta in selection_grid(mode, config.alphas, config.betas):
-            run = runs.get(f"select-{condition_slug(mode)}-a{alpha}-b{beta}")
+        for alpha, beta, lr in selection_points(mode, config):
+            run = runs.get(selection_label(mode, alpha, beta, lr))
             if run is None:
                 break
-            grid += scored_points(alpha, beta, store.metrics(run["id"]))
+            grid += scored_points(alpha, beta, lr, store.metrics(run["id"]))
         else:
             chosen[mode] = choose_best(grid)
     return chosen
 
 
 def _select(config, large, small, validation, folder: Path, progress: bool, state=None) -> dict:
-    """Choose α, β and the epoch per condition on the validation people, one seed: train every point of
-    `selection_grid`, score each epoch (`epoch_scores`) and keep `choose_best`."""
+    """Choose α, β, the learning rate and the epoch per condition on the validation people, one seed: train
+    every point of `selection_points`, score each epoch (`epoch_scores`) and keep `choose_best`."""
     store = RunStore(config.store_path)
     eval_csv = _write_people(folder / "validation-people.csv", validation, state)
     chosen = {}
     rankings = _rank(validation, config.conditions, config, large, small, state)
     for mode in config.conditions:
         grid = []
-        for alpha, beta in selection_grid(mode, config.alphas, config.betas):
-            label = f"select-{condition_slug(mode)}-a{alpha}-b{beta}"
+        for alpha, beta, lr in selection_points(mode, config):
+            label = selection_label(mode, alpha, beta, lr)
             _log(progress, f"validation: {label}")
             augment = replace(config.augment, alpha=alpha, beta=beta)
-            run_id = _train_condition(config, eval_csv, rankings[mode], mode, augment, 0, (folder, label), state)
-            grid += scored_points(alpha, beta, store.metrics(run_id))
+            run_id = _train_condition(config, eval_csv, rankings[mode], mode, augment, 0, (folder, label), state,
+                                      {"lr": lr})
+            grid += scored_points(alpha, beta, lr, store.metrics(run_id))
         chosen[mode] = choose_best(grid)
     return chosen
 

@@ -37,6 +37,9 @@ DEFAULT_CONDITIONS = ("none", "plain", "random", "position", "attention", "contr
 # replace a D-AR-like rate and random a milder one.
 SELECTION_ALPHAS = (0.3, 0.7)
 SELECTION_BETAS = (0.05,)
+# Learning rates tried per condition with --select: the training default (chosen for plain training on
+# validation people) and a quarter of it (the paper searched 5e-5 to 1e-3 per method).
+SELECTION_LRS = (2e-3, 5e-4)
 # The Training page's default comparison: few enough to finish in minutes on a laptop CPU.
 PAGE_CONDITIONS = ("none", "random", "position", "contrast", "oracle")
 
@@ -142,7 +145,8 @@ class TrainConfig:
              f"epochs must be a whole number >= 1, not {self.epochs!r}"),
             (self.stop_after_epoch is None or (isinstance(self.stop_after_epoch, int)
                                                and 1 <= self.stop_after_epoch <= self.epochs),
-             f"stop after epoch must be a whole number from 1 to epochs ({self.epochs}), not {self.stop_after_epoch!r}"),
+             f"stop after epoch must be a whole number from 1 to epochs ({self.epochs}), "
+             f"not {self.stop_after_epoch!r}"),
             (self.lr > 0 and math.isfinite(self.lr), f"the learning rate must be > 0, not {self.lr!r}"),
             (self.batch_size >= 1, f"the batch size must be >= 1, not {self.batch_size!r}"),
             (self.max_length >= 4, f"max length must be >= 4 tokens, not {self.max_length!r}"),

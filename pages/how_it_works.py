@@ -258,7 +258,7 @@ def result_step() -> None:
         f"**In this demo** — a tiny model trained on {told['people']} generated people it never saw, "
         f"{len(told['conditions'])} ways of training (*conditions*), each repeated with {told['seeds']} *seeds*, "
         + (f"up to {told['epochs']} *epochs* (passes over the data), each condition stopping at the epoch and "
-           "with the dropout settings that answered best on other people (*validation*), "
+           "with the dropout settings and learning rate that answered best on other people (*validation*), "
            if told["selected"] else f"{told['epochs']} *epochs* (passes over the data), ")
         + f"{told['copies']} augmented copies per text: "
         f"contrast-guided dropout **{verdict}**. Far-fact QA exact match at the end: contrast "

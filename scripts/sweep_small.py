@@ -66,7 +66,8 @@ def main() -> None:
     shares = {f"{r['ranking']}|{r['texts']}": r["share_in_top_k"] for r in quality.to_dict("records")}
     result = {"name": args.name, "shape": [args.layers, args.hidden, args.heads, args.mlp, args.steps, args.lr],
               "qa_curve": stats["heldout_qa_curve"],
-              "att_company": [round(attention.mean("company", "large"), 4), round(attention.mean("company", "small"), 4),
+              "att_company": [round(attention.mean("company", "large"), 4),
+                              round(attention.mean("company", "small"), 4),
                               round(attention.large_more_share("company"), 2)],
               "att_univ": [round(attention.mean("university", "large"), 4),
                            round(attention.mean("university", "small"), 4)],

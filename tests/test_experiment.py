@@ -182,13 +182,15 @@ def test_merge_report_empty_means_no_report(tmp_path, capsys, monkeypatch, witho
 
 
 def test_the_report_shows_each_conditions_choice_and_every_point_tried():
-    grid = [{"alpha": 0.3, "beta": 0.05, "epoch": 1, "score": 0.03}, {"alpha": 0.3, "beta": 0.05, "epoch": 2, "score": 0.05},
-            {"alpha": 0.7, "beta": 0.05, "epoch": 1, "score": 0.08}, {"alpha": 0.7, "beta": 0.05, "epoch": 3, "score": 0.11}]
-    selection = {"contrast": {"alpha": 0.7, "beta": 0.05, "epoch": 3, "score": 0.11, "grid": grid},
-                 "none": {"alpha": 0.0, "beta": 0.0, "epoch": 1, "score": 0.4533,
-                          "grid": [{"alpha": 0.0, "beta": 0.0, "epoch": 1, "score": 0.4533}]}}
+    at = {"beta": 0.05, "lr": 2e-3}
+    grid = [{**at, "alpha": 0.3, "epoch": 1, "score": 0.03}, {**at, "alpha": 0.3, "epoch": 2, "score": 0.05},
+            {**at, "alpha": 0.7, "epoch": 1, "score": 0.08}, {**at, "alpha": 0.7, "epoch": 3, "score": 0.11},
+            {**at, "alpha": 0.7, "lr": 5e-4, "epoch": 4, "score": 0.09}]
+    selection = {"contrast": {"alpha": 0.7, "beta": 0.05, "lr": 2e-3, "epoch": 3, "score": 0.11, "grid": grid},
+                 "none": {"alpha": 0.0, "beta": 0.0, "lr": 5e-4, "epoch": 1, "score": 0.4533,
+                          "grid": [{"alpha": 0.0, "beta": 0.0, "lr": 5e-4, "epoch": 1, "score": 0.4533}]}}
     rows = selection_markdown(selection).splitlines()
-    assert rows[2] == ("| contrast | 0.7 | 0.05 | 3 | 0.110 | α 0.3, β 0.05: epoch 2, 0.050; "
-                       "α 0.7, β 0.05: epoch 3, 0.110 |")
-    assert rows[3] == "| none | 0.0 | 0.0 | 1 | 0.453 | α 0.0, β 0.0: epoch 1, 0.453 |"
+    assert rows[2] == ("| contrast | 0.7 | 0.05 | 0.002 | 3 | 0.110 | α 0.3, β 0.05, lr 0.002: epoch 2, 0.050; "
+                       "α 0.7, β 0.05, lr 0.002: epoch 3, 0.110; α 0.7, β 0.05, lr 0.0005: epoch 4, 0.090 |")
+    assert rows[3] == "| none | 0.0 | 0.0 | 0.0005 | 1 | 0.453 | α 0.0, β 0.0, lr 0.0005: epoch 1, 0.453 |"
     assert "no selection" in selection_markdown({})

@@ -120,9 +120,9 @@ def test_epoch_scores_are_the_far_field_exact_match_of_each_epoch(experiment):
     store, _ = experiment
     run_id = log_run(store, "scored", (0.5, 0.4, 0.3), far_recall=(0.8, 0.7, 0.6))  # recall plays no part
     assert epoch_scores(store.metrics(run_id)) == pytest.approx({1: 0.0, 2: 0.4})  # epoch 0 is before training
-    assert scored_points(0.7, 0.05, store.metrics(run_id)) == [
-        {"alpha": 0.7, "beta": 0.05, "epoch": 1, "score": 0.0},
-        {"alpha": 0.7, "beta": 0.05, "epoch": 2, "score": pytest.approx(0.4)}]
+    assert scored_points(0.7, 0.05, 1e-3, store.metrics(run_id)) == [
+        {"alpha": 0.7, "beta": 0.05, "lr": 1e-3, "epoch": 1, "score": 0.0},
+        {"alpha": 0.7, "beta": 0.05, "lr": 1e-3, "epoch": 2, "score": pytest.approx(0.4)}]
     assert epoch_scores(store.metrics(10_000)) == {}  # a run that logged nothing
 
 
@@ -204,14 +204,23 @@ def test_choosing_alpha_beta_and_the_epoch_from_scores():
                                                                     (0.7, 0.05)]
     assert selection_grid("random", (0.6, 0.7), (0.01, 0.05)) == [(0.6, 0.0), (0.7, 0.0)]
     assert selection_grid("none", (0.6, 0.7), (0.01, 0.05)) == selection_grid("plain", (0.6,), (0.05,)) == [(0.0, 0.0)]
-    grid = [{"alpha": 0.6, "beta": 0.01, "epoch": 1, "score": 0.3}, {"alpha": 0.6, "beta": 0.01, "epoch": 2, "score": 0.2},
-            {"alpha": 0.6, "beta": 0.05, "epoch": 1, "score": 0.1}, {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5},
-            {"alpha": 0.7, "beta": 0.01, "epoch": 2, "score": 0.4}]
-    assert choose_best(grid) == {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5, "grid": grid}
-    tie = [{"alpha": 0.6, "beta": 0.05, "epoch": 3, "score": 0.5}, {"alpha": 0.6, "beta": 0.05, "epoch": 2, "score": 0.5},
-           {"alpha": 0.7, "beta": 0.01, "epoch": 2, "score": 0.5}, {"alpha": 0.7, "beta": 0.005, "epoch": 2, "score": 0.5}]
+    point = {"alpha": 0.6, "beta": 0.01, "lr": 2e-3}
+    grid = [{**point, "epoch": 1, "score": 0.3}, {**point, "epoch": 2, "score": 0.2},
+            {**point, "beta": 0.05, "epoch": 1, "score": 0.1}, {**point, "beta": 0.05, "epoch": 2, "score": 0.5},
+            {**point, "alpha": 0.7, "epoch": 2, "score": 0.4}, {**point, "lr": 5e-4, "epoch": 2, "score": 0.45}]
+    assert choose_best(grid) == {"alpha": 0.6, "beta": 0.05, "lr": 2e-3, "epoch": 2, "score": 0.5, "grid": grid}
+    tie = [{**point, "beta": 0.05, "epoch": 3, "score": 0.5}, {**point, "beta": 0.05, "epoch": 2, "score": 0.5},
+           {**point, "alpha": 0.7, "epoch": 2, "score": 0.5},
+           {**point, "alpha": 0.7, "beta": 0.005, "epoch": 2, "score": 0.5},
+           {**point, "alpha": 0.7, "lr": 5e-4, "epoch": 2, "score": 0.5}]
     best = choose_best(tie)
-    assert (best["epoch"], best["alpha"], best["beta"]) == (2, 0.7, 0.01)  # earlier epoch, then larger α, then β
+    # the earlier epoch, then the larger α, β and learning rate
+    assert (best["epoch"], best["alpha"], best["beta"], best["lr"]) == (2, 0.7, 0.01, 2e-3)
+    config = experiment_module.ExperimentConfig(alphas=(0.6, 0.7), betas=(0.05,), lrs=(2e-3, 5e-4))
+    assert experiment_module.selection_points("random", config) == [(0.6, 0.0, 2e-3), (0.7, 0.0, 2e-3),
+                                                                     (0.6, 0.0, 5e-4), (0.7, 0.0, 5e-4)]
+    assert experiment_module.selection_label("contrast:paper_mean", 0.7, 0.05, 5e-4) == \
+        "select-contrast-paper_mean-a0.7-b0.05-lr0.0005"
     with pytest.raises(ValueError):
         choose_best([])
 
@@ -220,28 +229,32 @@ def test_select_trains_the_grid_and_keeps_the_best_score(tmp_path, monkeypatch):
     """`_select` without training: each "trained" run logs metrics whose score is known by hand."""
     scores = {("contrast", 0.6, 0.01): 0.3, ("contrast", 0.6, 0.05): 0.5, ("contrast", 0.7, 0.01): 0.4,
               ("contrast", 0.7, 0.05): 0.2, ("random", 0.6, 0.0): 0.1, ("random", 0.7, 0.0): 0.05,
-              ("none", 0.0, 0.0): 0.25}
+              ("none", 0.0, 0.0): 0.25}  # at lr 2e-3; at 1e-3 a tenth of it, except random 0.6 (0.3)
     store = RunStore(tmp_path / "runs.sqlite")
     trained = []
 
-    def fake_train(*args, **kwargs):  # finds the run's label ("select-<mode>-a<α>-b<β>") among its arguments
+    def fake_train(*args, **kwargs):  # finds the run's label ("select-<mode>-a<α>-b<β>-lr<lr>") in its arguments
         label = next(a for arg in args for a in (arg if isinstance(arg, tuple) else (arg,))
                      if isinstance(a, str) and a.startswith("select-"))
-        mode, alpha, beta = re.fullmatch(r"select-(\w+)-a([\d.]+)-b([\d.]+)", label).groups()
+        mode, alpha, beta, lr = re.fullmatch(r"select-(\w+)-a([\d.]+)-b([\d.]+)-lr([\d.e-]+)", label).groups()
+        assert args[-1] == {"lr": float(lr)}  # the run trains at the learning rate its label says
         trained.append(label)
         score = scores[(mode, float(alpha), float(beta))]  # far EM at the last epoch (2); 0 at epoch 1
+        if float(lr) == 1e-3:
+            score = 0.3 if (mode, float(alpha)) == ("random", 0.6) else score / 10
         return log_run(store, label, (score,) * 3)
 
     monkeypatch.setattr(experiment_module, "_rank", lambda people, conditions, *a, **k: dict.fromkeys(conditions))
     monkeypatch.setattr(experiment_module, "_train_condition", fake_train)
     config = experiment_module.ExperimentConfig(conditions=("none", "random", "contrast"), store_path=str(store.path),
-                                                alphas=(0.6, 0.7), betas=(0.01, 0.05))
+                                                alphas=(0.6, 0.7), betas=(0.01, 0.05), lrs=(2e-3, 1e-3))
     chosen = experiment_module._select(config, None, None, generate_biographies(2, seed=1), tmp_path, False)
-    assert len(trained) == 7 and trained.count("select-none-a0.0-b0.0") == 1  # plain: its epoch only
-    assert {m: (c["alpha"], c["beta"], c["epoch"], c["score"]) for m, c in chosen.items()} == {
-        "none": (0.0, 0.0, 2, pytest.approx(0.25)), "random": (0.6, 0.0, 2, pytest.approx(0.1)),
-        "contrast": (0.6, 0.05, 2, pytest.approx(0.5))}
-    assert [g["score"] for g in chosen["contrast"]["grid"]] == pytest.approx([0, 0.3, 0, 0.5, 0, 0.4, 0, 0.2])
+    assert len(trained) == 14 and trained.count("select-none-a0.0-b0.0-lr0.001") == 1  # plain: lr and epoch only
+    assert {m: (c["alpha"], c["beta"], c["lr"], c["epoch"], c["score"]) for m, c in chosen.items()} == {
+        "none": (0.0, 0.0, 2e-3, 2, pytest.approx(0.25)), "random": (0.6, 0.0, 1e-3, 2, pytest.approx(0.3)),
+        "contrast": (0.6, 0.05, 2e-3, 2, pytest.approx(0.5))}
+    assert [g["score"] for g in chosen["contrast"]["grid"]] == pytest.approx(
+        [0, 0.3, 0, 0.5, 0, 0.4, 0, 0.2, 0, 0.03, 0, 0.05, 0, 0.04, 0, 0.02])
     # another process of the same experiment reads the same choice from the store instead of training again
     assert experiment_module.selection_from_store(store, config) == chosen
 

@@ -156,7 +156,8 @@ def readme_summary(published: dict) -> str:
              f"`{f.get('large', '?')}` (large) / `{f.get('small', '?')}` (small): {len(c['conditions'])} conditions × "
              f"{seeds} seed{'s' if seeds != 1 else ''}, {c['people']} new people, {c['epochs']} epochs, "
              f"`{c['model']}` trained, {c['augment']['style']} style. Few-shot QA exact match at each run's last "
-             "epoch" + (" (α, β and that epoch chosen per condition on validation people)" if c.get("select") else "")
+             "epoch" + (" (α, β, lr and that epoch chosen per condition on validation people)"
+                        if c.get("select") else "")
              + " (mean over seeds):", ""]
     lines.append("| condition | " + " | ".join(FACT_FIELDS) + " | far mean |")
     lines.append("|---" * (len(FACT_FIELDS) + 2) + "|")
@@ -189,13 +190,14 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
                                for f, v in a["to_name"].items())
     settings = "; ".join(f"{r['condition']}: "
                          + ("" if r["condition"] in ("none", "plain") else f"α={r['alpha']}, β={r['beta']}, ")
+                         + f"lr {r.get('lr', c['lr']):g}, "
                          + plural(r.get("epoch", c["epochs"]), "epoch")  # none and plain drop nothing
                          for r in results["runs"] if r["seed"] == c["seeds"][0])
     figures = "\n\n".join(f"![{title}]({image.relative_to(base) if image.is_relative_to(base) else image})"
                           for title, image in images)
     if figures_missing:
         figures = (figures + "\n\n" if figures else "") + f"({figures_missing}.)"
-    selection = (f"α, β and the epoch chosen per condition on {c['validation_people']} validation people "
+    selection = (f"α, β, lr and the epoch chosen per condition on {c['validation_people']} validation people "
                  f"(best far-field QA exact match of a {c['epochs']}-epoch run; the test runs follow the same "
                  "schedule and stop after that epoch)." if c["select"]
                  else "α/β fixed at the paper's settings (not tuned on the test people); every run trains all "
@@ -246,16 +248,18 @@ def selection_markdown(selection: dict) -> str:
     score of every (α, β) tried (the score: far-field QA exact match, `clues.experiment.epoch_scores`)."""
     if not selection:
         return "(no selection: every condition trained at the settings above for every epoch.)"
-    lines = ["| condition | α | β | epoch | validation far-field EM | every (α, β) tried: best epoch, EM |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| condition | α | β | lr | epoch | validation far-field EM | every point tried: best epoch, EM |",
+             "|---|---|---|---|---|---|---|"]
     for condition, chosen in selection.items():
         best = {}
         for point in chosen.get("grid", []):
-            key = (point["alpha"], point["beta"])
+            key = (point["alpha"], point["beta"], point.get("lr"))
             if key not in best or point["score"] > best[key]["score"]:
                 best[key] = point
-        tried = "; ".join(f"α {a}, β {b}: epoch {p['epoch']}, {p['score']:.3f}" for (a, b), p in best.items())
-        lines.append(f"| {condition} | {chosen['alpha']} | {chosen['beta']} | {chosen.get('epoch', '—')} | "
+        tried = "; ".join(f"α {a}, β {b}" + (f", lr {lr:g}" if lr else "") + f": epoch {p['epoch']}, {p['score']:.3f}"
+                          for (a, b, lr), p in best.items())
+        lr = f"{chosen['lr']:g}" if chosen.get("lr") else "—"
+        lines.append(f"| {condition} | {chosen['alpha']} | {chosen['beta']} | {lr} | {chosen.get('epoch', '—')} | "
                      f"{chosen['score']:.3f} | {tried} |")
     return "\n".join(lines)
 
@@ -387,7 +391,7 @@ def lesson(published: dict) -> dict:
               if row["metric"] == "em" and (row["a"], row["b"]) in VERDICT_COMPARISONS]
     return {
         "people": c["people"], "seeds": len(c["seeds"]), "epochs": c["epochs"], "conditions": list(s),
-        "selected": bool(c.get("select")),  # α, β and the epoch chosen per condition on validation people
+        "selected": bool(c.get("select")),  # α, β, lr and the epoch chosen per condition on validation people
         "copies": c["augment"]["copies"], "style": c["augment"]["style"],
         "plain_near": _mean_over(s, "plain", "em", NEAR_FIELDS), "plain_far": _mean_over(s, "plain", "em", FAR_FIELDS),
         "far_em": far, "contrast_far": far.get("contrast", np.nan), "best_other": best_other,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from clues.commands import add_augment_arguments, augment_settings, print_json
 from clues.commands.analysis import _batch_arguments, batch_options
-from clues.settings import DEFAULT_CONDITIONS, SELECTION_ALPHAS, SELECTION_BETAS, TRAINABLE
+from clues.settings import DEFAULT_CONDITIONS, SELECTION_ALPHAS, SELECTION_BETAS, SELECTION_LRS, TRAINABLE
 from clues.settings import DEFAULT_TRAIN as D
 
 
@@ -26,7 +26,9 @@ def register(subparsers) -> None:
                         help="modes, each optionally with its importance (contrast:paper_mean)")
     parser.add_argument("--importance", default="total", help="importance for conditions that name none")
     add_augment_arguments(parser)
-    parser.add_argument("--select", action="store_true", help="choose α, β and the epoch (early stopping) per condition on the validation people")
+    parser.add_argument("--select", action="store_true",
+                        help="choose α, β, the learning rate and the epoch (early stopping) per condition on the "
+                        "validation people")
     parser.add_argument("--selection-from", metavar="STORE",
                         help="with --select: take the α/β choice from the validation runs in this run store (another "
                         "process of the same experiment chose them), instead of training them again")
@@ -34,6 +36,9 @@ def register(subparsers) -> None:
                         help=f"α tried with --select (default {' '.join(map(str, SELECTION_ALPHAS))})")
     parser.add_argument("--betas", type=float, nargs="+", default=list(SELECTION_BETAS),
                         help=f"β tried with --select (default {' '.join(map(str, SELECTION_BETAS))})")
+    parser.add_argument("--lrs", type=float, nargs="+", default=list(SELECTION_LRS),
+                        help="learning rates tried with --select (default "
+                             f"{' '.join(f'{x:g}' for x in SELECTION_LRS)})")
     parser.add_argument("--epochs", type=int, default=D.epochs, help=f"(default {D.epochs})")
     parser.add_argument("--lr", type=float, default=D.lr, help=f"peak learning rate (default {D.lr:g})")
     parser.add_argument("--batch-size", type=int, default=D.batch_size,
@@ -78,7 +83,7 @@ def run(args) -> int:
                               validation_people=args.validation_people if args.select else 0,
                               conditions=tuple(args.conditions), importance=args.importance,
                               augment=augment_settings(args), select=args.select, alphas=tuple(args.alphas),
-                              betas=tuple(args.betas),
+                              betas=tuple(args.betas), lrs=tuple(args.lrs),
                               epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, trainable=args.trainable,
                               seeds=tuple(args.seeds),
                               shots=args.shots, out=args.out, store_path=args.store, max_active=args.max_active,

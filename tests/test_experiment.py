@@ -10,7 +10,14 @@ import plotly.graph_objects as go
 import plotly.io._kaleido as plotly_kaleido
 import pytest
 
-from clues.builders.experiment_report import NO_CHROME, NO_KALEIDO, report_text, selection_markdown, write_report
+from clues.builders.experiment_report import (
+    NO_CHROME,
+    NO_KALEIDO,
+    edge_lines,
+    report_text,
+    selection_markdown,
+    write_report,
+)
 from clues.cli import main
 from clues.corpus import FACT_FIELDS, experiment_people
 from clues.experiment import ExperimentConfig, attention_to_name, paired_table, summarise
@@ -194,3 +201,16 @@ def test_the_report_shows_each_conditions_choice_and_every_point_tried():
                        "α 0.7, β 0.05, lr 0.002: epoch 3, 0.110; α 0.7, β 0.05, lr 0.0005: epoch 4, 0.090 |")
     assert rows[3] == "| none | 0.0 | 0.0 | 0.0005 | 1 | 0.453 | α 0.0, β 0.0, lr 0.0005: epoch 1, 0.453 |"
     assert "no selection" in selection_markdown({})
+
+
+def test_a_choice_at_the_edge_of_the_grid_is_said():
+    config = {"alphas": [0.3, 0.7], "lrs": [2e-3, 5e-4], "epochs": 12}
+    selection = {"none": {"alpha": 0.0, "beta": 0.0, "lr": 2e-3, "epoch": 1},  # α plays no part in none
+                 "contrast": {"alpha": 0.3, "beta": 0.05, "lr": 5e-4, "epoch": 12},
+                 "oracle": {"alpha": 0.3, "beta": 0.05, "lr": 5e-4, "epoch": 6}}
+    line, = edge_lines({"config": config, "selection": selection})
+    assert line.startswith("- Chosen at an edge of what was tried: none (lr 0.002 the largest); contrast (α 0.3 "
+                           "the smallest, lr 0.0005 the smallest, epoch 12 the last); oracle (α 0.3 the smallest, lr "
+                           "0.0005 the smallest).")
+    inside = {"config": {**config, "lrs": [2e-3]}, "selection": {"oracle": {"alpha": 0.5, "epoch": 6}}}
+    assert edge_lines(inside) == []

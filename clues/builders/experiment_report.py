@@ -312,6 +312,27 @@ def _mean_over(summary: dict, condition: str, name: str, fields) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def edge_lines(results: dict) -> list[str]:
+    """Conditions whose choice on validation people lies at an edge of the grid (the smallest or largest α or
+    learning rate tried, or the last epoch): a wider grid might find better settings for them."""
+    c, edges = results["config"], []
+    for condition, chosen in (results.get("selection") or {}).items():
+        at = []
+        for key, label, tried in (("alpha", "α", c.get("alphas")), ("lr", "lr", c.get("lrs"))):
+            if condition in ("none", "plain") and key == "alpha" or len(tried or ()) < 2 or chosen.get(key) is None:
+                continue
+            if chosen[key] in (min(tried), max(tried)):
+                at.append(f"{label} {chosen[key]:g} the {'smallest' if chosen[key] == min(tried) else 'largest'}")
+        if chosen.get("epoch") == c["epochs"]:
+            at.append(f"epoch {c['epochs']} the last")
+        if at:
+            edges.append(f"{condition} ({', '.join(at)})")
+    if not edges:
+        return []
+    return [f"- Chosen at an edge of what was tried: {'; '.join(edges)}. A wider grid (smaller α or learning rate, "
+            "more epochs) might serve those conditions better."]
+
+
 def stop_epoch_lines(results: dict) -> list[str]:
     """With epochs chosen per condition, the line that says where each stopped (recall is read there too)."""
     epochs = {run["condition"]: run.get("epoch") for run in results.get("runs", [])}
@@ -358,6 +379,7 @@ def verdict(results: dict) -> str:
                      f"seed: {spread_text(row, 3, signed=True)}, 95% interval {interval_text(row)} "
                      f"({favour_text(row)}) — {reading(row)}.")
     lines += stop_epoch_lines(results)
+    lines += edge_lines(results)
     lines += forgetting_lines(results.get("curves", {}).get("em", {}))
     seeds = len(results["config"]["seeds"])
     if seeds < 3:

@@ -697,19 +697,21 @@ def test_every_widget_is_drawn_with_its_value_as_its_default(app, home):
             assert at.multiselect(key="compare").indices == [0, 1]  # not the widget's empty default
 
 
-def test_the_sink_column_does_not_set_the_contrast_colour_scale(app):
+def test_the_sink_column_does_not_set_the_colour_scales(app):
+    """Each scale is the 99.5th percentile of the ranked columns' cells: the attention sink (position 0, left
+    out of the ranking) saturates in the attention maps instead of washing every other cell out."""
     at = app()
-    contrast = chart(at, "Contrast")
-    difference = np.abs(np.nan_to_num(z(contrast)))
     ranked = sorted(at.dataframe[0].value.index.tolist())  # the position is the table's (hidden) index
     assert 0 not in ranked  # the first position is left out of the ranking
+    contrast = chart(at, "Contrast")
+    difference = np.abs(np.nan_to_num(z(contrast)))
     cells = difference[:, ranked]
-    expected = float(np.percentile(cells[cells > 0], 99.5))
-    assert contrast["data"][0]["zmax"] == pytest.approx(expected)
-    assert difference[:, 0].max() > expected  # the sink column saturates instead
-    large = chart(at, "Large model")["data"][0]
-    weights = np.nan_to_num(z(chart(at, "Large model")))[:, ranked]
-    assert large["zmax"] <= weights.max() + 1e-12
+    assert contrast["data"][0]["zmax"] == pytest.approx(float(np.percentile(cells[cells > 0], 99.5)))
+    large, small = (np.nan_to_num(z(chart(at, title))) for title in ("Large model", "Small model"))
+    pooled = np.concatenate([large[:, ranked].ravel(), small[:, ranked].ravel()])  # one scale for both
+    zmax = chart(at, "Large model")["data"][0]["zmax"]
+    assert zmax == pytest.approx(float(np.percentile(pooled[pooled > 0], 99.5)))
+    assert large[:, 0].max() > 2 * zmax  # the sink saturates instead of setting the scale
 
 
 def test_runs_tab_lists_every_run_and_refreshes_while_one_is_active(app, home, monkeypatch):
@@ -947,11 +949,20 @@ def test_text_longer_than_the_limit_marks_where_the_analysis_stopped(app):
     assert before.count("clue-token") > 0 and "clue-token" not in after
 
 
-def test_the_small_models_clamped_head_is_said(app):
-    at = app(view="head", head=7)
-    head = at.slider(key="head")
-    assert head.max == 7  # the large model's heads (8): the slider stops there
-    assert any("stands in for head 7" in c.value for c in at.caption)
+def test_the_small_models_clamped_head_is_said(home, monkeypatch, tmp_path):
+    """A pair whose small model has fewer heads (the bundled pair has 8 and 8): the head slider reaches the
+    large model's last head, and the page says which of the small model's heads stands in for it."""
+    tokenizer = build_tokenizer()
+    large = tiny_model_dir(tmp_path / "large", "llama", layers=2, hidden=32, heads=4, seed=1, tokenizer=tokenizer)
+    small = tiny_model_dir(tmp_path / "small", "llama", layers=2, hidden=32, heads=2, seed=2, tokenizer=tokenizer)
+    monkeypatch.setenv("CLUES_DEMO_LARGE", str(large))
+    monkeypatch.setenv("CLUES_DEMO_SMALL", str(small))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["view"], at.query_params["head"] = "head", "3"
+    at.run()
+    assert_clean(at)
+    assert at.slider(key="head").max == 3  # the large model's heads (4): the slider stops there
+    assert any("The small model has 2 heads: its head 1 stands in for head 3" in c.value for c in at.caption)
 
 
 # -- issue 17: shared runs, a class mode ---------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -39,17 +38,10 @@ def main() -> None:
     shape = dp.ModelShape(args.layers, args.hidden, args.heads, args.mlp, steps=args.steps, lr=args.lr)
     config = replace(dp.BuildConfig(), learner=shape, checkpoint_every=args.steps)
     out = Path(args.out)
-    people = dp.split_people(config)
-    tokenizer = dp.train_tokenizer(dp.tokenizer_corpus(people, config, random.Random("0:tokenizer")),
-                                   config.vocab_size)
-    model = dp.make_model(shape, tokenizer, config, 0)
-    check = dp.heldout_qa_check(model, tokenizer, people, config, 0)
-    stats = dp.train_model(model, dp.batch_stream(people, tokenizer, config, 0), config, shape, check,
-                           lambda line: None, args.name)
-    dp.save_model(model, tokenizer, out / args.name)
+    stats = dp.train_one("learner", config, dp.pair_data(config, 0), 0, out / args.name, lambda line: None)
     validation = experiment_people(injection.VALIDATION.stop, varied=False)[injection.VALIDATION]
     result = {"name": args.name, "shape": [args.layers, args.hidden, args.heads, args.mlp, args.steps, args.lr],
-              "qa_curve": stats["heldout_qa_curve"], "params": sum(p.numel() for p in model.parameters()),
+              "qa_curve": stats["heldout_qa_curve"], "params": stats["parameters"],
               "build_s": stats["wall_s"], "inject": {}}
     for lr in (float(x) for x in args.inject_lrs.split(",")):
         with tempfile.TemporaryDirectory() as folder:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,15 +48,8 @@ def main() -> None:
     if args.name == "current":
         folder, stats = DEMO_SMALL, {"heldout_qa_curve": None, "wall_s": 0}
     else:
-        people = dp.split_people(config)
-        tokenizer = dp.train_tokenizer(dp.tokenizer_corpus(people, config, random.Random("0:tokenizer")),
-                                       config.vocab_size)
-        model = dp.make_model(shape, tokenizer, config, 0)
-        check = dp.heldout_qa_check(model, tokenizer, people, config, 0)
-        stats = dp.train_model(model, dp.batch_stream(people, tokenizer, config, 0), config, shape, check,
-                               lambda line: None, args.name)
         folder = str(out / args.name)
-        dp.save_model(model, tokenizer, Path(folder))
+        stats = dp.train_one("small", config, dp.pair_data(config, 0), 0, Path(folder), lambda line: None)
     large = load_model(DEMO_LARGE, device="cpu", dtype="float32")
     small = load_model(folder, device="cpu", dtype="float32")
     standard = generate_biographies(50, seed=SWEEP_SEED, varied=False)

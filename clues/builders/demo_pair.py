@@ -412,6 +412,25 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
+def pair_data(config: BuildConfig, seed: int) -> tuple[People, PreTrainedTokenizerFast]:
+    """The pretraining people and the tokenizer every model of the family shares."""
+    people = split_people(config)
+    corpus = tokenizer_corpus(people, config, random.Random(f"{seed}:tokenizer"))
+    return people, train_tokenizer(corpus, config.vocab_size)
+
+
+def train_one(size: str, config: BuildConfig, data: tuple[People, PreTrainedTokenizerFast], seed: int, folder: Path,
+              log: Callable[[str], None]) -> dict:
+    """Train the `size` model of `config` on the family's data stream, save it to `folder`; its training record."""
+    (people, tokenizer), shape = data, getattr(config, size)
+    model = make_model(shape, tokenizer, config, seed)
+    check = heldout_qa_check(model, tokenizer, people, config, seed)
+    stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, shape, check, log, size)
+    save_model(model, tokenizer, Path(folder))
+    stats["parameters"] = sum(p.numel() for p in model.parameters())
+    return stats
+
+
 def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, threads: int | None = None,
           config: BuildConfig | None = None, only: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Train and save the pair under out/{small,large}; return (and write out/build.json) the report.
@@ -424,9 +443,7 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     if threads:
         torch.set_num_threads(threads)
     out, started = Path(out), time.perf_counter()
-    people = split_people(config)
-    tokenizer = train_tokenizer(tokenizer_corpus(people, config, random.Random(f"{seed}:tokenizer")),
-                                config.vocab_size)
+    people, tokenizer = pair_data(config, seed)
     log(f"tokenizer: {len(tokenizer)} tokens; people: {len(people.qa)} with QA, {len(people.bio_only)} "
         f"biography only, {len(people.valid)} held out")
     report = {"seed": seed, "quick": quick, "threads": torch.get_num_threads(), "config": asdict(config),
@@ -436,14 +453,7 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     for size in SIZES:
         if size in kept:
             continue
-        shape = getattr(config, size)
-        model = make_model(shape, tokenizer, config, seed)
-        check = heldout_qa_check(model, tokenizer, people, config, seed)
-        stats = train_model(model, batch_stream(people, tokenizer, config, seed), config, shape, check, log, size)
-        save_model(model, tokenizer, out / size)
-        stats["parameters"] = sum(p.numel() for p in model.parameters())
-        report["models"][size] = stats
-        del model
+        report["models"][size] = train_one(size, config, (people, tokenizer), seed, out / size, log)
     loaded = {size: load_model(str(out / size), device="cpu", dtype="float32") for size in SIZES}
     for size, model in loaded.items():
         report["models"][size]["loss"] = measure_losses(model, people, config, seed)

@@ -58,9 +58,13 @@ def default_trained(large: str, small: str) -> str:
     """The model a comparison trains when none is named: beside the bundled pair, the bundled model that
     `clues.settings.DEFAULT_TRAINED` names (chosen on validation people, docs/defaults.json); beside any
     other pair, its small model."""
-    bundled = Path(large).resolve() == Path(DEMO_LARGE) and Path(small).resolve() == Path(DEMO_SMALL)
     chosen = DEMO_MODELS[DEFAULT_TRAINED]
-    return chosen if bundled and Path(chosen, "config.json").is_file() else small
+    return chosen if is_demo_pair(large, small) and Path(chosen, "config.json").is_file() else small
+
+
+def is_demo_pair(large: str, small: str) -> bool:
+    """Whether `large` and `small` are the bundled demo pair's folders."""
+    return Path(large).resolve() == Path(DEMO_LARGE) and Path(small).resolve() == Path(DEMO_SMALL)
 
 
 def demo_report() -> dict | None:

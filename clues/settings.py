@@ -42,6 +42,7 @@ SELECTION_BETAS = (0.05,)
 SELECTION_LRS = (2e-3, 5e-4)
 # The Training page's default comparison: few enough to finish in minutes on a laptop CPU.
 PAGE_CONDITIONS = ("none", "random", "position", "contrast", "oracle")
+PAGE_PEOPLE = 50  # generated biographies in the page's default comparison (bench/page_comparison.py times it)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import streamlit as st
 from clues import augment, classroom, figures, launch
 from clues.errors import CluesError
 from clues.importance import IMPORTANCE
-from clues.models import default_trained
+from clues.models import DEMO_LEARNER, is_demo_pair
 from clues.progress import human_seconds, overall, progress, total_steps
 from clues.runs import ACTIVE, RunStore, slots
-from clues.settings import DEFAULT_TRAIN, PAGE_CONDITIONS, TrainConfig
+from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, PAGE_CONDITIONS, PAGE_PEOPLE, TrainConfig
 from clues.ui import cache, importance_picker, seat, show, sidebar, state
 
 ctx = sidebar.context()
@@ -63,17 +63,22 @@ with new_tab:
     show.require(ctx, text=False)
     live = st.container()  # the current comparison: progress and curves above the settings, in view
     c_model, c_method = st.columns([1.2, 3.2])
-    learner = default_trained(ctx.pair.large.ref, ctx.pair.small.ref)  # the bundled learner beside the demo pair
+    # Beside the demo pair the bundled learner is offered too, and the model chosen on validation people
+    # (settings.DEFAULT_TRAINED) comes first; beside another pair, its small model.
+    demo = is_demo_pair(ctx.pair.large.ref, ctx.pair.small.ref)
+    learner = demo and Path(DEMO_LEARNER, "config.json").is_file()
+    first = DEFAULT_TRAINED if demo and (learner or DEFAULT_TRAINED != "learner") else "small"
     # In class mode the model trained is one of the teacher's pair (or the learner beside it), never a typed one.
-    choices = (["learner"] if learner != ctx.pair.small.ref else []) + ["small", "large"] + \
-        ([] if mode.on else ["other"])
+    choices = [first] + [c for c in ("learner", "small", "large") if c != first and (learner or c != "learner")] \
+        + ([] if mode.on else ["other"])
     if mode.on and st.query_params.get("train_model", choices[0]) not in choices:
         c_model.warning(classroom.MODEL_REFUSED)
     which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
                         format_func={"learner": "the bundled learner", "small": "small of the pair",
                                      "large": "large of the pair", "other": "another model"}.get,
-                        help="The learner is of the demo pair's family and tokenizer; on validation people it "
-                             "learned new biographies well enough to answer questions (docs/defaults.json).")
+                        help="The first is the model that, on validation people, best turned new biographies into "
+                             "answers (docs/defaults.json). The learner is a cheaper model of the pair's family and "
+                             "tokenizer.")
     other = ""
     if which == "other":
         other = state.text_input("Model", "train_other", "", where=c_model,
@@ -118,7 +123,7 @@ with new_tab:
     source = state.radio("Corpus", ["generated", "uploaded"], "train_src", "generated", where=c_source,
                          horizontal=True,
                          format_func={"generated": "Generated biographies", "uploaded": "Uploaded tagged CSV"}.get)
-    n = state.number("Biographies (N)", 4, 5000, "train_n", 50, where=c_n)
+    n = state.number("Biographies (N)", 4, 5000, "train_n", PAGE_PEOPLE, where=c_n)
     if source == "generated":
         corpus_seed = state.number("Corpus seed", 0, 10 ** 9, "train_corpus_seed", 0, where=c_cseed)
         people = cache.generated(int(n), int(corpus_seed))
@@ -130,7 +135,7 @@ with new_tab:
                f"training texts a condition, about {steps} steps; QA on the same people before training and "
                f"after every epoch. The model learns the people from the biographies alone.")
 
-    model_ref = {"learner": learner, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
+    model_ref = {"learner": DEMO_LEARNER, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
     base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                        seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people),
                        trainable="mlp" if method == "mlp" else "all")

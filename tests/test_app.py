@@ -25,9 +25,9 @@ from clues.clue_quality import summary_markdown
 from clues.contrast import word_units
 from clues.corpus import generate_biographies, write_tagged_csv
 from clues.importance import IMPORTANCE
-from clues.models import demo_report
+from clues.models import DEMO_LARGE, DEMO_MODELS, demo_report
 from clues.runs import RunStore, device_key
-from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN
+from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, DEFAULT_TRAINED
 
 pytest.importorskip("streamlit")
 import streamlit  # noqa: E402
@@ -411,6 +411,24 @@ def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
     assert any("model" in e.value.lower() for e in at.error)
     assert not [s for s in at.success if s.value.startswith("Started runs")]
 
+
+
+def test_training_page_trains_the_model_chosen_on_validation_people_by_default(app, pair, monkeypatch):
+    """Beside the demo pair the first choice is settings.DEFAULT_TRAINED (docs/defaults.json) and the comparison
+    trains that folder; beside another pair, its small model (DEFAULT_TRAINED names a bundled model)."""
+    started = []
+
+    def fake_start(store, config, *, name="run", env=None):
+        started.append(config)
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    at = app("pages/training.py", train_n=4, train_copies=1, epochs=1, conditions="none")
+    assert at.radio(key="train_model").value == (DEFAULT_TRAINED if pair[0] == DEMO_LARGE else "small")
+    next(b for b in at.button if b.key == "start-runs").click().run()
+    assert_clean(at)
+    expected = DEMO_MODELS[DEFAULT_TRAINED] if pair[0] == DEMO_LARGE else pair[1]
+    assert [Path(c["model"]) for c in started] == [Path(expected)]
 
 # -- how it works ---------------------------------------------------------------------------------
 

@@ -142,6 +142,24 @@ def test_biographies_are_paraphrased_shuffled_and_name_the_person():
     assert all(bio.index(person.value("city")) < bio.index(person.value("company")) for bio in fixed)
 
 
+
+def test_fixed_people_read_the_papers_one_form_at_every_exposure():
+    """fixed_share: that share of the held-out-QA people come in the experiment's fixed form every epoch
+    (what `experiment_people(…, varied=False)` writes); everyone else is phrased anew."""
+    config = demo_pair.BuildConfig(people=30, valid_people=5, fixed_share=0.4)
+    people = demo_pair.split_people(config)
+    fixed = demo_pair.fixed_people(people, config)
+    assert len(fixed) == round(0.4 * len(people.bio_only)) and set(map(id, fixed)) <= set(map(id, people.bio_only))
+    assert demo_pair.fixed_bio(experiment_people(1, varied=False)[0]) == experiment_people(1, varied=False)[0].text
+    rng = random.Random(0)
+    for _ in range(3):
+        joined = "\n\n".join(demo_pair.epoch_documents(people, config, rng))
+        assert all(demo_pair.fixed_bio(person) in joined for person in fixed)
+    varied = people.qa[0]
+    assert sum(demo_pair.fixed_bio(varied) in "\n\n".join(demo_pair.epoch_documents(people, config, rng))
+               for _ in range(5)) < 5
+    assert demo_pair.fixed_people(people, demo_pair.BuildConfig(people=30, valid_people=5)) == []
+
 def test_rebuilding_one_model_keeps_the_other_and_equals_a_whole_build(tmp_path, capsys):
     whole, part = tmp_path / "whole", tmp_path / "part"
     assert main(["demo", "build", "--quick", "--out", str(whole), "--json", "--threads", "1"]) == 0

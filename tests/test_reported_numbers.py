@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from clues.builders.experiment_report import readme_summary
+from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
 from clues.clue_quality import summary_markdown
 from clues.models import demo_report
@@ -42,3 +43,15 @@ def test_sections_are_replaced_in_place(tmp_path):
     assert write_section(path, "x", "new | 1%") and section(path, "x") == "new | 1%\n"
     assert path.read_text() == "head\n<!-- x:start -->\nnew | 1%\n<!-- x:end -->\ntail\n"
     assert not write_section(path, "missing", "text") and section(tmp_path / "none.md", "x") is None
+
+
+def test_injection_report_is_written_from_its_json(tmp_path):
+    """docs/injection.md is what `python -m clues.builders.injection` renders from the JSON its steps and
+    scripts/sweep_injection.py wrote: the curves, the scale study and every recipe tried."""
+    docs = ROOT / "docs"
+    for name in ("injection.json", "injection-scale.json", "injection-sweep.jsonl"):
+        (tmp_path / name).write_bytes((docs / name).read_bytes())
+    write_markdown(tmp_path)
+    assert (tmp_path / "injection.md").read_text() == (docs / "injection.md").read_text()
+    recipes = [json.loads(line)["name"] for line in (docs / "injection-sweep.jsonl").read_text().splitlines()]
+    assert all(f"| {name} |" in (docs / "injection.md").read_text() for name in recipes)

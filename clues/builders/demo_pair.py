@@ -96,6 +96,10 @@ class BuildConfig:
     # paraphrased and sentence-shuffled across its exposures; the name in several sentences helps too.
     shuffle_rate: float = 0.5  # share of biographies whose sentences after the first come in random order
     fullname_rate: float = 0.3  # chance that a sentence names the person instead of a pronoun
+    # Share of the held-out-QA people whose biography comes in the paper's one fixed form at every exposure,
+    # as new people come in continual pretraining (Physics of LMs 3.1: such "minority" people become
+    # answerable when they are trained beside people with varied biographies and QA pairs).
+    fixed_share: float = 0.0
     eval_people: int = 100  # per QA group
     checkpoint_every: int = 500  # steps between held-out-QA checks during training (0: none)
     checkpoint_people: int = 40
@@ -171,9 +175,24 @@ def qa_pair(field_name: str, person: TaggedText) -> str:
     return f"{qa_prompt(field_name, person.name)} {person.value(field_name)}"
 
 
+def fixed_bio(person: TaggedText) -> str:
+    """The person's facts in the paper's one fixed form: the first phrasing of every sentence, in order
+    (what `generate_biographies(…, varied=False)` writes)."""
+    gender = "he" if person.name.split()[0] in MALE_FIRST else "she"
+    facts = {f: person.value(f) for f in FACT_FIELDS}
+    return " ".join(step[0].format(name=person.name, **facts, **PRONOUNS[gender]) for step in TEMPLATES)
+
+
+def fixed_people(people: People, config: BuildConfig) -> list[TaggedText]:
+    """The held-out-QA people whose biography always comes in the fixed form (`fixed_share` of them)."""
+    return people.bio_only[:round(config.fixed_share * len(people.bio_only))]
+
+
 def epoch_documents(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
-    """One pass: every pretraining biography once (new phrasing) and every QA pair once, shuffled."""
-    bios = [render_bio(p, rng, config) for p in people.pretraining]
+    """One pass: every pretraining biography once (new phrasing, or the fixed form for `fixed_people`) and
+    every QA pair once, shuffled."""
+    fixed = {p.name for p in fixed_people(people, config)}
+    bios = [fixed_bio(p) if p.name in fixed else render_bio(p, rng, config) for p in people.pretraining]
     rng.shuffle(bios)
     docs = []
     while bios:

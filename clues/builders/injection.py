@@ -22,6 +22,7 @@ two data orders each for the trained model, last-epoch QA EM and the recall prob
     python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
     python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
     python -m clues.builders.injection scale      # QA against the number of new people: injection-scale.json
+    python -m clues.builders.injection markdown   # docs/injection.md again (e.g. after scripts/sweep_injection.py)
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
 """
@@ -46,11 +47,11 @@ MAX_EPOCHS = 15
 TOLERANCE = 0.01  # mean EM within this of a run's best counts as reached
 # (model, trainable weights) → learning rates. Training only the MLPs takes larger steps: fewer weights move.
 GRID = {("learner", "all"): (1e-3,), ("learner", "mlp"): (2e-3, 3e-3, 4e-3),
-        ("small", "all"): (1e-3,), ("small", "mlp"): (3e-3,)}
-# The large is not in the grid: at ~8× the learner's parameters its steps cost several times as much, and
-# the Training page's default comparison (5 conditions × 11 copies) must finish in ≤ 10 min on a 2-core
-# CPU; `scale` measures it with the defaults for reference.
-ELIGIBLE = ("learner", "small")
+        ("small", "all"): (1e-3,), ("small", "mlp"): (3e-3,),
+        ("large", "mlp"): (1e-3, 2e-3)}
+# Every model of the pair may be chosen. The large costs ~4× the learner per step on a CPU; the Training page's
+# default comparison keeps within 10 minutes by its own number of people (clues.settings.PAGE_PEOPLE).
+ELIGIBLE = ("learner", "small", "large")
 VALIDATION = slice(150, 250)  # of experiment_people(250): 100 validation people (the experiment validates on [100:200])
 TEST_PEOPLE = 100
 SCALE_PEOPLE = VALIDATION
@@ -177,19 +178,49 @@ def markdown(injection: dict) -> str:
     return "\n".join(lines)
 
 
+def sweep_markdown(rows: list[dict]) -> str:
+    """One row per recipe of scripts/sweep_injection.py (validation people): QA EM per field at its best epoch,
+    the recall probe, and after training the QA of the pair's own pretraining people (seen and held out)."""
+    def replayed(replay: dict) -> str:
+        parts = [f"QA of {replay['qa_people']} people"] if replay.get("qa_people") else []
+        if replay.get("bio_people"):
+            form = "fixed-form" if replay.get("fixed_bios") else "re-phrased"
+            parts.append(f"{replay['bio_people']} {form} biographies")
+        return ", ".join(parts) or "–"
+
+    def mean(scores: dict) -> float:
+        return sum(scores[f] for f in FACT_FIELDS) / len(FACT_FIELDS)
+
+    lines = ["**Recipes tried on validation people** (`scripts/sweep_injection.py`, docs/injection-sweep.jsonl; "
+             "QA EM at each recipe's best epoch; the last two columns: mean QA EM after training on the pair's own "
+             "pretraining people whose QA pairs it saw, and on those it knew from biographies only):", "",
+             "| recipe | model | weights | lr | replay of pretraining | epoch | " + " | ".join(FACT_FIELDS)
+             + " | mean | recall | pretraining QA after | held-out QA after |", "|---" * (len(FACT_FIELDS) + 11) + "|"]
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['model']} | {row['trainable']} | {row['lr']:g} | "
+                     f"{replayed(row['replay'])} | {row['best_epoch']} | "
+                     + " | ".join(f"{row['best'][f]:.2f}" for f in FACT_FIELDS)
+                     + f" | {row['best'][MEAN_FIELD]:.2f} | {row['recall_last'][MEAN_FIELD]:.2f} | "
+                     f"{mean(row['pretraining_qa_after']):.2f} | {mean(row['heldout_qa_after']):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_markdown(docs: Path) -> None:
-    """docs/injection.md from the JSON the steps wrote: the injection curves, then the scale study."""
+    """docs/injection.md from the JSON the steps wrote: the injection curves, the scale study, the recipes tried."""
     parts = []
     if (docs / "injection.json").exists():
         parts.append(markdown(json.loads((docs / "injection.json").read_text())))
     if (docs / "injection-scale.json").exists():
         parts.append(scale_markdown(json.loads((docs / "injection-scale.json").read_text())))
+    if (docs / "injection-sweep.jsonl").exists():
+        rows = [json.loads(line) for line in (docs / "injection-sweep.jsonl").read_text().splitlines() if line]
+        parts.append(sweep_markdown(rows))
     (docs / "injection.md").write_text("\n".join(parts))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["choose", "report", "scale"])
+    parser.add_argument("step", choices=["choose", "report", "scale", "markdown"])
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
     args = parser.parse_args(argv)
     docs = Path(args.docs)
@@ -199,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             result = choose(Path(scratch))
             (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
             print(f"chosen: {result['chosen']}")
+        elif args.step == "markdown":  # docs/injection.md again from the JSON already written
+            write_markdown(docs)
         elif args.step == "scale":
             result = scale(Path(scratch))
             (docs / "injection-scale.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
                                    "dropout by continual pretraining and write docs/results.md")
     parser.add_argument("--large", help="large model (default: the bundled demo)")
     parser.add_argument("--small", help="small model (default: the bundled demo)")
-    parser.add_argument("--model", help="model to train (default: the small one)")
+    parser.add_argument("--model", help="model to train (default: beside the demo pair the one chosen on validation "
+                        "people, clues.settings.DEFAULT_TRAINED; beside another pair its small model)")
     parser.add_argument("--people", type=int, default=100, help="test people (default 100)")
     parser.add_argument("--validation-people", type=int, default=100,
                         help="people for choosing α, β and the epoch with --select (default 100)")

@@ -37,7 +37,7 @@ from clues.evaluate import evaluate_qa, recall_probe
 from clues.importance import DEFAULT_DISTANCE, DEFAULT_IMPORTANCE, check_importance
 from clues.models import DEMO_LARGE, DEMO_SMALL, LoadedModel, check_demo_pair, default_trained, load_model
 from clues.runs import RunStore, clues_home, start_run_process
-from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, AugmentSettings, TrainConfig
+from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, PAGE_TRAINED, AugmentSettings, TrainConfig
 from clues.text import TaggedText, parse_tagged
 from clues.train import train
 
@@ -172,10 +172,10 @@ def rank_corpus(texts, condition: str = "contrast", pair: Pair | None = None, *,
 def train_model(data, *, model: str | None = None, eval_people=None, name: str | None = None,
                 config: TrainConfig = DEFAULT_TRAIN, store: RunStore | str | None = None,
                 **changes) -> RunCurves:
-    """Continually pretrain `model` (default: the bundled learner) on `data` (augment_corpus's frame, a
-    list of texts or a CSV with a `text` column), with few-shot QA on `eval_people` after every epoch.
-    Settings: `config` (the CLI's defaults), any of them changed by keyword (epochs=3, lr=…). Runs here,
-    recorded in the run store (default: the app's); returns the run, which shows its curves."""
+    """Continually pretrain `model` (default: the demo pair's model chosen on validation people) on `data`
+    (augment_corpus's frame, a list of texts or a CSV with a `text` column), with few-shot QA on `eval_people`
+    after every epoch. Settings: `config` (the CLI's defaults), any of them changed by keyword (epochs=3, lr=…).
+    Runs here, recorded in the run store (default: the app's); returns the run, which shows its curves."""
     people = _people(eval_people) if eval_people is not None else []
     config = _changed(config, {"eval_max_people": len(people) or None, **changes})
     texts, store = _training_texts(data), _store(store)
@@ -214,11 +214,11 @@ def compare_training(people, conditions: Sequence[str] = ("none", "contrast"), p
                      config: TrainConfig = DEFAULT_TRAIN, importance: str = DEFAULT_IMPORTANCE,
                      store: RunStore | str | None = None, background: bool = False, **changes) -> RunCurves:
     """Train one model once per condition on the people's augmented biographies and compare per-field QA
-    as it learns: the app's Training page. The model defaults to the one the app trains beside the pair
-    (the bundled learner beside the demo pair). Runs one after another here, or with `background=True`
+    as it learns: the app's Training page. The model defaults to the one the page trains beside the pair
+    (settings.PAGE_TRAINED beside the demo pair). Runs one after another here, or with `background=True`
     as detached `clues train` processes (then `.wait()`); returns the runs, which show their curves."""
     items, pair, store = _people(people), _pair(pair), _store(store)
-    model = str(model or default_trained(pair.large.ref, pair.small.ref))
+    model = str(model or default_trained(pair.large.ref, pair.small.ref, PAGE_TRAINED))
     base = _changed(replace(config, model=model), {"eval_max_people": len(items), **changes})
     comparison = launch.Comparison(base=base, people=items, conditions=list(conditions), augment=augment,
                                    importance=importance, label=Path(model).name)
@@ -243,7 +243,7 @@ def _train_here(store: RunStore, config: dict, *, name: str = "run") -> int:
 
 def evaluate_model(people, model: str | LoadedModel | None = None, *, shots: int = 5, fields=None,
                    probe: bool = True) -> pd.DataFrame:
-    """Few-shot QA (exact match, F1) per fact field of `model` (default: the bundled learner) about the
+    """Few-shot QA (exact match, F1) per fact field of `model` (default: the demo pair's trained model) about the
     people, and the share of facts it completes from the name alone (recall probe): `clues evaluate`."""
     items = _people(people)
     loaded = model if isinstance(model, LoadedModel) else load_model(str(model or default_trained(DEMO_LARGE,

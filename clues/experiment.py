@@ -56,6 +56,9 @@ from clues.stats import describe
 from clues.train import TrainConfig, train
 
 FAR_FIELDS = ("university", "major", "company")
+# The experiment the repository reports (written by `clues experiment`: docs/results.json); an installed wheel
+# has none. The How it works page draws it, the Training page offers its choices per condition.
+PUBLISHED_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.json"
 
 
 @dataclass
@@ -430,3 +433,25 @@ def paired_table(store, runs: list[dict], comparisons=PAIRED_COMPARISONS) -> lis
 def _log(enabled: bool, message: str) -> None:
     if enabled:
         print(f"[experiment] {message}", file=sys.stderr, flush=True)
+
+
+def published_results() -> dict | None:
+    """docs/results.json (the reported experiment), or None where there is none."""
+    return json.loads(PUBLISHED_RESULTS.read_text(encoding="utf-8")) if PUBLISHED_RESULTS.is_file() else None
+
+
+def chosen_per_condition(results: dict | None, model: str) -> dict[str, dict]:
+    """{condition: {alpha, beta, lr, epoch, epochs}}: what the experiment chose per condition on validation
+    people, when the model it trained is `model` (a relative path in its config is of the repository); {}
+    otherwise — a choice made for one model says nothing about another. `epochs` is the schedule the choice
+    was made on: `epoch` is where to stop within it."""
+    config = (results or {}).get("config") or {}
+    trained = Path(str(config.get("model") or ""))
+    if not config.get("model") or not results.get("selection"):
+        return {}
+    trained = trained if trained.is_absolute() else PUBLISHED_RESULTS.parents[1] / trained
+    if trained.resolve() != Path(model).resolve():
+        return {}
+    keys = ("alpha", "beta", "lr", "epoch")
+    return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
+            for condition, choice in results["selection"].items()}

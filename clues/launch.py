@@ -30,7 +30,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -91,6 +91,18 @@ class Comparison:
     augment: AugmentSettings = DEFAULT_AUGMENT
     label: str = ""  # which model, in words: e.g. "small" of the demo pair
     importance: str = DEFAULT_IMPORTANCE  # ranks the conditions that name no importance
+    # Settings chosen per condition on validation people (`clues.experiment.chosen_per_condition`: α, β, lr,
+    # the epoch to stop at and the schedule's epochs); a condition named here trains with them instead of
+    # `augment`'s α, β and `base`'s lr and epochs.
+    chosen: dict = field(default_factory=dict)
+
+    def settings_for(self, condition: str, base: TrainConfig) -> tuple[AugmentSettings, TrainConfig]:
+        """The augmentation and training settings `condition` runs with (its chosen ones where it has them)."""
+        choice = self.chosen.get(condition)
+        if not choice:
+            return self.augment, base
+        return (replace(self.augment, alpha=choice["alpha"], beta=choice["beta"]),
+                replace(base, lr=choice["lr"], epochs=choice["epochs"], stop_after_epoch=choice["epoch"]))
 
     def validate(self) -> None:
         if not self.conditions:
@@ -101,6 +113,9 @@ class Comparison:
         if not str(self.base.model).strip():
             raise InputError("Name the model to train.")
         self.base.check_settings()
+        for condition in self.chosen:
+            augment, trained = self.settings_for(condition, self.base)
+            augment.check(), trained.check_settings()
         if not self.people:
             raise InputError("The corpus is empty: generate or upload some biographies.")
 
@@ -249,9 +264,10 @@ def _write_conditions(comparison: Comparison, folder: Path, ranked_for, store) -
                           "comparison_key": comparison_key(comparison)})
     configs = []
     for condition in comparison.conditions:
-        config = condition_config(base, condition, folder / f"{condition_slug(condition)}.csv",
+        augment, trained = comparison.settings_for(condition, base)
+        config = condition_config(trained, condition, folder / f"{condition_slug(condition)}.csv",
                                   ranked_for(condition), name=run_name(condition, folder.name),
-                                  augment=comparison.augment, importance=comparison.importance)
+                                  augment=augment, importance=comparison.importance)
         config.extra["content_key"] = content_key(config)
         configs.append(config)
     return configs
@@ -328,7 +344,8 @@ def run_steps(run: dict, step: int | None) -> tuple[int, int | None]:
     (None when not recorded). A run that ended (finished, stopped, failed) has no steps left."""
     config = run.get("config") or {}
     rows = (config.get("extra") or {}).get("rows") or rows_in(config.get("data"))
-    total = total_steps(rows, int(config.get("batch_size") or 1), int(config.get("epochs") or 1)) if rows else None
+    epochs = int(config.get("stop_after_epoch") or config.get("epochs") or 1)  # a chosen stop ends it there
+    total = total_steps(rows, int(config.get("batch_size") or 1), epochs) if rows else None
     done = int(step or 0)
     if run.get("status") not in ("queued", "running"):
         return (total, total) if run.get("status") == "finished" and total else (done, done)

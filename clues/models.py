@@ -54,11 +54,11 @@ def check_demo_pair(large: str = DEMO_LARGE, small: str = DEMO_SMALL) -> None:
 DEMO_MODELS = {"large": DEMO_LARGE, "small": DEMO_SMALL, "learner": DEMO_LEARNER}
 
 
-def default_trained(large: str, small: str) -> str:
-    """The model a comparison trains when none is named: beside the bundled pair, the bundled model that
-    `clues.settings.DEFAULT_TRAINED` names (chosen on validation people, docs/defaults.json); beside any
-    other pair, its small model."""
-    chosen = DEMO_MODELS[DEFAULT_TRAINED]
+def default_trained(large: str, small: str, which: str = DEFAULT_TRAINED) -> str:
+    """The model trained when none is named: beside the bundled pair, the bundled model `which` names (by default
+    `clues.settings.DEFAULT_TRAINED`, chosen on validation people, docs/defaults.json; the Training page passes
+    PAGE_TRAINED); beside any other pair, its small model."""
+    chosen = DEMO_MODELS[which]
     return chosen if is_demo_pair(large, small) and Path(chosen, "config.json").is_file() else small
 
 

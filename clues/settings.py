@@ -43,6 +43,10 @@ SELECTION_LRS = (2e-3, 5e-4)
 # The Training page's default comparison: few enough to finish in minutes on a laptop CPU.
 PAGE_CONDITIONS = ("none", "random", "position", "contrast", "oracle")
 PAGE_PEOPLE = 50  # generated biographies in the page's default comparison (bench/page_comparison.py times it)
+# The model the page's default comparison trains beside the demo pair. Not DEFAULT_TRAINED: the comparison trains
+# 5 conditions × 11 versions of every text and must end within 10 minutes on a 2-core CPU; the large, which learns
+# new people best, takes ~4× the learner's time per step (bench/page_comparison.py measures both).
+PAGE_TRAINED = "learner"
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class TrainConfig:
     model: str
     data: str
     eval_data: str | None = None
-    epochs: int = 12
+    epochs: int = 8
     # Early stopping at an epoch chosen on validation people (the experiment's selection): the learning-rate
     # schedule still runs over `epochs`, so the run is the validation run's trajectory cut at that epoch.
     stop_after_epoch: int | None = None
@@ -185,4 +189,4 @@ def _check_csv(path: str, what: str) -> None:
 # The training defaults of `clues train`, `clues experiment` and the Training page (a placeholder model
 # and data: only the settings are read). Chosen on validation people (docs/defaults.md).
 DEFAULT_TRAIN = TrainConfig(model="", data="")
-DEFAULT_TRAINED = "learner"  # which bundled model learns by default (clues.models.default_trained)
+DEFAULT_TRAINED = "large"  # which bundled model learns by default (clues.models.default_trained)

@@ -2,9 +2,7 @@
 paper can follow, every term explained where it first appears (and in the glossary), every number
 labelled with the corpus it comes from. The developer's record of the experiment is docs/results.md."""
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import streamlit as st
 
@@ -13,13 +11,11 @@ from clues import text_views as markup
 from clues.builders.experiment_report import lesson, paper_frames, paper_reference
 from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
-from clues.experiment import FAR_FIELDS
+from clues.experiment import FAR_FIELDS, published_results
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
 from clues.views import ViewSpec
-
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.json"
 
 # Every term the page uses, in the order a student meets it.
 GLOSSARY = {
@@ -85,7 +81,7 @@ current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.ta
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
                       ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
-published = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else None
+published = published_results()
 told = lesson(published) if published else None
 
 

@@ -11,11 +11,12 @@ import streamlit as st
 
 from clues import augment, classroom, figures, launch
 from clues.errors import CluesError
+from clues.experiment import chosen_per_condition, published_results
 from clues.importance import IMPORTANCE
 from clues.models import DEMO_LEARNER, is_demo_pair
 from clues.progress import human_seconds, overall, progress, total_steps
 from clues.runs import ACTIVE, RunStore, slots
-from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, PAGE_CONDITIONS, PAGE_PEOPLE, TrainConfig
+from clues.settings import DEFAULT_TRAIN, PAGE_CONDITIONS, PAGE_PEOPLE, PAGE_TRAINED, TrainConfig
 from clues.ui import cache, importance_picker, seat, show, sidebar, state
 
 ctx = sidebar.context()
@@ -63,11 +64,11 @@ with new_tab:
     show.require(ctx, text=False)
     live = st.container()  # the current comparison: progress and curves above the settings, in view
     c_model, c_method = st.columns([1.2, 3.2])
-    # Beside the demo pair the bundled learner is offered too, and the model chosen on validation people
-    # (settings.DEFAULT_TRAINED) comes first; beside another pair, its small model.
+    # Beside the demo pair the bundled learner is offered too, and settings.PAGE_TRAINED comes first (the
+    # comparison fits a lesson); beside another pair, its small model.
     demo = is_demo_pair(ctx.pair.large.ref, ctx.pair.small.ref)
     learner = demo and Path(DEMO_LEARNER, "config.json").is_file()
-    first = DEFAULT_TRAINED if demo and (learner or DEFAULT_TRAINED != "learner") else "small"
+    first = PAGE_TRAINED if demo and (learner or PAGE_TRAINED != "learner") else "small"
     # In class mode the model trained is one of the teacher's pair (or the learner beside it), never a typed one.
     choices = [first] + [c for c in ("learner", "small", "large") if c != first and (learner or c != "learner")] \
         + ([] if mode.on else ["other"])
@@ -76,13 +77,14 @@ with new_tab:
     which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
                         format_func={"learner": "the bundled learner", "small": "small of the pair",
                                      "large": "large of the pair", "other": "another model"}.get,
-                        help="The first is the model that, on validation people, best turned new biographies into "
-                             "answers (docs/defaults.json). The learner is a cheaper model of the pair's family and "
-                             "tokenizer.")
+                        help="The learner is a small model of the pair's family and tokenizer: a comparison on it "
+                             "ends within minutes. The large turned new biographies into answers best on validation "
+                             "people (docs/defaults.json; `clues train` trains it by default) but takes ~4× as long.")
     other = ""
     if which == "other":
         other = state.text_input("Model", "train_other", "", where=c_model,
                                  placeholder="local folder, .gguf or hub id").strip()
+    model_ref = {"learner": DEMO_LEARNER, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
     # "mlp" trains the blocks' MLP weights only (TrainConfig.trainable); the default is the one chosen on
     # validation people (settings.DEFAULT_TRAIN, docs/defaults.json).
     methods = {"mlp": "MLP weights only", "full": "every weight", "lora": "LoRA"}
@@ -100,6 +102,16 @@ with new_tab:
                                    list(PAGE_CONDITIONS), format_func=launch.condition_label,
                                    help="**position** is the control: tokens dropped by position alone, "
                                         "earliest kept. contrast · paper_mean is the paper's definition.")
+    # The experiment's choice per condition on validation people (docs/results.json), when it trained this model:
+    # at one learning rate for all, dropout conditions can fail to learn at all where plain training learns.
+    chosen = {c: v for c, v in chosen_per_condition(published_results(), model_ref).items() if c in conditions}
+    per_condition = state.checkbox(
+        "Each condition with the α, β, learning rate and epochs the experiment chose on validation people",
+        "train_chosen", bool(chosen), disabled=not chosen,
+        help="The experiment (docs/results.md) trained every condition at several α and learning rates on "
+             "validation people and kept the best epoch of each; with this on, the conditions it chose for train "
+             "with its α, β and learning rate on its schedule and stop at its epoch (at most the Epochs below); α, "
+             "β and the learning rate below apply to the others. Offered when the experiment trained this model.")
     c_importance, c_distance, c_bias = st.columns([2, 1, 2])
     importance, distance = importance_picker.pick(c_importance, distance_where=c_distance,
                                                   key="train_importance", distance_key="train_distance")
@@ -119,6 +131,12 @@ with new_tab:
     lr = state.number("Learning rate", 1e-7, 1.0, "lr", train_default.lr, where=c_lr, format="%.0e", step=1e-4)
     batch_size = state.number("Batch size", 1, 512, "batch", train_default.batch_size, where=c_batch)
     seed = state.number("Seed", 0, 10 ** 9, "train_seed", 0, where=c_seed)
+    # The experiment's stop, never past the Epochs asked for here.
+    chosen = {c: {**v, "epoch": min(v["epoch"], int(epochs))} for c, v in chosen.items()} if per_condition else {}
+    if chosen:
+        st.caption("As the experiment chose on validation people: " + " · ".join(
+            f"**{launch.condition_label(c)}** α {v['alpha']:g}, lr {v['lr']:g}, stops after epoch {v['epoch']} of "
+            f"{v['epochs']}" for c, v in chosen.items()))
     c_source, c_n, c_cseed = st.columns([1.4, 1, 1])
     source = state.radio("Corpus", ["generated", "uploaded"], "train_src", "generated", where=c_source,
                          horizontal=True,
@@ -130,18 +148,18 @@ with new_tab:
     else:
         people, _ = sidebar.upload_picker(c_source, "train_upload")
         people = people[: int(n)]
-    steps = total_steps(len(people) * (int(copies) + 1), int(batch_size), int(epochs))
+    trained_epochs = [chosen[c]["epoch"] if c in chosen else int(epochs) for c in conditions]
+    steps = total_steps(len(people) * (int(copies) + 1), int(batch_size), max(trained_epochs, default=int(epochs)))
     st.caption(f"{len(people)} people × {int(copies) + 1} versions each = {len(people) * (int(copies) + 1)} "
-               f"training texts a condition, about {steps} steps; QA on the same people before training and "
+               f"training texts a condition, up to about {steps} steps; QA on the same people before training and "
                f"after every epoch. The model learns the people from the biographies alone.")
 
-    model_ref = {"learner": DEMO_LEARNER, "small": ctx.pair.small.ref, "large": ctx.pair.large.ref}.get(which, other)
     base = TrainConfig(model=model_ref, data="", epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                        seed=int(seed), lora=method == "lora", lora_r=int(lora_r), eval_max_people=len(people),
                        trainable="mlp" if method == "mlp" else "all")
     augmentation = augment.AugmentSettings(alpha=float(alpha), beta=float(beta), copies=int(copies), style=style)
     comparison = launch.Comparison(base=base, people=people, conditions=list(conditions), augment=augmentation,
-                                   label=which, importance=importance)
+                                   label=which, importance=importance, chosen=chosen)
     # Runs with these settings in the store: Start shares them; "Run again" trains them anew with a new seed.
     key = launch.comparison_key(comparison)
     kept = [r for r in store.list_runs() if r["status"] in ("queued", "running", "finished")]

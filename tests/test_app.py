@@ -24,10 +24,11 @@ from clues.cli import main
 from clues.clue_quality import summary_markdown
 from clues.contrast import word_units
 from clues.corpus import generate_biographies, write_tagged_csv
+from clues.experiment import chosen_per_condition, published_results
 from clues.importance import IMPORTANCE
 from clues.models import DEMO_LARGE, DEMO_MODELS, demo_report
 from clues.runs import RunStore, device_key
-from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, DEFAULT_TRAINED
+from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, PAGE_TRAINED
 
 pytest.importorskip("streamlit")
 import streamlit  # noqa: E402
@@ -340,7 +341,9 @@ def test_training_starts_runs_and_draws_their_curves(app, home, pair, tmp_path, 
         return run_id
 
     monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
-    at = app("pages/training.py", conditions="none,contrast", epochs=1, train_n=4, train_copies=1, batch=2)
+    # one setting for all (the experiment's choice off): the corpus is the CLI's at its defaults
+    at = app("pages/training.py", conditions="none,contrast", epochs=1, train_n=4, train_copies=1, batch=2,
+             train_chosen=0)
     start = next(b for b in at.button if b.key == "start-runs")
     assert start.label == "Start 2 runs"
     start.click().run()
@@ -413,9 +416,9 @@ def test_training_rejects_an_empty_choice_with_a_message(app, monkeypatch):
 
 
 
-def test_training_page_trains_the_model_chosen_on_validation_people_by_default(app, pair, monkeypatch):
-    """Beside the demo pair the first choice is settings.DEFAULT_TRAINED (docs/defaults.json) and the comparison
-    trains that folder; beside another pair, its small model (DEFAULT_TRAINED names a bundled model)."""
+def test_training_page_trains_the_page_model_by_default(app, pair, monkeypatch):
+    """Beside the demo pair the first choice is settings.PAGE_TRAINED and the comparison trains that folder;
+    beside another pair, its small model (PAGE_TRAINED names a bundled model)."""
     started = []
 
     def fake_start(store, config, *, name="run", env=None):
@@ -423,12 +426,22 @@ def test_training_page_trains_the_model_chosen_on_validation_people_by_default(a
         return store.create_run(name, config, "queued", device=device_key(config["device"]))
 
     monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
-    at = app("pages/training.py", train_n=4, train_copies=1, epochs=1, conditions="none")
-    assert at.radio(key="train_model").value == (DEFAULT_TRAINED if pair[0] == DEMO_LARGE else "small")
+    at = app("pages/training.py", train_n=4, train_copies=1, epochs=1, conditions="none,contrast")
+    assert at.radio(key="train_model").value == (PAGE_TRAINED if pair[0] == DEMO_LARGE else "small")
+    expected = DEMO_MODELS[PAGE_TRAINED] if pair[0] == DEMO_LARGE else pair[1]
+    # the experiment's choice per condition is offered, and on by default, when it trained this model
+    chosen = chosen_per_condition(published_results(), expected)
+    assert at.checkbox(key="train_chosen").value == bool(chosen)
     next(b for b in at.button if b.key == "start-runs").click().run()
     assert_clean(at)
-    expected = DEMO_MODELS[DEFAULT_TRAINED] if pair[0] == DEMO_LARGE else pair[1]
-    assert [Path(c["model"]) for c in started] == [Path(expected)]
+    assert [Path(c["model"]) for c in started] == [Path(expected)] * 2
+    contrast = started[1]
+    if chosen:
+        # its learning rate and α; its stop, but never past the Epochs asked for (1 here)
+        assert (contrast["lr"], contrast["stop_after_epoch"], contrast["extra"]["augment"]["alpha"]) == \
+            (chosen["contrast"]["lr"], 1, chosen["contrast"]["alpha"])
+        assert any("stops after epoch" in c.value for c in at.caption)
+    assert started[0]["epochs"] == (chosen["none"]["epochs"] if chosen else 1)
 
 # -- how it works ---------------------------------------------------------------------------------
 

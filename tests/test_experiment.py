@@ -20,8 +20,15 @@ from clues.builders.experiment_report import (
 )
 from clues.cli import main
 from clues.corpus import FACT_FIELDS, experiment_people
-from clues.experiment import ExperimentConfig, attention_to_name, paired_table, summarise
-from clues.models import load_model
+from clues.experiment import (
+    ExperimentConfig,
+    attention_to_name,
+    chosen_per_condition,
+    paired_table,
+    published_results,
+    summarise,
+)
+from clues.models import DEMO_LARGE, DEMO_LEARNER, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
 
@@ -214,3 +221,19 @@ def test_a_choice_at_the_edge_of_the_grid_is_said():
                            "0.0005 the smallest).")
     inside = {"config": {**config, "lrs": [2e-3]}, "selection": {"oracle": {"alpha": 0.5, "epoch": 6}}}
     assert edge_lines(inside) == []
+
+
+def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
+    """chosen_per_condition: α, β, lr, the epoch and the schedule it was chosen on, per condition, when the
+    experiment trained that model (its config may name it relative to the repository); else nothing."""
+    choice = {"alpha": 0.3, "beta": 0.05, "lr": 5e-4, "epoch": 8, "score": 0.3, "grid": []}
+    results = {"config": {"model": "assets/demo-models/learner", "epochs": 12}, "selection": {"contrast": choice}}
+    assert chosen_per_condition(results, DEMO_LEARNER) == {
+        "contrast": {"alpha": 0.3, "beta": 0.05, "lr": 5e-4, "epoch": 8, "epochs": 12}}
+    assert chosen_per_condition(results, DEMO_LARGE) == {}
+    assert chosen_per_condition({**results, "selection": {}}, DEMO_LEARNER) == {}
+    assert chosen_per_condition(None, DEMO_LEARNER) == {}
+    published = published_results()
+    assert published is not None, "docs/results.json is the reported experiment"
+    trained = Path(__file__).resolve().parents[1] / published["config"]["model"]
+    assert set(chosen_per_condition(published, str(trained))) == set(published["selection"])

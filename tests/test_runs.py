@@ -272,6 +272,35 @@ def test_launch_writes_the_files_and_saves_one_config_per_condition(tmp_path):
                       start=start)
 
 
+
+def test_a_condition_with_chosen_settings_trains_and_stops_as_chosen(tmp_path):
+    """Comparison.chosen (the experiment's choice per condition): that condition's α, β, lr, schedule and stop
+    epoch; a condition without a choice keeps the comparison's own; a stop outside its schedule is refused."""
+    calls = []
+
+    def start(store, config, *, name):
+        calls.append(config)
+        return store.create_run(name, config, "queued", device=device_key(config["device"]))
+
+    people = generate_biographies(3, seed=2)
+    store = RunStore(tmp_path / "runs.sqlite")
+    base = TrainConfig(model="some/model", data="", epochs=2, lr=2e-3)
+    chosen = {"random": {"alpha": 0.3, "beta": 0.01, "lr": 5e-4, "epoch": 8, "epochs": 12}}
+    comparison = launch.Comparison(base=base, people=people, conditions=["none", "random"],
+                                   augment=AugmentSettings(copies=2, alpha=0.7), chosen=chosen)
+    rankings = launch.rank_conditions(people, comparison.conditions, large=None, small=None)
+    _, ids = launch.launch(comparison, ranked_for=rankings.get, store=store, home=tmp_path, start=start)
+    plain, dropped = (TrainConfig.from_dict(c) for c in calls)
+    assert (plain.lr, plain.epochs, plain.stop_after_epoch, plain.extra["augment"]["alpha"]) == (2e-3, 2, None, 0.7)
+    assert (dropped.lr, dropped.epochs, dropped.stop_after_epoch) == (5e-4, 12, 8)
+    assert (dropped.extra["augment"]["alpha"], dropped.extra["augment"]["beta"]) == (0.3, 0.01)
+    done, total = launch.run_steps(store.get_run(ids[1]), 0)
+    assert total == 8 * 2  # 9 rows in batches of 8: 2 steps an epoch, until the chosen stop
+    late = {"random": {**chosen["random"], "epoch": 13}}
+    with pytest.raises(InputError, match="Stop after epoch must be .* not 13"):
+        launch.launch(launch.Comparison(base=base, people=people, conditions=["random"], chosen=late),
+                      ranked_for=rankings.get, store=store, home=tmp_path, start=start)
+
 def _recording_start(calls):
     def start(store, config, *, name):
         calls.append(name)

@@ -4,8 +4,8 @@ bundled pair on ONE fixed-order biography per new person (the paper's template),
 `choose` trains on VALIDATION people only (`experiment_people(250)[150:250]`: 100 people, as many as the
 test people, never reported) with every (model, trainable weights, learning rate) of a small grid for
 `MAX_EPOCHS` epochs, QA after each epoch, and picks the defaults of `clues train`, `clues experiment` and
-the Training page: among the models cheap enough for the Training page (`ELIGIBLE`), the highest mean QA
-exact match over the five fields, at the fewest epochs within `TOLERANCE` of that run's best. (How well a
+the Training page: among the models of the pair (`ELIGIBLE`), the highest mean QA exact match over the five
+fields, at the fewest epochs within `TOLERANCE` of that run's best. (How well a
 model extracts falls with the number of people learned at once — see `scale` — so the validation split
 has as many people as the test.)
 It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (a test checks it).
@@ -14,9 +14,9 @@ It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (
 released biographies (`clues.corpus.paper_biographies`, when found) and writes the injection curve per
 field (docs/injection.json) and its tables (docs/injection.md).
 
-`scale` asks what bounds extraction: with the defaults, the trained model and the large of the pair
+`scale` asks what bounds extraction: with the defaults, the default trained model (the large) and the learner
 on the first 25, 50 and 100 of the same validation people,
-two data orders each for the trained model, last-epoch QA EM and the recall probe per field
+two data orders for the default trained model, last-epoch QA EM and the recall probe per field
 (docs/injection-scale.json; its table goes into docs/injection.md under the injection curves).
 
     python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
@@ -56,7 +56,7 @@ VALIDATION = slice(150, 250)  # of experiment_people(250): 100 validation people
 TEST_PEOPLE = 100
 SCALE_PEOPLE = VALIDATION
 SCALE_COUNTS = (25, 50, 100)
-SCALE_SEEDS = {DEFAULT_TRAINED: (0, 1), "large": (0,)}  # the large costs ~8× per step: one data order
+SCALE_SEEDS = {"large": (0, 1), "learner": (0,)}  # two data orders for the default model, one for the cheap one
 DOCS = Path("docs")
 
 

@@ -58,7 +58,7 @@ from clues.train import TrainConfig, train
 FAR_FIELDS = ("university", "major", "company")
 # The experiment the repository reports (written by `clues experiment`: docs/results.json); an installed wheel
 # has none. The How it works page draws it, the Training page offers its choices per condition.
-PUBLISHED_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.json"
+REPORTED_EXPERIMENT = Path(__file__).resolve().parents[1] / "docs" / "results.json"
 
 
 @dataclass
@@ -435,9 +435,9 @@ def _log(enabled: bool, message: str) -> None:
         print(f"[experiment] {message}", file=sys.stderr, flush=True)
 
 
-def published_results() -> dict | None:
+def reported_experiment() -> dict | None:
     """docs/results.json (the reported experiment), or None where there is none."""
-    return json.loads(PUBLISHED_RESULTS.read_text(encoding="utf-8")) if PUBLISHED_RESULTS.is_file() else None
+    return json.loads(REPORTED_EXPERIMENT.read_text(encoding="utf-8")) if REPORTED_EXPERIMENT.is_file() else None
 
 
 def chosen_per_condition(results: dict | None, model: str) -> dict[str, dict]:
@@ -449,7 +449,7 @@ def chosen_per_condition(results: dict | None, model: str) -> dict[str, dict]:
     trained = Path(str(config.get("model") or ""))
     if not config.get("model") or not results.get("selection"):
         return {}
-    trained = trained if trained.is_absolute() else PUBLISHED_RESULTS.parents[1] / trained
+    trained = trained if trained.is_absolute() else REPORTED_EXPERIMENT.parents[1] / trained
     if trained.resolve() != Path(model).resolve():
         return {}
     keys = ("alpha", "beta", "lr", "epoch")

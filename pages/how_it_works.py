@@ -11,7 +11,7 @@ from clues import text_views as markup
 from clues.builders.experiment_report import lesson, paper_frames, paper_reference
 from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
-from clues.experiment import FAR_FIELDS, published_results
+from clues.experiment import FAR_FIELDS, reported_experiment
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
@@ -81,7 +81,7 @@ current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.ta
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
                       ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
-published = published_results()
+published = reported_experiment()
 told = lesson(published) if published else None
 
 

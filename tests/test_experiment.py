@@ -25,7 +25,7 @@ from clues.experiment import (
     attention_to_name,
     chosen_per_condition,
     paired_table,
-    published_results,
+    reported_experiment,
     summarise,
 )
 from clues.models import DEMO_LARGE, DEMO_LEARNER, load_model
@@ -233,7 +233,7 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert chosen_per_condition(results, DEMO_LARGE) == {}
     assert chosen_per_condition({**results, "selection": {}}, DEMO_LEARNER) == {}
     assert chosen_per_condition(None, DEMO_LEARNER) == {}
-    published = published_results()
+    published = reported_experiment()
     assert published is not None, "docs/results.json is the reported experiment"
     trained = Path(__file__).resolve().parents[1] / published["config"]["model"]
     assert set(chosen_per_condition(published, str(trained))) == set(published["selection"])

@@ -24,7 +24,7 @@ from pathlib import Path
 from clues import launch
 from clues.api import load_pair
 from clues.corpus import FACT_FIELDS, generate_biographies
-from clues.experiment import chosen_per_condition, reported_experiment
+from clues.experiment import chosen_per_condition, reported_experiments
 from clues.models import DEMO_MODELS, load_model
 from clues.runs import RunStore, slots
 from clues.settings import DEFAULT_AUGMENT, DEFAULT_TRAIN, PAGE_CONDITIONS, PAGE_PEOPLE, PAGE_TRAINED
@@ -47,7 +47,7 @@ def main() -> None:
         store = RunStore(str(Path(home) / "runs.sqlite"))
         base = replace(DEFAULT_TRAIN, model=model, epochs=args.epochs, eval_max_people=len(people))
         # the page's default: each condition as the experiment chose it, when it trained this model
-        chosen = {c: v for c, v in chosen_per_condition(reported_experiment(), model).items() if c in PAGE_CONDITIONS}
+        chosen = {c: v for c, v in chosen_per_condition(reported_experiments(), model).items() if c in PAGE_CONDITIONS}
         chosen = {} if args.one_setting else {c: {**v, "epoch": min(v["epoch"], args.epochs)} for c, v in chosen.items()}
         comparison = launch.Comparison(base=base, people=people, conditions=list(PAGE_CONDITIONS),
                                        augment=DEFAULT_AUGMENT, label=trained, chosen=chosen)

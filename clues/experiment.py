@@ -440,18 +440,26 @@ def reported_experiment() -> dict | None:
     return json.loads(REPORTED_EXPERIMENT.read_text(encoding="utf-8")) if REPORTED_EXPERIMENT.is_file() else None
 
 
-def chosen_per_condition(results: dict | None, model: str) -> dict[str, dict]:
-    """{condition: {alpha, beta, lr, epoch, epochs}}: what the experiment chose per condition on validation
-    people, when the model it trained is `model` (a relative path in its config is of the repository); {}
-    otherwise — a choice made for one model says nothing about another. `epochs` is the schedule the choice
-    was made on: `epoch` is where to stop within it."""
-    config = (results or {}).get("config") or {}
-    trained = Path(str(config.get("model") or ""))
-    if not config.get("model") or not results.get("selection"):
-        return {}
-    trained = trained if trained.is_absolute() else REPORTED_EXPERIMENT.parents[1] / trained
-    if trained.resolve() != Path(model).resolve():
-        return {}
-    keys = ("alpha", "beta", "lr", "epoch")
-    return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
-            for condition, choice in results["selection"].items()}
+def reported_experiments() -> list[dict]:
+    """Every experiment the repository reports: docs/results.json first, then any other docs/results-*.json
+    (e.g. the same protocol on another model of the pair)."""
+    others = sorted(REPORTED_EXPERIMENT.parent.glob("results-*.json"))
+    return [json.loads(path.read_text(encoding="utf-8")) for path in [REPORTED_EXPERIMENT, *others] if path.is_file()]
+
+
+def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
+    """{condition: {alpha, beta, lr, epoch, epochs}}: what the first of `experiments` (results dicts, or one)
+    that trained `model` chose per condition on validation people (a relative path in its config is of the
+    repository); {} if none did — a choice made for one model says nothing about another. `epochs` is the
+    schedule the choice was made on: `epoch` is where to stop within it."""
+    for results in [experiments] if isinstance(experiments, dict) else list(experiments or []):
+        config = results.get("config") or {}
+        if not config.get("model") or not results.get("selection"):
+            continue
+        trained = Path(str(config["model"]))
+        trained = trained if trained.is_absolute() else REPORTED_EXPERIMENT.parents[1] / trained
+        if trained.resolve() == Path(model).resolve():
+            keys = ("alpha", "beta", "lr", "epoch")
+            return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
+                    for condition, choice in results["selection"].items()}
+    return {}

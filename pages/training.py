@@ -11,7 +11,7 @@ import streamlit as st
 
 from clues import augment, classroom, figures, launch
 from clues.errors import CluesError
-from clues.experiment import chosen_per_condition, reported_experiment
+from clues.experiment import chosen_per_condition, reported_experiments
 from clues.importance import IMPORTANCE
 from clues.models import DEMO_LEARNER, is_demo_pair
 from clues.progress import human_seconds, overall, progress, total_steps
@@ -104,7 +104,7 @@ with new_tab:
                                         "earliest kept. contrast · paper_mean is the paper's definition.")
     # The experiment's choice per condition on validation people (docs/results.json), when it trained this model:
     # at one learning rate for all, dropout conditions can fail to learn at all where plain training learns.
-    chosen = {c: v for c, v in chosen_per_condition(reported_experiment(), model_ref).items() if c in conditions}
+    chosen = {c: v for c, v in chosen_per_condition(reported_experiments(), model_ref).items() if c in conditions}
     per_condition = state.checkbox(
         "Each condition with the α, β, learning rate and epochs the experiment chose on validation people",
         "train_chosen", bool(chosen), disabled=not chosen,

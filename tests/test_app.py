@@ -24,7 +24,7 @@ from clues.cli import main
 from clues.clue_quality import summary_markdown
 from clues.contrast import word_units
 from clues.corpus import generate_biographies, write_tagged_csv
-from clues.experiment import chosen_per_condition, reported_experiment
+from clues.experiment import chosen_per_condition, reported_experiments
 from clues.importance import IMPORTANCE
 from clues.models import DEMO_LARGE, DEMO_MODELS, demo_report
 from clues.runs import RunStore, device_key
@@ -430,7 +430,7 @@ def test_training_page_trains_the_page_model_by_default(app, pair, monkeypatch):
     assert at.radio(key="train_model").value == (PAGE_TRAINED if pair[0] == DEMO_LARGE else "small")
     expected = DEMO_MODELS[PAGE_TRAINED] if pair[0] == DEMO_LARGE else pair[1]
     # the experiment's choice per condition is offered, and on by default, when it trained this model
-    chosen = chosen_per_condition(reported_experiment(), expected)
+    chosen = chosen_per_condition(reported_experiments(), expected)
     assert at.checkbox(key="train_chosen").value == bool(chosen)
     next(b for b in at.button if b.key == "start-runs").click().run()
     assert_clean(at)

@@ -26,6 +26,7 @@ from clues.experiment import (
     chosen_per_condition,
     paired_table,
     reported_experiment,
+    reported_experiments,
     summarise,
 )
 from clues.models import DEMO_LARGE, DEMO_LEARNER, load_model
@@ -233,7 +234,24 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert chosen_per_condition(results, DEMO_LARGE) == {}
     assert chosen_per_condition({**results, "selection": {}}, DEMO_LEARNER) == {}
     assert chosen_per_condition(None, DEMO_LEARNER) == {}
+    large = {"config": {"model": DEMO_LARGE, "epochs": 8}, "selection": {"contrast": {**choice, "lr": 2e-3}}}
+    assert chosen_per_condition([large, results], DEMO_LEARNER)["contrast"]["lr"] == 5e-4  # the one that trained it
+    assert chosen_per_condition([large, results], DEMO_LARGE)["contrast"] == {**chosen_per_condition(
+        results, DEMO_LEARNER)["contrast"], "lr": 2e-3, "epochs": 8}
+    assert reported_experiments()[0] == reported_experiment()  # the main report first
     published = reported_experiment()
     assert published is not None, "docs/results.json is the reported experiment"
     trained = Path(__file__).resolve().parents[1] / published["config"]["model"]
     assert set(chosen_per_condition(published, str(trained))) == set(published["selection"])
+
+
+def test_only_the_main_report_writes_the_readme(tmp_path, without_kaleido):
+    """docs/results.md writes the README's "What the demo shows"; a second report beside it does not."""
+    store, runs = experiment_store(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- demo-shows:start -->\nSTALE SUMMARY\n<!-- demo-shows:end -->\n")
+    write_report(_results(store, runs), str(tmp_path / "docs" / "results-large.md"))
+    assert (tmp_path / "docs" / "results-large.md").is_file() and (tmp_path / "docs" / "results-large.json").is_file()
+    assert "STALE SUMMARY" in readme.read_text()
+    write_report(_results(store, runs), str(tmp_path / "docs" / "results.md"))
+    assert "STALE SUMMARY" not in readme.read_text()

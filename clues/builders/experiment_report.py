@@ -94,10 +94,18 @@ def curve_figure(table: pd.DataFrame, fields, title: str) -> go.Figure:
     return figure
 
 
+MAIN_REPORT = "results.md"  # the experiment the README's "What the demo shows" and the pages read
+
+
 def write_report(results: dict, path: str = "docs/results.md", figures: str | None = None) -> str:
     """docs/results.md with the set-up, tables, curve PNGs and a plain verdict. Without kaleido (or the
-    Chrome it drives) the PNGs are left out with one line on stderr, and the report is still written."""
+    Chrome it drives) the PNGs are left out with one line on stderr, and the report is still written.
+
+    Only the main report (named results.md) writes the README's "What the demo shows"; another one (e.g.
+    docs/results-large.md, a second experiment) names its PNGs after itself, beside the main report's."""
     store = RunStore(results["config"]["store_path"])
+    main = Path(path).name == MAIN_REPORT
+    prefix = "experiment" if main else Path(path).stem
     figures = figures or str(Path(path).parent / "figures")
     tables = [(name, title, curves(store, results["runs"], name))
               for name, title in (("em", "Few-shot QA exact match"), ("recall", "Name-keyed recall probe"))]
@@ -107,7 +115,7 @@ def write_report(results: dict, path: str = "docs/results.md", figures: str | No
         if missing:
             break
         Path(figures).mkdir(parents=True, exist_ok=True)
-        image = Path(figures) / f"experiment-{name}.png"
+        image = Path(figures) / f"{prefix}-{name}.png"
         try:
             curve_figure(table, FACT_FIELDS, title).write_image(str(image), scale=1.5)
         except RuntimeError as error:  # plotly's words for a kaleido it cannot use
@@ -127,7 +135,7 @@ def write_report(results: dict, path: str = "docs/results.md", figures: str | No
     Path(path).write_text(text)
     Path(path).with_suffix(".json").write_text(json.dumps(published, indent=1) + "\n")
     readme = Path(path).resolve().parent.parent / "README.md"  # docs/results.md → the checkout's README
-    if write_section(readme, "demo-shows", readme_summary(published)):
+    if main and write_section(readme, "demo-shows", readme_summary(published)):
         print(f"wrote what the demo shows into {readme}", file=sys.stderr)
     return path
 

@@ -597,8 +597,9 @@ def test_training_another_model_ranks_by_its_own_attention(app, home, pair, tmp_
         return store.create_run(name, config, "queued", device=device_key(config["device"]))
 
     monkeypatch.setattr(clues.launch, "start_run_process", fake_start)
+    # one setting for all (an experiment may have chosen others for this model): the CLI's corpus at its defaults
     at = app("pages/training.py", train_model="other", train_other=pair[0], conditions="attention,position,contrast",
-             epochs=1, train_n=4, train_copies=2, batch=2)
+             epochs=1, train_n=4, train_copies=2, batch=2, train_chosen=0)
     next(b for b in at.button if b.key == "start-runs").click().run()
     assert_clean(at)
     assert [c["model"] for c in started] == [pair[0]] * 3

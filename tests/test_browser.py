@@ -281,8 +281,9 @@ def test_a_reload_during_training_keeps_the_comparison_whole(servers, page):
     url, _ = start()
     # plain trains on the originals once, an eighth of contrast's steps (7 copies): it ends well before
     # contrast even where the cores let both train at once (runs.slots)
-    open_page(page, f"{url}/training?conditions=plain,contrast&epochs=40&train_n=4&train_copies=7&batch=2",
-              charts=0, timeout_ms=180_000)
+    # one setting for all (train_chosen=0): the experiment's choice would stop both runs early
+    open_page(page, f"{url}/training?conditions=plain,contrast&epochs=40&train_n=4&train_copies=7&batch=2"
+              "&train_chosen=0", charts=0, timeout_ms=180_000)
     button = page.get_by_role("button", name="Start 2 runs")
     # The clock starts at the click, not while a fresh server's first run still imports torch and
     # draws the button (open_page with charts=0 returns before that).
@@ -345,7 +346,8 @@ def servers(pair, tmp_path):
 
 
 def training_url(url: str, epochs: int) -> str:
-    return f"{url}/training?conditions=none&epochs={epochs}&train_n=4&train_copies=1&batch=2"
+    # train_chosen=0: the epochs asked for (the experiment's choice for none stops after its first epoch)
+    return f"{url}/training?conditions=none&epochs={epochs}&train_n=4&train_copies=1&batch=2&train_chosen=0"
 
 
 def click_start(tab) -> None:

@@ -130,7 +130,7 @@ def test_class_mode_keeps_each_student_to_their_seat(class_server, browser):  # 
         assert a.get_by_text("another model", exact=True).count() == 0
 
         # 2. stopping: a's run, shared by b; c follows nothing. The run outlasts the test (12 people, 100 epochs).
-        long_run = f"{url}/training?conditions=none&epochs=100&train_n=12&train_copies=1&batch=2"
+        long_run = f"{url}/training?conditions=none&epochs=100&train_n=12&train_copies=1&batch=2&train_chosen=0"
         open_page(a, long_run, charts=0, timeout_ms=180_000)
         a.get_by_role("button", name="Start 1 run").click()
         run_id = started_run(a, home)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from clues.builders import injection
-from clues.builders.demo_pair import BuildConfig, People, fixed_bio, qa_pair, render_bio, split_people
+from clues.builders.demo_pair import BuildConfig, People, fixed_bio, qa_documents, render_bio, split_people
 from clues.corpus import FACT_FIELDS, experiment_people, write_tagged_csv
 from clues.evaluate import evaluate_qa
 from clues.models import DEMO_MODELS, load_model
@@ -61,14 +61,7 @@ def replay_documents(settings: ReplaySettings, config: BuildConfig | None = None
         docs = [fixed_bio(p) for p in bios[:settings.bio_people]]
     else:
         docs = [render_bio(p, rng, config or BuildConfig()) for p in bios[:settings.bio_people]]
-    asked = people.qa[:settings.qa_people]
-    for field in FACT_FIELDS:
-        pairs = [qa_pair(field, p) for p in asked]
-        rng.shuffle(pairs)
-        while pairs:
-            take = rng.randint(1, settings.qa_per_document)
-            docs.append("\n\n".join(pairs[:take]))
-            del pairs[:take]
+    docs += qa_documents(people.qa[:settings.qa_people], settings.qa_per_document, rng)
     rng.shuffle(docs)
     return docs
 

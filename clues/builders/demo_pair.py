@@ -199,14 +199,21 @@ def epoch_documents(people: People, config: BuildConfig, rng: random.Random) -> 
         take = 2 if len(bios) > 1 and rng.random() < config.two_bio_rate else 1
         docs.append("\n\n".join(bios[:take]))
         del bios[:take]
+    docs += qa_documents(people.qa, config.max_qa_per_doc, rng)
+    rng.shuffle(docs)
+    return docs
+
+
+def qa_documents(asked: list[TaggedText], per_document: int, rng: random.Random) -> list[str]:
+    """Every QA pair of the people asked, per field in a seeded order, 1–`per_document` to a document."""
+    docs = []
     for field_name in FACT_FIELDS:
-        pairs = [qa_pair(field_name, p) for p in people.qa]
+        pairs = [qa_pair(field_name, p) for p in asked]
         rng.shuffle(pairs)
         while pairs:
-            take = rng.randint(1, config.max_qa_per_doc)
+            take = rng.randint(1, per_document)
             docs.append("\n\n".join(pairs[:take]))
             del pairs[:take]
-    rng.shuffle(docs)
     return docs
 
 

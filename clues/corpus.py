@@ -25,6 +25,7 @@ import os
 import random
 import re
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -163,6 +164,28 @@ the Institute for Advanced Materials|the Riverside Botanical Garden
 
 MONTHS = list(calendar.month_name)[1:]
 
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The word lists people are drawn from: first names (by pronoun), last names and each fact's values."""
+
+    male_first: tuple[str, ...]
+    female_first: tuple[str, ...]
+    last: tuple[str, ...]
+    cities: tuple[str, ...]
+    universities: tuple[str, ...]
+    majors: tuple[str, ...]
+    companies: tuple[str, ...]
+
+    def pronoun(self, name: str) -> str:
+        """"he" or "she", from the first name's list."""
+        return "he" if name.split()[0] in self.male_first else "she"
+
+
+# The demo's own lists: every person of the experiment and of the bundled pair's pretraining is drawn from them.
+DEMO_VOCABULARY = Vocabulary(tuple(MALE_FIRST), tuple(FEMALE_FIRST), tuple(LAST_NAMES), tuple(CITIES),
+                             tuple(UNIVERSITIES), tuple(MAJORS), tuple(COMPANIES))
+
 # ---------------------------------------------------------------- templates
 
 # One sentence per step; each step lists its phrasings. `{He}`/`{he}`/`{his}`/`{His}`/`{him}`
@@ -218,8 +241,9 @@ def _compile(template: str, sep: str) -> list[tuple[str, str | None, bool]]:
 _COMPILED = [[_compile(t, " " if i else "") for t in step] for i, step in enumerate(TEMPLATES)]
 
 
-def generate_biographies(n: int, seed: int = 0, *, varied: bool = True) -> list[TaggedText]:
-    """`n` seeded synthetic biographies with unique names, fields in `FIELDS` order."""
+def generate_biographies(n: int, seed: int = 0, *, varied: bool = True,
+                         vocabulary: Vocabulary = DEMO_VOCABULARY) -> list[TaggedText]:
+    """`n` seeded synthetic biographies with unique names, fields in `FIELDS` order, drawn from `vocabulary`."""
     if not isinstance(n, int) or n < 1:
         raise InputError(f"number of biographies must be a positive integer, got {n!r}")
     rng = random.Random(seed)
@@ -228,26 +252,28 @@ def generate_biographies(n: int, seed: int = 0, *, varied: bool = True) -> list[
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        people = [(name, gender, _fact_values(rng)) for name, gender in _unique_names(n, rng)]
+        people = [(name, gender, _fact_values(rng, vocabulary))
+                  for name, gender in _unique_names(n, rng, vocabulary)]
         return [_render(name, gender, facts, rng, varied) for name, gender, facts in people]
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _unique_names(n: int, rng: random.Random) -> list[tuple[str, str]]:
+def _unique_names(n: int, rng: random.Random, vocabulary: Vocabulary) -> list[tuple[str, str]]:
     """`n` distinct (name, gender) pairs: "First Last" while they last, then "First M. Last".
 
     Names are drawn as distinct indices into the product of the lists (rng.sample on a range
     never materialises it), so even 100k names take a fraction of a second.
     """
-    firsts = [(f, "he") for f in MALE_FIRST] + [(f, "she") for f in FEMALE_FIRST]
-    n_last = len(LAST_NAMES)
+    firsts = [(f, "he") for f in vocabulary.male_first] + [(f, "she") for f in vocabulary.female_first]
+    last_names = vocabulary.last
+    n_last = len(last_names)
     pairs = len(firsts) * n_last
     out = []
     for i in rng.sample(range(pairs), min(n, pairs)):
         first, gender = firsts[i // n_last]
-        out.append((f"{first} {LAST_NAMES[i % n_last]}", gender))
+        out.append((f"{first} {last_names[i % n_last]}", gender))
     if n > pairs:
         initials = string.ascii_uppercase
         triples = pairs * len(initials)
@@ -256,7 +282,7 @@ def _unique_names(n: int, rng: random.Random) -> list[tuple[str, str]]:
         for i in rng.sample(range(triples), n - pairs):
             pair, initial = divmod(i, len(initials))
             first, gender = firsts[pair // n_last]
-            out.append((f"{first} {initials[initial]}. {LAST_NAMES[pair % n_last]}", gender))
+            out.append((f"{first} {initials[initial]}. {last_names[pair % n_last]}", gender))
     return out
 
 
@@ -269,15 +295,15 @@ _YEARS = list(range(1940, 2005))
 _DAYS = {(y, m): list(range(1, calendar.monthrange(y, m)[1] + 1)) for y in _YEARS for m in range(1, 13)}
 
 
-def _fact_values(rng: random.Random) -> dict[str, str]:
+def _fact_values(rng: random.Random, vocabulary: Vocabulary) -> dict[str, str]:
     year, month = _pick(rng, _YEARS), _pick(rng, range(1, 13))
     day = _pick(rng, _DAYS[year, month])
     return {
         "date": f"{MONTHS[month - 1]} {day}, {year}",
-        "city": _pick(rng, CITIES),
-        "university": _pick(rng, UNIVERSITIES),
-        "major": _pick(rng, MAJORS),
-        "company": _pick(rng, COMPANIES),
+        "city": _pick(rng, vocabulary.cities),
+        "university": _pick(rng, vocabulary.universities),
+        "major": _pick(rng, vocabulary.majors),
+        "company": _pick(rng, vocabulary.companies),
     }
 
 

@@ -11,7 +11,7 @@ from safetensors import safe_open
 from clues.builders import demo_pair
 from clues.capture import tokenize
 from clues.cli import main
-from clues.corpus import experiment_people
+from clues.corpus import DEMO_VOCABULARY, experiment_names, experiment_people, generate_biographies
 from clues.models import DEMO_LARGE, DEMO_SMALL, load_model
 
 
@@ -159,6 +159,38 @@ def test_fixed_people_read_the_papers_one_form_at_every_exposure():
     assert sum(demo_pair.fixed_bio(varied) in "\n\n".join(demo_pair.epoch_documents(people, config, rng))
                for _ in range(5)) < 5
     assert demo_pair.fixed_people(people, demo_pair.BuildConfig(people=30, valid_people=5)) == []
+
+def test_world_people_widen_the_words_and_visit_a_share_of_passes():
+    """--recipe world: biographies from the wider vocabulary beside the demo's own people, `world_rate` of them
+    per pass, none named as anyone else; the demo's people, QA pairs and measurements are those of the plain recipe."""
+    world = demo_pair.world_vocabulary()
+    for words in ("male_first", "female_first", "last", "cities", "universities", "majors", "companies"):
+        own, wide = getattr(DEMO_VOCABULARY, words), getattr(world, words)
+        assert wide[:len(own)] == own and len(wide) > 1.4 * len(own) and len(set(wide)) == len(wide)
+    assert not set(world.male_first) & set(world.female_first)
+    config = demo_pair.BuildConfig(people=30, valid_people=5, world_people=40, world_rate=0.25)
+    people, plain = demo_pair.split_people(config), demo_pair.split_people(demo_pair.BuildConfig(people=30,
+                                                                                                 valid_people=5))
+    assert (people.qa, people.bio_only, people.valid) == (plain.qa, plain.bio_only, plain.valid)
+    names = {p.name for p in people.world}
+    assert len(names) == 40 and not names & ({p.name for p in people.pretraining + people.valid} | experiment_names())
+    assert any(p.value("city") not in DEMO_VOCABULARY.cities for p in people.world)
+    joined = "\n\n".join(demo_pair.epoch_documents(people, config, random.Random(0)))
+    visiting = [p for p in people.world if p.name in joined]
+    assert len(visiting) == 10 and all(p.name in joined for p in people.pretraining)
+    assert not any(f"{p.name}?\nAnswer:" in joined for p in people.world)  # world people have no QA pairs
+    assert any(f"{p.name}?\nAnswer:" in joined for p in people.qa)
+    newcomers = demo_pair.world_newcomers(20)
+    assert not {p.name for p in newcomers} & names and newcomers[0].text == demo_pair.fixed_bio(newcomers[0])
+
+
+def test_a_vocabulary_draws_every_value_from_its_lists():
+    world = demo_pair.world_vocabulary()
+    people = generate_biographies(200, seed=3, vocabulary=world)
+    assert all(p.value("company") in world.companies and p.value("city") in world.cities for p in people)
+    assert any(p.value("company") not in DEMO_VOCABULARY.companies for p in people)
+    assert generate_biographies(50, seed=3) == generate_biographies(50, seed=3, vocabulary=DEMO_VOCABULARY)
+
 
 def test_rebuilding_one_model_keeps_the_other_and_equals_a_whole_build(tmp_path, capsys):
     whole, part = tmp_path / "whole", tmp_path / "part"

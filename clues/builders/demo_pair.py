@@ -24,11 +24,12 @@ field, and the attention both models give the name when the next word is the com
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -41,17 +42,19 @@ from clues.builders.readme import write_section
 from clues.clue_quality import clue_quality, summary_markdown, summary_of
 from clues.corpus import (
     EXPERIMENT_MAX,
+    DEMO_VOCABULARY,
     EXPERIMENT_SEED,
     FACT_FIELDS,
-    MALE_FIRST,
     PRETRAIN_SEED,
     PRONOUNS,
     TEMPLATES,
+    experiment_names,
     experiment_people,
     generate_biographies,
     paper_biographies,
     pretraining_people,
     qa_prompt,
+    Vocabulary,
 )
 from clues.errors import InputError
 from clues.evaluate import evaluate_qa
@@ -100,6 +103,12 @@ class BuildConfig:
     # as new people come in continual pretraining (Physics of LMs 3.1: such "minority" people become
     # answerable when they are trained beside people with varied biographies and QA pairs).
     fixed_share: float = 0.0
+    # "World people": biographies (no QA pairs) drawn from a wider vocabulary (data/world_vocabulary.json: common
+    # names, cities, universities, majors, organisations), a `world_rate` share of them in each pass. They are there
+    # so that names and values of text the pair never read (the paper's biographies) are words it knows, as a real
+    # base model knows them; the demo's own people, QA and measurements stay as they are.
+    world_people: int = 0
+    world_rate: float = 0.25
     eval_people: int = 100  # per QA group
     checkpoint_every: int = 500  # steps between held-out-QA checks during training (0: none)
     checkpoint_people: int = 40
@@ -120,6 +129,15 @@ class BuildConfig:
     max_positions: int = 512
 
 
+# The recipe with world people: as many exposures of the demo's own people as the plain recipe (steps × 1.3 for the
+# ~30% more tokens per pass), and a tokenizer with room for the wider vocabulary.
+WORLD = BuildConfig(world_people=600, vocab_size=4096,
+                    small=ModelShape(6, 64, 8, 192, steps=2600, lr=2e-3),
+                    learner=ModelShape(2, 128, 4, 384, steps=2600, lr=2e-3),
+                    large=ModelShape(6, 256, 8, 768, steps=4550, lr=1e-3))
+RECIPES = {"plain": BuildConfig(), "world": WORLD}
+WORLD_SEED = 20251
+
 QUICK = BuildConfig(people=40, valid_people=8, vocab_size=400, batch_size=8, eval_people=4, checkpoint_every=3,
                     checkpoint_people=2, probe_texts=3, clue_quality_texts=3,
                     small=ModelShape(1, 32, 2, 64, steps=4, lr=2e-3), large=ModelShape(2, 48, 4, 96, steps=6, lr=1e-3),
@@ -135,17 +153,67 @@ class People:
     qa: list[TaggedText]  # biographies and QA pairs in the data
     bio_only: list[TaggedText]  # biographies only (held-out QA people)
     valid: list[TaggedText]  # not in the data at all
+    world: list[TaggedText] = field(default_factory=list)  # biographies from the wider vocabulary, a share per pass
 
     @property
     def pretraining(self) -> list[TaggedText]:
         return self.qa + self.bio_only
 
 
+@functools.lru_cache(maxsize=1)
+def world_vocabulary() -> Vocabulary:
+    """The demo's lists widened by data/world_vocabulary.json (companies: named ones, and prefix + core + suffix);
+    a first name keeps the pronoun the demo's lists give it."""
+    words = json.loads((Path(__file__).parent / "data" / "world_vocabulary.json").read_text())
+    demo = DEMO_VOCABULARY
+
+    def widened(own: tuple[str, ...], more: list[str], exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return own + tuple(w for w in dict.fromkeys(more) if w not in own and w not in exclude)
+
+    # Two generic companies per prefix, cores and suffixes in turn: as many as the named ones, every word in use.
+    cores, suffixes = words["company_cores"], words["company_suffixes"]
+    generic = [f"{prefix} {cores[(2 * i + j) * 7 % len(cores)]}{suffixes[(i + j) % len(suffixes)]}"
+               for i, prefix in enumerate(words["company_prefixes"]) for j in range(2)]
+    return Vocabulary(
+        male_first=widened(demo.male_first, words["male_first"], demo.female_first),
+        female_first=widened(demo.female_first, words["female_first"], demo.male_first),
+        last=widened(demo.last, words["last"]), cities=widened(demo.cities, words["cities"]),
+        universities=widened(demo.universities, words["universities"]), majors=widened(demo.majors, words["majors"]),
+        companies=widened(demo.companies, words["companies"] + generic))
+
+
+def pronoun(person: TaggedText) -> str:
+    """"he" or "she" for a pretraining or world person (the world's lists hold the demo's, same pronouns)."""
+    return world_vocabulary().pronoun(person.name)
+
+
 def split_people(config: BuildConfig) -> People:
     people = pretraining_people(config.people + config.valid_people)
     train, valid = people[:config.people], people[config.people:]
     n_bio_only = max(1, round(config.qa_holdout * len(train)))
-    return People(qa=train[n_bio_only:], bio_only=train[:n_bio_only], valid=valid)
+    return People(qa=train[n_bio_only:], bio_only=train[:n_bio_only], valid=valid,
+                  world=world_people(config.world_people, {p.name for p in people}))
+
+
+WORLD_NEWCOMER_SEED = 20252
+
+
+def world_newcomers(n: int) -> list[TaggedText]:
+    """`n` new people of the wider vocabulary, one fixed-order biography each (the paper's form), named as no
+    pretraining, world or experiment person: the world recipe's validation people for injection."""
+    known = {p.name for p in pretraining_people(BuildConfig().people + BuildConfig().valid_people)}
+    known |= {p.name for p in world_people(WORLD.world_people, known)} | experiment_names()
+    drawn = generate_biographies(2 * n + 50, seed=WORLD_NEWCOMER_SEED, varied=False, vocabulary=world_vocabulary())
+    return [p for p in drawn if p.name not in known][:n]
+
+
+def world_people(n: int, excluded: set[str]) -> list[TaggedText]:
+    """`n` people of the wider vocabulary (seed WORLD_SEED), none named as an experiment or pretraining person."""
+    if n <= 0:
+        return []
+    excluded = excluded | experiment_names()
+    drawn = generate_biographies(2 * n + 50, seed=WORLD_SEED, vocabulary=world_vocabulary())
+    return [p for p in drawn if p.name not in excluded][:n]
 
 
 # ---------------------------------------------------------------- documents
@@ -155,7 +223,7 @@ def render_bio(person: TaggedText, rng: random.Random, config: BuildConfig) -> s
     """The person's facts in freshly drawn phrasings (the templates of clues.corpus); with
     `shuffle_rate` the sentences after the first in random order, and with `fullname_rate` a
     sentence names the person where the template has a pronoun."""
-    gender = "he" if person.name.split()[0] in MALE_FIRST else "she"
+    gender = pronoun(person)
     facts = {f: person.value(f) for f in FACT_FIELDS}
     named = {**PRONOUNS[gender], "He": person.name, "His": f"{person.name}'s"}
     steps = list(TEMPLATES)
@@ -178,7 +246,7 @@ def qa_pair(field_name: str, person: TaggedText) -> str:
 def fixed_bio(person: TaggedText) -> str:
     """The person's facts in the paper's one fixed form: the first phrasing of every sentence, in order
     (what `generate_biographies(…, varied=False)` writes)."""
-    gender = "he" if person.name.split()[0] in MALE_FIRST else "she"
+    gender = pronoun(person)
     facts = {f: person.value(f) for f in FACT_FIELDS}
     return " ".join(step[0].format(name=person.name, **facts, **PRONOUNS[gender]) for step in TEMPLATES)
 
@@ -189,10 +257,13 @@ def fixed_people(people: People, config: BuildConfig) -> list[TaggedText]:
 
 
 def epoch_documents(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
-    """One pass: every pretraining biography once (new phrasing, or the fixed form for `fixed_people`) and
-    every QA pair once, shuffled."""
+    """One pass: every pretraining biography once (new phrasing, or the fixed form for `fixed_people`), a
+    `world_rate` share of the world people's, and every QA pair once, shuffled."""
     fixed = {p.name for p in fixed_people(people, config)}
     bios = [fixed_bio(p) if p.name in fixed else render_bio(p, rng, config) for p in people.pretraining]
+    if people.world:  # (no draw without world people: the plain recipe's stream is as before)
+        visiting = rng.sample(people.world, round(config.world_rate * len(people.world)))
+        bios += [render_bio(p, rng, config) for p in visiting]
     rng.shuffle(bios)
     docs = []
     while bios:
@@ -241,7 +312,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 
 def tokenizer_corpus(people: People, config: BuildConfig, rng: random.Random) -> list[str]:
     """Biographies, QA pairs and a few masked biographies (so " _" becomes one token)."""
-    bios = [render_bio(p, rng, config) for p in people.pretraining]
+    bios = [render_bio(p, rng, config) for p in people.pretraining + people.world]
     qa = [qa_pair(f, p) for p in people.qa for f in FACT_FIELDS]
     masked = [masked_variant(b, rng) for b in bios[: max(1, len(bios) // 4)]]
     return bios + qa + masked
@@ -472,9 +543,11 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     people, tokenizer = pair_data(config, seed)
     log(f"tokenizer: {len(tokenizer)} tokens; people: {len(people.qa)} with QA, {len(people.bio_only)} "
         f"biography only, {len(people.valid)} held out")
-    report = {"seed": seed, "quick": quick, "threads": torch.get_num_threads(), "config": asdict(config),
+    recipe = next((name for name, known in RECIPES.items() if known == config), "custom")
+    report = {"seed": seed, "quick": quick, "recipe": recipe, "threads": torch.get_num_threads(), "config": asdict(config),
               "pretrain_seed": PRETRAIN_SEED, "experiment_seed": EXPERIMENT_SEED,
-              "people": {"qa": len(people.qa), "bio_only": len(people.bio_only), "valid": len(people.valid)},
+              "people": {"qa": len(people.qa), "bio_only": len(people.bio_only), "valid": len(people.valid),
+                         "world": len(people.world)},
               "vocab_size": len(tokenizer), "models": dict(kept)}
     for size in SIZES:
         if size in kept:
@@ -497,7 +570,7 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     log(f"name attention: {report['name_attention']}")
     write_reports(out, report)
     readme = Path(out).resolve().parents[1] / "README.md"  # the checkout's README, beside assets/
-    if not quick and write_section(readme, "clue-quality", summary_markdown(report["clue_quality"])):
+    if not quick and out.resolve() == Path(DEFAULT_OUT).resolve() and write_section(readme, "clue-quality", summary_markdown(report["clue_quality"])):
         log(f"wrote the clue-quality table into {readme}")
     return report
 
@@ -516,7 +589,8 @@ def _kept_model(out: str | Path, only: str, config: BuildConfig, seed: int) -> d
                          "first.")
     measuring = {"eval_people", "checkpoint_every", "checkpoint_people", "probe_texts", "clue_quality_texts"}
     mine = {k: v for k, v in asdict(config).items() if k != only and k not in measuring}  # what trains it
-    theirs = {k: v for k, v in earlier["config"].items() if k in mine}
+    earlier_config = {**asdict(BuildConfig()), **earlier["config"]}  # a setting added since: its default then
+    theirs = {k: v for k, v in earlier_config.items() if k in mine}
     if earlier["seed"] != seed or theirs != json.loads(json.dumps(mine)):
         raise InputError(f"the models in {out} were built with other settings; build the whole pair.")
     return {size: {k: v for k, v in earlier["models"][size].items() if k not in ("loss", "qa_em", "bytes", "spec")}
@@ -555,6 +629,7 @@ def model_card(size: str, report: dict) -> str:
     return render_template(
         "model_card.md", size=size, quick_note=quick, role=ROLES[size],
         other="small" if size == "large" else "large", seed=report["seed"], threads=report["threads"],
+        recipe=_recipe_flag(report), world_note=_world_note(report).rstrip("\n").replace("\n", "\n- ", 1),
         layers=spec["layers"], hidden=spec["hidden"], heads=spec["heads"], head_dim=spec["hidden"] // spec["heads"],
         intermediate=spec["intermediate"], parameters=m["parameters"], other_parameters=other["parameters"],
         max_positions=c["max_positions"], longest_row=m["longest_row"], megabytes=m["bytes"] / 1e6,
@@ -574,6 +649,18 @@ def model_card(size: str, report: dict) -> str:
         large_more_share=att["large_more_share"], name_in_top5_share=att["name_in_top5_share"])
 
 
+def _recipe_flag(report: dict) -> str:
+    return f" --recipe {report['recipe']}" if report.get("recipe", "plain") != "plain" else ""
+
+
+def _world_note(report: dict) -> str:
+    world = report["people"].get("world", 0)
+    if not world:
+        return ""
+    return (f"\nBeside them, {world} world people (a {report['config']['world_rate']:.0%} share in each pass, no QA pairs) "
+            "bring the wider vocabulary of `clues/builders/data/world_vocabulary.json`.\n")
+
+
 def pair_readme(report: dict) -> str:
     """The README.md of the pair's folder, from templates/pair_readme.md."""
     rows = []
@@ -587,7 +674,8 @@ def pair_readme(report: dict) -> str:
     return render_template(
         "pair_readme.md", parameter_ratio=large["parameters"] / small["parameters"], large_steps=large["steps"],
         small_steps=small["steps"], learner_steps=report["models"]["learner"]["steps"], minutes=report["wall_s"] / 60,
-        threads=report["threads"], seed=report["seed"],
+        threads=report["threads"], seed=report["seed"], recipe=_recipe_flag(report),
+        world_note=_world_note(report),
         model_rows="\n".join(rows), attention_texts=att["texts"], name_attention_large=att["name_attention_large"],
         name_attention_small=att["name_attention_small"], name_in_top5_share=att["name_in_top5_share"],
         experiment_seed=report["experiment_seed"], experiment_max=EXPERIMENT_MAX, pretrain_seed=report["pretrain_seed"])

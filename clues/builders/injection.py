@@ -23,6 +23,13 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
     python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
     python -m clues.builders.injection scale      # QA against the number of new people: injection-scale.json
     python -m clues.builders.injection markdown   # docs/injection.md again (e.g. after scripts/sweep_injection.py)
+    python -m clues.builders.injection vocabulary --pair FOLDER --label NAME   # docs/injection-vocabulary.json
+
+`vocabulary` asks whether the words bound injection: the default trained model of a pair (the bundled one, or one
+built with `clues demo build --recipe world`) with the defaults on three sets of new people — the test people
+(the demo's own word lists), 100 new people of the wider world vocabulary (validation: what a recipe is judged
+on) and the paper's released biographies (reported, never chosen on) — with how many tokens the pair's tokenizer
+spends per word of each field's values (a word it never read splits into pieces).
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
 """
@@ -36,6 +43,9 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from transformers import AutoTokenizer
+
+from clues.builders.demo_pair import world_newcomers
 from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
 from clues.models import DEMO_MODELS, DEMO_PAIR
@@ -145,6 +155,53 @@ def scale(folder: Path) -> dict:
                       "(validation, first n)", "settings": asdict(DEFAULT_TRAIN), "rows": rows}
 
 
+def tokens_per_word(tokenizer, people) -> dict[str, float]:
+    """Per fact field, the mean number of tokens per word of the people's values (1.0: every word one token)."""
+    out = {}
+    for field in FACT_FIELDS:
+        words = [w for p in people for w in p.value(field).split()]
+        pieces = sum(len(tokenizer(" " + w, add_special_tokens=False)["input_ids"]) for w in words)
+        out[field] = round(pieces / max(1, len(words)), 3)
+    return out
+
+
+def vocabulary_study(folder: Path, pair: Path, label: str) -> dict:
+    """The default trained model of `pair` injected with each set of new people: QA per field and the words' cost."""
+    corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists"),
+               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)")}
+    paper = paper_biographies()
+    if paper:
+        corpora["paper"] = (paper, "the paper's released biographies")
+    model = str(pair / DEFAULT_TRAINED)
+    tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
+    out = {"pair": label, "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN), "corpora": {}}
+    for name, (people, description) in corpora.items():
+        run = _run(people, model, DEFAULT_TRAIN, folder, f"vocabulary-{label}-{name}")
+        last = {metric: {f: values[-1] for f, values in by_field.items()} for metric, by_field in run["curves"].items()
+                if metric in ("em", "recall")}
+        out["corpora"][name] = {"description": description, "people": len(people), "seconds": run["seconds"],
+                                "tokens_per_word": tokens_per_word(tokenizer, people), **last}
+        print(f"{label} {name}: " + ", ".join(f"{f} {last['em'][f]:.2f}" for f in FACT_FIELDS), flush=True)
+    return out
+
+
+def vocabulary_markdown(study: dict) -> str:
+    """One row per (pair, set of people): last-epoch QA EM per field, mean EM and recall, tokens per value word."""
+    settings = next(iter(study.values()))["settings"]
+    lines = [f"**Do the words bound injection?** The default trained model ({next(iter(study.values()))['trained']}) "
+             f"of each pair, {settings['epochs']} epochs, lr {settings['lr']:g}: QA EM at the last epoch; tokens per "
+             "word of the values (mean over the five fields; 1.0 = every word one token):", "",
+             "| pair | people | n | " + " | ".join(FACT_FIELDS) + " | mean EM | mean recall | tokens per word |",
+             "|---" * (len(FACT_FIELDS) + 6) + "|"]
+    for label, row in study.items():
+        for name, corpus in row["corpora"].items():
+            cost = sum(corpus["tokens_per_word"].values()) / len(FACT_FIELDS)
+            lines.append(f"| {label} | {corpus['description']} | {corpus['people']} | "
+                         + " | ".join(f"{corpus['em'][f]:.2f}" for f in FACT_FIELDS)
+                         + f" | {corpus['em'][MEAN_FIELD]:.2f} | {corpus['recall'][MEAN_FIELD]:.2f} | {cost:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def scale_markdown(study: dict) -> str:
     """One row per (model, people, seed): last-epoch QA EM per field, its mean, and the mean recall."""
     settings = study["settings"]
@@ -212,6 +269,8 @@ def write_markdown(docs: Path) -> None:
         parts.append(markdown(json.loads((docs / "injection.json").read_text())))
     if (docs / "injection-scale.json").exists():
         parts.append(scale_markdown(json.loads((docs / "injection-scale.json").read_text())))
+    if (docs / "injection-vocabulary.json").exists():
+        parts.append(vocabulary_markdown(json.loads((docs / "injection-vocabulary.json").read_text())))
     if (docs / "injection-sweep.jsonl").exists():
         rows = [json.loads(line) for line in (docs / "injection-sweep.jsonl").read_text().splitlines() if line]
         parts.append(sweep_markdown(rows))
@@ -220,8 +279,10 @@ def write_markdown(docs: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["choose", "report", "scale", "markdown"])
+    parser.add_argument("step", choices=["choose", "report", "scale", "markdown", "vocabulary"])
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
+    parser.add_argument("--pair", default=str(DEMO_PAIR), help="vocabulary: the pair's folder (default the bundled)")
+    parser.add_argument("--label", default="bundled", help="vocabulary: the pair's name in the table")
     args = parser.parse_args(argv)
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
@@ -231,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
             print(f"chosen: {result['chosen']}")
         elif args.step == "markdown":  # docs/injection.md again from the JSON already written
+            write_markdown(docs)
+        elif args.step == "vocabulary":
+            path = docs / "injection-vocabulary.json"
+            study = json.loads(path.read_text()) if path.exists() else {}
+            study[args.label] = vocabulary_study(Path(scratch), Path(args.pair), args.label)
+            path.write_text(json.dumps(study, indent=1) + "\n")
             write_markdown(docs)
         elif args.step == "scale":
             result = scale(Path(scratch))

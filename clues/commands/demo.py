@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     build.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     build.add_argument("--only", choices=["small", "large", "learner"],
                        help="retrain this model alone, keeping the other of an earlier build with the same settings")
+    build.add_argument("--recipe", choices=["plain", "world"], default="plain",
+                       help="plain: the demo's own people (the bundled pair); world: beside them, biographies from a "
+                            "wider vocabulary of names, places and organisations (default plain)")
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=run_build)
     info = commands.add_parser("info", help="sizes and measured numbers of the bundled pair")
@@ -34,12 +37,13 @@ def register(subparsers) -> None:
 
 
 def run_build(args) -> int:
-    from clues.builders.demo_pair import DEFAULT_OUT, build  # heavy: see the module docstring
+    from clues.builders.demo_pair import DEFAULT_OUT, RECIPES, build  # heavy: see the module docstring
 
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1")
+    config = None if args.quick else RECIPES[args.recipe]
     report = build(args.out or DEFAULT_OUT, seed=args.seed, quick=args.quick, threads=args.threads, only=args.only,
-                   log=(lambda message: None) if args.json else print)
+                   config=config, log=(lambda message: None) if args.json else print)
     if args.json:
         print_json(report)
     else:

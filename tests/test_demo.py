@@ -180,6 +180,9 @@ def test_world_people_widen_the_words_and_visit_a_share_of_passes():
     assert len(visiting) == 10 and all(p.name in joined for p in people.pretraining)
     assert not any(f"{p.name}?\nAnswer:" in joined for p in people.world)  # world people have no QA pairs
     assert any(f"{p.name}?\nAnswer:" in joined for p in people.qa)
+    config = demo_pair.BuildConfig(people=30, valid_people=5, world_people=40, world_rate=1.0, world_qa=0.5)
+    joined = "\n\n".join(demo_pair.epoch_documents(people, config, random.Random(0)))
+    assert [f"{p.name}?\nAnswer:" in joined for p in people.world] == [True] * 20 + [False] * 20
     newcomers = demo_pair.world_newcomers(20)
     assert not {p.name for p in newcomers} & names and newcomers[0].text == demo_pair.fixed_bio(newcomers[0])
 

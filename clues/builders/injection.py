@@ -165,6 +165,19 @@ def tokens_per_word(tokenizer, people) -> dict[str, float]:
     return out
 
 
+def pair_card(pair: Path) -> dict:
+    """What a pair's build measured (its build.json): recipe, held-out-QA EM per model, attention to the name before
+    the company (large, small) and the share of generated biographies with a name token in the contrast top-5."""
+    build = json.loads((pair / "build.json").read_text())
+    clues = {row["texts"]: row["share_in_top_k"] for row in build["clue_quality"]["corpora"]["generated"]["rows"]
+             if row["ranking"] == "total"}
+    return {"recipe": build.get("recipe", "plain"), "vocab_size": build["vocab_size"],
+            "heldout_qa": {size: m["qa_em"]["heldout_qa"]["mean"] for size, m in build["models"].items()},
+            "name_attention": [build["name_attention"]["name_attention_large"],
+                               build["name_attention"]["name_attention_small"]],
+            "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
+
+
 def vocabulary_study(folder: Path, pair: Path, label: str) -> dict:
     """The default trained model of `pair` injected with each set of new people: QA per field and the words' cost."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists"),
@@ -174,7 +187,8 @@ def vocabulary_study(folder: Path, pair: Path, label: str) -> dict:
         corpora["paper"] = (paper, "the paper's released biographies")
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
-    out = {"pair": label, "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN), "corpora": {}}
+    out = {"pair": label, "card": pair_card(pair), "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN),
+           "corpora": {}}
     for name, (people, description) in corpora.items():
         run = _run(people, model, DEFAULT_TRAIN, folder, f"vocabulary-{label}-{name}")
         last = {metric: {f: values[-1] for f, values in by_field.items()} for metric, by_field in run["curves"].items()
@@ -199,6 +213,17 @@ def vocabulary_markdown(study: dict) -> str:
             lines.append(f"| {label} | {corpus['description']} | {corpus['people']} | "
                          + " | ".join(f"{corpus['em'][f]:.2f}" for f in FACT_FIELDS)
                          + f" | {corpus['em'][MEAN_FIELD]:.2f} | {corpus['recall'][MEAN_FIELD]:.2f} | {cost:.2f} |")
+    lines += ["", "The pairs as their builds measured them (build.json): held-out-QA EM (mean of the fields) per model, "
+              "attention to the name before the company (large / small), share of 100 generated biographies with a "
+              "name token in the contrast top-5 (as given / name moved off the start):", "",
+              "| pair | recipe | tokenizer | held-out QA large | small | learner | name attention large / small "
+              "| name in top-5 | build |", "|---" * 9 + "|"]
+    for label, row in study.items():
+        card = row["card"]
+        qa, att, top5 = card["heldout_qa"], card["name_attention"], card["name_in_top5"]
+        lines.append(f"| {label} | {card['recipe']} | {card['vocab_size']} | {qa['large']:.2f} | {qa['small']:.2f} | "
+                     f"{qa['learner']:.2f} | {att[0]:.3f} / {att[1]:.3f} | {top5[0]:.0%} / {top5[1]:.0%} | "
+                     f"{card['build_minutes']} min |")
     return "\n".join(lines) + "\n"
 
 

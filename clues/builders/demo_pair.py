@@ -41,20 +41,20 @@ from clues.builders import render_template
 from clues.builders.readme import write_section
 from clues.clue_quality import clue_quality, summary_markdown, summary_of
 from clues.corpus import (
-    EXPERIMENT_MAX,
     DEMO_VOCABULARY,
+    EXPERIMENT_MAX,
     EXPERIMENT_SEED,
     FACT_FIELDS,
     PRETRAIN_SEED,
     PRONOUNS,
     TEMPLATES,
+    Vocabulary,
     experiment_names,
     experiment_people,
     generate_biographies,
     paper_biographies,
     pretraining_people,
     qa_prompt,
-    Vocabulary,
 )
 from clues.errors import InputError
 from clues.evaluate import evaluate_qa
@@ -559,7 +559,8 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     log(f"tokenizer: {len(tokenizer)} tokens; people: {len(people.qa)} with QA, {len(people.bio_only)} "
         f"biography only, {len(people.valid)} held out")
     recipe = next((name for name, known in RECIPES.items() if known == config), "custom")
-    report = {"seed": seed, "quick": quick, "recipe": recipe, "threads": torch.get_num_threads(), "config": asdict(config),
+    report = {"seed": seed, "quick": quick, "recipe": recipe, "threads": torch.get_num_threads(),
+              "config": asdict(config),
               "pretrain_seed": PRETRAIN_SEED, "experiment_seed": EXPERIMENT_SEED,
               "people": {"qa": len(people.qa), "bio_only": len(people.bio_only), "valid": len(people.valid),
                          "world": len(people.world)},
@@ -585,7 +586,8 @@ def build(out: str | Path = DEFAULT_OUT, *, seed: int = 0, quick: bool = False, 
     log(f"name attention: {report['name_attention']}")
     write_reports(out, report)
     readme = Path(out).resolve().parents[1] / "README.md"  # the checkout's README, beside assets/
-    if not quick and out.resolve() == Path(DEFAULT_OUT).resolve() and write_section(readme, "clue-quality", summary_markdown(report["clue_quality"])):
+    bundled = out.resolve() == Path(DEFAULT_OUT).resolve()  # a pair built elsewhere leaves the README alone
+    if not quick and bundled and write_section(readme, "clue-quality", summary_markdown(report["clue_quality"])):
         log(f"wrote the clue-quality table into {readme}")
     return report
 
@@ -674,7 +676,8 @@ def _world_note(report: dict) -> str:
         return ""
     qa = report["config"].get("world_qa", 0.0)
     with_qa = f"QA pairs for {qa:.0%} of them" if qa else "no QA pairs"
-    return (f"\nBeside them, {world} world people (a {report['config']['world_rate']:.0%} share in each pass, {with_qa}) "
+    share = report["config"]["world_rate"]
+    return (f"\nBeside them, {world} world people (a {share:.0%} share in each pass, {with_qa}) "
             "bring the wider vocabulary of `clues/builders/data/world_vocabulary.json`.\n")
 
 

@@ -214,8 +214,8 @@ def vocabulary_markdown(study: dict) -> str:
                          + " | ".join(f"{corpus['em'][f]:.2f}" for f in FACT_FIELDS)
                          + f" | {corpus['em'][MEAN_FIELD]:.2f} | {corpus['recall'][MEAN_FIELD]:.2f} | {cost:.2f} |")
     lines += ["", "The pairs as their builds measured them (build.json): held-out-QA EM (mean of the fields) per "
-              "model, attention to the name before the company (large / small), share of 100 generated biographies with a "
-              "name token in the contrast top-5 (as given / name moved off the start):", "",
+              "model, attention to the name before the company (large / small), share of 100 generated biographies "
+              "with a name token in the contrast top-5 (as given / name moved off the start):", "",
               "| pair | recipe | tokenizer | held-out QA large | small | learner | name attention large / small "
               "| name in top-5 | build |", "|---" * 9 + "|"]
     for label, row in study.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from clues.builders import injection
 from clues.builders.experiment_report import readme_summary
 from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
@@ -55,3 +56,22 @@ def test_injection_report_is_written_from_its_json(tmp_path):
     assert (tmp_path / "injection.md").read_text() == (docs / "injection.md").read_text()
     recipes = [json.loads(line)["name"] for line in (docs / "injection-sweep.jsonl").read_text().splitlines()]
     assert all(f"| {name} |" in (docs / "injection.md").read_text() for name in recipes)
+
+
+def test_two_processes_share_out_the_words_study(tmp_path, monkeypatch):
+    """`injection vocabulary --corpora …` run twice (two processes, one core each) keeps both halves of a pair's
+    row, in the study's order, and renders them; a pair measured again replaces its own sets only."""
+    study = json.loads((ROOT / "docs" / "injection-vocabulary.json").read_text())
+    template = next(iter(study.values()))
+    corpus = next(iter(template["corpora"].values()))
+
+    def fake(folder, pair, label, only):
+        return {**template, "pair": label, "corpora": {name: {**corpus, "description": name} for name in only}}
+
+    monkeypatch.setattr(injection, "vocabulary_study", fake)
+    for corpora in (["paper"], ["generated", "world"], ["world"]):
+        assert injection.main(["vocabulary", "--docs", str(tmp_path), "--label", "new", "--corpora", *corpora]) == 0
+    written = json.loads((tmp_path / "injection-vocabulary.json").read_text())
+    assert list(written["new"]["corpora"]) == ["generated", "world", "paper"]
+    markdown = (tmp_path / "injection.md").read_text()
+    assert all(f"| new | {name} |" in markdown for name in ("generated", "world", "paper"))

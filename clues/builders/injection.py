@@ -178,13 +178,18 @@ def pair_card(pair: Path) -> dict:
             "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
 
 
-def vocabulary_study(folder: Path, pair: Path, label: str) -> dict:
-    """The default trained model of `pair` injected with each set of new people: QA per field and the words' cost."""
+VOCABULARY_CORPORA = ("generated", "world", "paper")
+
+
+def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...] = VOCABULARY_CORPORA) -> dict:
+    """The default trained model of `pair` injected with each set of new people (those `only` names): QA per field
+    and the words' cost."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists"),
                "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)")}
     paper = paper_biographies()
     if paper:
         corpora["paper"] = (paper, "the paper's released biographies")
+    corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
     out = {"pair": label, "card": pair_card(pair), "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN),
@@ -308,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
     parser.add_argument("--pair", default=str(DEMO_PAIR), help="vocabulary: the pair's folder (default the bundled)")
     parser.add_argument("--label", default="bundled", help="vocabulary: the pair's name in the table")
+    parser.add_argument("--corpora", nargs="+", choices=VOCABULARY_CORPORA, default=list(VOCABULARY_CORPORA),
+                        help="vocabulary: which new people (default all; two processes can share them out)")
     args = parser.parse_args(argv)
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
@@ -320,8 +327,12 @@ def main(argv: list[str] | None = None) -> int:
             write_markdown(docs)
         elif args.step == "vocabulary":
             path = docs / "injection-vocabulary.json"
-            study = json.loads(path.read_text()) if path.exists() else {}
-            study[args.label] = vocabulary_study(Path(scratch), Path(args.pair), args.label)
+            result = vocabulary_study(Path(scratch), Path(args.pair), args.label, tuple(args.corpora))
+            study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
+            earlier = study.get(args.label, {}).get("corpora", {})
+            study[args.label] = {**result, "corpora": {name: (result["corpora"].get(name) or earlier[name])
+                                                       for name in VOCABULARY_CORPORA
+                                                       if name in result["corpora"] or name in earlier}}
             path.write_text(json.dumps(study, indent=1) + "\n")
             write_markdown(docs)
         elif args.step == "scale":

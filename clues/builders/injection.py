@@ -192,7 +192,7 @@ def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...]
     corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
-    out = {"pair": label, "card": pair_card(pair), "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN),
+    out = {"pair": label, "card": None, "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN),
            "corpora": {}}
     for name, (people, description) in corpora.items():
         run = _run(people, model, DEFAULT_TRAIN, folder, f"vocabulary-{label}-{name}")
@@ -201,6 +201,8 @@ def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...]
         out["corpora"][name] = {"description": description, "people": len(people), "seconds": run["seconds"],
                                 "tokens_per_word": tokens_per_word(tokenizer, people), **last}
         print(f"{label} {name}: " + ", ".join(f"{f} {last['em'][f]:.2f}" for f in FACT_FIELDS), flush=True)
+    # Read last: the study may start on a large saved before its build (the learner, the measurements) has ended.
+    out["card"] = pair_card(pair) if (pair / "build.json").is_file() else None
     return out
 
 
@@ -330,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             result = vocabulary_study(Path(scratch), Path(args.pair), args.label, tuple(args.corpora))
             study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
             earlier = study.get(args.label, {}).get("corpora", {})
+            result["card"] = result["card"] or study.get(args.label, {}).get("card")
             study[args.label] = {**result, "corpora": {name: (result["corpora"].get(name) or earlier[name])
                                                        for name in VOCABULARY_CORPORA
                                                        if name in result["corpora"] or name in earlier}}

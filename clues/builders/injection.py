@@ -227,6 +227,8 @@ def vocabulary_markdown(study: dict) -> str:
               "| name in top-5 | build |", "|---" * 9 + "|"]
     for label, row in study.items():
         card = row["card"]
+        if card is None:  # its build had not ended when the study ran
+            continue
         qa, att, top5 = card["heldout_qa"], card["name_attention"], card["name_in_top5"]
         lines.append(f"| {label} | {card['recipe']} | {card['vocab_size']} | {qa['large']:.2f} | {qa['small']:.2f} | "
                      f"{qa['learner']:.2f} | {att[0]:.3f} / {att[1]:.3f} | {top5[0]:.0%} / {top5[1]:.0%} | "

@@ -100,13 +100,13 @@ def best_point(mean_em: list[float]) -> tuple[int, float]:
     return epochs, mean_em[epochs]
 
 
-def choose(folder: Path) -> dict:
+def choose(folder: Path, pair: Path = DEMO_PAIR) -> dict:
     people = experiment_people(VALIDATION.stop, varied=False)[VALIDATION]
     runs = []
     for (size, trainable), rates in GRID.items():
         for lr in rates:
             settings = replace(DEFAULT_TRAIN, lr=lr, epochs=MAX_EPOCHS, trainable=trainable)
-            run = _run(people, DEMO_MODELS[size], settings, folder, f"validation-{size}-{trainable}-lr{lr:g}")
+            run = _run(people, str(pair / size), settings, folder, f"validation-{size}-{trainable}-lr{lr:g}")
             run["size"], run["trainable"] = size, trainable
             run["chosen_epochs"], run["chosen_mean_em"] = best_point(run["curves"]["em"][MEAN_FIELD])
             print(f"{run['label']}: mean EM {run['chosen_mean_em']:.3f} at epoch {run['chosen_epochs']} "
@@ -114,7 +114,7 @@ def choose(folder: Path) -> dict:
             runs.append(run)
     best = max((r for r in runs if r["size"] in ELIGIBLE), key=lambda r: (r["chosen_mean_em"], -r["chosen_epochs"]))
     return {"people": f"experiment_people({VALIDATION.stop})[{VALIDATION.start}:{VALIDATION.stop}] (validation)",
-            "pair": str(DEMO_PAIR.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
+            "pair": str(pair.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
             "batch_size": DEFAULT_TRAIN.batch_size, "shots": DEFAULT_TRAIN.eval_shots, "eligible": list(ELIGIBLE),
             "chosen": {"model": best["size"], "trainable": best["trainable"], "lr": best["lr"],
                        "epochs": best["chosen_epochs"]}, "runs": runs}
@@ -315,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=["choose", "report", "scale", "markdown", "vocabulary"])
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
-    parser.add_argument("--pair", default=str(DEMO_PAIR), help="vocabulary: the pair's folder (default the bundled)")
+    parser.add_argument("--pair", default=str(DEMO_PAIR),
+                        help="choose, vocabulary: the pair's folder (default the bundled; choose for another pair "
+                             "writes to --docs: keep it apart from docs/defaults.json)")
     parser.add_argument("--label", default="bundled", help="vocabulary: the pair's name in the table")
     parser.add_argument("--corpora", nargs="+", choices=VOCABULARY_CORPORA, default=list(VOCABULARY_CORPORA),
                         help="vocabulary: which new people (default all; two processes can share them out)")
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     docs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         if args.step == "choose":
-            result = choose(Path(scratch))
+            result = choose(Path(scratch), Path(args.pair))
             (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
             print(f"chosen: {result['chosen']}")
         elif args.step == "markdown":  # docs/injection.md again from the JSON already written

@@ -206,8 +206,8 @@ WORLD_NEWCOMER_SEED = 20252
 def world_newcomers(n: int) -> list[TaggedText]:
     """`n` new people of the wider vocabulary, one fixed-order biography each (the paper's form), named as no
     pretraining, world or experiment person: the world recipe's validation people for injection."""
-    known = {p.name for p in pretraining_people(BuildConfig().people + BuildConfig().valid_people)}
-    known |= {p.name for p in world_people(WORLD.world_people, known)} | experiment_names()
+    people = split_people(WORLD)
+    known = {p.name for p in people.pretraining + people.valid + people.world} | experiment_names()
     drawn = generate_biographies(2 * n + 50, seed=WORLD_NEWCOMER_SEED, varied=False, vocabulary=world_vocabulary())
     return [p for p in drawn if p.name not in known][:n]
 

@@ -208,9 +208,10 @@ def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...]
 
 def vocabulary_markdown(study: dict) -> str:
     """One row per (pair, set of people): last-epoch QA EM per field, mean EM and recall, tokens per value word."""
-    settings = next(iter(study.values()))["settings"]
-    lines = [f"**Do the words bound injection?** The default trained model ({next(iter(study.values()))['trained']}) "
-             f"of each pair, {settings['epochs']} epochs, lr {settings['lr']:g}: QA EM at the last epoch; tokens per "
+    first = next(iter(study.values()))
+    settings = first["settings"]
+    lines = [f"**Do the words bound injection?** The default trained model ({first['trained']}) of each pair, "
+             f"{settings['epochs']} epochs, lr {settings['lr']:g}: QA EM at the last epoch; tokens per "
              "word of the values (mean over the five fields; 1.0 = every word one token):", "",
              "| pair | people | n | " + " | ".join(FACT_FIELDS) + " | mean EM | mean recall | tokens per word |",
              "|---" * (len(FACT_FIELDS) + 6) + "|"]
@@ -335,11 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             path = docs / "injection-vocabulary.json"
             result = vocabulary_study(Path(scratch), Path(args.pair), args.label, tuple(args.corpora))
             study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
-            earlier = study.get(args.label, {}).get("corpora", {})
-            result["card"] = result["card"] or study.get(args.label, {}).get("card")
-            study[args.label] = {**result, "corpora": {name: (result["corpora"].get(name) or earlier[name])
-                                                       for name in VOCABULARY_CORPORA
-                                                       if name in result["corpora"] or name in earlier}}
+            earlier = study.get(args.label, {})
+            corpora = {**earlier.get("corpora", {}), **result["corpora"]}  # this run's sets replace their own
+            study[args.label] = {**result, "card": result["card"] or earlier.get("card"),
+                                 "corpora": {name: corpora[name] for name in VOCABULARY_CORPORA if name in corpora}}
             path.write_text(json.dumps(study, indent=1) + "\n")
             write_markdown(docs)
         elif args.step == "scale":

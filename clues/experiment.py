@@ -25,6 +25,7 @@ n, and for paired differences the 95% t interval of the mean; with one seed the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -126,9 +127,16 @@ def attention_to_name(large, small, people, *, top_k: int = 5) -> dict:
 
 def weights_fingerprint(ref: str) -> str:
     """First 12 hex digits of the sha256 of a model folder's safetensors (which pair a result is from)."""
+    files = sorted(Path(ref).glob("*.safetensors"))
+    return _fingerprint(tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(files: tuple) -> str:
+    # Keyed by path, mtime and size: a page asks on every rerun, and hashing a large's 12 MB takes ~30 ms.
     digest = hashlib.sha256()
-    for path in sorted(Path(ref).glob("*.safetensors")):
-        digest.update(path.read_bytes())
+    for path, _, _ in files:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -234,7 +242,8 @@ def _run(config: ExperimentConfig, state, *, progress: bool) -> dict:
                                       state, chosen)
             runs.append({"condition": mode, "seed": seed, "run_id": run_id, "alpha": augment.alpha,
                          "beta": augment.beta, "lr": lr, "epoch": stop or config.epochs})
-    fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small)}
+    fingerprints = {"large": weights_fingerprint(config.large), "small": weights_fingerprint(config.small),
+                    "model": weights_fingerprint(config.model)}
     results = {"config": asdict(config), "fingerprints": fingerprints, "attention": attention,
                "selection": selection, "runs": runs,
                "summary": summarise(store, runs), "paired": paired_table(store, runs),
@@ -277,6 +286,13 @@ def merge_results(paths) -> dict:
     merged["selection"] = {mode: chosen[mode] for mode in order if mode in chosen}
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}),
                             conditions=order)
+    fingerprints = [{k: v for k, v in part["fingerprints"].items() if k in parts[0]["fingerprints"]} for part in parts]
+    if any(f != fingerprints[0] for f in fingerprints):
+        raise InputError(f"the parts of {', '.join(map(str, paths))} ran on different weights ({fingerprints}): "
+                         "merge only the parts of one experiment")
+    # Parts written before the trained model's own fingerprint was kept: take it now from its folder.
+    merged["fingerprints"] = {"model": weights_fingerprint(_in_repository(parts[0]["config"]["model"])),
+                              **parts[0]["fingerprints"]}
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
@@ -447,6 +463,12 @@ def reported_experiments() -> list[dict]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in [REPORTED_EXPERIMENT, *others] if path.is_file()]
 
 
+def _in_repository(ref) -> Path:
+    """A model path as an experiment's config names it: relative ones are of the repository."""
+    path = Path(str(ref))
+    return path if path.is_absolute() else REPORTED_EXPERIMENT.parents[1] / path
+
+
 def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
     """{condition: {alpha, beta, lr, epoch, epochs}}: what the first of `experiments` (results dicts, or one)
     that trained `model` chose per condition on validation people (a relative path in its config is of the
@@ -456,9 +478,9 @@ def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
         config = results.get("config") or {}
         if not config.get("model") or not results.get("selection"):
             continue
-        trained = Path(str(config["model"]))
-        trained = trained if trained.is_absolute() else REPORTED_EXPERIMENT.parents[1] / trained
-        if trained.resolve() == Path(model).resolve():
+        trained = _in_repository(config["model"])
+        weights = (results.get("fingerprints") or {}).get("model")  # other weights at the same path: not its choice
+        if trained.resolve() == Path(model).resolve() and weights in (None, weights_fingerprint(str(model))):
             keys = ("alpha", "beta", "lr", "epoch")
             return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
                     for condition, choice in results["selection"].items()}

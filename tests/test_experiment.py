@@ -28,6 +28,7 @@ from clues.experiment import (
     reported_experiment,
     reported_experiments,
     summarise,
+    weights_fingerprint,
 )
 from clues.models import DEMO_LARGE, DEMO_LEARNER, load_model
 from clues.name_attention import measure_name_attention
@@ -196,6 +197,19 @@ def test_merge_report_empty_means_no_report(tmp_path, capsys, monkeypatch, witho
     assert "seeds [0, 1, 2]" in text and "[-0.330, +0.530] | 2 of 3 seeds favour contrast |" in text
 
 
+def test_parts_on_other_weights_do_not_merge(tmp_path, capsys):
+    """Two halves of an experiment run on different weights (a pair rebuilt between them) are one clear error."""
+    store, runs = experiment_store(tmp_path)
+    for folder, seeds, large in (("s0", [0], "abc"), ("s1", [1, 2], "abd")):
+        results = _results(store, [r for r in runs if r["seed"] in seeds], seeds)
+        results["fingerprints"] = {**results["fingerprints"], "large": large}
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "results.json").write_text(json.dumps(results))
+    assert main(["experiment", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--report", ""]) == 2
+    err = capsys.readouterr().err
+    assert "ran on different weights" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_report_shows_each_conditions_choice_and_every_point_tried():
     at = {"beta": 0.05, "lr": 2e-3}
     grid = [{**at, "alpha": 0.3, "epoch": 1, "score": 0.03}, {**at, "alpha": 0.3, "epoch": 2, "score": 0.05},
@@ -234,6 +248,10 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert chosen_per_condition(results, DEMO_LARGE) == {}
     assert chosen_per_condition({**results, "selection": {}}, DEMO_LEARNER) == {}
     assert chosen_per_condition(None, DEMO_LEARNER) == {}
+    # Kept with the weights it trained: a choice made on other weights at the same path (a rebuilt pair) is none.
+    assert chosen_per_condition({**results, "fingerprints": {"model": weights_fingerprint(DEMO_LEARNER)}},
+                                DEMO_LEARNER) == chosen_per_condition(results, DEMO_LEARNER)
+    assert chosen_per_condition({**results, "fingerprints": {"model": "0123456789ab"}}, DEMO_LEARNER) == {}
     large = {"config": {"model": DEMO_LARGE, "epochs": 8}, "selection": {"contrast": {**choice, "lr": 2e-3}}}
     assert chosen_per_condition([large, results], DEMO_LEARNER)["contrast"]["lr"] == 5e-4  # the one that trained it
     assert chosen_per_condition([large, results], DEMO_LARGE)["contrast"] == {**chosen_per_condition(

@@ -45,9 +45,10 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from clues.builders.demo_pair import world_newcomers
+from clues.builders.demo_pair import BUNDLED_RECIPE, world_newcomers
 from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
+from clues.experiment import weights_fingerprint
 from clues.models import DEMO_MODELS, DEMO_PAIR
 from clues.runs import MEAN_FIELD, RunStore
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TRAINABLE, TrainConfig
@@ -127,7 +128,8 @@ def report(folder: Path) -> dict:
     if paper:
         corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies")
     model = DEMO_MODELS[DEFAULT_TRAINED]
-    out = {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "corpora": {}}
+    out = {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "weights": weights_fingerprint(model),
+           "corpora": {}}
     for name, (people, label) in corpora.items():
         run = _run(people, model, DEFAULT_TRAIN, folder, f"injection-{name}")
         run["corpus"] = label
@@ -152,7 +154,8 @@ def scale(folder: Path) -> dict:
                 print(f"{size} {count} people seed {seed}: mean EM {last['em'][MEAN_FIELD]:.2f} "
                       f"recall {last['recall'][MEAN_FIELD]:.2f} ({run['seconds']} s)", flush=True)
     return {"people": f"experiment_people({SCALE_PEOPLE.stop})[{SCALE_PEOPLE.start}:{SCALE_PEOPLE.stop}] "
-                      "(validation, first n)", "settings": asdict(DEFAULT_TRAIN), "rows": rows}
+                      "(validation, first n)", "settings": asdict(DEFAULT_TRAIN), "rows": rows,
+            "weights": {size: weights_fingerprint(DEMO_MODELS[size]) for size in SCALE_SEEDS}}
 
 
 def tokens_per_word(tokenizer, people) -> dict[str, float]:
@@ -231,9 +234,10 @@ def vocabulary_markdown(study: dict) -> str:
         if card is None:  # its build had not ended when the study ran
             continue
         qa, att, top5 = card["heldout_qa"], card["name_attention"], card["name_in_top5"]
-        lines.append(f"| {label} | {card['recipe']} | {card['vocab_size']} | {qa['large']:.2f} | {qa['small']:.2f} | "
-                     f"{qa['learner']:.2f} | {att[0]:.3f} / {att[1]:.3f} | {top5[0]:.0%} / {top5[1]:.0%} | "
-                     f"{card['build_minutes']} min |")
+        bundled = " (bundled)" if card["recipe"] == BUNDLED_RECIPE else ""
+        lines.append(f"| {label}{bundled} | {card['recipe']} | {card['vocab_size']} | {qa['large']:.2f} | "
+                     f"{qa['small']:.2f} | {qa['learner']:.2f} | {att[0]:.3f} / {att[1]:.3f} | "
+                     f"{top5[0]:.0%} / {top5[1]:.0%} | {card['build_minutes']} min |")
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +246,9 @@ def scale_markdown(study: dict) -> str:
     settings = study["settings"]
     lines = [f"**QA against the number of new people learned at once** (validation people; {settings['epochs']} "
              f"epochs, lr {settings['lr']:g}, batch {settings['batch_size']}, weights trained: "
-             f"{TRAINABLE[settings.get('trainable', 'all')]}; seed = data order):", "",
+             f"{TRAINABLE[settings.get('trainable', 'all')]}; seed = data order"
+             + "".join(f"; {size} weights sha256 {digest}" for size, digest in study.get("weights", {}).items())
+             + "):", "",
              "| model | people | seed | " + " | ".join(FACT_FIELDS) + " | mean EM | mean recall |",
              "|---" * (len(FACT_FIELDS) + 5) + "|"]
     for row in study["rows"]:
@@ -255,6 +261,9 @@ def scale_markdown(study: dict) -> str:
 def markdown(injection: dict) -> str:
     """The injection tables: per corpus, QA EM (and recall) per field at the last epoch, and the EM curve."""
     lines = []
+    if "weights" in injection:
+        lines += [f"The bundled {injection['trained']} (weights sha256 {injection['weights']}), trained with the "
+                  "defaults:", ""]
     for run in injection["corpora"].values():
         em, recall = run["curves"]["em"], run["curves"].get("recall", {})
         lines += [f"**{run['corpus']}** — {run['epochs']} epochs, lr {run['lr']:g}, batch {run['batch_size']}, "
@@ -319,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair", default=str(DEMO_PAIR),
                         help="choose, vocabulary: the pair's folder (default the bundled; choose for another pair "
                              "writes to --docs: keep it apart from docs/defaults.json)")
-    parser.add_argument("--label", default="bundled", help="vocabulary: the pair's name in the table")
+    parser.add_argument("--label", default=None, help="vocabulary: the pair's name in the table (default its recipe)")
     parser.add_argument("--corpora", nargs="+", choices=VOCABULARY_CORPORA, default=list(VOCABULARY_CORPORA),
                         help="vocabulary: which new people (default all; two processes can share them out)")
     args = parser.parse_args(argv)
@@ -334,12 +343,14 @@ def main(argv: list[str] | None = None) -> int:
             write_markdown(docs)
         elif args.step == "vocabulary":
             path = docs / "injection-vocabulary.json"
-            result = vocabulary_study(Path(scratch), Path(args.pair), args.label, tuple(args.corpora))
+            pair = Path(args.pair)
+            label = args.label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
+            result = vocabulary_study(Path(scratch), pair, label, tuple(args.corpora))
             study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
-            earlier = study.get(args.label, {})
+            earlier = study.get(label, {})
             corpora = {**earlier.get("corpora", {}), **result["corpora"]}  # this run's sets replace their own
-            study[args.label] = {**result, "card": result["card"] or earlier.get("card"),
-                                 "corpora": {name: corpora[name] for name in VOCABULARY_CORPORA if name in corpora}}
+            study[label] = {**result, "card": result["card"] or earlier.get("card"),
+                            "corpora": {name: corpora[name] for name in VOCABULARY_CORPORA if name in corpora}}
             path.write_text(json.dumps(study, indent=1) + "\n")
             write_markdown(docs)
         elif args.step == "scale":

@@ -103,7 +103,7 @@ def test_report_text_fills_the_template():
         "config": {"model": "m", "large": "L", "small": "S", "people": 5, "validation_people": 0,
                    "conditions": conditions, "augment": {"copies": 1, "style": "mask"}, "seeds": [0], "select": False,
                    "epochs": 1, "lr": 1e-3, "batch_size": 4, "shots": 1},
-        "fingerprints": {"large": "abc", "small": "def"},
+        "fingerprints": {"large": "abc", "small": "def", "model": "0a1"},
         "attention": {"to_name": {f: {"large": 0.2, "small": 0.1} for f in FACT_FIELDS},
                       "name_in_top_k": 0.4, "top_k": 5, "texts": 5},
         "runs": [{"condition": c, "seed": 0, "alpha": 0.7, "beta": 0.05, "run_id": i}
@@ -113,6 +113,7 @@ def test_report_text_fills_the_template():
     text = report_text(results, [("Few-shot QA exact match", Path("docs/figures/experiment-em.png"))], Path("docs"))
     assert "{" not in text and "}" not in text
     assert "(1.5 min on this machine)" in text and "weights sha256 abc / def" in text
+    assert "Trained model: `m` (weights sha256 0a1)" in text and "full fine-tuning" not in text
     assert "![Few-shot QA exact match](figures/experiment-em.png)" in text
     assert "top-5 in 40% of the biographies" in text and "| LLaMA 3 8B | 0.82 | 0.91 | 0.20 | 0.34 | 0.09 |" in text
     assert "| far mean |" in text and f"{np.mean([0.3, 0.4, 0.5]):.2f} |" in text

@@ -215,6 +215,7 @@ def report_text(results: dict, images, base: Path, figures_missing: str | None =
         "experiment_report.md", minutes=results["seconds"] / 60, model=shown_model(c["model"]),
         large=shown_model(c["large"]), small=shown_model(c["small"]),
         fingerprint_large=fingerprints.get("large", "?"), fingerprint_small=fingerprints.get("small", "?"),
+        fingerprint_model=fingerprints.get("model", "?"),
         importance=c.get("importance", "total"), people=c["people"], conditions=", ".join(c["conditions"]),
         copies=c["augment"]["copies"], style=c["augment"]["style"], settings=settings, selection=selection,
         epochs=c["epochs"],

@@ -65,7 +65,8 @@ def run_info(args) -> int:
         report["models"] = {k: {n: v for n, v in m.items() if n != "loss_curve"} for k, m in report["models"].items()}
         print_json(report)
         return 0
-    print(f"demo pair in {folder} (seed {report['seed']}, built in {report['wall_s']} s)")
+    print(f"demo pair in {folder} (recipe {report.get('recipe', 'plain')}, seed {report['seed']}, "
+          f"built in {report['wall_s']} s)")
     for size, m in report["models"].items():
         spec = m["spec"]
         print(f"  {size:<6} {spec['layers']} layers × {spec['hidden']}, {m['parameters']:,} parameters, "

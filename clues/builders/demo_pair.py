@@ -1,9 +1,12 @@
 """Build the bundled demo pair: two tiny Llama models of one family, trained here from scratch.
 
 The models share one byte-level BPE tokenizer trained on the generated corpus and read the same
-data stream (same order); the pair differs in size (6 × 64 vs 6 × 256, 8 heads each) and in steps (2,000
-vs 3,500): the large knows clearly more, as a large model of a real family does (`BuildConfig` says why
-the small has this shape). What the demo shows is whether it also attends more to the name.
+data stream (same order); the pair differs in size (6 × 64 vs 6 × 256, 8 heads each) and in steps (the
+bundled recipe: 3,000 vs 5,250): the large knows clearly more, as a large model of a real family does
+(`BuildConfig` says why the small has this shape). What the demo shows is whether it also attends more to the name.
+A recipe (`RECIPES`; the bundled one is `BUNDLED_RECIPE`) may add "world people" drawn from a wider vocabulary
+(`clues/builders/data/world_vocabulary.json`), so that the pair has read names, places and organisations beyond the
+demo's own lists — new people's facts are then learned from one biography (docs/injection.md).
 
 The data: biographies of "pretraining people" (`generate_biographies(…, seed=PRETRAIN_SEED)`,
 varied templates, re-rendered every epoch) mixed with QA pairs about them in the evaluation's

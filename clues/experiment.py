@@ -286,13 +286,13 @@ def merge_results(paths) -> dict:
     merged["selection"] = {mode: chosen[mode] for mode in order if mode in chosen}
     merged["config"] = dict(parts[0]["config"], seeds=sorted({r["seed"] for r in merged["runs"]}),
                             conditions=order)
-    fingerprints = [{k: v for k, v in part["fingerprints"].items() if k in parts[0]["fingerprints"]} for part in parts]
+    kept = [part.get("fingerprints") or {} for part in parts]
+    fingerprints = [{k: v for k, v in f.items() if k in kept[0]} for f in kept]
     if any(f != fingerprints[0] for f in fingerprints):
         raise InputError(f"the parts of {', '.join(map(str, paths))} ran on different weights ({fingerprints}): "
                          "merge only the parts of one experiment")
     # Parts written before the trained model's own fingerprint was kept: take it now from its folder.
-    merged["fingerprints"] = {"model": weights_fingerprint(_in_repository(parts[0]["config"]["model"])),
-                              **parts[0]["fingerprints"]}
+    merged["fingerprints"] = {"model": weights_fingerprint(_in_repository(parts[0]["config"]["model"])), **kept[0]}
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])

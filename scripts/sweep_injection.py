@@ -27,6 +27,7 @@ from clues.builders import injection
 from clues.builders.demo_pair import BuildConfig, People, fixed_bio, qa_documents, render_bio, split_people
 from clues.corpus import FACT_FIELDS, experiment_people, write_tagged_csv
 from clues.evaluate import evaluate_qa
+from clues.experiment import weights_fingerprint
 from clues.models import DEMO_MODELS, load_model
 from clues.runs import RunStore
 from clues.settings import DEFAULT_TRAIN
@@ -106,7 +107,8 @@ def main() -> None:
     em = curves["em"]
     best = max(range(1, len(em["mean"])), key=em["mean"].__getitem__)
     wrong = [(p["answer"], p["prediction"]) for p in asked["predictions"] if not p["em"]][:12]
-    result = {"name": args.name, "model": args.model, "trainable": args.trainable, "lr": args.lr,
+    result = {"name": args.name, "model": args.model, "weights": weights_fingerprint(DEMO_MODELS[args.model]),
+              "trainable": args.trainable, "lr": args.lr,
               "epochs": args.epochs, "replay": asdict(replay),
               "people": len(people), "seconds": seconds, "best_epoch": best,
               "best": {f: em[f][best] for f in (*FACT_FIELDS, "mean")},

@@ -13,6 +13,7 @@ from clues.builders.experiment_report import readme_summary
 from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
 from clues.clue_quality import summary_markdown
+from clues.corpus import experiment_people
 from clues.models import demo_report
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED
 
@@ -36,6 +37,17 @@ def test_training_defaults_are_the_validation_choice():
     chosen = json.loads((ROOT / "docs" / "defaults.json").read_text())["chosen"]
     assert (DEFAULT_TRAINED, DEFAULT_TRAIN.trainable, DEFAULT_TRAIN.lr, DEFAULT_TRAIN.epochs) == \
         (chosen["model"], chosen["trainable"], chosen["lr"], chosen["epochs"])
+
+
+def test_the_defaults_are_chosen_on_validation_people_only():
+    """Both sets `choose` may use are 100 people apart from the people the injection report and the experiment
+    report (experiment_people(100)) and apart from each other; docs/defaults.json says which set chose."""
+    reported = {p.name for p in experiment_people(injection.TEST_PEOPLE)}
+    sets = {name: {p.name for p in make()} for name, (make, _) in injection.VALIDATION_SETS.items()}
+    assert all(len(names) == 100 and not names & reported for names in sets.values())
+    assert not sets["generated"] & sets["world"]
+    described = json.loads((ROOT / "docs" / "defaults.json").read_text())["people"]
+    assert described == injection.VALIDATION_SETS["generated"][1]
 
 
 def test_sections_are_replaced_in_place(tmp_path):

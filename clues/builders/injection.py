@@ -20,6 +20,7 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
 (docs/injection-scale.json; its table goes into docs/injection.md under the injection curves).
 
     python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
+    python -m clues.builders.injection choose --validation world --docs docs/choose-world   # the choice, checked
     python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
     python -m clues.builders.injection scale      # QA against the number of new people: injection-scale.json
     python -m clues.builders.injection markdown   # docs/injection.md again (e.g. after scripts/sweep_injection.py)
@@ -101,8 +102,17 @@ def best_point(mean_em: list[float]) -> tuple[int, float]:
     return epochs, mean_em[epochs]
 
 
-def choose(folder: Path, pair: Path = DEMO_PAIR) -> dict:
-    people = experiment_people(VALIDATION.stop, varied=False)[VALIDATION]
+# The validation people `choose` may use: the demo's word lists (what the defaults are chosen on), or new people of
+# the wider world vocabulary (what a pair's recipe is judged on; closer to text with words the demo lists lack).
+VALIDATION_SETS = {
+    "generated": (lambda: experiment_people(VALIDATION.stop, varied=False)[VALIDATION],
+                  f"experiment_people({VALIDATION.stop})[{VALIDATION.start}:{VALIDATION.stop}] (validation)"),
+    "world": (lambda: world_newcomers(TEST_PEOPLE), f"world_newcomers({TEST_PEOPLE}) (validation)")}
+
+
+def choose(folder: Path, pair: Path = DEMO_PAIR, validation: str = "generated") -> dict:
+    make_people, described = VALIDATION_SETS[validation]
+    people = make_people()
     runs = []
     for (size, trainable), rates in GRID.items():
         for lr in rates:
@@ -114,8 +124,7 @@ def choose(folder: Path, pair: Path = DEMO_PAIR) -> dict:
                   f"({run['seconds']} s)", flush=True)
             runs.append(run)
     best = max((r for r in runs if r["size"] in ELIGIBLE), key=lambda r: (r["chosen_mean_em"], -r["chosen_epochs"]))
-    return {"people": f"experiment_people({VALIDATION.stop})[{VALIDATION.start}:{VALIDATION.stop}] (validation)",
-            "pair": str(pair.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
+    return {"people": described, "pair": str(pair.name), "max_epochs": MAX_EPOCHS, "tolerance": TOLERANCE,
             "batch_size": DEFAULT_TRAIN.batch_size, "shots": DEFAULT_TRAIN.eval_shots, "eligible": list(ELIGIBLE),
             "chosen": {"model": best["size"], "trainable": best["trainable"], "lr": best["lr"],
                        "epochs": best["chosen_epochs"]}, "runs": runs}
@@ -293,12 +302,15 @@ def sweep_markdown(rows: list[dict]) -> str:
         return sum(scores[f] for f in FACT_FIELDS) / len(FACT_FIELDS)
 
     lines = ["**Recipes tried on validation people** (`scripts/sweep_injection.py`, docs/injection-sweep.jsonl; "
+             "the model's weights name the pair it was run on; "
              "QA EM at each recipe's best epoch; the last two columns: mean QA EM after training on the pair's own "
              "pretraining people whose QA pairs it saw, and on those it knew from biographies only):", "",
-             "| recipe | model | weights | lr | replay of pretraining | epoch | " + " | ".join(FACT_FIELDS)
-             + " | mean | recall | pretraining QA after | held-out QA after |", "|---" * (len(FACT_FIELDS) + 11) + "|"]
+             "| recipe | model (weights sha256) | weights trained | lr | replay of pretraining | epoch | "
+             + " | ".join(FACT_FIELDS) + " | mean | recall | pretraining QA after | held-out QA after |",
+             "|---" * (len(FACT_FIELDS) + 11) + "|"]
     for row in rows:
-        lines.append(f"| {row['name']} | {row['model']} | {row['trainable']} | {row['lr']:g} | "
+        lines.append(f"| {row['name']} | {row['model']} ({row.get('weights', '?')}) | {row['trainable']} | "
+                     f"{row['lr']:g} | "
                      f"{replayed(row['replay'])} | {row['best_epoch']} | "
                      + " | ".join(f"{row['best'][f]:.2f}" for f in FACT_FIELDS)
                      + f" | {row['best'][MEAN_FIELD]:.2f} | {row['recall_last'][MEAN_FIELD]:.2f} | "
@@ -329,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="choose, vocabulary: the pair's folder (default the bundled; choose for another pair "
                              "writes to --docs: keep it apart from docs/defaults.json)")
     parser.add_argument("--label", default=None, help="vocabulary: the pair's name in the table (default its recipe)")
+    parser.add_argument("--validation", choices=sorted(VALIDATION_SETS), default="generated",
+                        help="choose: which validation people (default generated: the demo's word lists; world: new "
+                             "people of the wider vocabulary — with --docs elsewhere, a check of the choice)")
     parser.add_argument("--corpora", nargs="+", choices=VOCABULARY_CORPORA, default=list(VOCABULARY_CORPORA),
                         help="vocabulary: which new people (default all; two processes can share them out)")
     args = parser.parse_args(argv)
@@ -336,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     docs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         if args.step == "choose":
-            result = choose(Path(scratch), Path(args.pair))
+            result = choose(Path(scratch), Path(args.pair), args.validation)
             (docs / "defaults.json").write_text(json.dumps(result, indent=1) + "\n")
             print(f"chosen: {result['chosen']}")
         elif args.step == "markdown":  # docs/injection.md again from the JSON already written

@@ -77,9 +77,9 @@ with new_tab:
     which = state.radio("Model to train", choices, "train_model", choices[0], where=c_model,
                         format_func={"learner": "the bundled learner", "small": "small of the pair",
                                      "large": "large of the pair", "other": "another model"}.get,
-                        help="The learner is a small model of the pair's family and tokenizer: a comparison on it "
-                             "ends within minutes. The large turned new biographies into answers best on validation "
-                             "people (docs/defaults.json; `clues train` trains it by default) but takes ~4× as long.")
+                        help="The large turned new biographies into answers best on validation people "
+                             "(docs/defaults.json; `clues train` trains it by default). The learner is a small model "
+                             "of the pair's family and tokenizer, ~4× cheaper per step: a quicker comparison.")
     other = ""
     if which == "other":
         other = state.text_input("Model", "train_other", "", where=c_model,

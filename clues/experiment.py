@@ -127,13 +127,13 @@ def attention_to_name(large, small, people, *, top_k: int = 5) -> dict:
 
 def weights_fingerprint(ref: str) -> str:
     """First 12 hex digits of the sha256 of a model folder's safetensors (which pair a result is from)."""
-    files = sorted(Path(ref).glob("*.safetensors"))
-    return _fingerprint(tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in files))
+    stats = ((path, path.stat()) for path in sorted(Path(ref).glob("*.safetensors")))
+    return _fingerprint(tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, stat in stats))
 
 
 @functools.lru_cache(maxsize=16)
 def _fingerprint(files: tuple) -> str:
-    # Keyed by path, mtime and size: a page asks on every rerun, and hashing a large's 12 MB takes ~30 ms.
+    # Keyed by path, mtime and size: the Training page asks on every rerun; the bytes are read once per change.
     digest = hashlib.sha256()
     for path, _, _ in files:
         digest.update(Path(path).read_bytes())
@@ -291,8 +291,9 @@ def merge_results(paths) -> dict:
     if any(f != fingerprints[0] for f in fingerprints):
         raise InputError(f"the parts of {', '.join(map(str, paths))} ran on different weights ({fingerprints}): "
                          "merge only the parts of one experiment")
-    # Parts written before the trained model's own fingerprint was kept: take it now from its folder.
-    merged["fingerprints"] = {"model": weights_fingerprint(_in_repository(parts[0]["config"]["model"])), **kept[0]}
+    merged["fingerprints"] = dict(kept[0])
+    if "model" not in merged["fingerprints"]:  # parts written before the trained model's own was kept: its folder's
+        merged["fingerprints"]["model"] = weights_fingerprint(_in_repository(parts[0]["config"]["model"]))
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
@@ -480,7 +481,7 @@ def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
             continue
         trained = _in_repository(config["model"])
         weights = (results.get("fingerprints") or {}).get("model")  # other weights at the same path: not its choice
-        if trained.resolve() == Path(model).resolve() and weights in (None, weights_fingerprint(str(model))):
+        if trained.resolve() == Path(model).resolve() and (weights is None or weights == weights_fingerprint(model)):
             keys = ("alpha", "beta", "lr", "epoch")
             return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
                     for condition, choice in results["selection"].items()}

@@ -366,6 +366,7 @@ def pretraining_people(n: int) -> list[TaggedText]:
 
 PAPER_DATA_ENV = "CLUES_PAPER_DATA"
 PAPER_BIOGRAPHIES = "biography_synthetic.csv"
+PAPER_SHOTS = "biography_real.csv"  # the paper's QA shots: 9 real people, never asked about (its evaluate.yaml)
 
 
 def paper_data_folder() -> Path | None:
@@ -376,6 +377,12 @@ def paper_data_folder() -> Path | None:
     candidates = [Path(configured).expanduser()] if configured else []
     candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-biographies")
     return next((folder for folder in candidates if (folder / PAPER_BIOGRAPHIES).is_file()), None)
+
+
+def paper_shot_data() -> Path | None:
+    """The CSV of the 9 real biographies the paper draws its QA shots from, or None when not found."""
+    folder = paper_data_folder()
+    return folder / PAPER_SHOTS if folder and (folder / PAPER_SHOTS).is_file() else None
 
 
 def paper_biographies() -> list[TaggedText] | None:

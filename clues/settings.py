@@ -110,6 +110,9 @@ class TrainConfig:
     output_dir: str | None = None
     eval_fields: list[str] | None = None
     eval_shots: int = 5
+    # Where the solved examples come from: a tagged CSV of other people (the paper draws them from its 9 real
+    # biographies, data/biography_real.csv); None: the other evaluated people.
+    eval_shot_data: str | None = None
     eval_max_people: int | None = 100
     eval_batch_size: int = 16
     probe: bool = True
@@ -144,6 +147,8 @@ class TrainConfig:
         _check_csv(self.data, "training data")
         if self.eval_data:
             _check_csv(self.eval_data, "evaluation data")
+        if self.eval_shot_data:
+            _check_csv(self.eval_shot_data, "QA shot data")
 
     def check_settings(self) -> None:
         """`validate` without looking for the data files (a launcher checks before writing them)."""

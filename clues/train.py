@@ -119,8 +119,8 @@ def evaluation_rows(qa: dict, recall: dict, epoch: float, step: int) -> list[dic
 class Evaluator:
     """Few-shot QA and the recall probe on the eval people, as metric rows."""
 
-    def __init__(self, people, tokenizer, config: TrainConfig):
-        self.people, self.tokenizer, self.config = people, tokenizer, config
+    def __init__(self, people, tokenizer, config: TrainConfig, shot_pool=None):
+        self.people, self.tokenizer, self.config, self.shot_pool = people, tokenizer, config, shot_pool
 
     def __call__(self, model, epoch: float, step: int) -> list[dict]:
         c = self.config
@@ -129,7 +129,8 @@ class Evaluator:
         try:
             with torch.no_grad():
                 qa = evaluate_qa(model, self.tokenizer, self.people, fields=c.eval_fields,
-                                 shots=c.eval_shots, batch_size=c.eval_batch_size, seed=c.seed)
+                                 shots=c.eval_shots, shot_pool=self.shot_pool, batch_size=c.eval_batch_size,
+                                 seed=c.seed)
                 # the probe swaps facts between people: with one person there is nobody to swap with
                 probe = c.probe and len(self.people) >= 2
                 recall = recall_probe(model, self.tokenizer, self.people, fields=c.eval_fields,
@@ -342,7 +343,8 @@ def _run_training(config: TrainConfig, store: RunStore | None, device, bf16) -> 
     evaluator = None
     if config.eval_data:
         people = read_tagged_csv(config.eval_data, max_rows=config.eval_max_people)
-        evaluator = Evaluator(people, tokenizer, config)
+        shot_pool = read_tagged_csv(config.eval_shot_data) if config.eval_shot_data else None
+        evaluator = Evaluator(people, tokenizer, config, shot_pool)
     callback = StoreCallback(store, config.run_id, evaluator, config.stop_after_epoch)
     with tempfile.TemporaryDirectory(prefix="clues-train-") as scratch:
         trainer = build_trainer(model, tokenizer, dataset, config, config.output_dir or scratch,

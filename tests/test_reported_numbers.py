@@ -13,8 +13,9 @@ from clues.builders.experiment_report import readme_summary
 from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
 from clues.clue_quality import summary_markdown
-from clues.corpus import experiment_people
+from clues.corpus import FACT_FIELDS, experiment_people
 from clues.models import demo_report
+from clues.runs import MEAN_FIELD
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +88,41 @@ def test_two_processes_share_out_the_words_study(tmp_path, monkeypatch):
     assert list(written["new"]["corpora"]) == ["generated", "world", "paper"]
     markdown = (tmp_path / "injection.md").read_text()
     assert all(f"| new | {name} |" in markdown for name in ("generated", "world", "paper"))
+
+
+def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(tmp_path, monkeypatch):
+    """`injection report --corpora … --seeds …` run in two processes keeps both shares; a seed measured again
+    replaces its own row; rows of other weights are dropped; the table gives mean ± sample std (ddof 1), n and the
+    t interval; in docs/injection.json the curves are the default seed's run, and its last epoch is that seed's row."""
+    def fake(weights):
+        def report(folder, names, seeds):
+            em = {seed: {f: 0.5 + 0.1 * seed for f in (*FACT_FIELDS, MEAN_FIELD)} for seed in seeds}
+            curves = {"em": {f: [0.0, 0.5] for f in (*FACT_FIELDS, MEAN_FIELD)}}
+            return {"settings": {"epochs": 8, "lr": 0.002}, "trained": "large", "weights": weights,
+                    "corpora": {name: {"corpus": name, "epochs": 8, "lr": 0.002, "batch_size": 8, "curves": curves}
+                                for name in names if 0 in seeds},
+                    "seeds": [{"corpus": name, "description": name, "seed": seed, "em": em[seed]}
+                              for name in names for seed in seeds]}
+        return report
+
+    monkeypatch.setattr(injection, "report", fake("aaa"))
+    for corpora, seeds in ((["paper"], ["0", "1"]), (["generated"], ["0"]), (["paper"], ["1", "2"])):
+        assert injection.main(["report", "--docs", str(tmp_path), "--corpora", *corpora, "--seeds", *seeds]) == 0
+    written = json.loads((tmp_path / "injection.json").read_text())
+    assert list(written["corpora"]) == ["generated", "paper"]
+    assert [(r["corpus"], r["seed"]) for r in written["seeds"]] == [("generated", 0), ("paper", 0), ("paper", 1),
+                                                                   ("paper", 2)]
+    markdown = (tmp_path / "injection.md").read_text()
+    assert "| paper | 0, 1, 2 (n = 3) | 0.60 ± 0.10 |" in markdown  # sample std of 0.5, 0.6, 0.7
+    assert "| 95% interval | | [+0.35, +0.85] |" in markdown  # t(0.975, 2) = 4.303: 0.6 ± 4.303 · 0.1 / √3
+    monkeypatch.setattr(injection, "report", fake("bbb"))  # a new pair: the old draws are not its spread
+    assert injection.main(["report", "--docs", str(tmp_path), "--corpora", "paper", "--seeds", "0"]) == 0
+    assert [r["seed"] for r in json.loads((tmp_path / "injection.json").read_text())["seeds"]] == [0]
+
+    with pytest.raises(SystemExit):  # the words' study's people are not the report's
+        injection.main(["report", "--docs", str(tmp_path), "--corpora", "world"])
+
+    report = json.loads((ROOT / "docs" / "injection.json").read_text())
+    assert set(report["corpora"]) == {row["corpus"] for row in report["seeds"]}
+    for row in (r for r in report["seeds"] if r["seed"] == report["settings"]["seed"]):
+        assert row["em"] == {f: v[-1] for f, v in report["corpora"][row["corpus"]]["curves"]["em"].items()}

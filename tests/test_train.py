@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+import clues.evaluate as evaluate_module
 import clues.train as train_module
 from clues import FIELDS
 from clues.cli import main
@@ -85,6 +86,7 @@ def test_read_texts_strips_tags_and_reports_bad_rows(tmp_path):
     (["--epochs", "2", "--stop-after-epoch", "3"], "Stop after epoch must be a whole number from 1 to epochs"),
     (["--eval-fields", "city,shoe_size"], "Unknown field"),
     (["--data", "/nope/missing.csv"], "does not exist"),
+    (["--eval-shots-from", "/nope/shots.csv"], "does not exist"),
     (["--device", "tpu9"], "Unknown device"),
 ])
 def test_bad_settings_fail_clearly_without_a_run(files, tmp_path, capsys, extra, message):
@@ -119,6 +121,32 @@ def test_full_training_run_through_the_cli(files, tmp_path, capsys):
     assert (saved / "model.safetensors").is_file()
     assert load_model(str(saved)).n_layers == 2
     assert store.integrity_check()
+
+
+def test_qa_shots_come_from_the_people_given(files, tmp_path, monkeypatch):
+    """--eval-shots-from CSV: every solved example before a question is about one of that CSV's people (the paper
+    draws its shots from its 9 real biographies), the question about an evaluated person; the setting is saved."""
+    asked = {p.name for p in generate_biographies(4, seed=0)}
+    others = [p for p in generate_biographies(12, seed=7) if p.name not in asked][:3]
+    write_tagged_csv(tmp_path / "shots.csv", others)
+    drawn = []
+    real = evaluate_module.qa_examples
+
+    def spy(people, **options):
+        examples = real(people, **options)
+        drawn.extend(examples)
+        return examples
+
+    monkeypatch.setattr(evaluate_module, "qa_examples", spy)
+    store = tmp_path / "runs.sqlite"
+    assert main(train_args(files, store, "--epochs", "1", "--no-probe", "--eval-shots-from",
+                           str(tmp_path / "shots.csv"))) == 0
+    assert drawn and all(e["name"] in asked for e in drawn)
+    for example in drawn:
+        *shots, question = example["prompt"].split("\n\n")
+        assert shots and all(any(o.name in shot for o in others) for shot in shots)
+        assert example["name"] in question
+    assert RunStore(store).list_runs()[0]["config"]["eval_shot_data"] == str(tmp_path / "shots.csv")
 
 
 def test_unknown_trainable_weights_are_one_line():

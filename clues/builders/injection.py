@@ -11,8 +11,11 @@ has as many people as the test.)
 It writes docs/defaults.json; `clues.settings.DEFAULT_TRAIN` must say the same (a test checks it).
 
 `report` trains with those defaults on the TEST people (`experiment_people(100)`) and on the paper's
-released biographies (`clues.corpus.paper_biographies`, when found) and writes the injection curve per
-field (docs/injection.json) and its tables (docs/injection.md).
+released biographies (`clues.corpus.paper_biographies`, when found) — asked as the paper asks them, with QA shots
+from its 9 real biographies (its evaluate.yaml), and with shots from the other released ones — with each of
+`REPORT_SEEDS` (data order, shots, optimiser draws), and writes the injection curve per field (the default seed's),
+the last epoch over the seeds (mean ± sample std, t interval) in docs/injection.json and its tables in
+docs/injection.md. Processes may share corpora and seeds out (`--corpora`, `--seeds`): each adds its own.
 
 `scale` asks what bounds extraction: with the defaults, the default trained model (the large) and the learner
 on the first 25, 50 and 100 of the same validation people,
@@ -21,7 +24,7 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
 
     python -m clues.builders.injection choose     # on validation people: writes docs/defaults.json
     python -m clues.builders.injection choose --validation world --docs docs/choose-world   # the choice, checked
-    python -m clues.builders.injection report     # with the defaults: docs/injection.json and .md
+    python -m clues.builders.injection report [--corpora paper] [--seeds 1 2]   # docs/injection.json and .md
     python -m clues.builders.injection scale      # QA against the number of new people: injection-scale.json
     python -m clues.builders.injection markdown   # docs/injection.md again (e.g. after scripts/sweep_injection.py)
     python -m clues.builders.injection vocabulary --pair FOLDER --label NAME   # docs/injection-vocabulary.json
@@ -48,11 +51,12 @@ from transformers import AutoTokenizer
 
 from clues.builders.demo_pair import BUNDLED_RECIPE, world_newcomers
 from clues.builders.experiment_report import shown_model
-from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, write_tagged_csv
+from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, paper_shot_data, write_tagged_csv
 from clues.experiment import weights_fingerprint
 from clues.models import DEMO_MODELS, DEMO_PAIR
 from clues.runs import MEAN_FIELD, RunStore
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TRAINABLE, TrainConfig
+from clues.stats import describe, interval_text
 from clues.train import train
 
 MAX_EPOCHS = 15
@@ -69,6 +73,7 @@ TEST_PEOPLE = 100
 SCALE_PEOPLE = VALIDATION
 SCALE_COUNTS = (25, 50, 100)
 SCALE_SEEDS = {"large": (0, 1), "learner": (0,)}  # two data orders for the default model, one for the cheap one
+REPORT_SEEDS = (0, 1, 2)  # the report's own seed (DEFAULT_TRAIN.seed) and two more
 DOCS = Path("docs")
 
 
@@ -130,22 +135,81 @@ def choose(folder: Path, pair: Path = DEMO_PAIR, validation: str = "generated") 
                        "epochs": best["chosen_epochs"]}, "runs": runs}
 
 
-def report(folder: Path) -> dict:
+REPORT_CORPORA = ("generated", "paper", "paper-other-shots")
+
+
+def report_corpora() -> dict[str, tuple[list, str, str | None]]:
+    """{name: (people, description, the CSV the QA shots come from or None: the other people asked)}: the test
+    people; the paper's released biographies when found, with the paper's shots (its 9 real biographies) and with
+    shots from the other released ones."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False),
-                             f"{TEST_PEOPLE} new generated people (test), one fixed-order biography each")}
-    paper = paper_biographies()
+                             f"{TEST_PEOPLE} new generated people (test), one fixed-order biography each", None)}
+    paper, shots = paper_biographies(), paper_shot_data()
+    if paper and shots:
+        corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies, QA shots from its 9 real "
+                                   "biographies (the paper's protocol)", str(shots))
     if paper:
-        corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies")
+        corpora["paper-other-shots"] = (paper, f"the paper's {len(paper)} released biographies, QA shots from the "
+                                               "other released ones", None)
+    return corpora
+
+
+def report(folder: Path, names: tuple[str, ...] = REPORT_CORPORA, seeds: tuple[int, ...] = REPORT_SEEDS) -> dict:
+    """The defaults' training on each corpus of `names` with each of `seeds`: the curves of the default seed, and
+    per seed the last epoch's QA EM, F1 and recall per field."""
     model = DEMO_MODELS[DEFAULT_TRAINED]
     out = {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "weights": weights_fingerprint(model),
-           "corpora": {}}
-    for name, (people, label) in corpora.items():
-        run = _run(people, model, DEFAULT_TRAIN, folder, f"injection-{name}")
-        run["corpus"] = label
-        out["corpora"][name] = run
-        em = run["curves"]["em"]
-        print(f"{name}: " + ", ".join(f"{f} {em[f][-1]:.2f}" for f in FACT_FIELDS), flush=True)
+           "corpora": {}, "seeds": []}
+    for name, (people, description, shot_data) in report_corpora().items():
+        if name not in names:
+            continue
+        for seed in seeds:
+            settings = replace(DEFAULT_TRAIN, seed=seed, eval_shot_data=shot_data)
+            run = _run(people, model, settings, folder, f"injection-{name}-seed{seed}")
+            run["corpus"] = description
+            if seed == DEFAULT_TRAIN.seed:
+                out["corpora"][name] = run
+            last = {metric: {f: values[-1] for f, values in by_field.items()}
+                    for metric, by_field in run["curves"].items() if metric in ("em", "f1", "recall")}
+            out["seeds"].append({"corpus": name, "description": description, "seed": seed,
+                                 "seconds": run["seconds"], **last})
+            print(f"{name} seed {seed}: " + ", ".join(f"{f} {last['em'][f]:.2f}" for f in FACT_FIELDS)
+                  + f" ({run['seconds']} s)", flush=True)
     return out
+
+
+def merge_report(earlier: dict, result: dict) -> dict:
+    """`result` (some corpora, some seeds: one process's share) over what is already written: a corpus's curves
+    and a (corpus, seed) row replace their own; on other weights or settings nothing earlier is kept (another
+    model's draw is not this one's spread)."""
+    same = all(earlier.get(key) == result[key] for key in ("weights", "settings"))
+    corpora = {**(earlier.get("corpora", {}) if same else {}), **result["corpora"]}
+    fresh = {(row["corpus"], row["seed"]) for row in result["seeds"]}
+    kept = [row for row in (earlier.get("seeds", []) if same else []) if (row["corpus"], row["seed"]) not in fresh]
+
+    def order(name: str) -> int:
+        return REPORT_CORPORA.index(name) if name in REPORT_CORPORA else len(REPORT_CORPORA)
+
+    return {**result, "corpora": {name: corpora[name] for name in sorted(corpora, key=order)},
+            "seeds": sorted(kept + result["seeds"], key=lambda row: (order(row["corpus"]), row["seed"]))}
+
+
+def seeds_markdown(injection: dict) -> str:
+    """Per corpus: last-epoch QA EM per field over the seeds, mean ± sample std, the t interval, and each seed."""
+    fields = (*FACT_FIELDS, MEAN_FIELD)
+    lines = ["**Over seeds** (data order, QA shots and the optimiser's draws; the same training): QA EM at the last "
+             "epoch, mean ± sample std over the seeds (n seeds) and the 95% t interval of the mean:", "",
+             "| people | seeds | " + " | ".join(fields) + " |", "|---" * (len(fields) + 2) + "|"]
+    for corpus in dict.fromkeys(row["corpus"] for row in injection["seeds"]):
+        rows = [row for row in injection["seeds"] if row["corpus"] == corpus]
+        spreads = {f: describe(row["em"][f] for row in rows) for f in fields}
+        cells = [f"{s.mean:.2f} ± {'n/a' if s.std is None else f'{s.std:.2f}'}" for s in spreads.values()]
+        lines.append(f"| {rows[0]['description']} | {', '.join(str(r['seed']) for r in rows)} (n = {len(rows)}) | "
+                     + " | ".join(cells) + " |")
+        lines.append("| 95% interval | | " + " | ".join(interval_text(s, 2) for s in spreads.values()) + " |")
+        lines += [f"| seed {row['seed']} | | " + " | ".join(f"{row['em'][f]:.2f}" for f in fields) + " |"
+                  for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def scale(folder: Path) -> dict:
@@ -285,6 +349,8 @@ def markdown(injection: dict) -> str:
             lines.append("| recall probe, last epoch | " + " | ".join(f"{recall[f][-1]:.2f}" for f in FACT_FIELDS)
                          + f" | {recall[MEAN_FIELD][-1]:.2f} |")
         lines.append("")
+    if injection.get("seeds"):
+        lines.append(seeds_markdown(injection))
     return "\n".join(lines)
 
 
@@ -344,9 +410,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", choices=sorted(VALIDATION_SETS), default="generated",
                         help="choose: which validation people (default generated: the demo's word lists; world: new "
                              "people of the wider vocabulary — with --docs elsewhere, a check of the choice)")
-    parser.add_argument("--corpora", nargs="+", choices=VOCABULARY_CORPORA, default=list(VOCABULARY_CORPORA),
-                        help="vocabulary: which new people (default all; two processes can share them out)")
+    parser.add_argument("--corpora", nargs="+", choices=list(dict.fromkeys(VOCABULARY_CORPORA + REPORT_CORPORA)),
+                        help="vocabulary, report: which people (default all of the step's: vocabulary "
+                             f"{' '.join(VOCABULARY_CORPORA)}; report {' '.join(REPORT_CORPORA)}); two processes "
+                             "can share them out")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(REPORT_SEEDS),
+                        help=f"report: which seeds (default {' '.join(map(str, REPORT_SEEDS))}; the curves are "
+                             f"seed {DEFAULT_TRAIN.seed}'s)")
     args = parser.parse_args(argv)
+    known = {"vocabulary": VOCABULARY_CORPORA, "report": REPORT_CORPORA}.get(args.step, ())
+    unknown = [name for name in args.corpora or () if name not in known]
+    if unknown:
+        parser.error(f"--corpora {' '.join(unknown)}: {args.step} takes " + (" ".join(known) or "no --corpora"))
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -360,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             path = docs / "injection-vocabulary.json"
             pair = Path(args.pair)
             label = args.label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
-            result = vocabulary_study(Path(scratch), pair, label, tuple(args.corpora))
+            result = vocabulary_study(Path(scratch), pair, label, tuple(args.corpora or VOCABULARY_CORPORA))
             study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
             earlier = study.get(label, {})
             corpora = {**earlier.get("corpora", {}), **result["corpora"]}  # this run's sets replace their own
@@ -373,8 +448,10 @@ def main(argv: list[str] | None = None) -> int:
             (docs / "injection-scale.json").write_text(json.dumps(result, indent=1) + "\n")
             write_markdown(docs)
         else:
-            result = report(Path(scratch))
-            (docs / "injection.json").write_text(json.dumps(result, indent=1) + "\n")
+            path = docs / "injection.json"
+            result = report(Path(scratch), tuple(args.corpora or REPORT_CORPORA), tuple(args.seeds))
+            earlier = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
+            path.write_text(json.dumps(merge_report(earlier, result), indent=1) + "\n")
             write_markdown(docs)
     return 0
 

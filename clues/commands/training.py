@@ -58,6 +58,9 @@ def _register_train(subparsers) -> None:
     setting("--eval-fields", help=f"comma-separated subset of {','.join(FACT_FIELDS)} (default all)")
     setting("--eval-shots", type=int, default=D.eval_shots,
             help=f"solved examples before each QA question (default {D.eval_shots})")
+    setting("--eval-shots-from", dest="eval_shot_data", metavar="CSV",
+            help="tagged CSV of other people the solved examples come from (the paper: its biography_real.csv; "
+            "default: the other evaluated people)")
     setting("--eval-max-people", type=int, default=D.eval_max_people,
             help=f"people asked each epoch at most (default {D.eval_max_people})")
     setting("--no-probe", action="store_true", help="skip the recall probe")
@@ -112,7 +115,8 @@ def config_from_args(args: argparse.Namespace):
         stop_after_epoch=args.stop_after_epoch, lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, lora=args.lora, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, seed=args.seed, name=args.name, output_dir=args.save,
-        eval_fields=fields, eval_shots=args.eval_shots, eval_max_people=args.eval_max_people,
+        eval_fields=fields, eval_shots=args.eval_shots,
+        eval_shot_data=args.eval_shot_data, eval_max_people=args.eval_max_people,
         probe=not args.no_probe, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         replace_rate=args.replace_rate, trainable=args.trainable, logging_steps=args.logging_steps,
         device=args.device, store_path=args.store,

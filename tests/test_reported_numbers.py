@@ -113,7 +113,7 @@ def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(t
     assert [(r["corpus"], r["seed"]) for r in written["seeds"]] == [("generated", 0), ("paper", 0), ("paper", 1),
                                                                    ("paper", 2)]
     markdown = (tmp_path / "injection.md").read_text()
-    assert "| paper | 0, 1, 2 (n = 3) | 0.60 ± 0.10 |" in markdown  # sample std of 0.5, 0.6, 0.7
+    assert "| paper | 0, 1, 2 | 0.60 ± 0.10 (n = 3) |" in markdown  # sample std of 0.5, 0.6, 0.7
     assert "| 95% interval | | [+0.35, +0.85] |" in markdown  # t(0.975, 2) = 4.303: 0.6 ± 4.303 · 0.1 / √3
     monkeypatch.setattr(injection, "report", fake("bbb"))  # a new pair: the old draws are not its spread
     assert injection.main(["report", "--docs", str(tmp_path), "--corpora", "paper", "--seeds", "0"]) == 0

@@ -56,7 +56,7 @@ from clues.experiment import weights_fingerprint
 from clues.models import DEMO_MODELS, DEMO_PAIR
 from clues.runs import MEAN_FIELD, RunStore
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED, TRAINABLE, TrainConfig
-from clues.stats import describe, interval_text
+from clues.stats import describe, interval_text, spread_text
 from clues.train import train
 
 MAX_EPOCHS = 15
@@ -98,6 +98,12 @@ def _run(people, model: str, settings: TrainConfig, folder: Path, label: str) ->
             "epochs": config.epochs,
             "batch_size": config.batch_size, "people": len(people), "seconds": round(time.perf_counter() - started),
             "curves": curves(store, run_id)}
+
+
+def last_epoch(run: dict, metrics: tuple[str, ...] = ("em", "recall")) -> dict:
+    """{metric: {field: value after the last epoch}} of a run's curves, for `metrics`."""
+    return {metric: {f: values[-1] for f, values in by_field.items()}
+            for metric, by_field in run["curves"].items() if metric in metrics}
 
 
 def best_point(mean_em: list[float]) -> tuple[int, float]:
@@ -169,8 +175,7 @@ def report(folder: Path, names: tuple[str, ...] = REPORT_CORPORA, seeds: tuple[i
             run["corpus"] = description
             if seed == DEFAULT_TRAIN.seed:
                 out["corpora"][name] = run
-            last = {metric: {f: values[-1] for f, values in by_field.items()}
-                    for metric, by_field in run["curves"].items() if metric in ("em", "f1", "recall")}
+            last = last_epoch(run, ("em", "f1", "recall"))
             out["seeds"].append({"corpus": name, "description": description, "seed": seed,
                                  "seconds": run["seconds"], **last})
             print(f"{name} seed {seed}: " + ", ".join(f"{f} {last['em'][f]:.2f}" for f in FACT_FIELDS)
@@ -198,14 +203,13 @@ def seeds_markdown(injection: dict) -> str:
     """Per corpus: last-epoch QA EM per field over the seeds, mean ± sample std, the t interval, and each seed."""
     fields = (*FACT_FIELDS, MEAN_FIELD)
     lines = ["**Over seeds** (data order, QA shots and the optimiser's draws; the same training): QA EM at the last "
-             "epoch, mean ± sample std over the seeds (n seeds) and the 95% t interval of the mean:", "",
+             "epoch, mean ± sample std over the seeds (n = seeds) and the 95% t interval of the mean:", "",
              "| people | seeds | " + " | ".join(fields) + " |", "|---" * (len(fields) + 2) + "|"]
     for corpus in dict.fromkeys(row["corpus"] for row in injection["seeds"]):
         rows = [row for row in injection["seeds"] if row["corpus"] == corpus]
         spreads = {f: describe(row["em"][f] for row in rows) for f in fields}
-        cells = [f"{s.mean:.2f} ± {'n/a' if s.std is None else f'{s.std:.2f}'}" for s in spreads.values()]
-        lines.append(f"| {rows[0]['description']} | {', '.join(str(r['seed']) for r in rows)} (n = {len(rows)}) | "
-                     + " | ".join(cells) + " |")
+        lines.append(f"| {rows[0]['description']} | {', '.join(str(r['seed']) for r in rows)} | "
+                     + " | ".join(spread_text(spread) for spread in spreads.values()) + " |")
         lines.append("| 95% interval | | " + " | ".join(interval_text(s, 2) for s in spreads.values()) + " |")
         lines += [f"| seed {row['seed']} | | " + " | ".join(f"{row['em'][f]:.2f}" for f in fields) + " |"
                   for row in rows]
@@ -221,8 +225,7 @@ def scale(folder: Path) -> dict:
             for seed in seeds:
                 settings = replace(DEFAULT_TRAIN, seed=seed)
                 run = _run(pool[:count], DEMO_MODELS[size], settings, folder, f"scale-{size}-{count}-seed{seed}")
-                last = {name: {f: values[-1] for f, values in by_field.items()}
-                        for name, by_field in run["curves"].items() if name in ("em", "recall")}
+                last = last_epoch(run)
                 rows.append({"size": size, "people": count, "seed": seed, "seconds": run["seconds"], **last})
                 print(f"{size} {count} people seed {seed}: mean EM {last['em'][MEAN_FIELD]:.2f} "
                       f"recall {last['recall'][MEAN_FIELD]:.2f} ({run['seconds']} s)", flush=True)
@@ -272,8 +275,7 @@ def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...]
            "corpora": {}}
     for name, (people, description) in corpora.items():
         run = _run(people, model, DEFAULT_TRAIN, folder, f"vocabulary-{label}-{name}")
-        last = {metric: {f: values[-1] for f, values in by_field.items()} for metric, by_field in run["curves"].items()
-                if metric in ("em", "recall")}
+        last = last_epoch(run)
         out["corpora"][name] = {"description": description, "people": len(people), "seconds": run["seconds"],
                                 "tokens_per_word": tokens_per_word(tokenizer, people), **last}
         print(f"{label} {name}: " + ", ".join(f"{f} {last['em'][f]:.2f}" for f in FACT_FIELDS), flush=True)

@@ -471,18 +471,30 @@ def _in_repository(ref) -> Path:
 
 
 def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
-    """{condition: {alpha, beta, lr, epoch, epochs}}: what the first of `experiments` (results dicts, or one)
-    that trained `model` chose per condition on validation people (a relative path in its config is of the
-    repository); {} if none did — a choice made for one model says nothing about another. `epochs` is the
-    schedule the choice was made on: `epoch` is where to stop within it."""
+    """{condition: {alpha, beta, lr, epoch, epochs}}: what the experiments (results dicts, or one) that trained
+    `model` chose per condition on validation people (a relative path in its config is of the repository); {} if
+    none did — a choice made for one model says nothing about another. Where several chose for a condition, the
+    one that tried the most settings (α, β, lr) for it wins, the earlier on a tie: a wider grid's choice is not at
+    a narrower one's edge. `epochs` is the schedule the choice was made on: `epoch` is where to stop within it."""
+    chosen: dict[str, dict] = {}
+    tried: dict[str, int] = {}
     for results in [experiments] if isinstance(experiments, dict) else list(experiments or []):
-        config = results.get("config") or {}
-        if not config.get("model") or not results.get("selection"):
+        if not _trained(results, model):
             continue
-        trained = _in_repository(config["model"])
-        weights = (results.get("fingerprints") or {}).get("model")  # other weights at the same path: not its choice
-        if trained.resolve() == Path(model).resolve() and (weights is None or weights == weights_fingerprint(model)):
-            keys = ("alpha", "beta", "lr", "epoch")
-            return {condition: {**{k: choice[k] for k in keys}, "epochs": config["epochs"]}
-                    for condition, choice in results["selection"].items()}
-    return {}
+        for condition, choice in results["selection"].items():
+            points = len({(p["alpha"], p["beta"], p["lr"]) for p in choice.get("grid") or []})
+            if condition not in chosen or points > tried[condition]:
+                keys = ("alpha", "beta", "lr", "epoch")
+                chosen[condition] = {**{k: choice[k] for k in keys}, "epochs": results["config"]["epochs"]}
+                tried[condition] = points
+    return chosen
+
+
+def _trained(results: dict, model: str) -> bool:
+    """Whether an experiment's results chose settings on validation people for `model` (these weights)."""
+    config = results.get("config") or {}
+    if not config.get("model") or not results.get("selection"):
+        return False
+    weights = (results.get("fingerprints") or {}).get("model")  # other weights at the same path: not its choice
+    return (_in_repository(config["model"]).resolve() == Path(model).resolve()
+            and (weights is None or weights == weights_fingerprint(model)))

@@ -45,9 +45,9 @@ PAGE_CONDITIONS = ("none", "random", "position", "contrast", "oracle")
 PAGE_PEOPLE = 50  # generated biographies in the page's default comparison (bench/page_comparison.py times it)
 # The model the page's default comparison trains beside the demo pair: DEFAULT_TRAINED, the large. The comparison
 # trains 5 conditions × 11 versions of every text and must end within 10 minutes on a 2-core CPU: with each condition
-# stopping at the epoch the experiment chose for it on validation people (docs/results-large.json) the large ends in
-# ~6 min and learns the near facts (the learner, ~4× cheaper per step, ends in ~2 min but answered dates at 0.38);
-# bench/page_comparison.py measures both (docs/benchmarks.md).
+# stopping at the epoch the experiment chose for it on validation people (docs/results-wider-grid.json) the large
+# ends in ~6 min and learns the near facts (the learner, ~4× cheaper per step, ends in ~2 min but answered dates at
+# 0.38); bench/page_comparison.py measures both (docs/benchmarks.md).
 PAGE_TRAINED = "large"
 
 

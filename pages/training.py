@@ -102,14 +102,16 @@ with new_tab:
                                    list(PAGE_CONDITIONS), format_func=launch.condition_label,
                                    help="**position** is the control: tokens dropped by position alone, "
                                         "earliest kept. contrast · paper_mean is the paper's definition.")
-    # The experiment's choice per condition on validation people (docs/results.json), when it trained this model:
-    # at one learning rate for all, dropout conditions can fail to learn at all where plain training learns.
+    # The experiments' choice per condition on validation people (docs/results*.json; the widest grid's per
+    # condition), when one trained this model: at one learning rate for all, dropout conditions can fail to learn
+    # at all where plain training learns.
     chosen = {c: v for c, v in chosen_per_condition(reported_experiments(), model_ref).items() if c in conditions}
     per_condition = state.checkbox(
         "Each condition with the α, β, learning rate and epochs the experiment chose on validation people",
         "train_chosen", bool(chosen), disabled=not chosen,
-        help="The experiment (docs/results.md) trained every condition at several α and learning rates on "
-             "validation people and kept the best epoch of each; with this on, the conditions it chose for train "
+        help="The experiments (docs/results*.md) trained every condition at several α and learning rates on "
+             "validation people and kept the best epoch of each (where two chose for a condition, the one that "
+             "tried more settings counts); with this on, the conditions they chose for train "
              "with its α, β and learning rate on its schedule and stop at its epoch (at most the Epochs below); α, "
              "β and the learning rate below apply to the others. Offered when the experiment trained this model.")
     c_importance, c_distance, c_bias = st.columns([2, 1, 2])

@@ -197,6 +197,16 @@ def test_world_people_widen_the_words_and_visit_a_share_of_passes():
     assert not {p.name for p in newcomers} & names and newcomers[0].text == demo_pair.fixed_bio(newcomers[0])
 
 
+def test_the_world_validation_people_are_in_no_recipes_data():
+    """world_newcomers (the validation people a recipe is judged on) share no name with the pretraining, held-out
+    or world people of any recipe: a recipe with more world people must not read a validation person."""
+    newcomers = {p.name for p in demo_pair.world_newcomers(100)}
+    assert len(newcomers) == 100
+    for name, recipe in demo_pair.RECIPES.items():
+        people = demo_pair.split_people(recipe)
+        assert not newcomers & {p.name for p in people.pretraining + people.valid + people.world}, name
+
+
 def test_a_vocabulary_draws_every_value_from_its_lists():
     world = demo_pair.world_vocabulary()
     people = generate_biographies(200, seed=3, vocabulary=world)

@@ -257,6 +257,19 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert chosen_per_condition([large, results], DEMO_LEARNER)["contrast"]["lr"] == 5e-4  # the one that trained it
     assert chosen_per_condition([large, results], DEMO_LARGE)["contrast"] == {**chosen_per_condition(
         results, DEMO_LEARNER)["contrast"], "lr": 2e-3, "epochs": 8}
+    # Per condition the choice of the experiment that tried the most settings for it; on a tie the earlier one.
+    point = {"alpha": 0.3, "beta": 0.05, "epoch": 1, "score": 0.1}
+    narrow = {"config": {"model": DEMO_LARGE, "epochs": 8}, "selection": {
+        "contrast": {**choice, "lr": 2e-3, "grid": [{**point, "lr": lr} for lr in (2e-3, 5e-4)]},
+        "random": {**choice, "lr": 2e-3, "grid": [{**point, "lr": 2e-3}]}}}
+    wider = {"config": {"model": DEMO_LARGE, "epochs": 6}, "selection": {
+        "contrast": {**choice, "lr": 1e-3, "epoch": 5, "grid": [{**point, "lr": lr, "epoch": e}
+                                                               for lr in (2e-3, 1e-3, 5e-4) for e in (1, 2)]},
+        "random": {**choice, "lr": 5e-4, "grid": [{**point, "lr": 5e-4, "epoch": e} for e in (1, 2, 3)]}}}
+    both = chosen_per_condition([narrow, wider], DEMO_LARGE)
+    assert both["contrast"] == {"alpha": 0.3, "beta": 0.05, "lr": 1e-3, "epoch": 5, "epochs": 6}
+    assert both["random"]["lr"] == 2e-3  # one setting each (epochs are not settings): the earlier
+    assert chosen_per_condition([wider, narrow], DEMO_LARGE)["random"]["lr"] == 5e-4
     assert reported_experiments()[0] == reported_experiment()  # the main report first
     published = reported_experiment()
     assert published is not None, "docs/results.json is the reported experiment"

@@ -13,8 +13,8 @@ from clues.builders.experiment_report import readme_summary
 from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
 from clues.clue_quality import summary_markdown
-from clues.corpus import FACT_FIELDS, experiment_people
-from clues.models import demo_report
+from clues.corpus import FACT_FIELDS, experiment_people, paper_shot_data
+from clues.models import DEMO_PAIR, demo_report
 from clues.runs import MEAN_FIELD
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED
 
@@ -126,3 +126,22 @@ def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(t
     assert set(report["corpora"]) == {row["corpus"] for row in report["seeds"]}
     for row in (r for r in report["seeds"] if r["seed"] == report["settings"]["seed"]):
         assert row["em"] == {f: v[-1] for f, v in report["corpora"][row["corpus"]]["curves"]["em"].items()}
+
+
+def test_the_words_study_asks_the_papers_people_with_the_papers_shots_too(tmp_path, monkeypatch):
+    """`paper-protocol` trains on the paper's released biographies and draws the QA shots from its 9 real ones (the
+    paper's evaluate.yaml); `paper` from the other released ones."""
+    if paper_shot_data() is None:
+        pytest.skip("the paper's biographies are not beside the checkout (set CLUES_PAPER_DATA)")
+    trained = {}
+
+    def fake_run(people, model, settings, folder, label):
+        trained[label] = (len(people), settings.eval_shot_data)
+        return {"curves": {"em": {f: [0.0, 0.5] for f in FACT_FIELDS}, "recall": {f: [0.0, 0.5] for f in FACT_FIELDS}},
+                "seconds": 1}
+
+    monkeypatch.setattr(injection, "_run", fake_run)
+    study = injection.vocabulary_study(tmp_path, DEMO_PAIR, "bundled", ("paper", "paper-protocol"))
+    assert trained == {"vocabulary-bundled-paper": (100, None),
+                       "vocabulary-bundled-paper-protocol": (100, str(paper_shot_data()))}
+    assert "its 9 real ones" in study["corpora"]["paper-protocol"]["description"]

@@ -32,7 +32,8 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
 `vocabulary` asks whether the words bound injection: the default trained model of a pair (the bundled one, or one
 built with `clues demo build --recipe world`) with the defaults on three sets of new people — the test people
 (the demo's own word lists), 100 new people of the wider world vocabulary (validation: what a recipe is judged
-on) and the paper's released biographies (reported, never chosen on) — with how many tokens the pair's tokenizer
+on) and the paper's released biographies (reported, never chosen on; asked with shots from the other released ones
+and, as `paper-protocol`, with the paper's own from its 9 real biographies) — with how many tokens the pair's tokenizer
 spends per word of each field's values (a word it never read splits into pieces).
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
@@ -257,24 +258,28 @@ def pair_card(pair: Path) -> dict:
             "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
 
 
-VOCABULARY_CORPORA = ("generated", "world", "paper")
+VOCABULARY_CORPORA = ("generated", "world", "paper", "paper-protocol")
 
 
 def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...] = VOCABULARY_CORPORA) -> dict:
     """The default trained model of `pair` injected with each set of new people (those `only` names): QA per field
     and the words' cost."""
-    corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists"),
-               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)")}
-    paper = paper_biographies()
-    if paper:
-        corpora["paper"] = (paper, "the paper's released biographies")
+    corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists", None),
+               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None)}
+    paper, shots = paper_biographies(), paper_shot_data()
+    if paper:  # asked with shots from the other released ones, and (the paper's protocol) from its 9 real ones
+        corpora["paper"] = (paper, "the paper's released biographies", None)
+    if paper and shots:
+        corpora["paper-protocol"] = (paper, "the paper's released biographies, QA shots from its 9 real ones",
+                                     str(shots))
     corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
     out = {"pair": label, "card": None, "trained": DEFAULT_TRAINED, "settings": asdict(DEFAULT_TRAIN),
            "corpora": {}}
-    for name, (people, description) in corpora.items():
-        run = _run(people, model, DEFAULT_TRAIN, folder, f"vocabulary-{label}-{name}")
+    for name, (people, description, shot_data) in corpora.items():
+        settings = replace(DEFAULT_TRAIN, eval_shot_data=shot_data)
+        run = _run(people, model, settings, folder, f"vocabulary-{label}-{name}")
         last = last_epoch(run)
         out["corpora"][name] = {"description": description, "people": len(people), "seconds": run["seconds"],
                                 "tokens_per_word": tokens_per_word(tokenizer, people), **last}

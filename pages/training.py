@@ -112,8 +112,9 @@ with new_tab:
         help="The experiments (docs/results*.md) trained every condition at several α and learning rates on "
              "validation people and kept the best epoch of each (where two chose for a condition, the one that "
              "tried more settings counts); with this on, the conditions they chose for train "
-             "with its α, β and learning rate on its schedule and stop at its epoch (at most the Epochs below); α, "
-             "β and the learning rate below apply to the others. Offered when the experiment trained this model.")
+             "with their α, β and learning rate on their schedule and stop at their epoch (at most the Epochs "
+             "below); α, β and the learning rate below apply to the others. Offered when an experiment trained "
+             "this model.")
     c_importance, c_distance, c_bias = st.columns([2, 1, 2])
     importance, distance = importance_picker.pick(c_importance, distance_where=c_distance,
                                                   key="train_importance", distance_key="train_distance")

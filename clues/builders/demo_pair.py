@@ -145,7 +145,8 @@ WORLD_QA = replace(WORLD, world_qa=0.5, small=replace(WORLD.small, steps=3000),
                    learner=replace(WORLD.learner, steps=3000), large=replace(WORLD.large, steps=5250))
 # Twice the world people (1,200; a quarter of them, half with QA pairs, in each pass): extraction practised on twice
 # as many people of the wider words, the demo's own people as often as in world-qa (~34% more tokens per pass, steps
-# × 1.34). A candidate for the paper's biographies, whose cities world-qa answers at 0.53 (docs/injection.md).
+# × 1.34). Built as a candidate for the paper's cities: its card is better, but injection on it answers cities worse
+# and far facts better, so not bundled (docs/pair-builds/README.md, docs/injection.md).
 WORLD_WIDE = replace(WORLD_QA, world_people=1200, small=replace(WORLD_QA.small, steps=4020),
                      learner=replace(WORLD_QA.learner, steps=4020), large=replace(WORLD_QA.large, steps=7050))
 RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE}

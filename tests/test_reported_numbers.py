@@ -128,9 +128,9 @@ def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(t
         assert row["em"] == {f: v[-1] for f, v in report["corpora"][row["corpus"]]["curves"]["em"].items()}
 
 
-def test_the_words_study_asks_the_papers_people_with_the_papers_shots_too(tmp_path, monkeypatch):
-    """`paper-protocol` trains on the paper's released biographies and draws the QA shots from its 9 real ones (the
-    paper's evaluate.yaml); `paper` from the other released ones."""
+def test_the_words_study_and_the_report_name_the_papers_people_alike(tmp_path, monkeypatch):
+    """`paper` is asked with the paper's QA shots (its 9 real biographies, the paper's evaluate.yaml) and
+    `paper-other-shots` with the other released ones — in the words' study as in the report."""
     if paper_shot_data() is None:
         pytest.skip("the paper's biographies are not beside the checkout (set CLUES_PAPER_DATA)")
     trained = {}
@@ -141,7 +141,15 @@ def test_the_words_study_asks_the_papers_people_with_the_papers_shots_too(tmp_pa
                 "seconds": 1}
 
     monkeypatch.setattr(injection, "_run", fake_run)
-    study = injection.vocabulary_study(tmp_path, DEMO_PAIR, "bundled", ("paper", "paper-protocol"))
-    assert trained == {"vocabulary-bundled-paper": (100, None),
-                       "vocabulary-bundled-paper-protocol": (100, str(paper_shot_data()))}
-    assert "its 9 real ones" in study["corpora"]["paper-protocol"]["description"]
+    study = injection.vocabulary_study(tmp_path, DEMO_PAIR, "bundled", ("paper", "paper-other-shots"))
+    assert trained == {"vocabulary-bundled-paper": (100, str(paper_shot_data())),
+                       "vocabulary-bundled-paper-other-shots": (100, None)}
+    assert "its 9 real" in study["corpora"]["paper"]["description"]
+    reported = injection.report_corpora()
+    for name in ("paper", "paper-other-shots"):
+        assert reported[name][2] == {"paper": str(paper_shot_data()), "paper-other-shots": None}[name]
+    written = json.loads((ROOT / "docs" / "injection-vocabulary.json").read_text())
+    for row in written.values():  # what the docs hold uses the same names
+        for name, corpus in row["corpora"].items():
+            assert name in injection.VOCABULARY_CORPORA
+            assert ("its 9 real" in corpus["description"]) == (name == "paper")

@@ -32,8 +32,9 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
 `vocabulary` asks whether the words bound injection: the default trained model of a pair (the bundled one, or one
 built with `clues demo build --recipe world`) with the defaults on three sets of new people — the test people
 (the demo's own word lists), 100 new people of the wider world vocabulary (validation: what a recipe is judged
-on) and the paper's released biographies (reported, never chosen on; asked with shots from the other released ones
-and, as `paper-protocol`, with the paper's own from its 9 real biographies) — with how many tokens the pair's tokenizer
+on) and the paper's released biographies (reported, never chosen on; as `paper` with the paper's QA shots from its
+9 real biographies, as `paper-other-shots` with shots from the other released ones: the report's names) — with how
+many tokens the pair's tokenizer
 spends per word of each field's values (a word it never read splits into pieces).
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
@@ -145,20 +146,28 @@ def choose(folder: Path, pair: Path = DEMO_PAIR, validation: str = "generated") 
 REPORT_CORPORA = ("generated", "paper", "paper-other-shots")
 
 
+def paper_corpora(described: bool = True) -> dict[str, tuple[list, str, str | None]]:
+    """The paper's released biographies as the report and the words' study both ask them, when found: `paper` with
+    the paper's QA shots (its 9 real biographies, its protocol) and `paper-other-shots` with shots from the other
+    released ones. One table, so that a name means one thing in every step."""
+    paper, shots = paper_biographies(), paper_shot_data()
+    count = f" {len(paper)}" if described and paper else ""
+    corpora = {}
+    if paper and shots:
+        corpora["paper"] = (paper, f"the paper's{count} released biographies, QA shots from its 9 real biographies "
+                                   "(the paper's protocol)", str(shots))
+    if paper:
+        corpora["paper-other-shots"] = (paper, f"the paper's{count} released biographies, QA shots from the other "
+                                               "released ones", None)
+    return corpora
+
+
 def report_corpora() -> dict[str, tuple[list, str, str | None]]:
     """{name: (people, description, the CSV the QA shots come from or None: the other people asked)}: the test
-    people; the paper's released biographies when found, with the paper's shots (its 9 real biographies) and with
-    shots from the other released ones."""
-    corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False),
-                             f"{TEST_PEOPLE} new generated people (test), one fixed-order biography each", None)}
-    paper, shots = paper_biographies(), paper_shot_data()
-    if paper and shots:
-        corpora["paper"] = (paper, f"the paper's {len(paper)} released biographies, QA shots from its 9 real "
-                                   "biographies (the paper's protocol)", str(shots))
-    if paper:
-        corpora["paper-other-shots"] = (paper, f"the paper's {len(paper)} released biographies, QA shots from the "
-                                               "other released ones", None)
-    return corpora
+    people and the paper's corpora."""
+    return {"generated": (experiment_people(TEST_PEOPLE, varied=False),
+                          f"{TEST_PEOPLE} new generated people (test), one fixed-order biography each", None),
+            **paper_corpora()}
 
 
 def report(folder: Path, names: tuple[str, ...] = REPORT_CORPORA, seeds: tuple[int, ...] = REPORT_SEEDS) -> dict:
@@ -258,7 +267,7 @@ def pair_card(pair: Path) -> dict:
             "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
 
 
-VOCABULARY_CORPORA = ("generated", "world", "paper", "paper-protocol")
+VOCABULARY_CORPORA = ("generated", "world", "paper-other-shots", "paper")
 
 
 def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...] = VOCABULARY_CORPORA) -> dict:
@@ -266,12 +275,7 @@ def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...]
     and the words' cost."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists", None),
                "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None)}
-    paper, shots = paper_biographies(), paper_shot_data()
-    if paper:  # asked with shots from the other released ones, and (the paper's protocol) from its 9 real ones
-        corpora["paper"] = (paper, "the paper's released biographies", None)
-    if paper and shots:
-        corpora["paper-protocol"] = (paper, "the paper's released biographies, QA shots from its 9 real ones",
-                                     str(shots))
+    corpora.update(paper_corpora(described=False))
     corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair

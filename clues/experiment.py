@@ -452,16 +452,46 @@ def _log(enabled: bool, message: str) -> None:
         print(f"[experiment] {message}", file=sys.stderr, flush=True)
 
 
+def reported_experiment_paths(docs: Path | None = None) -> list[Path]:
+    """The results files of every experiment the repository reports: docs/results.json first, then any other
+    docs/results-*.json (e.g. the same protocol on another model of the pair, or with a wider grid)."""
+    docs = Path(docs) if docs else REPORTED_EXPERIMENT.parent
+    return [path for path in [docs / REPORTED_EXPERIMENT.name, *sorted(docs.glob("results-*.json"))]
+            if path.is_file()]
+
+
+def reported_experiments(docs: Path | None = None) -> list[dict]:
+    """Every experiment the repository reports, in `reported_experiment_paths` order."""
+    return [json.loads(path.read_text(encoding="utf-8")) for path in reported_experiment_paths(docs)]
+
+
+def settings_tried(results: dict) -> int:
+    """How many settings (α, β, lr) an experiment tried on validation people, summed over its conditions."""
+    return sum(len({(p["alpha"], p["beta"], p["lr"]) for p in choice.get("grid") or []})
+               for choice in (results.get("selection") or {}).values())
+
+
+def headline_index(experiments: list[dict], model: str | None = None) -> int:
+    """Which of `experiments` the README and How it works tell: of those that chose their settings on validation
+    people for `model` (default: the model the demo trains by default; these weights), the one that tried the most
+    settings — its choices are the least likely to sit at a grid's edge — the earlier on a tie; the first when
+    none did."""
+    model = model or default_trained(DEMO_LARGE, DEMO_SMALL)
+    trained = [i for i, results in enumerate(experiments) if Path(model).is_dir() and _trained(results, model)]
+    return max(trained, key=lambda i: (settings_tried(experiments[i]), -i)) if trained else 0
+
+
+def reported_experiment_file() -> Path | None:
+    """The results file (docs/results*.json; its report is the .md beside it) of the experiment the README and
+    How it works tell, `headline_index` of the reported ones; None where the repository reports none."""
+    paths = reported_experiment_paths()
+    return paths[headline_index(reported_experiments())] if paths else None
+
+
 def reported_experiment() -> dict | None:
-    """docs/results.json (the reported experiment), or None where there is none."""
-    return json.loads(REPORTED_EXPERIMENT.read_text(encoding="utf-8")) if REPORTED_EXPERIMENT.is_file() else None
-
-
-def reported_experiments() -> list[dict]:
-    """Every experiment the repository reports: docs/results.json first, then any other docs/results-*.json
-    (e.g. the same protocol on another model of the pair)."""
-    others = sorted(REPORTED_EXPERIMENT.parent.glob("results-*.json"))
-    return [json.loads(path.read_text(encoding="utf-8")) for path in [REPORTED_EXPERIMENT, *others] if path.is_file()]
+    """The experiment the README and How it works tell (`reported_experiment_file`), or None."""
+    path = reported_experiment_file()
+    return json.loads(path.read_text(encoding="utf-8")) if path else None
 
 
 def _in_repository(ref) -> Path:

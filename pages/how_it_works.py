@@ -1,6 +1,7 @@
 """How it works: the method as a lesson, on the live example — six steps a student who never read the
 paper can follow, every term explained where it first appears (and in the glossary), every number
-labelled with the corpus it comes from. The developer's record of the experiment is docs/results.md."""
+labelled with the corpus it comes from. The developer's record of the experiment is its report in docs/
+(`clues.experiment.reported_experiment_file`: docs/results.md or a more thorough docs/results-*.md)."""
 
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ from clues import text_views as markup
 from clues.builders.experiment_report import lesson, paper_frames, paper_reference
 from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
-from clues.experiment import FAR_FIELDS, reported_experiment
+from clues.experiment import FAR_FIELDS, reported_experiment, reported_experiment_file
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
@@ -81,8 +82,9 @@ current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.ta
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
                       ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
-published = reported_experiment()
+published = reported_experiment()  # of the reported experiments, the one on the default model that tried the most
 told = lesson(published) if published else None
+told_report = f"docs/{reported_experiment_file().with_suffix('.md').name}" if published else None
 
 
 def problem_step() -> None:
@@ -236,7 +238,7 @@ def dropout_step() -> None:
 
 
 def result_step() -> None:
-    """Step 6: what the paper reports, and what this demo measured (docs/results.json), drawn live."""
+    """Step 6: what the paper reports, and what this demo measured (the reported experiment), drawn live."""
     st.header("6 · The result")
     _, table2 = paper_frames(paper_reference())
     st.markdown("**In the paper** (Table 2: the far facts of the paper's released biographies, QA exact match, "
@@ -279,7 +281,7 @@ def result_step() -> None:
     st.caption(f"In the same experiment a name token was among the contrast top-{told['top_k']} in "
                f"{told['name_in_top_k']:.0%} of its {told['attention_texts']} biographies (step 4's table is "
                "measured on other corpora). How the experiment ran, every table and the command to reproduce "
-               "it: docs/results.md in the repository.")
+               f"it: {told_report} in the repository.")
 
 
 problem_step()

@@ -24,7 +24,12 @@ from clues.cli import main
 from clues.clue_quality import summary_markdown
 from clues.contrast import word_units
 from clues.corpus import generate_biographies, write_tagged_csv
-from clues.experiment import chosen_per_condition, reported_experiments
+from clues.experiment import (
+    chosen_per_condition,
+    reported_experiment,
+    reported_experiment_file,
+    reported_experiments,
+)
 from clues.importance import IMPORTANCE
 from clues.models import DEMO_LARGE, DEMO_MODELS, demo_report
 from clues.runs import RunStore, device_key
@@ -452,9 +457,9 @@ def test_how_it_works_walks_through_the_live_example(app):
     assert chart(at, "Attention received")
     assert chart(at, "p(r)")
     assert html(at, "clues-text") and html(at, "clues-copy")
-    results = ROOT / "docs" / "results.json"
+    results = reported_experiment_file()
     text = " ".join(m.value for m in [*at.markdown, *at.caption])
-    assert ("docs/results.md" in text) if results.is_file() else ("python -m clues experiment" in text)
+    assert (f"docs/{results.with_suffix('.md').name}" in text) if results else ("python -m clues experiment" in text)
     at.radio(key="src").set_value("generated").run()
     assert_clean(at)
 
@@ -913,10 +918,10 @@ def test_free_text_travels_in_the_link_up_to_its_limit(app):
 
 
 def test_how_it_works_shows_the_result_figures(app):
-    """Step 6 draws the experiment live from docs/results.json (plotly, no shrunk PNG), its legend naming
-    every condition it draws (issue 19, items 3 and 6)."""
-    results = ROOT / "docs" / "results.json"
-    if not results.is_file():
+    """Step 6 draws the reported experiment live (the headline of docs/results*.json; plotly, no shrunk PNG), its
+    legend naming every condition it draws (issue 19, items 3 and 6), and names its report."""
+    results = reported_experiment_file()
+    if results is None:
         pytest.skip("docs/results.json is missing")
     published = json.loads(results.read_text())
     at = app("pages/how_it_works.py")
@@ -935,6 +940,7 @@ def test_how_it_works_shows_the_result_figures(app):
     expected = [r for r in published["paired"] if r["metric"] == "em" and r["a"] == "contrast"
                 and r["b"] in ("none", "position", "oracle", "replace")]
     assert arr(paired["data"][0]["x"]).tolist() == pytest.approx([r["mean"] for r in expected])
+    assert any(f"docs/{results.with_suffix('.md').name} in the repository" in c.value for c in at.caption)
 
 
 def test_how_it_works_is_a_lesson_not_a_developer_document(app):
@@ -953,7 +959,7 @@ def test_how_it_works_is_a_lesson_not_a_developer_document(app):
     for term in ("query / key", "softmax", "causal attention map", "few-shot QA", "EM", "F1", "std",
                  "paired by seed", "far_mean's d", "attention sink", "LoRA"):
         assert f"**{term}" in words, term
-    published = json.loads((ROOT / "docs" / "results.json").read_text())
+    published = reported_experiment()
     result = next(m.value for m in at.markdown if m.value.startswith("**In this demo** — "))
     contrast = np.mean([published["summary"]["contrast"]["em"][f]["mean"] for f in ("university", "major", "company")])
     assert f"contrast {contrast:.2f}" in result

@@ -18,15 +18,18 @@ from clues.builders.experiment_report import (
     selection_markdown,
     write_report,
 )
+from clues.builders.readme import section
 from clues.cli import main
 from clues.corpus import FACT_FIELDS, experiment_people
 from clues.experiment import (
     ExperimentConfig,
     attention_to_name,
     chosen_per_condition,
+    headline_index,
     paired_table,
     reported_experiment,
     reported_experiments,
+    settings_tried,
     summarise,
     weights_fingerprint,
 )
@@ -270,20 +273,44 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert both["contrast"] == {"alpha": 0.3, "beta": 0.05, "lr": 1e-3, "epoch": 5, "epochs": 6}
     assert both["random"]["lr"] == 2e-3  # one setting each (epochs are not settings): the earlier
     assert chosen_per_condition([wider, narrow], DEMO_LARGE)["random"]["lr"] == 5e-4
-    assert reported_experiments()[0] == reported_experiment()  # the main report first
     published = reported_experiment()
     assert published is not None, "docs/results.json is the reported experiment"
     trained = Path(__file__).resolve().parents[1] / published["config"]["model"]
     assert set(chosen_per_condition(published, str(trained))) == set(published["selection"])
 
 
-def test_only_the_main_report_writes_the_readme(tmp_path, without_kaleido):
-    """docs/results.md writes the README's "What the demo shows"; a second report beside it does not."""
+def test_every_report_writes_the_readme_from_all_beside_it(tmp_path, without_kaleido):
+    """A report rewrites the README's "What the demo shows" from every experiment in its docs folder: one column
+    per report, docs/results.md first."""
     store, runs = experiment_store(tmp_path)
     readme = tmp_path / "README.md"
     readme.write_text("<!-- demo-shows:start -->\nSTALE SUMMARY\n<!-- demo-shows:end -->\n")
     write_report(_results(store, runs), str(tmp_path / "docs" / "results-large.md"))
     assert (tmp_path / "docs" / "results-large.md").is_file() and (tmp_path / "docs" / "results-large.json").is_file()
-    assert "STALE SUMMARY" in readme.read_text()
+    shown = section(readme, "demo-shows")
+    assert "STALE SUMMARY" not in shown and "| condition | `docs/results-large.md` |" in shown
     write_report(_results(store, runs), str(tmp_path / "docs" / "results.md"))
-    assert "STALE SUMMARY" not in readme.read_text()
+    assert "| condition | `docs/results.md` | `docs/results-large.md` |" in section(readme, "demo-shows")
+
+
+def test_the_headline_experiment_is_the_default_models_most_thorough(tmp_path):
+    """headline_index: of the experiments that chose settings for the default trained model (these weights), the
+    one that tried the most (α, β, lr) settings, the earlier on a tie; the first when none trained it."""
+    point = {"alpha": 0.3, "beta": 0.05, "epoch": 1, "score": 0.1}
+
+    def experiment(model, lrs, conditions=("contrast", "random"), **extra):
+        grid = [{**point, "lr": lr} for lr in lrs]
+        return {"config": {"model": model, "epochs": 8}, **extra,
+                "selection": {c: {**point, "lr": lrs[0], "grid": grid} for c in conditions}}
+
+    learner_wide = experiment(DEMO_LEARNER, (2e-3, 1e-3, 5e-4, 2.5e-4))
+    narrow, wider = experiment(DEMO_LARGE, (2e-3, 5e-4)), experiment(DEMO_LARGE, (2e-3, 1e-3, 5e-4))
+    assert settings_tried(wider) == 6 and settings_tried(narrow) == 4
+    assert headline_index([learner_wide, narrow, wider], DEMO_LARGE) == 2  # the learner's is not the large's
+    assert headline_index([learner_wide, wider, experiment(DEMO_LARGE, (1, 2, 3))], DEMO_LARGE) == 1  # tie: earlier
+    assert headline_index([learner_wide, narrow], DEMO_LEARNER) == 0
+    other_weights = experiment(DEMO_LARGE, (2e-3, 1e-3, 5e-4, 1e-4), fingerprints={"model": "0123456789ab"})
+    assert headline_index([narrow, other_weights], DEMO_LARGE) == 0  # a rebuilt pair's experiment is not these
+    assert headline_index([learner_wide, narrow], str(tmp_path / "elsewhere")) == 0  # none trained it: the first
+    experiments = reported_experiments()
+    assert reported_experiment() == experiments[headline_index(experiments)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from clues.builders import injection
-from clues.builders.experiment_report import readme_summary
+from clues.builders.experiment_report import readme_summary, reported_beside
 from clues.builders.injection import write_markdown
 from clues.builders.readme import section, write_section
 from clues.clue_quality import summary_markdown
@@ -31,7 +31,7 @@ def test_readme_demo_shows_is_the_experiments():
     path = ROOT / "docs" / "results.json"
     if not path.is_file():
         pytest.fail("docs/results.json is missing: run `clues experiment` (it writes docs/results.md and .json)")
-    assert section(README, "demo-shows").strip() == readme_summary(json.loads(path.read_text())).strip()
+    assert section(README, "demo-shows").strip() == readme_summary(reported_beside(ROOT / "docs")).strip()
 
 
 def test_training_defaults_are_the_validation_choice():

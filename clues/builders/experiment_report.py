@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 from clues.builders import render_template
 from clues.builders.readme import write_section
 from clues.corpus import FACT_FIELDS
-from clues.experiment import FAR_FIELDS, favour_text
+from clues.experiment import FAR_FIELDS, favour_text, headline_index, reported_experiment_paths
 from clues.figures import CONDITION_COLORS
 from clues.runs import RunStore
 from clues.settings import TRAINABLE
@@ -94,15 +94,16 @@ def curve_figure(table: pd.DataFrame, fields, title: str) -> go.Figure:
     return figure
 
 
-MAIN_REPORT = "results.md"  # the experiment the README's "What the demo shows" and the pages read
+MAIN_REPORT = "results.md"  # its figures are named experiment-*.png; other reports' after themselves
 
 
 def write_report(results: dict, path: str = "docs/results.md", figures: str | None = None) -> str:
     """docs/results.md with the set-up, tables, curve PNGs and a plain verdict. Without kaleido (or the
     Chrome it drives) the PNGs are left out with one line on stderr, and the report is still written.
 
-    Only the main report (named results.md) writes the README's "What the demo shows"; another one (e.g.
-    docs/results-large.md, a second experiment) names its PNGs after itself, beside the main report's."""
+    Every report rewrites the README's "What the demo shows" from all the experiments reported beside it
+    (`readme_summary`); one not named results.md (e.g. docs/results-large.md, a second experiment) names its PNGs
+    after itself, beside the main report's."""
     store = RunStore(results["config"]["store_path"])
     main = Path(path).name == MAIN_REPORT
     prefix = "experiment" if main else Path(path).stem
@@ -135,7 +136,8 @@ def write_report(results: dict, path: str = "docs/results.md", figures: str | No
     Path(path).write_text(text)
     Path(path).with_suffix(".json").write_text(json.dumps(published, indent=1) + "\n")
     readme = Path(path).resolve().parent.parent / "README.md"  # docs/results.md → the checkout's README
-    if main and write_section(readme, "demo-shows", readme_summary(published)):
+    beside = reported_beside(Path(path).parent)  # none where the report is no docs/results*.md
+    if beside and write_section(readme, "demo-shows", readme_summary(beside)):
         print(f"wrote what the demo shows into {readme}", file=sys.stderr)
     return path
 
@@ -156,17 +158,37 @@ def published_results(results: dict, store) -> dict:
     return {**results, "config": config, "curves": mean_curves}
 
 
-def readme_summary(published: dict) -> str:
-    """The README's "What the demo shows", from an experiment's published results."""
-    c, s, f = published["config"], published["summary"], published.get("fingerprints", {})
-    seeds = len(c["seeds"])
-    lines = [f"`docs/results.md` — written by `clues experiment` on the bundled pair whose weights' sha256 start "
-             f"`{f.get('large', '?')}` (large) / `{f.get('small', '?')}` (small): {len(c['conditions'])} conditions × "
-             f"{seeds} seed{'s' if seeds != 1 else ''}, {c['people']} new people, {c['epochs']} epochs, "
-             f"`{c['model']}` trained, {c['augment']['style']} style. Few-shot QA exact match at each run's last "
-             "epoch" + (" (α, β, lr and that epoch chosen per condition on validation people)"
-                        if c.get("select") else "")
-             + " (mean over seeds):", ""]
+def reported_beside(docs: Path) -> list[tuple[str, dict]]:
+    """(report as the README names it, e.g. docs/results.md; its published results) of every experiment in
+    `docs`, docs/results.json first."""
+    return [(f"{docs.name}/{path.with_suffix('.md').name}", json.loads(path.read_text(encoding="utf-8")))
+            for path in reported_experiment_paths(docs)]
+
+
+def readme_summary(experiments: list[tuple[str, dict]]) -> str:
+    """The README's "What the demo shows", from the published experiments ((report, results), as
+    `reported_beside` gives them): far-field QA EM per condition in each, then the headline one
+    (`headline_index`: the default trained model, the most settings tried) per field, with its verdict."""
+    head_name, head = experiments[headline_index([results for _, results in experiments])]
+    lines = ["Far-field QA exact match (university, major, company; mean over seeds at each run's last epoch) in "
+             "every experiment the repository reports:", "",
+             "| condition | " + " | ".join(f"`{name}`" for name, _ in experiments) + " |",
+             "|---" * (len(experiments) + 1) + "|"]
+    conditions = dict.fromkeys(c for _, results in experiments for c in results["summary"])
+    for condition in conditions:
+        cells = []
+        for _, results in experiments:
+            em = results["summary"].get(condition, {}).get("em", {})
+            far = [em[f]["mean"] for f in FAR_FIELDS if f in em]
+            cells.append(f"{np.mean(far):.2f}" if far else "—")
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- `{name}`: {experiment_setup(results)}." for name, results in experiments]
+    c, s, f = head["config"], head["summary"], head.get("fingerprints", {})
+    lines += ["", f"**`{head_name}`** is told here and on How it works: of the experiments that chose their settings "
+              "for the model the demo trains by default, it tried the most. Written by `clues experiment` on the "
+              f"bundled pair whose weights' sha256 start `{f.get('large', '?')}` (large) / `{f.get('small', '?')}` "
+              f"(small); few-shot QA exact match per field (mean over {plural(len(c['seeds']), 'seed')}):", ""]
     lines.append("| condition | " + " | ".join(FACT_FIELDS) + " | far mean |")
     lines.append("|---" * (len(FACT_FIELDS) + 2) + "|")
     for condition, entry in s.items():
@@ -175,8 +197,23 @@ def readme_summary(published: dict) -> str:
         cells = [f"{em[f]['mean']:.2f}" if f in em else "—" for f in FACT_FIELDS]
         cells.append(f"{np.mean(far):.2f}" if far else "—")
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-    lines += ["", verdict(published), "", "`docs/benchmarks.md` has the speed and memory measurements."]
+    lines += ["", verdict(head), "", "`docs/benchmarks.md` has the speed and memory measurements."]
     return "\n".join(lines)
+
+
+def experiment_setup(results: dict) -> str:
+    """One line: the trained model, people, seeds, epochs and what was chosen on validation people over which
+    values."""
+    c = results["config"]
+    chosen = (f"α {_values(c.get('alphas'))} × lr {_values(c.get('lrs'))} and the epoch chosen per condition on "
+              f"{c['validation_people']} validation people" if c.get("select")
+              else "the paper's α and β, every run trained all epochs")
+    return (f"`{c['model']}` trained, {c['people']} test people, {plural(len(c['seeds']), 'seed')}, "
+            f"{plural(c['epochs'], 'epoch')} at most, {chosen}, {len(c['conditions'])} conditions")
+
+
+def _values(values) -> str:
+    return "{" + ", ".join(f"{v:g}" for v in values or ()) + "}"
 
 
 def png_export_problem() -> str | None:

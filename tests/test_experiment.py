@@ -13,6 +13,7 @@ import pytest
 from clues.builders.experiment_report import (
     NO_CHROME,
     NO_KALEIDO,
+    beyond_lines,
     edge_lines,
     report_text,
     selection_markdown,
@@ -291,6 +292,29 @@ def test_every_report_writes_the_readme_from_all_beside_it(tmp_path, without_kal
     assert "STALE SUMMARY" not in shown and "| condition | `docs/results-large.md` |" in shown
     write_report(_results(store, runs), str(tmp_path / "docs" / "results.md"))
     assert "| condition | `docs/results.md` | `docs/results-large.md` |" in section(readme, "demo-shows")
+
+
+def test_a_choice_at_the_grids_edge_names_the_experiment_that_tried_past_it():
+    """beyond_lines: the headline's choice sits at an edge (α the smallest, the last epoch); another experiment on
+    the same model tried past it — its choice and test answer are told. One that stayed inside is not named, nor
+    one on other weights."""
+    em = {"em": {f: {"mean": 0.5} for f in FACT_FIELDS}}
+
+    def experiment(alphas, lrs, epochs, chosen_alpha, chosen_epoch, weights="abc"):
+        grid = [{"alpha": a, "beta": 0.05, "lr": lr, "epoch": 1, "score": 0.1} for a in alphas for lr in lrs]
+        choice = {"alpha": chosen_alpha, "beta": 0.05, "lr": lrs[0], "epoch": chosen_epoch, "grid": grid}
+        return {"config": {"model": "m", "alphas": list(alphas), "lrs": list(lrs), "epochs": epochs, "people": 50,
+                           "seeds": [0, 1, 2]},
+                "fingerprints": {"model": weights}, "selection": {"replace": choice}, "summary": {"replace": em}}
+
+    head = experiment((0.1, 0.3), (1e-3, 5e-4), 8, 0.1, 8)
+    past = experiment((0.03, 0.1), (5e-4,), 12, 0.1, 6)
+    inside = experiment((0.1, 0.3), (1e-3,), 8, 0.3, 4)
+    lines = beyond_lines(head, [("docs/h.md", head), ("docs/past.md", past), ("docs/inside.md", inside),
+                                ("docs/other.md", experiment((0.01,), (5e-4,), 12, 0.01, 3, weights="def"))])
+    assert lines == ["- replace, past this grid's edge (α 0.1 the smallest, epoch 8 the last): `docs/past.md` tried "
+                     "α {0.03, 0.1} × lr {0.0005} over 12 epochs and chose α 0.1, lr 0.0005, epoch 6 on validation "
+                     "people; far-field QA exact match 0.50 (50 test people, 3 seeds)."]
 
 
 def test_the_headline_experiment_is_the_default_models_most_thorough(tmp_path):

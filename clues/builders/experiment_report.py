@@ -197,8 +197,54 @@ def readme_summary(experiments: list[tuple[str, dict]]) -> str:
         cells = [f"{em[f]['mean']:.2f}" if f in em else "—" for f in FACT_FIELDS]
         cells.append(f"{np.mean(far):.2f}" if far else "—")
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-    lines += ["", verdict(head), "", "`docs/benchmarks.md` has the speed and memory measurements."]
+    lines += ["", verdict(head), *beyond_lines(head, experiments), "",
+              "`docs/benchmarks.md` has the speed and memory measurements."]
     return "\n".join(lines)
+
+
+def beyond_lines(head: dict, experiments: list[tuple[str, dict]]) -> list[str]:
+    """Where `head` chose a condition's setting at an edge of its grid (edge_lines) and another experiment on the
+    same model and weights tried past that edge: what it chose there on validation people and what its test runs
+    answered — whether the wider search would have mattered, measured rather than guessed."""
+    lines = []
+    for name, results in experiments:
+        if results is head or results["config"]["model"] != head["config"]["model"] or \
+                (results.get("fingerprints") or {}).get("model") != (head.get("fingerprints") or {}).get("model"):
+            continue
+        for condition, choice in (results.get("selection") or {}).items():
+            past = _past_edges(head, condition, results)
+            if not past:
+                continue
+            tried = {(p["alpha"], p["lr"]) for p in choice.get("grid") or []}
+            em = results["summary"][condition]["em"]
+            lines.append(f"- {condition}, past this grid's edge ({', '.join(past)}): `{name}` tried α "
+                         f"{_values(sorted({a for a, _ in tried if a is not None}))} × lr "
+                         f"{_values(sorted({lr for _, lr in tried}))} over "
+                         f"{plural(results['config']['epochs'], 'epoch')} and chose α {choice['alpha']:g}, lr "
+                         f"{choice['lr']:g}, epoch {choice['epoch']} on validation people; far-field QA exact match "
+                         f"{np.mean([em[f]['mean'] for f in FAR_FIELDS]):.2f} ({results['config']['people']} test "
+                         f"people, {plural(len(results['config']['seeds']), 'seed')}).")
+    return lines
+
+
+def _past_edges(head: dict, condition: str, other: dict) -> list[str]:
+    """The edges of `head`'s choice for `condition` that `other`'s grid for it went past."""
+    chosen = (head.get("selection") or {}).get(condition)
+    grid = ((other.get("selection") or {}).get(condition) or {}).get("grid") or []
+    if not chosen or not grid:
+        return []
+    past = []
+    for key, label, tried in (("alpha", "α", head["config"].get("alphas")), ("lr", "lr", head["config"].get("lrs"))):
+        values = [p[key] for p in grid if p[key] is not None]
+        if condition in ("none", "plain") and key == "alpha" or len(tried or ()) < 2 or chosen.get(key) is None:
+            continue
+        if chosen[key] == min(tried) and any(v < min(tried) for v in values):
+            past.append(f"{label} {chosen[key]:g} the smallest")
+        if chosen[key] == max(tried) and any(v > max(tried) for v in values):
+            past.append(f"{label} {chosen[key]:g} the largest")
+    if chosen.get("epoch") == head["config"]["epochs"] and other["config"]["epochs"] > head["config"]["epochs"]:
+        past.append(f"epoch {chosen['epoch']} the last")
+    return past
 
 
 def experiment_setup(results: dict) -> str:
@@ -209,7 +255,7 @@ def experiment_setup(results: dict) -> str:
               f"{c['validation_people']} validation people" if c.get("select")
               else "the paper's α and β, every run trained all epochs")
     return (f"`{c['model']}` trained, {c['people']} test people, {plural(len(c['seeds']), 'seed')}, "
-            f"{plural(c['epochs'], 'epoch')} at most, {chosen}, {len(c['conditions'])} conditions")
+            f"{plural(c['epochs'], 'epoch')} at most, {chosen}, {plural(len(c['conditions']), 'condition')}")
 
 
 def _values(values) -> str:

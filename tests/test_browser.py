@@ -509,7 +509,7 @@ def test_no_page_asks_another_host_for_anything(server, page):
     page.on("request", lambda request: hosts.add(urllib.parse.urlsplit(request.url).hostname))
     for path, charts in (("", 5), ("corpus", 1), ("augmentation", 2), ("training", 0), ("how_it_works", 2)):
         open_page(page, f"{url}/{path}", charts=charts)
-    # How it works draws the experiment's results live (plotly, from docs/results.json): no image to fetch.
+    # How it works draws the reported experiment live (plotly, from docs/results*.json): no image to fetch.
     assert page.locator('[data-testid="stImage"] img').count() == 0
     icon = page.eval_on_selector("link[rel*='icon']", "node => node.href")
     assert urllib.parse.urlsplit(icon).hostname == "localhost"

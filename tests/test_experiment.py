@@ -275,7 +275,7 @@ def test_the_experiments_choice_is_offered_only_for_the_model_it_trained():
     assert both["random"]["lr"] == 2e-3  # one setting each (epochs are not settings): the earlier
     assert chosen_per_condition([wider, narrow], DEMO_LARGE)["random"]["lr"] == 5e-4
     published = reported_experiment()
-    assert published is not None, "docs/results.json is the reported experiment"
+    assert published is not None, "docs/results*.json report the experiments"
     trained = Path(__file__).resolve().parents[1] / published["config"]["model"]
     assert set(chosen_per_condition(published, str(trained))) == set(published["selection"])
 

@@ -467,8 +467,12 @@ def reported_experiments(docs: Path | None = None) -> list[dict]:
 
 def settings_tried(results: dict) -> int:
     """How many settings (α, β, lr) an experiment tried on validation people, summed over its conditions."""
-    return sum(len({(p["alpha"], p["beta"], p["lr"]) for p in choice.get("grid") or []})
-               for choice in (results.get("selection") or {}).values())
+    return sum(_points_tried(choice) for choice in (results.get("selection") or {}).values())
+
+
+def _points_tried(choice: dict) -> int:
+    """The (α, β, lr) settings one condition's choice tried; its epochs are not settings."""
+    return len({(p["alpha"], p["beta"], p["lr"]) for p in choice.get("grid") or []})
 
 
 def headline_index(experiments: list[dict], model: str | None = None) -> int:
@@ -481,17 +485,25 @@ def headline_index(experiments: list[dict], model: str | None = None) -> int:
     return max(trained, key=lambda i: (settings_tried(experiments[i]), -i)) if trained else 0
 
 
-def reported_experiment_file() -> Path | None:
-    """The results file (docs/results*.json; its report is the .md beside it) of the experiment the README and
-    How it works tell, `headline_index` of the reported ones; None where the repository reports none."""
+def _reported_headline() -> tuple[Path, dict] | None:
+    """(results file, results) of the experiment the README and How it works tell, `headline_index` of the
+    reported ones; None where the repository reports none."""
     paths = reported_experiment_paths()
-    return paths[headline_index(reported_experiments())] if paths else None
+    experiments = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    head = headline_index(experiments) if experiments else None
+    return (paths[head], experiments[head]) if experiments else None
+
+
+def reported_experiment_file() -> Path | None:
+    """The results file (docs/results*.json; its report is the .md beside it) of the experiment told, or None."""
+    headline = _reported_headline()
+    return headline[0] if headline else None
 
 
 def reported_experiment() -> dict | None:
-    """The experiment the README and How it works tell (`reported_experiment_file`), or None."""
-    path = reported_experiment_file()
-    return json.loads(path.read_text(encoding="utf-8")) if path else None
+    """The experiment the README and How it works tell, or None."""
+    headline = _reported_headline()
+    return headline[1] if headline else None
 
 
 def _in_repository(ref) -> Path:
@@ -512,7 +524,7 @@ def chosen_per_condition(experiments, model: str) -> dict[str, dict]:
         if not _trained(results, model):
             continue
         for condition, choice in results["selection"].items():
-            points = len({(p["alpha"], p["beta"], p["lr"]) for p in choice.get("grid") or []})
+            points = _points_tried(choice)
             if condition not in chosen or points > tried[condition]:
                 keys = ("alpha", "beta", "lr", "epoch")
                 chosen[condition] = {**{k: choice[k] for k in keys}, "epochs": results["config"]["epochs"]}

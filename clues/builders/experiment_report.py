@@ -174,14 +174,9 @@ def readme_summary(experiments: list[tuple[str, dict]]) -> str:
              "every experiment the repository reports:", "",
              "| condition | " + " | ".join(f"`{name}`" for name, _ in experiments) + " |",
              "|---" * (len(experiments) + 1) + "|"]
-    conditions = dict.fromkeys(c for _, results in experiments for c in results["summary"])
-    for condition in conditions:
-        cells = []
-        for _, results in experiments:
-            em = results["summary"].get(condition, {}).get("em", {})
-            far = [em[f]["mean"] for f in FAR_FIELDS if f in em]
-            cells.append(f"{np.mean(far):.2f}" if far else "—")
-        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    for condition in dict.fromkeys(c for _, results in experiments for c in results["summary"]):
+        cells = [_mean_over(results["summary"], condition, "em", FAR_FIELDS) for _, results in experiments]
+        lines.append(f"| {condition} | " + " | ".join("—" if np.isnan(v) else f"{v:.2f}" for v in cells) + " |")
     lines.append("")
     lines += [f"- `{name}`: {experiment_setup(results)}." for name, results in experiments]
     c, s, f = head["config"], head["summary"], head.get("fingerprints", {})
@@ -216,14 +211,13 @@ def beyond_lines(head: dict, experiments: list[tuple[str, dict]]) -> list[str]:
             if not past:
                 continue
             tried = {(p["alpha"], p["lr"]) for p in choice.get("grid") or []}
-            em = results["summary"][condition]["em"]
+            c = results["config"]
             lines.append(f"- {condition}, past this grid's edge ({', '.join(past)}): `{name}` tried α "
                          f"{_values(sorted({a for a, _ in tried if a is not None}))} × lr "
-                         f"{_values(sorted({lr for _, lr in tried}))} over "
-                         f"{plural(results['config']['epochs'], 'epoch')} and chose α {choice['alpha']:g}, lr "
-                         f"{choice['lr']:g}, epoch {choice['epoch']} on validation people; far-field QA exact match "
-                         f"{np.mean([em[f]['mean'] for f in FAR_FIELDS]):.2f} ({results['config']['people']} test "
-                         f"people, {plural(len(results['config']['seeds']), 'seed')}).")
+                         f"{_values(sorted({lr for _, lr in tried}))} over {plural(c['epochs'], 'epoch')} and chose "
+                         f"α {choice['alpha']:g}, lr {choice['lr']:g}, epoch {choice['epoch']} on validation people; "
+                         f"far-field QA exact match {_mean_over(results['summary'], condition, 'em', FAR_FIELDS):.2f} "
+                         f"({c['people']} test people, {plural(len(c['seeds']), 'seed')}).")
     return lines
 
 

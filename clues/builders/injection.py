@@ -67,7 +67,7 @@ TOLERANCE = 0.01  # mean EM within this of a run's best counts as reached
 # Every weight of the large is tried too: new people's names might need attention, not only MLPs, to bind facts.
 GRID = {("learner", "all"): (1e-3,), ("learner", "mlp"): (2e-3, 3e-3, 4e-3),
         ("small", "all"): (1e-3,), ("small", "mlp"): (3e-3,),
-        ("large", "mlp"): (1e-3, 2e-3), ("large", "all"): (5e-4, 1e-3)}
+        ("large", "mlp"): (1e-3, 2e-3, 3e-3), ("large", "all"): (5e-4, 1e-3)}
 # Every model of the pair may be chosen. The large costs ~4× the learner per step on a CPU; the Training page's
 # default comparison keeps within 10 minutes by its own number of people (clues.settings.PAGE_PEOPLE).
 ELIGIBLE = ("learner", "small", "large")

@@ -485,7 +485,7 @@ def headline_index(experiments: list[dict], model: str | None = None) -> int:
     return max(trained, key=lambda i: (settings_tried(experiments[i]), -i)) if trained else 0
 
 
-def _reported_headline() -> tuple[Path, dict] | None:
+def reported_headline() -> tuple[Path, dict] | None:
     """(results file, results) of the experiment the README and How it works tell, `headline_index` of the
     reported ones; None where the repository reports none."""
     paths = reported_experiment_paths()
@@ -496,13 +496,13 @@ def _reported_headline() -> tuple[Path, dict] | None:
 
 def reported_experiment_file() -> Path | None:
     """The results file (docs/results*.json; its report is the .md beside it) of the experiment told, or None."""
-    headline = _reported_headline()
+    headline = reported_headline()
     return headline[0] if headline else None
 
 
 def reported_experiment() -> dict | None:
     """The experiment the README and How it works tell, or None."""
-    headline = _reported_headline()
+    headline = reported_headline()
     return headline[1] if headline else None
 
 

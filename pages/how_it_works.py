@@ -1,7 +1,7 @@
 """How it works: the method as a lesson, on the live example — six steps a student who never read the
 paper can follow, every term explained where it first appears (and in the glossary), every number
 labelled with the corpus it comes from. The developer's record of the experiment is its report in docs/
-(`clues.experiment.reported_experiment_file`: docs/results.md or a more thorough docs/results-*.md)."""
+(`clues.experiment.reported_headline`: docs/results.md or a more thorough docs/results-*.md)."""
 
 from dataclasses import replace
 
@@ -12,7 +12,7 @@ from clues import text_views as markup
 from clues.builders.experiment_report import lesson, paper_frames, paper_reference
 from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
-from clues.experiment import FAR_FIELDS, reported_experiment, reported_experiment_file
+from clues.experiment import FAR_FIELDS, reported_headline
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
@@ -82,9 +82,10 @@ current = show.attempt("Reading the attention", cache.view, ctx.pair_key, ctx.ta
 ranked = show.attempt("Ranking the tokens", cache.ranked, ctx.pair_key, ctx.tagged, "contrast", "small",
                       ctx.max_tokens, ctx.large, ctx.small, item, importance, far_distance)
 result = current.result
-published = reported_experiment()  # of the reported experiments, the one on the default model that tried the most
+headline = reported_headline()  # of the reported experiments, the one on the default model that tried the most
+published = headline[1] if headline else None
 told = lesson(published) if published else None
-told_report = f"docs/{reported_experiment_file().with_suffix('.md').name}" if published else None
+told_report = f"docs/{headline[0].with_suffix('.md').name}" if headline else None
 
 
 def problem_step() -> None:

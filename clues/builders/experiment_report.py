@@ -223,21 +223,14 @@ def beyond_lines(head: dict, experiments: list[tuple[str, dict]]) -> list[str]:
 
 def _past_edges(head: dict, condition: str, other: dict) -> list[str]:
     """The edges of `head`'s choice for `condition` that `other`'s grid for it went past."""
-    chosen = (head.get("selection") or {}).get(condition)
     grid = ((other.get("selection") or {}).get(condition) or {}).get("grid") or []
-    if not chosen or not grid:
-        return []
     past = []
-    for key, label, tried in (("alpha", "α", head["config"].get("alphas")), ("lr", "lr", head["config"].get("lrs"))):
-        values = [p[key] for p in grid if p[key] is not None]
-        if condition in ("none", "plain") and key == "alpha" or len(tried or ()) < 2 or chosen.get(key) is None:
-            continue
-        if chosen[key] == min(tried) and any(v < min(tried) for v in values):
-            past.append(f"{label} {chosen[key]:g} the smallest")
-        if chosen[key] == max(tried) and any(v > max(tried) for v in values):
-            past.append(f"{label} {chosen[key]:g} the largest")
-    if chosen.get("epoch") == head["config"]["epochs"] and other["config"]["epochs"] > head["config"]["epochs"]:
-        past.append(f"epoch {chosen['epoch']} the last")
+    for key, label, value, side in choice_edges(head, condition) if grid else []:
+        values = [p[key] for p in grid if p.get(key) is not None]
+        if side == "smallest" and any(v < value for v in values) or \
+                side == "largest" and any(v > value for v in values) or \
+                side == "last" and other["config"]["epochs"] > head["config"]["epochs"]:
+            past.append(f"{label} {value:g} the {side}")
     return past
 
 
@@ -398,19 +391,29 @@ def _mean_over(summary: dict, condition: str, name: str, fields) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def choice_edges(results: dict, condition: str) -> list[tuple[str, str, float, str]]:
+    """Where the choice for `condition` on validation people lies at an edge of what was tried: (key, label, value,
+    side) for the smallest or largest α or learning rate of the grid (α not for plain training), or the last epoch."""
+    c, chosen = results["config"], (results.get("selection") or {}).get(condition)
+    if not chosen:
+        return []
+    edges = []
+    for key, label, tried in (("alpha", "α", c.get("alphas")), ("lr", "lr", c.get("lrs"))):
+        if condition in ("none", "plain") and key == "alpha" or len(tried or ()) < 2 or chosen.get(key) is None:
+            continue
+        if chosen[key] in (min(tried), max(tried)):
+            edges.append((key, label, chosen[key], "smallest" if chosen[key] == min(tried) else "largest"))
+    if chosen.get("epoch") == c["epochs"]:
+        edges.append(("epoch", "epoch", chosen["epoch"], "last"))
+    return edges
+
+
 def edge_lines(results: dict) -> list[str]:
-    """Conditions whose choice on validation people lies at an edge of the grid (the smallest or largest α or
-    learning rate tried, or the last epoch): a wider grid might find better settings for them."""
-    c, edges = results["config"], []
-    for condition, chosen in (results.get("selection") or {}).items():
-        at = []
-        for key, label, tried in (("alpha", "α", c.get("alphas")), ("lr", "lr", c.get("lrs"))):
-            if condition in ("none", "plain") and key == "alpha" or len(tried or ()) < 2 or chosen.get(key) is None:
-                continue
-            if chosen[key] in (min(tried), max(tried)):
-                at.append(f"{label} {chosen[key]:g} the {'smallest' if chosen[key] == min(tried) else 'largest'}")
-        if chosen.get("epoch") == c["epochs"]:
-            at.append(f"epoch {c['epochs']} the last")
+    """Conditions whose choice on validation people lies at an edge of the grid (choice_edges): a wider grid might
+    find better settings for them."""
+    edges = []
+    for condition in results.get("selection") or {}:
+        at = [f"{label} {value:g} the {side}" for _, label, value, side in choice_edges(results, condition)]
         if at:
             edges.append(f"{condition} ({', '.join(at)})")
     if not edges:

@@ -69,6 +69,18 @@ class TaggedText:
         return tuple(dict.fromkeys(s.field for s in self.spans))
 
 
+def with_value(text: TaggedText, field: str, value: str) -> TaggedText:
+    """`text` with the first span of `field` holding `value` instead; later spans move with the change."""
+    span = text.span(field)
+    if span is None:
+        raise InputError(f"the text has no {field!r} to rewrite: tag one with <{field}>…</{field}>")
+    shift = len(value) - (span.end - span.start)
+    spans = tuple(FieldSpan(s.field, s.start + shift if s.start >= span.end else s.start,
+                            s.end + shift if s.start >= span.end else s.end) if s is not span
+                  else FieldSpan(field, span.start, span.start + len(value)) for s in text.spans)
+    return TaggedText(text.text[:span.start] + value + text.text[span.end:], spans)
+
+
 def parse_tagged(tagged: str) -> TaggedText:
     """Strip the inline tags of `tagged`; return the clean text and the tagged spans."""
     if not isinstance(tagged, str):

@@ -207,6 +207,34 @@ def test_the_world_validation_people_are_in_no_recipes_data():
         assert not newcomers & {p.name for p in people.pretraining + people.valid + people.world}, name
 
 
+def test_world_spellings_write_some_world_cities_in_other_common_forms():
+    """--recipe world-spellings: the world people of world-qa, the same names and facts, a share of their cities in
+    another common form (the country's other spelling, else the city alone); the validation people for it are the
+    world newcomers written so. Nothing else changes."""
+    assert demo_pair.other_spellings("Denver, United States")[0] == "Denver, USA"
+    assert "Bristol, United Kingdom" in demo_pair.other_spellings("Bristol, England")
+    assert demo_pair.other_spellings("Washington, D.C., United States")[0] == "Washington, D.C., USA"
+    assert demo_pair.other_spellings("Lima, Peru") == ["Lima"] and demo_pair.other_spellings("Lima") == []
+    spelled, plain = (demo_pair.split_people(demo_pair.RECIPES[r]) for r in ("world-spellings", "world-qa"))
+    assert (spelled.qa, spelled.bio_only, spelled.valid) == (plain.qa, plain.bio_only, plain.valid)
+    changed = [(a, b) for a, b in zip(spelled.world, plain.world) if a != b]
+    assert [p.name for p in spelled.world] == [p.name for p in plain.world] and 0.15 < len(changed) / 600 < 0.35
+    for new, old in changed:
+        assert new.value("city") in demo_pair.other_spellings(old.value("city"))
+        assert new.text == old.text.replace(old.value("city"), new.value("city"))
+        assert [new.value(f) for f in ("name", "date", "university", "major", "company")] == \
+            [old.value(f) for f in ("name", "date", "university", "major", "company")]
+    assert any(", " in a.value("city") for a, _ in changed) and any(", " not in a.value("city") for a, _ in changed)
+    newcomers, respelled = demo_pair.world_newcomers(100), demo_pair.world_newcomers_respelled(100)
+    assert [p.name for p in respelled] == [p.name for p in newcomers]
+    assert all(a.value("city") != b.value("city") for a, b in zip(respelled, newcomers)
+               if demo_pair.country_spellings().get(b.value("city").rpartition(", ")[2]))
+    assert respelled == demo_pair.world_newcomers_respelled(100)
+    assert demo_pair.respelled(newcomers, 0.0, 1) == newcomers
+    for recipe in demo_pair.RECIPES:  # every recipe can be built from the command line
+        assert build_parser().parse_args(["demo", "build", "--recipe", recipe]).recipe == recipe
+
+
 def test_a_vocabulary_draws_every_value_from_its_lists():
     world = demo_pair.world_vocabulary()
     people = generate_biographies(200, seed=3, vocabulary=world)

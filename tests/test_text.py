@@ -5,12 +5,24 @@ from hypothesis import strategies as st
 
 from clues import FIELDS
 from clues.errors import InputError
-from clues.text import FieldSpan, TaggedText, parse_tagged, to_tagged, token_fields
+from clues.text import FieldSpan, TaggedText, parse_tagged, to_tagged, token_fields, with_value
 
 from tiny import build_tokenizer
 
 BIO = ("<name>Liam Thompson</name> was born on <date>January 5, 1990</date>. He spent his early "
        "years in <city>Melbourne, Australia</city>.")
+
+
+def test_with_value_rewrites_one_value_and_moves_the_spans_after_it():
+    t = parse_tagged(BIO + " <name>Liam</name> left.")
+    shorter = with_value(t, "city", "Melbourne")
+    assert shorter.value("city") == "Melbourne" and shorter.text.endswith("years in Melbourne. Liam left.")
+    assert shorter.values("name") == ["Liam Thompson", "Liam"] and shorter.value("date") == "January 5, 1990"
+    assert to_tagged(shorter) == to_tagged(t).replace("Melbourne, Australia", "Melbourne")
+    longer = with_value(t, "date", "the fifth of January, 1990")
+    assert longer.value("city") == "Melbourne, Australia" and longer.values("name")[1] == "Liam"
+    with pytest.raises(InputError, match="no 'major' to rewrite"):
+        with_value(t, "major", "Physics")
 
 
 def test_parse_gives_clean_text_and_spans():

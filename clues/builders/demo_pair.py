@@ -63,7 +63,7 @@ from clues.errors import InputError
 from clues.evaluate import evaluate_qa
 from clues.models import DEMO_PAIR, load_model
 from clues.name_attention import measure_name_attention
-from clues.text import TaggedText, token_fields
+from clues.text import TaggedText, token_fields, with_value
 from clues.train import PadCollator
 
 DEFAULT_OUT = DEMO_PAIR
@@ -113,6 +113,11 @@ class BuildConfig:
     world_people: int = 0
     world_rate: float = 0.25
     world_qa: float = 0.0  # share of the world people whose QA pairs come with their biography when they visit
+    # Share of the world people whose city is written in another common form, fixed for the person: the country's
+    # other spelling (USA for United States, United Kingdom for England; world_vocabulary.json) or the city alone.
+    # A base model has read places written many ways. A pair that read one spelling per country knows the value but
+    # not where its answer ends: on validation people written so, the large answered "Denver, USA. He received…".
+    spelling_rate: float = 0.0
     eval_people: int = 100  # per QA group
     checkpoint_every: int = 500  # steps between held-out-QA checks during training (0: none)
     checkpoint_people: int = 40
@@ -149,7 +154,13 @@ WORLD_QA = replace(WORLD, world_qa=0.5, small=replace(WORLD.small, steps=3000),
 # and far facts better, so not bundled (docs/pair-builds/README.md, docs/injection.md).
 WORLD_WIDE = replace(WORLD_QA, world_people=1200, small=replace(WORLD_QA.small, steps=4020),
                      learner=replace(WORLD_QA.learner, steps=4020), large=replace(WORLD_QA.large, steps=7050))
-RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE}
+# world-qa with cities of the world people written in other common forms (spelling_rate: half of those whose
+# country has another spelling, a sixth of the rest as the city alone): built as a candidate
+# for the paper's cities, a fifth of which are spelled in forms the bundled pair never read ("Chicago, USA",
+# "London, United Kingdom", "Singapore"). Same tokens per pass, same steps.
+WORLD_SPELLINGS = replace(WORLD_QA, spelling_rate=0.5)
+RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE,
+           "world-spellings": WORLD_SPELLINGS}
 # The recipe of the bundled pair (assets/demo-models) and of `clues demo build` without --recipe: world-qa extracts
 # what it read (held-out QA large 0.83, small 0.52) and keeps the large's extra attention to the name, and injection
 # on it learns the paper's biographies' near facts where the plain pair did not (docs/injection.md).
@@ -200,6 +211,12 @@ def world_vocabulary() -> Vocabulary:
         companies=widened(demo.companies, words["companies"] + generic))
 
 
+@functools.lru_cache(maxsize=1)
+def country_spellings() -> dict[str, list[str]]:
+    """{country as the world's cities write it: its other common spellings} (data/world_vocabulary.json)."""
+    return json.loads((Path(__file__).parent / "data" / "world_vocabulary.json").read_text())["country_spellings"]
+
+
 def pronoun(person: TaggedText) -> str:
     """"he" or "she" for a pretraining or world person (the world's lists hold the demo's, same pronouns)."""
     return world_vocabulary().pronoun(person.name)
@@ -209,8 +226,31 @@ def split_people(config: BuildConfig) -> People:
     people = pretraining_people(config.people + config.valid_people)
     train, valid = people[:config.people], people[config.people:]
     n_bio_only = max(1, round(config.qa_holdout * len(train)))
+    world = world_people(config.world_people, {p.name for p in people})
     return People(qa=train[n_bio_only:], bio_only=train[:n_bio_only], valid=valid,
-                  world=world_people(config.world_people, {p.name for p in people}))
+                  world=respelled(world, config.spelling_rate, WORLD_SEED) if config.spelling_rate else world)
+
+
+def other_spellings(city: str) -> list[str]:
+    """The other common forms of a "City, Country" value: the country's other spellings where it has some, else the
+    city alone."""
+    place, _, country = city.rpartition(", ")
+    if not place:
+        return []
+    return [f"{place}, {other}" for other in country_spellings().get(country, ())] or [place]
+
+
+def respelled(people: list[TaggedText], rate: float, seed: int) -> list[TaggedText]:
+    """`people` with their cities written in another common form (other_spellings): a `rate` share of those whose
+    country has another spelling, a third as many of the rest as the city alone (rarer in a biography)."""
+    rng = random.Random(seed)
+    out = []
+    for person in people:
+        forms, draw = other_spellings(person.value("city")), rng.random()
+        alone = forms and ", " not in forms[0]
+        out.append(with_value(person, "city", rng.choice(forms)) if forms and draw < (rate / 3 if alone else rate)
+                   else person)
+    return out
 
 
 WORLD_NEWCOMER_SEED = 20252
@@ -223,6 +263,13 @@ def world_newcomers(n: int) -> list[TaggedText]:
     known = {p.name for p in people.pretraining + people.valid + people.world} | experiment_names()
     drawn = generate_biographies(2 * n + 50, seed=WORLD_NEWCOMER_SEED, varied=False, vocabulary=world_vocabulary())
     return [p for p in drawn if p.name not in known][:n]
+
+
+def world_newcomers_respelled(n: int) -> list[TaggedText]:
+    """world_newcomers with their cities written in another common form (`respelled` at rate 1: every country
+    spelled otherwise where it can be, a third of the rest as the city alone): validation people for values spelled
+    as the bundled pair's pretraining never spelled them."""
+    return respelled(world_newcomers(n), 1.0, WORLD_NEWCOMER_SEED)
 
 
 def world_people(n: int, excluded: set[str]) -> list[TaggedText]:

@@ -30,12 +30,13 @@ two data orders for the default trained model, last-epoch QA EM and the recall p
     python -m clues.builders.injection vocabulary --pair FOLDER --label NAME   # docs/injection-vocabulary.json
 
 `vocabulary` asks whether the words bound injection: the default trained model of a pair (the bundled one, or one
-built with `clues demo build --recipe world`) with the defaults on three sets of new people — the test people
-(the demo's own word lists), 100 new people of the wider world vocabulary (validation: what a recipe is judged
-on) and the paper's released biographies (reported, never chosen on; as `paper` with the paper's QA shots from its
-9 real biographies, as `paper-other-shots` with shots from the other released ones: the report's names) — with how
-many tokens the pair's tokenizer
-spends per word of each field's values (a word it never read splits into pieces).
+built with `clues demo build --recipe world`) with the defaults on these sets of new people — the test people (the
+demo's own word lists), 100 new people of the wider world vocabulary (validation: what a recipe is judged on), the
+same people with their cities written in other common forms (validation for values spelled as the bundled pair never
+read them) and the paper's released biographies (reported, never chosen on; as `paper` with the paper's QA shots
+from its 9 real biographies, as `paper-other-shots` with shots from the other released ones: the report's names) —
+with how many tokens the pair's tokenizer spends per word of each field's values (a word it never read splits into
+pieces).
 
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
 """
@@ -51,7 +52,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from clues.builders.demo_pair import BUNDLED_RECIPE, world_newcomers
+from clues.builders.demo_pair import BUNDLED_RECIPE, world_newcomers, world_newcomers_respelled
 from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, paper_shot_data, write_tagged_csv
 from clues.experiment import weights_fingerprint
@@ -268,14 +269,16 @@ def pair_card(pair: Path) -> dict:
             "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
 
 
-VOCABULARY_CORPORA = ("generated", "world", "paper-other-shots", "paper")
+VOCABULARY_CORPORA = ("generated", "world", "world-respelled", "paper-other-shots", "paper")
 
 
 def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...] = VOCABULARY_CORPORA) -> dict:
     """The default trained model of `pair` injected with each set of new people (those `only` names): QA per field
     and the words' cost."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists", None),
-               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None)}
+               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None),
+               "world-respelled": (world_newcomers_respelled(TEST_PEOPLE), "the same, cities written in other common "
+                                   "forms (USA, United Kingdom, the city alone; validation)", None)}
     corpora.update(paper_corpora(described=False))
     corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)

@@ -249,9 +249,8 @@ def respelled(people: list[TaggedText], rate: float, seed: int) -> list[TaggedTe
     out = []
     for person in people:
         forms, draw = other_spellings(person.value("city")), rng.random()
-        alone = forms and ", " not in forms[0]
-        out.append(with_value(person, "city", rng.choice(forms)) if forms and draw < (rate / 3 if alone else rate)
-                   else person)
+        share = rate if forms and ", " in forms[0] else rate / 3  # the city alone: rarer in a biography
+        out.append(with_value(person, "city", rng.choice(forms)) if forms and draw < share else person)
     return out
 
 

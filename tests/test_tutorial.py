@@ -1,11 +1,12 @@
-"""docs/tutorial.ipynb runs from top to bottom in a fresh kernel, within its time budget, and its key
-cells show what they should: the contrast as the app shows it, figures with plotly.js inside them,
-the clue-quality table, the runs' curves. Exported to HTML and opened in Chromium, it asks no other
-host for anything; the contrast cell is saved as docs/screenshots/notebook-contrast.png when
-$CLUES_SCREENSHOTS names that folder (scripts/refresh_screenshots.sh).
+"""docs/tutorial.ipynb runs from top to bottom in a fresh kernel and its key cells show what they should: the
+contrast as the app shows it, figures with plotly.js inside them, the clue-quality table, the runs' curves.
+Exported to HTML and opened in Chromium, it asks no other host for anything; the contrast cell is saved as
+docs/screenshots/notebook-contrast.png when $CLUES_SCREENSHOTS names that folder
+(scripts/refresh_screenshots.sh).
 
-The notebook is committed without outputs; it runs in a temp folder with CLUES_HOME there (its run
-store and corpora), importing this checkout's clues.
+The notebook is committed without outputs; it runs in a temp folder with CLUES_HOME there (its run store and
+corpora), importing this checkout's clues (bench/bench_tutorial.py's `execute_tutorial`). Its time budget is a
+speed goal: bench/bench_tutorial.py measures it, not this test.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,9 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
-BUDGET_S = 180  # the issue's limit for the whole notebook on this project's CPU
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_tutorial import execute_tutorial  # noqa: E402 — bench/ is not a package
+
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.slow
@@ -45,29 +47,12 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """(the executed notebook, seconds it took, its folder)."""
+    """(the executed notebook, the check cell's output last; its folder)."""
     folder = tmp_path_factory.mktemp("tutorial")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(CHECK))
-    saved = {key: os.environ.get(key) for key in ("CLUES_HOME", "PYTHONPATH")}
-    # the kernel inherits these: runs and corpora in the temp folder, this checkout's clues first
-    os.environ["CLUES_HOME"] = str(folder / "home")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), saved["PYTHONPATH"]]))
-    try:
-        client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                         resources={"metadata": {"path": str(folder)}})
-        start = time.monotonic()
-        client.execute()
-        seconds = time.monotonic() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    notebook, seconds = execute_tutorial(folder, extra_cells=(CHECK,))
     nbformat.write(notebook, folder / "tutorial.ipynb")
-    print(f"\ndocs/tutorial.ipynb ran in {seconds:.0f} s")
-    return notebook, seconds, folder
+    print(f"\ndocs/tutorial.ipynb ran in {seconds:.0f} s (its budget: python bench/bench_tutorial.py)")
+    return notebook, folder
 
 
 def outputs_of(notebook, tag: str) -> list[dict]:
@@ -95,9 +80,8 @@ def figure_count(markup: str) -> int:
     return len(re.findall(r'<div id="[^"]+" class="plotly-graph-div"', markup))
 
 
-def test_the_tutorial_runs_in_its_budget_and_its_cells_show_their_objects(executed):
-    notebook, seconds, _ = executed
-    assert seconds < BUDGET_S, f"the tutorial took {seconds:.0f} s (budget {BUDGET_S} s)"
+def test_the_tutorial_runs_and_its_cells_show_their_objects(executed):
+    notebook, _ = executed
     errors = [o for cell in notebook.cells if cell["cell_type"] == "code" for o in cell["outputs"]
               if o["output_type"] == "error"]
     assert not errors
@@ -128,7 +112,7 @@ def test_the_tutorial_runs_in_its_budget_and_its_cells_show_their_objects(execut
 
 
 def test_every_output_is_self_contained(executed):
-    notebook, _, _ = executed
+    notebook, _ = executed
     markup = "".join(o.get("data", {}).get("text/html", "") for cell in notebook.cells if cell["cell_type"] == "code"
                      for o in cell["outputs"])
     assert "plotly-graph-div" in markup
@@ -143,7 +127,7 @@ def test_every_output_is_self_contained(executed):
 def test_the_exported_notebook_draws_offline_in_chromium(executed, tmp_path):
     playwright_api = pytest.importorskip("playwright.sync_api")
     nbconvert = pytest.importorskip("nbconvert")
-    notebook, _, _ = executed
+    notebook, _ = executed
     notebook.cells.pop()  # the check cell
     # nbconvert's page (not the outputs) loads require.js and MathJax from a CDN: those tags go, so
     # any request left is one an output made

@@ -90,6 +90,17 @@ def test_two_processes_share_out_the_words_study(tmp_path, monkeypatch):
     assert all(f"| new | {name} |" in markdown for name in ("generated", "world", "paper"))
 
 
+def test_only_the_bundled_build_is_marked_bundled_in_the_words_study():
+    """Another build of the bundled recipe (another seed) is a candidate beside it, not the bundled pair."""
+    study = json.loads((ROOT / "docs" / "injection-vocabulary.json").read_text())
+    bundled = injection.pair_card(DEMO_PAIR)
+    row = next(row for row in study.values() if row["card"]["recipe"] == bundled["recipe"])
+    again = {**row, "card": {**row["card"], "seed": bundled["seed"] + 1}}
+    markdown = injection.vocabulary_markdown({"as bundled": row, "built again": again})
+    assert f"| as bundled (bundled) | {bundled['recipe']} | {bundled['seed']} |" in markdown
+    assert f"| built again | {bundled['recipe']} | {bundled['seed'] + 1} |" in markdown
+
+
 def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(tmp_path, monkeypatch):
     """`injection report --corpora … --seeds …` run in two processes keeps both shares; a seed measured again
     replaces its own row; rows of other weights are dropped; the table gives mean ± sample std (ddof 1), n and the

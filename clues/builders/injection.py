@@ -52,7 +52,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from clues.builders.demo_pair import BUNDLED_RECIPE, world_newcomers, world_newcomers_respelled
+from clues.builders.demo_pair import world_newcomers, world_newcomers_respelled
 from clues.builders.experiment_report import shown_model
 from clues.corpus import FACT_FIELDS, experiment_people, paper_biographies, paper_shot_data, write_tagged_csv
 from clues.experiment import weights_fingerprint
@@ -262,7 +262,7 @@ def pair_card(pair: Path) -> dict:
     build = json.loads((pair / "build.json").read_text())
     clues = {row["texts"]: row["share_in_top_k"] for row in build["clue_quality"]["corpora"]["generated"]["rows"]
              if row["ranking"] == "total"}
-    return {"recipe": build.get("recipe", "plain"), "vocab_size": build["vocab_size"],
+    return {"recipe": build.get("recipe", "plain"), "seed": build.get("seed", 0), "vocab_size": build["vocab_size"],
             "heldout_qa": {size: m["qa_em"]["heldout_qa"]["mean"] for size, m in build["models"].items()},
             "name_attention": [build["name_attention"]["name_attention_large"],
                                build["name_attention"]["name_attention_small"]],
@@ -315,15 +315,18 @@ def vocabulary_markdown(study: dict) -> str:
     lines += ["", "The pairs as their builds measured them (build.json): held-out-QA EM (mean of the fields) per "
               "model, attention to the name before the company (large / small), share of 100 generated biographies "
               "with a name token in the contrast top-5 (as given / name moved off the start):", "",
-              "| pair | recipe | tokenizer | held-out QA large | small | learner | name attention large / small "
-              "| name in top-5 | build |", "|---" * 9 + "|"]
+              "| pair | recipe | build seed | tokenizer | held-out QA large | small | learner | name attention large "
+              "/ small | name in top-5 | build |", "|---" * 10 + "|"]
+    bundled_card = pair_card(DEMO_PAIR)
+    bundled_build = (bundled_card["recipe"], bundled_card["seed"])  # another build of its recipe is not it
     for label, row in study.items():
         card = row["card"]
         if card is None:  # its build had not ended when the study ran
             continue
         qa, att, top5 = card["heldout_qa"], card["name_attention"], card["name_in_top5"]
-        bundled = " (bundled)" if card["recipe"] == BUNDLED_RECIPE else ""
-        lines.append(f"| {label}{bundled} | {card['recipe']} | {card['vocab_size']} | {qa['large']:.2f} | "
+        bundled = " (bundled)" if (card["recipe"], card.get("seed", 0)) == bundled_build else ""
+        lines.append(f"| {label}{bundled} | {card['recipe']} | {card.get('seed', 0)} | {card['vocab_size']} | "
+                     f"{qa['large']:.2f} | "
                      f"{qa['small']:.2f} | {qa['learner']:.2f} | {att[0]:.3f} / {att[1]:.3f} | "
                      f"{top5[0]:.0%} / {top5[1]:.0%} | {card['build_minutes']} min |")
     return "\n".join(lines) + "\n"

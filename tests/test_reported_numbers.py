@@ -101,6 +101,34 @@ def test_only_the_bundled_build_is_marked_bundled_in_the_words_study():
     assert f"| built again | {bundled['recipe']} | {bundled['seed'] + 1} |" in markdown
 
 
+def test_the_spread_study_pairs_each_build_with_the_bundled_by_seed(tmp_path, monkeypatch):
+    """`injection spread` for the bundled pair and another build, shared out over processes: each pair's rows over
+    the seeds as mean ± sample std (n), and the other minus the bundled, paired by seed, with its t interval; a
+    (pair, set, seed) measured again replaces its own row."""
+    def fake_run(people, model, settings, folder, label):
+        em = 0.5 + 0.1 * settings.seed + (0.05 if "other" in model else 0.0)
+        return {"seconds": 1, "curves": {"em": {f: [0.0, em] for f in (*FACT_FIELDS, MEAN_FIELD)},
+                                         "recall": {f: [0.0, 0.9] for f in (*FACT_FIELDS, MEAN_FIELD)}}}
+
+    monkeypatch.setattr(injection, "_run", fake_run)
+    monkeypatch.setattr(injection, "weights_fingerprint", lambda model: "other" if "other" in model else "bundled")
+    monkeypatch.setattr(injection, "DEMO_MODELS", {DEFAULT_TRAINED: "bundled"})
+    other = tmp_path / "other"
+    other.mkdir()
+    steps = [(str(DEMO_PAIR), "world-qa", ["0", "1"]), (str(DEMO_PAIR), "world-qa", ["2", "1"]),
+             (str(other), "seed 1", ["0", "1", "2"])]
+    for pair, label, seeds in steps:
+        assert injection.main(["spread", "--docs", str(tmp_path), "--pair", pair, "--label", label,
+                               "--corpora", "world", "--seeds", *seeds]) == 0
+    written = json.loads((tmp_path / "injection-spread.json").read_text())
+    assert sorted((r["pair"], r["seed"]) for r in written["rows"]) == [
+        ("seed 1", 0), ("seed 1", 1), ("seed 1", 2), ("world-qa", 0), ("world-qa", 1), ("world-qa", 2)]
+    markdown = (tmp_path / "injection.md").read_text()
+    assert "| world | world-qa (bundled) | 0 | 0, 1, 2 | 0.60 ± 0.10 (n = 3) |" in markdown
+    assert "| world | seed 1 | ? | 0, 1, 2 | 0.65 ± 0.10 (n = 3) |" in markdown
+    assert "| world | seed 1 − bundled | | 0, 1, 2 | +0.05 [+0.05, +0.05] |" in markdown
+
+
 def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(tmp_path, monkeypatch):
     """`injection report --corpora … --seeds …` run in two processes keeps both shares; a seed measured again
     replaces its own row; rows of other weights are dropped; the table gives mean ± sample std (ddof 1), n and the

@@ -38,6 +38,14 @@ from its 9 real biographies, as `paper-other-shots` with shots from the other re
 with how many tokens the pair's tokenizer spends per word of each field's values (a word it never read splits into
 pieces).
 
+`spread` asks how much of a difference between pairs is the pair's build and how much the injection's own draw: the
+default trained model of a pair with the defaults on the validation sets of new people (`SPREAD_CORPORA`), with each
+of `REPORT_SEEDS`, per field the last epoch's QA EM (docs/injection-spread.json). Its table gives each pair's mean ±
+sample std over the injection seeds, and each pair's difference from the bundled pair, paired by seed (the same data
+order and shots), with its t interval: a difference between two builds of ONE recipe is what building again costs.
+
+    python -m clues.builders.injection spread --pair FOLDER --label NAME [--seeds 0 1 2]
+
 Every run goes through `clues.train.train` (the one training entry point) in a run store of its own.
 """
 
@@ -402,6 +410,67 @@ def sweep_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SPREAD_CORPORA = ("world", "world-respelled")  # validation people only: what recipes are judged on
+
+
+def spread_study(folder: Path, pair: Path, label: str, seeds: tuple[int, ...] = REPORT_SEEDS,
+                 only: tuple[str, ...] = SPREAD_CORPORA) -> list[dict]:
+    """One row per (set of validation people, seed): the default trained model of `pair` with the defaults and that
+    seed (data order, shots, optimiser draws), its last-epoch QA EM and recall per field."""
+    corpora = {"world": world_newcomers(TEST_PEOPLE), "world-respelled": world_newcomers_respelled(TEST_PEOPLE)}
+    model = str(pair / DEFAULT_TRAINED)
+    card = pair_card(pair) if (pair / "build.json").is_file() else None
+    rows = []
+    for name in only:
+        for seed in seeds:
+            run = _run(corpora[name], model, replace(DEFAULT_TRAIN, seed=seed), folder, f"spread-{label}-{name}-{seed}")
+            rows.append({"pair": label, "card": card, "weights": weights_fingerprint(model), "corpus": name,
+                         "seed": seed, "people": len(corpora[name]), "seconds": run["seconds"], **last_epoch(run)})
+            print(f"{label} {name} seed {seed}: "
+                  + ", ".join(f"{f} {rows[-1]['em'][f]:.2f}" for f in (*FACT_FIELDS, MEAN_FIELD)), flush=True)
+    return rows
+
+
+def merge_spread(earlier: dict, rows: list[dict]) -> dict:
+    """The rows already written, each (pair, set, seed) measured again replaced by its new row; the defaults' settings
+    beside (rows of other settings are dropped: they answer another question)."""
+    same = earlier.get("settings") == asdict(DEFAULT_TRAIN)
+    fresh = {(row["pair"], row["corpus"], row["seed"]) for row in rows}
+    kept = [row for row in (earlier.get("rows", []) if same else [])
+            if (row["pair"], row["corpus"], row["seed"]) not in fresh]
+    return {"settings": asdict(DEFAULT_TRAIN), "trained": DEFAULT_TRAINED, "rows": kept + rows}
+
+
+def spread_markdown(study: dict) -> str:
+    """Per set of validation people: each pair's last-epoch QA EM over the injection seeds, and its difference from
+    the bundled pair paired by seed, with the t interval."""
+    fields = (*FACT_FIELDS, MEAN_FIELD)
+    settings = study["settings"]
+    bundled = weights_fingerprint(DEMO_MODELS[study["trained"]])
+    lines = [f"**Build to build, run to run** (`injection spread`; the default trained model ({study['trained']}) of "
+             f"each pair, {settings['epochs']} epochs, lr {settings['lr']:g}, one run per injection seed — data order, "
+             "QA shots and the optimiser's draws): QA EM at the last epoch, mean ± sample std over the seeds; then "
+             "each pair minus the bundled pair, paired by seed, mean and 95% t interval:", "",
+             "| people | pair | build seed | seeds | " + " | ".join(fields) + " |", "|---" * (len(fields) + 4) + "|"]
+    for corpus in dict.fromkeys(row["corpus"] for row in study["rows"]):
+        rows = [row for row in study["rows"] if row["corpus"] == corpus]
+        by_pair = {pair: {row["seed"]: row for row in sorted(rows, key=lambda r: r["seed"]) if row["pair"] == pair}
+                   for pair in dict.fromkeys(row["pair"] for row in rows)}
+        base = next((seeds for seeds in by_pair.values() if next(iter(seeds.values()))["weights"] == bundled), None)
+        for pair, seeds in by_pair.items():
+            first = next(iter(seeds.values()))
+            build_seed = first["card"]["seed"] if first["card"] else "?"
+            name = f"{pair} (bundled)" if seeds is base else pair
+            lines.append(f"| {corpus} | {name} | {build_seed} | {', '.join(map(str, seeds))} | "
+                         + " | ".join(spread_text(describe(r["em"][f] for r in seeds.values())) for f in fields) + " |")
+            shared = [seed for seed in seeds if base and seed in base]
+            if base and seeds is not base and shared:
+                differences = {f: describe(seeds[k]["em"][f] - base[k]["em"][f] for k in shared) for f in fields}
+                lines.append(f"| {corpus} | {pair} − bundled | | {', '.join(map(str, shared))} | "
+                             + " | ".join(f"{d.mean:+.2f} {interval_text(d, 2)}" for d in differences.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_markdown(docs: Path) -> None:
     """docs/injection.md from the JSON the steps wrote: the injection curves, the scale study, the recipes tried."""
     parts = []
@@ -411,6 +480,8 @@ def write_markdown(docs: Path) -> None:
         parts.append(scale_markdown(json.loads((docs / "injection-scale.json").read_text())))
     if (docs / "injection-vocabulary.json").exists():
         parts.append(vocabulary_markdown(json.loads((docs / "injection-vocabulary.json").read_text())))
+    if (docs / "injection-spread.json").exists():
+        parts.append(spread_markdown(json.loads((docs / "injection-spread.json").read_text())))
     if (docs / "injection-sweep.jsonl").exists():
         rows = [json.loads(line) for line in (docs / "injection-sweep.jsonl").read_text().splitlines() if line]
         parts.append(sweep_markdown(rows))
@@ -419,24 +490,25 @@ def write_markdown(docs: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["choose", "report", "scale", "markdown", "vocabulary"])
+    parser.add_argument("step", choices=["choose", "report", "scale", "markdown", "vocabulary", "spread"])
     parser.add_argument("--docs", default=str(DOCS), help="where the JSON and markdown go (default docs)")
     parser.add_argument("--pair", default=str(DEMO_PAIR),
-                        help="choose, vocabulary: the pair's folder (default the bundled; choose for another pair "
-                             "writes to --docs: keep it apart from docs/defaults.json)")
-    parser.add_argument("--label", default=None, help="vocabulary: the pair's name in the table (default its recipe)")
+                        help="choose, vocabulary, spread: the pair's folder (default the bundled; choose for another "
+                             "pair writes to --docs: keep it apart from docs/defaults.json)")
+    parser.add_argument("--label", default=None, help="vocabulary, spread: the pair's name in the table (default its "
+                        "recipe)")
     parser.add_argument("--validation", choices=sorted(VALIDATION_SETS), default="generated",
                         help="choose: which validation people (default generated: the demo's word lists; world: new "
                              "people of the wider vocabulary — with --docs elsewhere, a check of the choice)")
     parser.add_argument("--corpora", nargs="+", choices=list(dict.fromkeys(VOCABULARY_CORPORA + REPORT_CORPORA)),
-                        help="vocabulary, report: which people (default all of the step's: vocabulary "
-                             f"{' '.join(VOCABULARY_CORPORA)}; report {' '.join(REPORT_CORPORA)}); two processes "
-                             "can share them out")
+                        help="vocabulary, report, spread: which people (default all of the step's: vocabulary "
+                             f"{' '.join(VOCABULARY_CORPORA)}; report {' '.join(REPORT_CORPORA)}; spread "
+                             f"{' '.join(SPREAD_CORPORA)}); two processes can share them out")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(REPORT_SEEDS),
-                        help=f"report: which seeds (default {' '.join(map(str, REPORT_SEEDS))}; the curves are "
+                        help=f"report, spread: which seeds (default {' '.join(map(str, REPORT_SEEDS))}; the curves are "
                              f"seed {DEFAULT_TRAIN.seed}'s)")
     args = parser.parse_args(argv)
-    known = {"vocabulary": VOCABULARY_CORPORA, "report": REPORT_CORPORA}.get(args.step, ())
+    known = {"vocabulary": VOCABULARY_CORPORA, "report": REPORT_CORPORA, "spread": SPREAD_CORPORA}.get(args.step, ())
     unknown = [name for name in args.corpora or () if name not in known]
     if unknown:
         parser.error(f"--corpora {' '.join(unknown)}: {args.step} takes " + (" ".join(known) or "no --corpora"))
@@ -460,6 +532,14 @@ def main(argv: list[str] | None = None) -> int:
             study[label] = {**result, "card": result["card"] or earlier.get("card"),
                             "corpora": {name: corpora[name] for name in VOCABULARY_CORPORA if name in corpora}}
             path.write_text(json.dumps(study, indent=1) + "\n")
+            write_markdown(docs)
+        elif args.step == "spread":
+            pair = Path(args.pair)
+            label = args.label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
+            rows = spread_study(Path(scratch), pair, label, tuple(args.seeds), tuple(args.corpora or SPREAD_CORPORA))
+            path = docs / "injection-spread.json"
+            earlier = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
+            path.write_text(json.dumps(merge_spread(earlier, rows), indent=1) + "\n")
             write_markdown(docs)
         elif args.step == "scale":
             result = scale(Path(scratch))

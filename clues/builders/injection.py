@@ -450,7 +450,9 @@ def spread_markdown(study: dict) -> str:
     lines = [f"**Build to build, run to run** (`injection spread`; the default trained model ({study['trained']}) of "
              f"each pair, {settings['epochs']} epochs, lr {settings['lr']:g}, one run per injection seed — data order, "
              "QA shots and the optimiser's draws): QA EM at the last epoch, mean ± sample std over the seeds; then "
-             "each pair minus the bundled pair, paired by seed, mean and 95% t interval:", "",
+             "each pair minus the bundled pair, paired by seed, mean and 95% t interval. People (validation, 100 "
+             "each): world = new people of the wider world vocabulary; world-respelled = the same with their cities "
+             "in other common forms (USA, United Kingdom, the city alone):", "",
              "| people | pair | build seed | seeds | " + " | ".join(fields) + " |", "|---" * (len(fields) + 4) + "|"]
     for corpus in dict.fromkeys(row["corpus"] for row in study["rows"]):
         rows = [row for row in study["rows"] if row["corpus"] == corpus]

@@ -61,9 +61,11 @@ def test_sections_are_replaced_in_place(tmp_path):
 
 def test_injection_report_is_written_from_its_json(tmp_path):
     """docs/injection.md is what `python -m clues.builders.injection` renders from the JSON its steps and
-    scripts/sweep_injection.py wrote: the curves, the scale study, the words' study and every recipe tried."""
+    scripts/sweep_injection.py wrote: the curves, the scale study, the words' study, the spread over builds and seeds
+    and every recipe tried."""
     docs = ROOT / "docs"
-    for name in ("injection.json", "injection-scale.json", "injection-vocabulary.json", "injection-sweep.jsonl"):
+    for name in ("injection.json", "injection-scale.json", "injection-vocabulary.json", "injection-spread.json",
+                 "injection-sweep.jsonl"):
         (tmp_path / name).write_bytes((docs / name).read_bytes())
     write_markdown(tmp_path)
     assert (tmp_path / "injection.md").read_text() == (docs / "injection.md").read_text()

@@ -129,6 +129,20 @@ def test_the_spread_study_pairs_each_build_with_the_bundled_by_seed(tmp_path, mo
     assert "| world | world-qa (bundled) | 0 | 0, 1, 2 | 0.60 ± 0.10 (n = 3) |" in markdown
     assert "| world | seed 1 | ? | 0, 1, 2 | 0.65 ± 0.10 (n = 3) |" in markdown
     assert "| world | seed 1 − bundled | | 0, 1, 2 | +0.05 [+0.05, +0.05] |" in markdown
+    assert "over its builds" not in markdown  # the other build has no card: no recipe to group it under
+
+
+def test_the_spread_study_gives_a_recipe_built_again_its_spread_over_builds():
+    """Builds of one recipe: each build's mean over its injection seeds, then mean ± sample std over the builds."""
+    def row(build_seed, seed, em):
+        card = {"recipe": "world-qa", "seed": build_seed}
+        return {"pair": f"build {build_seed}", "card": card, "weights": f"w{build_seed}", "corpus": "world",
+                "seed": seed, "em": {f: em for f in (*FACT_FIELDS, MEAN_FIELD)}}
+
+    rows = [row(0, 0, 0.6), row(0, 1, 0.8), row(1, 0, 0.2), row(1, 1, 0.4), row(2, 0, 0.5)]
+    markdown = injection.spread_markdown({"settings": {"epochs": 8, "lr": 0.002}, "trained": DEFAULT_TRAINED,
+                                          "rows": rows})
+    assert "| world | world-qa, over its builds | 0, 1, 2 | | 0.50 ± 0.20 (n = 3) |" in markdown
 
 
 def test_the_report_is_shared_out_over_processes_and_its_seeds_spread_honestly(tmp_path, monkeypatch):

@@ -151,7 +151,8 @@ WORLD_QA = replace(WORLD, world_qa=0.5, small=replace(WORLD.small, steps=3000),
 # Twice the world people (1,200; a quarter of them, half with QA pairs, in each pass): extraction practised on twice
 # as many people of the wider words, the demo's own people as often as in world-qa (~34% more tokens per pass, steps
 # × 1.34). Built as a candidate for the paper's cities: its card is better, but injection on it answers cities worse
-# and far facts better, so not bundled (docs/pair-builds/README.md, docs/injection.md).
+# and far facts better, so not bundled (docs/pair-builds/README.md, docs/injection.md; one build, as for
+# world-spellings below).
 WORLD_WIDE = replace(WORLD_QA, world_people=1200, small=replace(WORLD_QA.small, steps=4020),
                      learner=replace(WORLD_QA.learner, steps=4020), large=replace(WORLD_QA.large, steps=7050))
 # world-qa with cities of the world people written in other common forms (spelling_rate: half of those whose
@@ -159,7 +160,9 @@ WORLD_WIDE = replace(WORLD_QA, world_people=1200, small=replace(WORLD_QA.small, 
 # for the paper's cities, a fifth of which are spelled in forms the bundled pair never read ("Chicago, USA",
 # "London, United Kingdom", "Singapore"). Same tokens per pass, same steps. It removes the spelling's cost on
 # validation people (the bundled pair's city 0.62 as drawn, 0.36 respelled; this one's 0.43 and 0.41), but injection
-# on it answers cities and dates worse on every set of new people: not bundled (docs/pair-builds/README.md).
+# on it answers cities and dates worse on every set of new people: not bundled (docs/pair-builds/README.md). One build:
+# world-qa built again with other seeds answers cities as far from the bundled build as this one does, so on cities
+# the verdict is on the build; its dates fall below all three world-qa builds (docs/injection.md, "Build to build").
 WORLD_SPELLINGS = replace(WORLD_QA, spelling_rate=0.5)
 RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE,
            "world-spellings": WORLD_SPELLINGS}

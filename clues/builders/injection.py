@@ -470,7 +470,27 @@ def spread_markdown(study: dict) -> str:
                 differences = {f: describe(seeds[k]["em"][f] - base[k]["em"][f] for k in shared) for f in fields}
                 lines.append(f"| {corpus} | {pair} − bundled | | {', '.join(map(str, shared))} | "
                              + " | ".join(f"{d.mean:+.2f} {interval_text(d, 2)}" for d in differences.values()) + " |")
+        lines += _over_builds(corpus, by_pair, fields)
     return "\n".join(lines) + "\n"
+
+
+def _over_builds(corpus: str, by_pair: dict[str, dict[int, dict]], fields: tuple[str, ...]) -> list[str]:
+    """Per recipe built more than once: the builds' means over their seeds, as mean ± sample std over the builds
+    (n = builds) — what building the recipe again moves, beside what the injection's seeds move."""
+    recipes: dict[str, list[dict[int, dict]]] = {}
+    for seeds in by_pair.values():
+        card = next(iter(seeds.values()))["card"]
+        if card:
+            recipes.setdefault(card["recipe"], []).append(seeds)
+    lines = []
+    for recipe, builds in recipes.items():
+        if len(builds) < 2:
+            continue
+        means = {f: describe(describe(r["em"][f] for r in seeds.values()).mean for seeds in builds) for f in fields}
+        build_seeds = ", ".join(str(next(iter(seeds.values()))["card"]["seed"]) for seeds in builds)
+        lines.append(f"| {corpus} | {recipe}, over its builds | {build_seeds} | | "
+                     + " | ".join(spread_text(spread) for spread in means.values()) + " |")
+    return lines
 
 
 def write_markdown(docs: Path) -> None:

@@ -277,17 +277,27 @@ def pair_card(pair: Path) -> dict:
             "name_in_top5": [clues["as given"], clues["moved"]], "build_minutes": round(build["wall_s"] / 60)}
 
 
+def pair_label(pair: Path, label: str | None) -> str:
+    """A pair's name in the tables: the one given, else its build's recipe, else its folder's name."""
+    return label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
+
+
 VOCABULARY_CORPORA = ("generated", "world", "world-respelled", "paper-other-shots", "paper")
+
+
+def world_validation() -> dict[str, tuple[list, str, None]]:
+    """The validation people of the wider world vocabulary, as drawn and with their cities respelled: {name: (people,
+    description, None: the QA shots come from the other people asked)}, for the words' study and the spread."""
+    return {"world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None),
+            "world-respelled": (world_newcomers_respelled(TEST_PEOPLE), "the same, cities written in other common "
+                                "forms (USA, United Kingdom, the city alone; validation)", None)}
 
 
 def vocabulary_study(folder: Path, pair: Path, label: str, only: tuple[str, ...] = VOCABULARY_CORPORA) -> dict:
     """The default trained model of `pair` injected with each set of new people (those `only` names): QA per field
     and the words' cost."""
     corpora = {"generated": (experiment_people(TEST_PEOPLE, varied=False), "test people, the demo's word lists", None),
-               "world": (world_newcomers(TEST_PEOPLE), "new people of the wider world vocabulary (validation)", None),
-               "world-respelled": (world_newcomers_respelled(TEST_PEOPLE), "the same, cities written in other common "
-                                   "forms (USA, United Kingdom, the city alone; validation)", None)}
-    corpora.update(paper_corpora(described=False))
+               **world_validation(), **paper_corpora(described=False)}
     corpora = {name: corpus for name, corpus in corpora.items() if name in only}
     model = str(pair / DEFAULT_TRAINED)
     tokenizer = AutoTokenizer.from_pretrained(model)  # a local folder of a built pair
@@ -417,15 +427,17 @@ def spread_study(folder: Path, pair: Path, label: str, seeds: tuple[int, ...] = 
                  only: tuple[str, ...] = SPREAD_CORPORA) -> list[dict]:
     """One row per (set of validation people, seed): the default trained model of `pair` with the defaults and that
     seed (data order, shots, optimiser draws), its last-epoch QA EM and recall per field."""
-    corpora = {"world": world_newcomers(TEST_PEOPLE), "world-respelled": world_newcomers_respelled(TEST_PEOPLE)}
+    corpora = world_validation()
     model = str(pair / DEFAULT_TRAINED)
     card = pair_card(pair) if (pair / "build.json").is_file() else None
+    weights = weights_fingerprint(model)
     rows = []
     for name in only:
+        people = corpora[name][0]
         for seed in seeds:
-            run = _run(corpora[name], model, replace(DEFAULT_TRAIN, seed=seed), folder, f"spread-{label}-{name}-{seed}")
-            rows.append({"pair": label, "card": card, "weights": weights_fingerprint(model), "corpus": name,
-                         "seed": seed, "people": len(corpora[name]), "seconds": run["seconds"], **last_epoch(run)})
+            run = _run(people, model, replace(DEFAULT_TRAIN, seed=seed), folder, f"spread-{label}-{name}-{seed}")
+            rows.append({"pair": label, "card": card, "weights": weights, "corpus": name, "seed": seed,
+                         "people": len(people), "seconds": run["seconds"], **last_epoch(run)})
             print(f"{label} {name} seed {seed}: "
                   + ", ".join(f"{f} {rows[-1]['em'][f]:.2f}" for f in (*FACT_FIELDS, MEAN_FIELD)), flush=True)
     return rows
@@ -546,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "vocabulary":
             path = docs / "injection-vocabulary.json"
             pair = Path(args.pair)
-            label = args.label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
+            label = pair_label(pair, args.label)
             result = vocabulary_study(Path(scratch), pair, label, tuple(args.corpora or VOCABULARY_CORPORA))
             study = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add
             earlier = study.get(label, {})
@@ -557,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
             write_markdown(docs)
         elif args.step == "spread":
             pair = Path(args.pair)
-            label = args.label or (pair_card(pair)["recipe"] if (pair / "build.json").is_file() else pair.name)
+            label = pair_label(pair, args.label)
             rows = spread_study(Path(scratch), pair, label, tuple(args.seeds), tuple(args.corpora or SPREAD_CORPORA))
             path = docs / "injection-spread.json"
             earlier = json.loads(path.read_text()) if path.exists() else {}  # read late: another process may add

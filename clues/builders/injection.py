@@ -505,6 +505,60 @@ def _over_builds(corpus: str, by_pair: dict[str, dict[int, dict]], fields: tuple
     return lines
 
 
+# Which build to bundle, written down after world-qa's builds 0-2 were measured and before any later one was (commit
+# history). Item 1's targets
+# for the card (issue 15) rule a build out, however it injects; then the weaker near fact, the lower of date and city
+# (item 2 asks both for ≥ 0.6), on the world validation people as drawn, mean over the injection seeds; mean EM breaks
+# ties. Validation people only: the paper's biographies are measured for the chosen build after the choice.
+CARD_TARGETS = (("held-out QA large", lambda card: card["heldout_qa"]["large"], 0.6),
+                ("held-out QA small", lambda card: card["heldout_qa"]["small"], 0.3),
+                ("name attention large − small", lambda card: card["name_attention"][0] - card["name_attention"][1],
+                 1e-9),
+                ("name in top-5 as given", lambda card: card["name_in_top5"][0], 0.8),
+                ("name in top-5 moved", lambda card: card["name_in_top5"][1], 0.6))
+CHOICE_CORPUS = "world"
+
+
+def card_misses(card: dict) -> list[str]:
+    """The card targets a build misses ("name in top-5 as given 0.73 < 0.8"); none: it may be bundled."""
+    return [f"{name} {value(card):.2f} < {least:g}" for name, value, least in CARD_TARGETS if value(card) < least]
+
+
+def build_choice(study: dict, seeds: tuple[int, ...] = REPORT_SEEDS) -> list[dict]:
+    """Every build with a card and a run on `CHOICE_CORPUS` for each of `seeds`, best first: those meeting the card
+    targets before those missing one, then by the weaker near fact and mean EM (means over the seeds)."""
+    ranked = []
+    for pair in dict.fromkeys(row["pair"] for row in study["rows"]):
+        runs = {row["seed"]: row for row in study["rows"] if row["pair"] == pair and row["corpus"] == CHOICE_CORPUS}
+        card = next(iter(runs.values()))["card"] if runs else None
+        if card is None or any(seed not in runs for seed in seeds):
+            continue
+        near = describe(min(runs[seed]["em"]["date"], runs[seed]["em"]["city"]) for seed in seeds).mean
+        mean = describe(runs[seed]["em"][MEAN_FIELD] for seed in seeds).mean
+        ranked.append({"pair": pair, "recipe": card["recipe"], "seed": card["seed"],
+                       "weights": runs[seeds[0]]["weights"], "near": near, "mean": mean, "misses": card_misses(card)})
+    return sorted(ranked, key=lambda build: (not build["misses"], round(build["near"], 6), build["mean"]),
+                  reverse=True)
+
+
+def choice_markdown(ranked: list[dict], bundled: str) -> str:
+    """The builds in the order `build_choice` ranks them, the first that meets the card targets named the choice."""
+    lines = ["**Which build to bundle** (a rule written down after world-qa's builds 0–2 were measured, before any "
+             "later build was): a build must meet the card's targets (held-out QA large ≥ 0.6 and small ≥ 0.3, "
+             "more name attention in the large, name in the contrast top-5 ≥ 80% as given and ≥ 60% moved); then "
+             "the higher weaker near fact — the lower of date and city QA EM on the "
+             f"{CHOICE_CORPUS} validation people, mean over the injection seeds — then mean EM:", "",
+             "| rank | pair | recipe | build seed | weaker near fact | mean EM | card targets missed |",
+             "|---|---|---|---|---|---|---|"]
+    chosen = next((build for build in ranked if not build["misses"]), None)
+    for rank, build in enumerate(ranked, 1):
+        name = build["pair"] + (" (bundled)" if build["weights"] == bundled else "")
+        name += " — **the choice**" if build is chosen else ""
+        lines.append(f"| {rank} | {name} | {build['recipe']} | {build['seed']} | {build['near']:.2f} | "
+                     f"{build['mean']:.2f} | {'; '.join(build['misses']) or 'none'} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_markdown(docs: Path) -> None:
     """docs/injection.md from the JSON the steps wrote: the injection curves, the scale study, the recipes tried."""
     parts = []
@@ -515,7 +569,10 @@ def write_markdown(docs: Path) -> None:
     if (docs / "injection-vocabulary.json").exists():
         parts.append(vocabulary_markdown(json.loads((docs / "injection-vocabulary.json").read_text())))
     if (docs / "injection-spread.json").exists():
-        parts.append(spread_markdown(json.loads((docs / "injection-spread.json").read_text())))
+        study = json.loads((docs / "injection-spread.json").read_text())
+        parts.append(spread_markdown(study))
+        if build_choice(study):
+            parts.append(choice_markdown(build_choice(study), weights_fingerprint(DEMO_MODELS[study["trained"]])))
     if (docs / "injection-sweep.jsonl").exists():
         rows = [json.loads(line) for line in (docs / "injection-sweep.jsonl").read_text().splitlines() if line]
         parts.append(sweep_markdown(rows))

@@ -43,6 +43,8 @@ default trained model of a pair with the defaults on the validation sets of new 
 of `REPORT_SEEDS`, per field the last epoch's QA EM (docs/injection-spread.json). Its table gives each pair's mean ±
 sample std over the injection seeds, and each pair's difference from the bundled pair, paired by seed (the same data
 order and shots), with its t interval: a difference between two builds of ONE recipe is what building again costs.
+Beneath it, the builds ranked by the rule that chooses which one to bundle (`build_choice`: the card's targets, then the
+weaker near fact on the world validation people), the choice named.
 
     python -m clues.builders.injection spread --pair FOLDER --label NAME [--seeds 0 1 2]
 

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,27 @@ def test_the_world_validation_people_are_in_no_recipes_data():
     for name, recipe in demo_pair.RECIPES.items():
         people = demo_pair.split_people(recipe)
         assert not newcomers & {p.name for p in people.pretraining + people.valid + people.world}, name
+
+
+def test_world_covered_deals_every_value_of_the_vocabulary_to_some_world_person():
+    """--recipe world-covered: world-wide's people, the same names, dates and phrasing, their city, university, major
+    and company dealt from the world vocabulary's lists in turn: every city read by three or four world people (drawn
+    at random, some are read by none), every university, major and company by some; the rest of the data as before."""
+    covered, wide = (demo_pair.split_people(demo_pair.RECIPES[r]) for r in ("world-covered", "world-wide"))
+    assert (covered.qa, covered.bio_only, covered.valid) == (wide.qa, wide.bio_only, wide.valid)
+    assert [p.name for p in covered.world] == [p.name for p in wide.world]
+    vocabulary = demo_pair.world_vocabulary()
+    for field_name, list_name in demo_pair.VOCABULARY_LISTS.items():
+        values = getattr(vocabulary, list_name)
+        read = Counter(p.value(field_name) for p in covered.world)
+        assert set(read) == set(values), field_name
+        assert max(read.values()) - min(read.values()) <= 1, field_name
+    assert min(Counter(p.value("city") for p in covered.world).values()) >= 3
+    assert set(Counter(p.value("city") for p in wide.world)) < set(vocabulary.cities)  # at random: some unread
+    for new, old in zip(covered.world, wide.world):
+        assert new.value("date") == old.value("date") and new.value("name") == old.value("name")
+        assert new.text.split(new.value("city"))[0] == old.text.split(old.value("city"))[0]  # same phrasing
+    assert demo_pair.dealt(wide.world, vocabulary, 1) == demo_pair.dealt(wide.world, vocabulary, 1)
 
 
 def test_world_spellings_write_some_world_cities_in_other_common_forms():

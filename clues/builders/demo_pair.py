@@ -118,6 +118,12 @@ class BuildConfig:
     # A base model has read places written many ways. A pair that read one spelling per country knows the value but
     # not where its answer ends: on validation people written so, the large answered "Denver, USA. He received…".
     spelling_rate: float = 0.0
+    # World people's city, university, major and company dealt from the world vocabulary's lists in turn (each list
+    # shuffled, then cycled) instead of drawn at random: every value of a list is some world person's once they
+    # outnumber it. Drawn at random, world-qa's pretraining and world people read 331 of the vocabulary's 394 cities;
+    # on validation people the bundled large answered a new person's city more often the more pretraining people
+    # had it (never, 1-2, 3-5: scripts/city_coverage.py). A base model has read every common place, often.
+    world_cover: bool = False
     eval_people: int = 100  # per QA group
     checkpoint_every: int = 500  # steps between held-out-QA checks during training (0: none)
     checkpoint_people: int = 40
@@ -164,8 +170,13 @@ WORLD_WIDE = replace(WORLD_QA, world_people=1200, small=replace(WORLD_QA.small, 
 # world-qa built again with other seeds answers cities as far from the bundled build as this one does, so on cities
 # the verdict is on the build; its dates fall below all three world-qa builds (docs/injection.md, "Build to build").
 WORLD_SPELLINGS = replace(WORLD_QA, spelling_rate=0.5)
+# world-wide with the world people's values dealt so that every city of the vocabulary is read by three or four world
+# people (1,200 people, 394 cities), every university, major and company by some: a candidate for new people's cities,
+# which the builds of world-qa store unevenly and worst when the pair read the city rarely. Same tokens, same steps.
+# Not built yet: judge it over several builds (world-qa's builds answer validation cities from 0.20 to 0.60).
+WORLD_COVERED = replace(WORLD_WIDE, world_cover=True)
 RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE,
-           "world-spellings": WORLD_SPELLINGS}
+           "world-spellings": WORLD_SPELLINGS, "world-covered": WORLD_COVERED}
 # The recipe of the bundled pair (assets/demo-models) and of `clues demo build` without --recipe: world-qa extracts
 # what it read (held-out QA large 0.83, small 0.52) and keeps the large's extra attention to the name, and injection
 # on it learns the paper's biographies' near facts where the plain pair did not (docs/injection.md).
@@ -232,8 +243,25 @@ def split_people(config: BuildConfig) -> People:
     train, valid = people[:config.people], people[config.people:]
     n_bio_only = max(1, round(config.qa_holdout * len(train)))
     world = world_people(config.world_people, {p.name for p in people})
+    world = dealt(world, world_vocabulary(), WORLD_SEED) if config.world_cover else world
     return People(qa=train[n_bio_only:], bio_only=train[:n_bio_only], valid=valid,
                   world=respelled(world, config.spelling_rate, WORLD_SEED) if config.spelling_rate else world)
+
+
+VOCABULARY_LISTS = {"city": "cities", "university": "universities", "major": "majors", "company": "companies"}
+
+
+def dealt(people: list[TaggedText], vocabulary: Vocabulary, seed: int) -> list[TaggedText]:
+    """`people` with their city, university, major and company dealt from `vocabulary`'s lists in turn (each list
+    shuffled once, then cycled): every value is some person's once the people outnumber the list, none twice more
+    often than another. Names, dates and phrasing stay."""
+    rng = random.Random(seed)
+    out = list(people)
+    for field_name, list_name in VOCABULARY_LISTS.items():
+        values = list(getattr(vocabulary, list_name))
+        rng.shuffle(values)
+        out = [with_value(person, field_name, values[i % len(values)]) for i, person in enumerate(out)]
+    return out
 
 
 def other_spellings(city: str) -> list[str]:

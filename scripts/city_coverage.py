@@ -79,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         if not people:
             continue
         spread = Counter(group(counts[person.value("city")]) for person in people)
-        predicted = sum(spread[name] * rate for name, rate in rates.items() if rate is not None) / len(people)
+        rated = sum(spread[name] for name, rate in rates.items() if rate is not None)
+        predicted = sum(spread[name] * rate for name, rate in rates.items() if rate is not None) / max(1, rated)
         print(f"{label}: " + ", ".join(f"{name} {spread[name]}" for _, _, name in GROUPS)
-              + f" → the groups' rates predict city EM {predicted:.2f}")
+              + f" → the groups' rates predict city EM {predicted:.2f} for the {rated} people in groups with a rate")
     return 0
 
 

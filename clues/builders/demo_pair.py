@@ -173,7 +173,8 @@ WORLD_SPELLINGS = replace(WORLD_QA, spelling_rate=0.5)
 # world-wide with the world people's values dealt so that every city of the vocabulary is read by three or four world
 # people (1,200 people, 394 cities), every university, major and company by some: a candidate for new people's cities,
 # which the builds of world-qa store unevenly and worst when the pair read the city rarely. Same tokens, same steps.
-# Not built yet: judge it over several builds (world-qa's builds answer validation cities from 0.20 to 0.60).
+# Built once (docs/pair-builds/world-covered.json): its validation cities lie far above all five builds of world-qa,
+# but one build is one draw; judge it over several before bundling it (docs/injection.md, "Which build to bundle").
 WORLD_COVERED = replace(WORLD_WIDE, world_cover=True)
 RECIPES = {"plain": BuildConfig(), "world": WORLD, "world-qa": WORLD_QA, "world-wide": WORLD_WIDE,
            "world-spellings": WORLD_SPELLINGS, "world-covered": WORLD_COVERED}

@@ -254,8 +254,8 @@ VOCABULARY_LISTS = {"city": "cities", "university": "universities", "major": "ma
 
 def dealt(people: list[TaggedText], vocabulary: Vocabulary, seed: int) -> list[TaggedText]:
     """`people` with their city, university, major and company dealt from `vocabulary`'s lists in turn (each list
-    shuffled once, then cycled): every value is some person's once the people outnumber the list, none twice more
-    often than another. Names, dates and phrasing stay."""
+    shuffled once, then cycled): every value is some person's once the people outnumber the list, each as often as
+    any other give or take one. Names, dates and phrasing stay."""
     rng = random.Random(seed)
     out = list(people)
     for field_name, list_name in VOCABULARY_LISTS.items():

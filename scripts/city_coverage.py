@@ -20,12 +20,10 @@ from pathlib import Path
 
 from clues.builders import injection
 from clues.builders.demo_pair import RECIPES, split_people
-from clues.corpus import paper_biographies, write_tagged_csv
+from clues.corpus import paper_biographies
 from clues.evaluate import evaluate_qa
 from clues.models import DEMO_PAIR, load_model
-from clues.runs import RunStore
 from clues.settings import DEFAULT_TRAIN, DEFAULT_TRAINED
-from clues.train import train
 
 GROUPS = ((0, 0, "never"), (1, 2, "1-2 people"), (3, 5, "3-5 people"), (6, 10**9, "6 or more"))
 
@@ -42,15 +40,12 @@ def city_counts(pair: Path) -> Counter:
 
 
 def answered_cities(pair: Path, seed: int, folder: Path) -> list[dict]:
-    """Inject the pair's default trained model with the world validation people; each person's city answer."""
+    """Inject the pair's default trained model with the world validation people (the spread study's run, its model
+    kept); each person's city answer."""
     people = injection.world_validation()["world"][0]
     folder.mkdir(parents=True, exist_ok=True)
-    write_tagged_csv(folder / "people.csv", people)
-    config = replace(DEFAULT_TRAIN, model=str(pair / DEFAULT_TRAINED), data=str(folder / "people.csv"), seed=seed,
-                     eval_data=str(folder / "people.csv"), eval_max_people=None,
-                     store_path=str(folder / "runs.sqlite"), save_model=True, output_dir=str(folder / "model"),
-                     name=f"city-coverage-{seed}")
-    train(config, RunStore(config.store_path))
+    settings = replace(DEFAULT_TRAIN, seed=seed, save_model=True, output_dir=str(folder / "model"))
+    injection._run(people, str(pair / DEFAULT_TRAINED), settings, folder, f"city-coverage-{seed}")
     loaded = load_model(str(folder / "model"))
     result = evaluate_qa(loaded.model, loaded.tokenizer, people, fields=("city",), shots=5, seed=seed,
                          return_predictions=True)

@@ -501,7 +501,7 @@ def _over_builds(corpus: str, by_pair: dict[str, dict[int, dict]], fields: tuple
         if len(builds) < 2:
             continue
         means = {f: describe(describe(r["em"][f] for r in seeds.values()).mean for seeds in builds) for f in fields}
-        build_seeds = ", ".join(str(next(iter(seeds.values()))["card"]["seed"]) for seeds in builds)
+        build_seeds = ", ".join(str(s) for s in sorted(next(iter(seeds.values()))["card"]["seed"] for seeds in builds))
         lines.append(f"| {corpus} | {recipe}, over its builds | {build_seeds} | | "
                      + " | ".join(spread_text(spread) for spread in means.values()) + " |")
     return lines

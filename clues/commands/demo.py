@@ -26,14 +26,15 @@ def register(subparsers) -> None:
                        help="retrain this model alone, keeping the other of an earlier build with the same settings")
     build.add_argument("--recipe", choices=["plain", "world", "world-qa", "world-wide", "world-spellings",
                                             "world-covered"],
-                       default="world-qa",
+                       default="world-covered",
                        help="plain: the demo's own people only; world: beside them, biographies from a wider "
                             "vocabulary of names, places and organisations; world-qa: with QA pairs for half of "
-                            "those (default world-qa: the bundled pair's recipe); world-wide: world-qa with twice "
+                            "those; world-wide: world-qa with twice "
                             "as many world people; world-spellings: world-qa with some world people's cities "
                             "written in other common forms (USA, United Kingdom, the city alone); world-covered: "
                             "world-wide with every city, university, major and company of the wider vocabulary "
-                            "dealt to some world person")
+                            "dealt to some world person (default world-covered: the bundled "
+                            "pair's recipe)")
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(func=run_build)
     info = commands.add_parser("info", help="sizes and measured numbers of the bundled pair")

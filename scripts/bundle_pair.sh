@@ -57,10 +57,11 @@ step_choose() {
          "$work/choose.log), then run the next steps"; exit 1; }
 }
 
-step_injection() {
-  $py -m clues.builders.injection report > "$work/report.log" 2>&1 &
+step_injection() {  # two processes of about the same length share the report's corpora out
+  $py -m clues.builders.injection report --corpora generated paper > "$work/report.log" 2>&1 &
   local report=$!
-  $py -m clues.builders.injection scale > "$work/scale.log" 2>&1
+  { $py -m clues.builders.injection scale && $py -m clues.builders.injection report --corpora paper-other-shots; } \
+      > "$work/scale.log" 2>&1
   wait "$report"
   $py -m clues.builders.injection markdown
 }

@@ -94,7 +94,7 @@ class TrainConfig:
     model: str
     data: str
     eval_data: str | None = None
-    epochs: int = 8
+    epochs: int = 10
     # Early stopping at an epoch chosen on validation people (the experiment's selection): the learning-rate
     # schedule still runs over `epochs`, so the run is the validation run's trajectory cut at that epoch.
     stop_after_epoch: int | None = None

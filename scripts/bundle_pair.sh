@@ -102,10 +102,14 @@ step_pages() {
   bash scripts/refresh_screenshots.sh > "$work/screenshots.log" 2>&1
 }
 
-for step in "${steps[@]}"; do
-  declare -F "step_$step" > /dev/null || { echo "no step $step: one of copy choose injection experiments pages"; exit 2; }
-  done_already "$step" && { echo "$step: done already ($work/$step.done)"; continue; }
-  echo "$(date -u +%H:%M) $step …"
-  "step_$step"
-  mark_done "$step"
-done
+main() {
+  for step in "${steps[@]}"; do
+    declare -F "step_$step" > /dev/null || { echo "no step $step: one of copy choose injection experiments pages"; exit 2; }
+    done_already "$step" && { echo "$step: done already ($work/$step.done)"; continue; }
+    echo "$(date -u +%H:%M) $step …"
+    "step_$step"
+    mark_done "$step"
+  done
+}
+# One line: bash has read all of it before it runs, so the file may change under a long run.
+main; exit

@@ -465,6 +465,15 @@ def reported_experiments(docs: Path | None = None) -> list[dict]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in reported_experiment_paths(docs)]
 
 
+def on_bundled_pair(results: dict) -> bool:
+    """Whether an experiment ran on the bundled pair's weights: the large and small fingerprints it names are the
+    weights now in assets/demo-models (one that names none, or a pair not bundled, is taken as it is). A pair
+    rebuilt since is told apart from the experiments of the one before it."""
+    named = results.get("fingerprints") or {}
+    return all(named.get(size) in (None, weights_fingerprint(ref))
+               for size, ref in (("large", DEMO_LARGE), ("small", DEMO_SMALL)) if Path(ref).is_dir())
+
+
 def settings_tried(results: dict) -> int:
     """How many settings (α, β, lr) an experiment tried on validation people, summed over its conditions."""
     return sum(_points_tried(choice) for choice in (results.get("selection") or {}).values())

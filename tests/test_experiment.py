@@ -15,6 +15,7 @@ from clues.builders.experiment_report import (
     NO_KALEIDO,
     beyond_lines,
     edge_lines,
+    readme_summary,
     report_text,
     selection_markdown,
     write_report,
@@ -34,7 +35,7 @@ from clues.experiment import (
     summarise,
     weights_fingerprint,
 )
-from clues.models import DEMO_LARGE, DEMO_LEARNER, load_model
+from clues.models import DEMO_LARGE, DEMO_LEARNER, DEMO_SMALL, load_model
 from clues.name_attention import measure_name_attention
 from clues.runs import RunStore
 
@@ -200,6 +201,24 @@ def test_merge_report_empty_means_no_report(tmp_path, capsys, monkeypatch, witho
     assert err == NO_KALEIDO + "\n" and f"report: {tmp_path / 'merged.md'} (6 runs)" in out
     text = (tmp_path / "merged.md").read_text()
     assert "seeds [0, 1, 2]" in text and "[-0.330, +0.530] | 2 of 3 seeds favour contrast |" in text
+
+
+def test_the_readme_tells_only_the_experiments_on_the_bundled_weights(tmp_path):
+    """After the pair is rebuilt, an experiment measured on the weights before it is named, not told beside the
+    ones rerun on the new weights; where none is rerun yet, all are shown and said to be on other weights."""
+    store, runs = experiment_store(tmp_path)
+    bundled = {"large": weights_fingerprint(DEMO_LARGE), "small": weights_fingerprint(DEMO_SMALL)}
+    rerun = {**_results(store, runs), "fingerprints": bundled}
+    earlier = _results(store, runs)  # fingerprints abc / def: another pair's
+    text = readme_summary([("docs/results.md", earlier), ("docs/results-new.md", rerun)])
+    assert "| condition | `docs/results-new.md` |" in text and "`docs/results.md`:" not in text
+    assert "Measured on an earlier bundled pair, not on these weights, so not told here: `docs/results.md` " \
+           "(large `abc`)" in text and "**`docs/results-new.md`** is told here" in text
+    assert f"sha256 start `{bundled['large']}` (large)" in text
+    only_earlier = readme_summary([("docs/results.md", earlier)])
+    assert "| condition | `docs/results.md` |" in only_earlier
+    assert "None of these ran on the bundled pair's weights: `docs/results.md` (large `abc`)" in only_earlier
+    assert "Measured on an earlier" not in readme_summary([("docs/results-new.md", rerun)])
 
 
 def test_parts_on_other_weights_do_not_merge(tmp_path, capsys):

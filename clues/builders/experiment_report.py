@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 from clues.builders import render_template
 from clues.builders.readme import write_section
 from clues.corpus import FACT_FIELDS
-from clues.experiment import FAR_FIELDS, favour_text, headline_index, reported_experiment_paths
+from clues.experiment import FAR_FIELDS, favour_text, headline_index, on_bundled_pair, reported_experiment_paths
 from clues.figures import CONDITION_COLORS
 from clues.runs import RunStore
 from clues.settings import TRAINABLE
@@ -168,7 +168,11 @@ def reported_beside(docs: Path) -> list[tuple[str, dict]]:
 def readme_summary(experiments: list[tuple[str, dict]]) -> str:
     """The README's "What the demo shows", from the published experiments ((report, results), as
     `reported_beside` gives them): far-field QA EM per condition in each, then the headline one
-    (`headline_index`: the default trained model, the most settings tried) per field, with its verdict."""
+    (`headline_index`: the default trained model, the most settings tried) per field, with its verdict. Only the
+    experiments on the bundled pair's weights are told (all of them where none is); the others are named as
+    measured on an earlier pair, with the command that reruns them."""
+    earlier = [(name, results) for name, results in experiments if not on_bundled_pair(results)]
+    experiments = [entry for entry in experiments if entry not in earlier] or experiments
     head_name, head = experiments[headline_index([results for _, results in experiments])]
     lines = ["Far-field QA exact match (university, major, company; mean over seeds at each run's last epoch) in "
              "every experiment the repository reports:", "",
@@ -179,6 +183,7 @@ def readme_summary(experiments: list[tuple[str, dict]]) -> str:
         lines.append(f"| {condition} | " + " | ".join("—" if np.isnan(v) else f"{v:.2f}" for v in cells) + " |")
     lines.append("")
     lines += [f"- `{name}`: {experiment_setup(results)}." for name, results in experiments]
+    lines += _earlier_lines(earlier, told=experiments)
     c, s, f = head["config"], head["summary"], head.get("fingerprints", {})
     lines += ["", f"**`{head_name}`** is told here and on How it works: of the experiments that chose their settings "
               "for the model the demo trains by default, it tried the most. Written by `clues experiment` on the "
@@ -195,6 +200,19 @@ def readme_summary(experiments: list[tuple[str, dict]]) -> str:
     lines += ["", verdict(head), *beyond_lines(head, experiments), "",
               "`docs/benchmarks.md` has the speed and memory measurements."]
     return "\n".join(lines)
+
+
+def _earlier_lines(earlier: list[tuple[str, dict]], told: list[tuple[str, dict]]) -> list[str]:
+    """The experiments measured on other weights than the bundled pair's, named with the weights they ran on."""
+    if not earlier:
+        return []
+    ran_on = ", ".join(f"`{name}` (large `{(results.get('fingerprints') or {}).get('large', '?')}`)"
+                       for name, results in earlier)
+    if told is earlier or all(entry in earlier for entry in told):
+        return ["", f"None of these ran on the bundled pair's weights: {ran_on}. Rerun them on it with "
+                "`bash scripts/bundle_pair.sh assets/demo-models experiments`."]
+    return ["", f"Measured on an earlier bundled pair, not on these weights, so not told here: {ran_on}. "
+            "`bash scripts/bundle_pair.sh assets/demo-models experiments` reruns them on it."]
 
 
 def beyond_lines(head: dict, experiments: list[tuple[str, dict]]) -> list[str]:

@@ -12,7 +12,7 @@ from clues import text_views as markup
 from clues.builders.experiment_report import lesson, paper_frames, paper_reference
 from clues.clue_quality import compare_definitions, summary_markdown
 from clues.contrast import received
-from clues.experiment import FAR_FIELDS, reported_headline
+from clues.experiment import FAR_FIELDS, on_bundled_pair, reported_headline
 from clues.importance import IMPORTANCE
 from clues.models import demo_report
 from clues.ui import cache, importance_picker, show, sidebar
@@ -283,6 +283,10 @@ def result_step() -> None:
                f"{told['name_in_top_k']:.0%} of its {told['attention_texts']} biographies (step 4's table is "
                "measured on other corpora). How the experiment ran, every table and the command to reproduce "
                f"it: {told_report} in the repository.")
+    if not on_bundled_pair(published):
+        st.warning(f"{told_report} was measured on an earlier bundled pair (large weights' sha256 "
+                   f"{published['fingerprints'].get('large', '?')}), not on the pair bundled now: "
+                   "`bash scripts/bundle_pair.sh assets/demo-models experiments` reruns it.")
 
 
 problem_step()

@@ -469,7 +469,8 @@ def verdict(results: dict) -> str:
 
     if "none" in s:
         for name, label in (("em", "QA exact match (the paper's measure)"), ("recall", "recall probe")):
-            lines.append(f"- Plain training, {label}: near facts {near('none', name):.2f}, far facts "
+            lines.append(f"- Training without dropout (`none`: the originals, repeated as often as the copies), "
+                         f"{label}: near facts {near('none', name):.2f}, far facts "
                          f"{far('none', name):.2f} — far facts are learned "
                          f"{'worse' if far('none', name) < near('none', name) else 'no worse'}.")
     if "contrast" in s:

@@ -271,6 +271,10 @@ def merge_results(paths) -> dict:
     stores than the first part's are copied into it (settings and every metric row), so one store
     holds the whole experiment."""
     parts = [json.loads(Path(p, "results.json").read_text()) for p in paths]
+    for path, part in zip(paths, parts):  # a store path is relative to where the part ran: elsewhere, an empty one
+        if not Path(part["config"]["store_path"]).is_file():
+            raise InputError(f"{path}'s run store {part['config']['store_path']} is not here: merge from the folder "
+                             "the experiment ran in")
     merged = dict(parts[0])
     home = RunStore(parts[0]["config"]["store_path"])
     for part in parts[1:]:

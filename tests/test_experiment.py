@@ -221,6 +221,20 @@ def test_the_readme_tells_only_the_experiments_on_the_bundled_weights(tmp_path):
     assert "Measured on an earlier" not in readme_summary([("docs/results-new.md", rerun)])
 
 
+def test_a_part_whose_run_store_is_not_there_does_not_merge(tmp_path, capsys):
+    """Merged from another folder than the one the part ran in (its store path is relative): one clear line, no
+    report of empty tables."""
+    store, runs = experiment_store(tmp_path)
+    results = _results(store, runs)
+    results["config"]["store_path"] = "out/part/runs.sqlite"
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "results.json").write_text(json.dumps(results))
+    assert main(["experiment", "--merge", str(tmp_path / "part"), "--report", str(tmp_path / "merged.md")]) == 2
+    err = capsys.readouterr().err
+    assert "run store out/part/runs.sqlite is not here" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "merged.md").exists() and not Path("out/part/runs.sqlite").exists()
+
+
 def test_parts_on_other_weights_do_not_merge(tmp_path, capsys):
     """Two halves of an experiment run on different weights (a pair rebuilt between them) are one clear error."""
     store, runs = experiment_store(tmp_path)

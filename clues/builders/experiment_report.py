@@ -208,7 +208,7 @@ def _earlier_lines(earlier: list[tuple[str, dict]], told: list[tuple[str, dict]]
         return []
     ran_on = ", ".join(f"`{name}` (large `{(results.get('fingerprints') or {}).get('large', '?')}`)"
                        for name, results in earlier)
-    if told is earlier or all(entry in earlier for entry in told):
+    if all(entry in earlier for entry in told):
         return ["", f"None of these ran on the bundled pair's weights: {ran_on}. Rerun them on it with "
                 "`bash scripts/bundle_pair.sh assets/demo-models experiments`."]
     return ["", f"Measured on an earlier bundled pair, not on these weights, so not told here: {ran_on}. "

@@ -281,9 +281,7 @@ def merge_results(paths) -> dict:
         if Path(part["config"]["store_path"]).resolve() != Path(home.path).resolve():
             part["runs"] = [dict(run, run_id=copy_run(RunStore(part["config"]["store_path"]), run["run_id"], home))
                             for run in part["runs"]]
-    conditions = list(dict.fromkeys(c for part in parts for c in part["config"]["conditions"]))
-    order = sorted(conditions,
-                   key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
+    order = in_usual_order(c for part in parts for c in part["config"]["conditions"])
     runs = [run for part in parts for run in part["runs"]]  # conditions run apart come back in the usual order
     merged["runs"] = sorted(runs, key=lambda run: order.index(run["condition"]))
     chosen = {mode: choice for part in parts for mode, choice in (part.get("selection") or {}).items()}
@@ -302,6 +300,13 @@ def merge_results(paths) -> dict:
     merged["summary"] = summarise(RunStore(merged["config"]["store_path"]), merged["runs"])
     merged["paired"] = paired_table(RunStore(merged["config"]["store_path"]), merged["runs"])
     return merged
+
+
+def in_usual_order(conditions) -> list[str]:
+    """Each condition once, in DEFAULT_CONDITIONS' order (others after, as they came), whichever part or
+    experiment named it first."""
+    conditions = list(dict.fromkeys(conditions))
+    return sorted(conditions, key=lambda c: DEFAULT_CONDITIONS.index(c) if c in DEFAULT_CONDITIONS else len(conditions))
 
 
 def copy_run(source, run_id: int, target) -> int:

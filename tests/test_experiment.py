@@ -221,6 +221,18 @@ def test_the_readme_tells_only_the_experiments_on_the_bundled_weights(tmp_path):
     assert "Measured on an earlier" not in readme_summary([("docs/results-new.md", rerun)])
 
 
+def test_the_readme_table_lists_conditions_in_the_usual_order(tmp_path):
+    """An experiment of one condition told first (replace-edges sorts before wider-grid) does not put its
+    condition at the top of the README's table: rows follow DEFAULT_CONDITIONS."""
+    store, runs = experiment_store(tmp_path)
+    full = _results(store, runs)
+    one = {**full, "summary": {"contrast": full["summary"]["contrast"]}}
+    text = readme_summary([("docs/results-edges.md", one), ("docs/results.md", full)])
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| none") or
+            line.startswith("| contrast")]
+    assert rows[:2] == ["| none", "| contrast"]
+
+
 def test_a_part_whose_run_store_is_not_there_does_not_merge(tmp_path, capsys):
     """Merged from another folder than the one the part ran in (its store path is relative): one clear line, no
     report of empty tables."""

@@ -25,7 +25,14 @@ from plotly.subplots import make_subplots
 from clues.builders import render_template
 from clues.builders.readme import write_section
 from clues.corpus import FACT_FIELDS
-from clues.experiment import FAR_FIELDS, favour_text, headline_index, on_bundled_pair, reported_experiment_paths
+from clues.experiment import (
+    FAR_FIELDS,
+    favour_text,
+    headline_index,
+    in_usual_order,
+    on_bundled_pair,
+    reported_experiment_paths,
+)
 from clues.figures import CONDITION_COLORS
 from clues.runs import RunStore
 from clues.settings import TRAINABLE
@@ -178,7 +185,7 @@ def readme_summary(experiments: list[tuple[str, dict]]) -> str:
              "every experiment the repository reports:", "",
              "| condition | " + " | ".join(f"`{name}`" for name, _ in experiments) + " |",
              "|---" * (len(experiments) + 1) + "|"]
-    for condition in dict.fromkeys(c for _, results in experiments for c in results["summary"]):
+    for condition in in_usual_order(c for _, results in experiments for c in results["summary"]):
         cells = [_mean_over(results["summary"], condition, "em", FAR_FIELDS) for _, results in experiments]
         lines.append(f"| {condition} | " + " | ".join("—" if np.isnan(v) else f"{v:.2f}" for v in cells) + " |")
     lines.append("")
